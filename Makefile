@@ -1,0 +1,35 @@
+# fmspush: the two commands are `make demo` and `make test`.
+GO       ?= go
+BIN      := bin/fmspush
+PKGS     := ./...
+export FMSPUSH_REQUIRE_PEERS := 1
+
+.PHONY: demo test build deps deps-demo vet fuzz bench clean
+
+demo: deps-demo build
+	@echo "fmspush: status at http://127.0.0.1:8765/v1/streams  health at /healthz  metrics at /metrics"
+	./$(BIN) run -config config.hcl
+
+build:
+	$(GO) build -o $(BIN) ./cmd/fmspush
+
+deps:
+	@scripts/deps.sh test
+
+deps-demo:
+	@scripts/deps.sh demo
+
+vet:
+	$(GO) vet $(PKGS)
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+fuzz:
+	@scripts/fuzz.sh 20s
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,130 @@
+// Package redact hides stream keys and auth values wherever a URL is shown.
+//
+// It is the one redaction function of fmspush: every URL that enters a log line,
+// a status document, a metric label or an error text passes through URL or Text.
+package redact
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Mask replaces every secret value.
+const Mask = "***"
+
+// URL returns raw with its secrets masked: the userinfo password, the last path
+// segment of an rtmp/rtmps URL (the stream key) and every query value, in the
+// path part too (Bilibili-style "?streamname=..&key=.." inside the app).
+// A string that does not parse as a URL is masked whole after its scheme.
+func URL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return maskQuery(raw)
+	}
+	authority, path, hasPath := strings.Cut(rest, "/")
+	authority = maskUserinfo(authority)
+	if !hasPath {
+		return scheme + "://" + maskQuery(authority)
+	}
+	path = maskQuery(path)
+	if isRTMP(scheme) {
+		path = maskLastSegment(path)
+	}
+	return scheme + "://" + authority + "/" + path
+}
+
+func isRTMP(scheme string) bool {
+	switch strings.ToLower(scheme) {
+	case "rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts":
+		return true
+	}
+	return false
+}
+
+func maskUserinfo(authority string) string {
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return authority
+	}
+	user, _, hasPass := strings.Cut(authority[:at], ":")
+	if !hasPass {
+		return user + "@" + authority[at+1:]
+	}
+	return user + ":" + Mask + "@" + authority[at+1:]
+}
+
+// maskLastSegment masks the last path segment (the stream name) when the path
+// has an app and a name, keeping any query already masked. A path with only an
+// app ("live") carries no key.
+func maskLastSegment(path string) string {
+	body, query, hasQuery := strings.Cut(path, "?")
+	slash := strings.LastIndex(body, "/")
+	if slash >= 0 && slash < len(body)-1 {
+		body = body[:slash+1] + Mask
+	}
+	if hasQuery {
+		return body + "?" + query
+	}
+	return body
+}
+
+// maskQuery masks every value in every "?k=v&k2=v2" part of s.
+func maskQuery(s string) string {
+	var b strings.Builder
+	for {
+		q := strings.IndexByte(s, '?')
+		if q < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:q+1])
+		s = s[q+1:]
+		end := strings.IndexAny(s, "/?#")
+		if end < 0 {
+			end = len(s)
+		}
+		b.WriteString(maskPairs(s[:end]))
+		s = s[end:]
+	}
+}
+
+func maskPairs(query string) string {
+	pairs := strings.Split(query, "&")
+	for i, p := range pairs {
+		if k, _, ok := strings.Cut(p, "="); ok {
+			pairs[i] = k + "=" + Mask
+		} else if p != "" {
+			// A bare value ("?KEY") is a secret too.
+			pairs[i] = Mask
+		}
+	}
+	return strings.Join(pairs, "&")
+}
+
+var urlInText = regexp.MustCompile(`(?i)\b(rtmp[a-z]*|rtsps?|srt|https?)://[^\s'"<>]+`)
+
+var secretPair = regexp.MustCompile(`(?i)\b(wsSecret|wsTime|txSecret|txTime|key|sign|token|secret|auth|password|passwd|pwd|streamkey|stream_key)=([^\s&'"]+)`)
+
+// Text masks every URL found in free text (an ffmpeg log line, an error) and
+// every well-known secret key=value pair outside a URL.
+func Text(s string) string {
+	s = urlInText.ReplaceAllStringFunc(s, URL)
+	return secretPair.ReplaceAllStringFunc(s, func(m string) string {
+		k, v, _ := strings.Cut(m, "=")
+		if v == Mask {
+			return m
+		}
+		return k + "=" + Mask
+	})
+}
+
+// Host returns the host:port of raw (no userinfo, path or query), or "" when
+// raw is not a URL. It is safe to use as a metric label.
+func Host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Host
+}

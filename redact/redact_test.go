@@ -1,0 +1,59 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	cases := map[string]string{
+		"rtmp://push.example.com/live/SECRETKEY123":                           "rtmp://push.example.com/live/***",
+		"rtmp://push.example.com/live/SECRETKEY123?wsSecret=abc123&wsTime=5f": "rtmp://push.example.com/live/***?wsSecret=***&wsTime=***",
+		"rtmp://h/live?streamname=live_1&key=abc123/":                         "rtmp://h/live?streamname=***&key=***/",
+		"rtmps://h:443/app/":                                            "rtmps://h:443/app/",
+		"rtsp://admin:hunter2@10.0.0.2:554/stream1":                     "rtsp://admin:***@10.0.0.2:554/stream1",
+		"rtsp://cam/stream?token=abc123":                                "rtsp://cam/stream?token=***",
+		"builtin:sample":                                                "builtin:sample",
+		"rtmp://127.0.0.1:1935/live":                                    "rtmp://127.0.0.1:1935/live",
+		"rtmp://h/live-bvc/?streamname=live_1&key=abc123&schedule=rtmp": "rtmp://h/live-bvc/?streamname=***&key=***&schedule=***",
+	}
+	for in, want := range cases {
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	in := `[rtmp @ 0x55] Server error: rtmp://h/live/SECRETKEY123?wsSecret=abc123 rejected; key=SECRETKEY123 token=abc123`
+	out := Text(in)
+	for _, secret := range []string{"SECRETKEY123", "abc123"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("Text left %q in %q", secret, out)
+		}
+	}
+	if !strings.Contains(out, "rtmp://h/live/***") {
+		t.Fatalf("Text lost the URL shape: %q", out)
+	}
+}
+
+func TestHost(t *testing.T) {
+	if got := Host("rtmp://u:p@h:1935/live/k?x=y"); got != "h:1935" {
+		t.Fatalf("Host = %q", got)
+	}
+	if got := Host("builtin:sample"); got != "" {
+		t.Fatalf("Host = %q", got)
+	}
+}
+
+func FuzzURL(f *testing.F) {
+	f.Add("rtmp://h/live/KEY?wsSecret=SECRET")
+	f.Add("rtmp://h/live?streamname=x&key=SECRET/")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := URL(s)
+		_ = Text(s)
+		if strings.Contains(s, "wsSecret=SECRETVALUE") && strings.Contains(out, "SECRETVALUE") {
+			t.Fatalf("secret survived: %q -> %q", s, out)
+		}
+	})
+}

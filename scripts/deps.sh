@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what fmspush's build, tests and demo need on Debian 12, only when missing.
+# Usage: scripts/deps.sh [demo|test]
+set -euo pipefail
+want=(ffmpeg nginx-light libnginx-mod-rtmp)
+if [ "${1:-test}" = test ]; then
+  want+=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# policy-rc.d keeps the package from starting a system nginx on port 80.
+printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+$SUDO chmod +x /usr/sbin/policy-rc.d
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO rm -f /usr/sbin/policy-rc.d
