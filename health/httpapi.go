@@ -1,0 +1,152 @@
+package health
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// StatusSource gives a consistent snapshot of the service's status.
+type StatusSource interface {
+	Snapshot() ServiceStatus
+}
+
+// API serves fmspush's status over HTTP: /healthz, /v1/streams,
+// /v1/streams/{name} and /metrics. Everything it serves comes from Source's
+// snapshots, which are already redacted.
+type API struct {
+	Source StatusSource
+}
+
+// Handler returns the HTTP handler with every route.
+func (a *API) Handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{source: a.Source})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /v1/streams", a.streams)
+	mux.HandleFunc("GET /v1/streams/{name}", a.stream)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// HealthReport is /healthz's body.
+type HealthReport struct {
+	Healthy   bool            `json:"healthy"`
+	Unhealthy []UnhealthyItem `json:"unhealthy,omitempty"`
+	Config    ConfigStatus    `json:"config"`
+}
+
+// UnhealthyItem names a stream that is not live and says why.
+type UnhealthyItem struct {
+	Stream string `json:"stream"`
+	State  State  `json:"state"`
+	Reason string `json:"reason"`
+}
+
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
+	snap := a.Source.Snapshot()
+	rep := HealthReport{Healthy: true, Config: snap.Config}
+	for _, s := range snap.Streams {
+		if !s.State.Healthy() {
+			rep.Healthy = false
+			rep.Unhealthy = append(rep.Unhealthy, UnhealthyItem{Stream: s.Name, State: s.State, Reason: s.Reason})
+		}
+	}
+	code := http.StatusOK
+	if !rep.Healthy {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, rep)
+}
+
+func (a *API) streams(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.Source.Snapshot())
+}
+
+func (a *API) stream(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	for _, s := range a.Source.Snapshot().Streams {
+		if s.Name == name {
+			writeJSON(w, http.StatusOK, s)
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no stream named " + name})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+var (
+	descUp = prometheus.NewDesc("fmspush_stream_up",
+		"1 when the stream is live (or deliberately idle), 0 otherwise.", []string{"stream"}, nil)
+	descActive = prometheus.NewDesc("fmspush_active_path",
+		"1 for the path currently publishing the stream.", []string{"stream", "path"}, nil)
+	descFailovers = prometheus.NewDesc("fmspush_failovers_total",
+		"Switches from one path to the other, by the layer that caused them.", []string{"stream", "from", "to", "layer"}, nil)
+	descReconnects = prometheus.NewDesc("fmspush_reconnects_total",
+		"Publish sessions started again after a failure.", []string{"stream"}, nil)
+	descBytes = prometheus.NewDesc("fmspush_bytes_sent_total",
+		"Media bytes written to the target.", []string{"stream"}, nil)
+	descFrames = prometheus.NewDesc("fmspush_frames_sent_total",
+		"Media frames written to the target.", []string{"stream"}, nil)
+	descProbe = prometheus.NewDesc("fmspush_probe_duration_seconds",
+		"Duration of the last layered probe of the target for a path.", []string{"stream", "path"}, nil)
+	descVerdict = prometheus.NewDesc("fmspush_last_verdict_layer",
+		"Layer of the path's last failure: 0 none/unknown, 1-6 for L0-L5, 7 source, 8 process.", []string{"stream", "path"}, nil)
+)
+
+// collector exports snapshots as Prometheus metrics. Labels carry stream and
+// path names only, never a URL.
+type collector struct{ source StatusSource }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descActive, descFailovers, descReconnects, descBytes, descFrames, descProbe, descVerdict} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.source.Snapshot().Streams {
+		collectStream(ch, s)
+	}
+}
+
+func collectStream(ch chan<- prometheus.Metric, s StreamStatus) {
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(s.State.Healthy()), s.Name)
+	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name)
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name)
+	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name)
+	failovers := append([]Failover(nil), s.Failovers...)
+	sort.Slice(failovers, func(i, j int) bool { return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String() })
+	for _, f := range failovers {
+		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(f.Count), s.Name, f.From, f.To, f.Layer.String())
+	}
+	for _, p := range s.Paths {
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolFloat(p.Active), s.Name, p.Kind)
+		layer := 0.0
+		if p.LastVerdict != nil {
+			layer = float64(p.LastVerdict.Layer)
+		}
+		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, layer, s.Name, p.Kind)
+		if p.LastProbe != nil {
+			ch <- prometheus.MustNewConstMetric(descProbe, prometheus.GaugeValue, p.LastProbe.Duration.Seconds(), s.Name, p.Kind)
+		}
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
