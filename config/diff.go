@@ -1,0 +1,110 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"reflect"
+	"slices"
+)
+
+// forCompare returns s with the emulator-resolved URLs cleared: they follow
+// the emulator's bound address, which Diff tracks as EmulatorChanged.
+func (s Stream) forCompare() Stream {
+	if isEmulatorURL(s.TargetSpec) {
+		s.Target = ""
+	}
+	if isEmulatorURL(s.Failover.ProbeTargetSpec) {
+		s.Failover.ProbeTarget = ""
+	}
+	return s
+}
+
+// Equal reports whether s and other have the same settings, so that a reload
+// leaves the stream running. An emulator:// target compares as written.
+func (s Stream) Equal(other Stream) bool {
+	return reflect.DeepEqual(s.forCompare(), other.forCompare())
+}
+
+// Fingerprint is a stable hash of the stream's settings (equal streams have
+// equal fingerprints). It is derived from secrets: compare it, never show it.
+func (s Stream) Fingerprint() string {
+	b, err := json.Marshal(s.forCompare())
+	if err != nil {
+		panic("config: stream does not marshal: " + err.Error()) // plain data always marshals
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Changes is what a reload changes, by stream name (each list sorted).
+type Changes struct {
+	// Added streams are new: start them.
+	Added []string
+	// Changed streams have new settings: restart them. A stream that targets
+	// the emulator is changed whenever the emulator block changes.
+	Changed []string
+	// Removed streams are gone: stop them.
+	Removed []string
+	// ServiceChanged is true when the service block changed (listen address,
+	// logging or ffmpeg path).
+	ServiceChanged bool
+	// EmulatorChanged is true when the emulator block was added, removed or
+	// changed: restart the builtin emulator.
+	EmulatorChanged bool
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool {
+	return len(c.Added)+len(c.Changed)+len(c.Removed) == 0 && !c.ServiceChanged && !c.EmulatorChanged
+}
+
+// Diff compares two configurations; a nil one counts as empty (no streams,
+// default service, no emulator). Unchanged streams appear in no list.
+func Diff(old, new *Config) Changes {
+	old, new = orEmpty(old), orEmpty(new)
+	c := Changes{
+		ServiceChanged:  old.Service != new.Service,
+		EmulatorChanged: !reflect.DeepEqual(old.Emulator, new.Emulator),
+	}
+	for _, n := range new.Streams {
+		o, ok := old.Stream(n.Name)
+		switch {
+		case !ok:
+			c.Added = append(c.Added, n.Name)
+		case !o.Equal(n) || (c.EmulatorChanged && (o.UsesEmulator() || n.UsesEmulator())):
+			c.Changed = append(c.Changed, n.Name)
+		}
+	}
+	for _, o := range old.Streams {
+		if _, ok := new.Stream(o.Name); !ok {
+			c.Removed = append(c.Removed, o.Name)
+		}
+	}
+	slices.Sort(c.Added)
+	slices.Sort(c.Changed)
+	slices.Sort(c.Removed)
+	return c
+}
+
+func orEmpty(c *Config) *Config {
+	if c == nil {
+		return &Config{Service: defaultService()}
+	}
+	return c
+}
+
+// ResolveEmulator points every emulator:// target and probe target at addr,
+// the emulator's bound address (needed when emulator.listen uses port 0).
+// It does not change how streams compare in Diff.
+func (c *Config) ResolveEmulator(addr string) {
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		if isEmulatorURL(s.TargetSpec) {
+			s.Target = "rtmp://" + addr + "/" + s.TargetSpec[len(emulatorScheme):]
+		}
+		if isEmulatorURL(s.Failover.ProbeTargetSpec) {
+			s.Failover.ProbeTarget = "rtmp://" + addr + "/" + s.Failover.ProbeTargetSpec[len(emulatorScheme):]
+		}
+	}
+}

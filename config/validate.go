@@ -1,0 +1,170 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/fmspush/fmspush/redact"
+)
+
+const emulatorScheme = "emulator://"
+
+func isEmulatorURL(spec string) bool {
+	return len(spec) >= len(emulatorScheme) && strings.EqualFold(spec[:len(emulatorScheme)], emulatorScheme)
+}
+
+// listenAddr decodes an optional host:port attribute.
+func listenAddr(s scope, a *hcl.Attribute, def string) string {
+	v := s.str(a, def)
+	if a == nil || v == def {
+		return v
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || strings.ContainsAny(host, " /") || !validPort(port) {
+		s.fail(a, "%q is not a listen address: want HOST:PORT such as %q", v, def)
+		return def
+	}
+	return v
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// source validates a stream's source and returns it with its kind.
+func source(s scope, a *hcl.Attribute, block hcl.Range) (string, SourceKind) {
+	if a == nil {
+		s.failAt(block, "source", "missing: every stream needs a source (rtsp://, rtsps://, rtmp://, rtmps://, file:PATH or builtin:sample)")
+		return "", ""
+	}
+	spec, ok := s.strOK(a, "")
+	if !ok {
+		return "", ""
+	}
+	kind, msg := sourceKind(spec)
+	if msg != "" {
+		s.fail(a, "%s", msg)
+		return "", ""
+	}
+	return spec, kind
+}
+
+// sourceKind classifies spec, or says what is wrong with it.
+func sourceKind(spec string) (SourceKind, string) {
+	scheme, rest, ok := strings.Cut(spec, ":")
+	switch kind := SourceKind(strings.ToLower(scheme)); {
+	case spec == "":
+		return "", "must not be empty"
+	case !ok:
+		return "", "has no scheme: want rtsp://, rtsps://, rtmp://, rtmps://, file:PATH or builtin:sample"
+	case kind == SourceBuiltin:
+		return builtinSource(rest)
+	case kind == SourceFile:
+		return fileSource(rest)
+	case kind == SourceRTSP || kind == SourceRTSPS || kind == SourceRTMP || kind == SourceRTMPS:
+		return networkSource(kind, spec)
+	}
+	return "", "unsupported scheme: want rtsp://, rtsps://, rtmp://, rtmps://, file:PATH or builtin:sample"
+}
+
+func builtinSource(name string) (SourceKind, string) {
+	if name != "sample" {
+		return "", "unknown builtin source: the only one is builtin:sample"
+	}
+	return SourceBuiltin, ""
+}
+
+func fileSource(path string) (SourceKind, string) {
+	if path == "" || (strings.HasPrefix(path, "//") && !strings.HasPrefix(path, "///")) {
+		return "", "file: takes a path: file:/abs/path.flv, file:rel/path.mp4 or file:///abs/path.flv"
+	}
+	return SourceFile, ""
+}
+
+func networkSource(kind SourceKind, spec string) (SourceKind, string) {
+	u, err := url.Parse(spec)
+	switch {
+	case err != nil:
+		return "", "is not a valid URL: " + redact.URL(spec)
+	case !strings.HasPrefix(spec[len(kind):], "://") || u.Host == "":
+		return "", "has no host: want " + string(kind) + "://HOST[:PORT]/PATH, got " + redact.URL(spec)
+	case u.Port() != "" && !validPort(u.Port()):
+		return "", "has a bad port: " + redact.URL(spec)
+	}
+	return kind, ""
+}
+
+// target validates and resolves a target (or probe target) spec. Its text is
+// never echoed: the key may sit anywhere in a malformed URL.
+func target(s scope, a *hcl.Attribute, spec string, hasApp bool, emu *Emulator) string {
+	if a == nil {
+		return ""
+	}
+	resolved, msg := resolveTarget(spec, hasApp, emu)
+	if msg != "" {
+		s.fail(a, "%s", msg)
+	}
+	return resolved
+}
+
+// resolveTarget returns the URL to dial for spec, or what is wrong with it.
+func resolveTarget(spec string, hasApp bool, emu *Emulator) (string, string) {
+	if spec == "" {
+		return "", "must not be empty"
+	}
+	if isEmulatorURL(spec) {
+		return emulatorTarget(spec, emu)
+	}
+	if msg := checkRTMPURL(spec, hasApp); msg != "" {
+		return "", msg
+	}
+	return spec, ""
+}
+
+func emulatorTarget(spec string, emu *Emulator) (string, string) {
+	rest := spec[len(emulatorScheme):]
+	app, name, _ := strings.Cut(rest, "/")
+	switch {
+	case app == "" || name == "":
+		return "", "emulator target needs an app and a name: emulator://APP/NAME"
+	case emu == nil:
+		return "", "emulator:// target needs an emulator block (the builtin emulator is not started)"
+	}
+	return "rtmp://" + emu.Listen + "/" + rest, ""
+}
+
+// checkRTMPURL says what is wrong with an rtmp:// or rtmps:// URL, if anything.
+func checkRTMPURL(spec string, hasApp bool) string {
+	u, err := url.Parse(spec)
+	switch {
+	case err != nil:
+		return "is not a valid URL"
+	case !strings.EqualFold(u.Scheme, "rtmp") && !strings.EqualFold(u.Scheme, "rtmps"):
+		return "unsupported scheme: want rtmp://, rtmps:// or emulator://APP/NAME"
+	case u.Host == "" || u.Opaque != "":
+		return "has no host: want rtmp://HOST[:PORT]/APP/KEY"
+	case u.Port() != "" && !validPort(u.Port()):
+		return "has a bad port"
+	case strings.Trim(u.Path, "/") == "" && !hasApp:
+		return "has no app: want rtmp://HOST[:PORT]/APP/KEY (or set rtmp.app)"
+	}
+	return ""
+}
+
+// tcURL validates the optional rtmp.tc_url override.
+func tcURL(s scope, a *hcl.Attribute) string {
+	v := s.str(a, "")
+	if a == nil || v == "" {
+		return v
+	}
+	if msg := checkRTMPURL(v, true); msg != "" {
+		s.fail(a, "%s", msg)
+		return ""
+	}
+	return v
+}
