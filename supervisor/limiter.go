@@ -1,0 +1,97 @@
+package supervisor
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// HostLimiter caps connection attempts per target host over a sliding
+// minute, shared by every stream and path: no failure pattern can make
+// fmspush reconnect faster than PerMinute to one host (platforms blacklist
+// reconnect storms). Unlike a token bucket it never allows a burst above the
+// limit within any 60-second window.
+type HostLimiter struct {
+	// PerMinute is the most attempts to one host in any 60 s window (default 6).
+	PerMinute int
+	// Window is the sliding window (default one minute).
+	Window time.Duration
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	attempts map[string][]time.Time
+}
+
+func (l *HostLimiter) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *HostLimiter) window() time.Duration {
+	if l.Window > 0 {
+		return l.Window
+	}
+	return time.Minute
+}
+
+func (l *HostLimiter) limit() int {
+	if l.PerMinute > 0 {
+		return l.PerMinute
+	}
+	return 6
+}
+
+// TryTake records an attempt to host if the window allows one now; otherwise
+// it returns how long until one is allowed.
+func (l *HostLimiter) TryTake(host string) (ok bool, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	recent := l.prune(host, now)
+	if len(recent) < l.limit() {
+		l.attempts[host] = append(recent, now)
+		return true, 0
+	}
+	return false, recent[0].Add(l.window()).Sub(now)
+}
+
+func (l *HostLimiter) prune(host string, now time.Time) []time.Time {
+	if l.attempts == nil {
+		l.attempts = make(map[string][]time.Time)
+	}
+	list := l.attempts[host]
+	cut := 0
+	for cut < len(list) && now.Sub(list[cut]) >= l.window() {
+		cut++
+	}
+	list = list[cut:]
+	l.attempts[host] = list
+	return list
+}
+
+// Wait blocks until an attempt to host is allowed and records it.
+func (l *HostLimiter) Wait(ctx context.Context, host string) error {
+	for {
+		ok, wait := l.TryTake(host)
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Recent is the number of attempts to host in the current window.
+func (l *HostLimiter) Recent(host string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.prune(host, l.now()))
+}

@@ -1,0 +1,81 @@
+package supervisor
+
+import (
+	"sort"
+	"time"
+
+	"github.com/fmspush/fmspush/health"
+)
+
+// Status returns the stream's latest status, with the live counters of the
+// session that is publishing now.
+func (s *Stream) Status() health.StreamStatus {
+	p := s.status.Load()
+	if p == nil {
+		return health.StreamStatus{Name: s.Name, Enabled: s.Enabled, State: health.StateStarting, Source: s.Source, Target: s.Target}
+	}
+	st := *p
+	if sig := s.current.Load(); sig != nil {
+		st.Counters.BytesSent += sig.BytesSent.Load()
+		st.Counters.FramesSent += sig.Frames()
+	}
+	return st
+}
+
+func (l *loop) setState(state health.State, reason string) {
+	if state != l.state || reason != l.reason {
+		l.log.Debug("state", "state", state, "reason", reason)
+	}
+	l.state, l.reason = state, reason
+	l.publish()
+}
+
+// publish stores a snapshot of the loop's state for Status.
+func (l *loop) publish() {
+	s := l.s
+	st := &health.StreamStatus{
+		Name: s.Name, Enabled: s.Enabled, State: l.state, Reason: l.reason,
+		Source: s.Source, Target: s.Target, StartedAt: l.started,
+		Counters: l.counters, LastVerdicts: append([]health.Verdict(nil), l.verdicts...),
+	}
+	if len(l.slots) > 0 {
+		st.Preferred = l.slots[0].kind()
+	}
+	if l.active != nil {
+		st.ActivePath, st.ActiveSince = l.active.kind(), l.since
+	}
+	if n := len(l.verdicts); n > 0 {
+		st.LastError = l.verdicts[n-1].Error()
+	}
+	st.SourceStatus = "ok"
+	if l.state == health.StateWaitingForSource {
+		st.SourceStatus = "down"
+	}
+	now := time.Now()
+	for _, sl := range l.slots {
+		st.Paths = append(st.Paths, l.pathStatus(sl, now))
+	}
+	st.Failovers = l.failoverList()
+	s.status.Store(st)
+}
+
+func (l *loop) pathStatus(sl *slot, now time.Time) health.PathStatus {
+	return health.PathStatus{
+		Kind: sl.kind(), Active: sl == l.active, Ready: sl.ready || !sl.checked, CheckError: sl.checkErr,
+		Circuit: sl.breaker.State(now), Backoff: sl.backoff.Peek(), NextAttempt: sl.nextAttempt,
+		LastProbe: sl.lastProbe, LastVerdict: sl.lastVerdict, Failures: sl.failures,
+	}
+}
+
+func (l *loop) failoverList() []health.Failover {
+	out := make([]health.Failover, 0, len(l.fails))
+	for k, n := range l.fails {
+		var layer health.Layer
+		_ = layer.UnmarshalText([]byte(k[2]))
+		out = append(out, health.Failover{From: k[0], To: k[1], Layer: layer, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].From+out[i].To+out[i].Layer.String() < out[j].From+out[j].To+out[j].Layer.String()
+	})
+	return out
+}

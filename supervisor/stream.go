@@ -1,0 +1,293 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/health"
+)
+
+// ProbeFunc probes the target the way one path would connect to it, up to
+// the configured depth, and never publishes on a live key.
+type ProbeFunc func(ctx context.Context) health.ProbeSummary
+
+// Policy is a stream's failover policy.
+type Policy struct {
+	ProbeInterval   time.Duration // standby probe period (default 30s)
+	FailbackAfter   time.Duration // preferred path's probes must pass this long (default 60s)
+	BackoffInitial  time.Duration // default 1s
+	BackoffMax      time.Duration // default 60s
+	SourceRetry     time.Duration // longest wait between attempts while the source is away (default 10s)
+	StableAfter     time.Duration // a session live this long resets its path's backoff (default 10s)
+	CircuitFailures int           // default 3
+	CircuitWindow   time.Duration // default 5m
+	CircuitCooldown time.Duration // default 30s
+}
+
+func (p Policy) withDefaults() Policy {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&p.ProbeInterval, 30*time.Second)
+	def(&p.FailbackAfter, 60*time.Second)
+	def(&p.BackoffInitial, time.Second)
+	def(&p.BackoffMax, 60*time.Second)
+	def(&p.SourceRetry, 10*time.Second)
+	def(&p.StableAfter, 10*time.Second)
+	def(&p.CircuitWindow, 5*time.Minute)
+	def(&p.CircuitCooldown, 30*time.Second)
+	if p.CircuitFailures <= 0 {
+		p.CircuitFailures = 3
+	}
+	return p
+}
+
+// PathSpec is one path of a stream with the probe that tells whether the
+// target would accept it.
+type PathSpec struct {
+	Path  Path
+	Probe ProbeFunc // nil: only the driver check is used
+}
+
+// Stream is one stream's supervisor: a run loop owning the state machine,
+// the active and standby paths, their backoff, circuits and probes.
+type Stream struct {
+	Name    string
+	Enabled bool
+	// Source and Target are shown in status; they must already be redacted.
+	Source, Target string
+	// TargetHost keys the shared rate limiter.
+	TargetHost string
+	Preferred  PathSpec
+	Fallback   PathSpec // may have a nil Path: then there is no failover
+	Policy     Policy
+	Limiter    *HostLimiter
+	Logger     hclog.Logger
+
+	status  atomic.Pointer[health.StreamStatus]
+	current atomic.Pointer[health.Signals]
+}
+
+// slot is the run loop's record of one path.
+type slot struct {
+	spec         PathSpec
+	backoff      Backoff
+	breaker      Breaker
+	ready        bool
+	checked      bool
+	checkErr     string
+	lastProbe    *health.ProbeSummary
+	probeOKSince time.Time
+	probing      bool
+	lastVerdict  *health.Verdict
+	failures     int64
+	nextAttempt  time.Time
+}
+
+func (sl *slot) kind() string { return sl.spec.Path.Kind() }
+
+// usable reports whether the slot may be tried now as a failover target.
+func (sl *slot) usable(now time.Time) bool {
+	if sl.checked && !sl.ready {
+		return false
+	}
+	if sl.breaker.State(now) == CircuitOpen {
+		return false
+	}
+	if sl.lastProbe != nil && !sl.lastProbe.OK {
+		return false
+	}
+	return !now.Before(sl.nextAttempt)
+}
+
+type runResult struct {
+	slot *slot
+	err  error
+	sig  *health.Signals
+	dur  time.Duration
+}
+
+type probeResult struct {
+	slot     *slot
+	checkErr error
+	summary  *health.ProbeSummary
+}
+
+// loop is the state owned by Run's goroutine.
+type loop struct {
+	s        *Stream
+	pol      Policy
+	log      hclog.Logger
+	slots    []*slot // [0] preferred, [1] fallback when present
+	state    health.State
+	reason   string
+	started  time.Time
+	active   *slot // the slot running now (nil between attempts)
+	since    time.Time
+	pending  *slot // the slot the attempt timer will start
+	switchTo *slot // a failback in progress
+	cancel   context.CancelFunc
+	sig      *health.Signals
+	live     bool
+	liveAt   time.Time
+	counters health.Counters
+	fails    map[[3]string]int64
+	verdicts []health.Verdict
+	lastTS   time.Duration
+	lastEnd  time.Time
+	srcWait  Backoff
+	runDone  chan runResult
+	probes   chan probeResult
+	wg       sync.WaitGroup
+}
+
+// Run runs the stream until ctx is cancelled. It returns after the active
+// path stopped cleanly and every probe finished.
+func (s *Stream) Run(ctx context.Context) error {
+	l := s.newLoop()
+	defer l.wg.Wait()
+	if !s.Enabled {
+		l.setState(health.StateIdle, "disabled in the config")
+		<-ctx.Done()
+		l.setState(health.StateStopped, "stopped")
+		return nil
+	}
+	return l.run(ctx)
+}
+
+func (s *Stream) newLoop() *loop {
+	pol := s.Policy.withDefaults()
+	log := s.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	l := &loop{s: s, pol: pol, log: log, started: time.Now(), fails: map[[3]string]int64{},
+		runDone: make(chan runResult, 1), probes: make(chan probeResult, 4),
+		srcWait: Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1}}
+	for _, spec := range []PathSpec{s.Preferred, s.Fallback} {
+		if spec.Path == nil {
+			continue
+		}
+		l.slots = append(l.slots, &slot{spec: spec,
+			backoff: Backoff{Initial: pol.BackoffInitial, Max: pol.BackoffMax, Jitter: 0.2},
+			breaker: Breaker{Failures: pol.CircuitFailures, Window: pol.CircuitWindow, Cooldown: pol.CircuitCooldown}})
+	}
+	l.state, l.reason = health.StateStarting, "starting"
+	l.publish()
+	return l
+}
+
+func (l *loop) run(ctx context.Context) error {
+	if len(l.slots) == 0 {
+		l.setState(health.StateDegraded, "no path is configured")
+		<-ctx.Done()
+		l.setState(health.StateStopped, "stopped")
+		return nil
+	}
+	probeTick := time.NewTicker(l.pol.ProbeInterval)
+	defer probeTick.Stop()
+	attempt := time.NewTimer(0)
+	defer attempt.Stop()
+	stable := time.NewTimer(time.Hour)
+	stable.Stop()
+	l.pending = l.slots[0]
+	l.launchProbes(ctx, true)
+	for {
+		var liveCh <-chan struct{}
+		if l.sig != nil && !l.live {
+			liveCh = l.sig.Live()
+		}
+		select {
+		case <-ctx.Done():
+			l.shutdown()
+			return nil
+		case <-attempt.C:
+			l.tryStart(ctx, attempt)
+		case <-liveCh:
+			l.onLive(stable)
+		case <-stable.C:
+			if l.active != nil && l.live {
+				l.active.backoff.Reset()
+			}
+		case r := <-l.runDone:
+			l.onRunDone(r, attempt)
+		case <-probeTick.C:
+			l.launchProbes(ctx, false)
+		case p := <-l.probes:
+			l.onProbe(p)
+		}
+		l.publish()
+	}
+}
+
+// tryStart starts the pending slot if the host limiter allows; otherwise it
+// re-arms the timer for when it will.
+func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
+	if l.active != nil || l.pending == nil {
+		return
+	}
+	if wait := time.Until(l.pending.nextAttempt); wait > 0 {
+		attempt.Reset(wait)
+		return
+	}
+	if l.s.Limiter != nil {
+		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost); !ok {
+			l.setState(l.state, fmt.Sprintf("waiting %v for the per-host connection limit before starting %s",
+				wait.Round(time.Millisecond), l.pending.kind()))
+			attempt.Reset(wait)
+			return
+		}
+	}
+	l.start(ctx, l.pending)
+}
+
+func (l *loop) start(ctx context.Context, sl *slot) {
+	runCtx, cancel := context.WithCancel(ctx)
+	l.cancel = cancel
+	l.active, l.pending, l.live = sl, nil, false
+	l.since = time.Now()
+	l.sig = health.NewSignals()
+	l.s.current.Store(l.sig)
+	if l.counters.Attempts > 0 {
+		l.counters.Reconnects++
+	}
+	l.counters.Attempts++
+	base := l.nextBase()
+	sig := l.sig
+	l.log.Info("starting path", "path", sl.kind(), "base_ms", base.Milliseconds())
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t0 := time.Now()
+		err := sl.spec.Path.Run(runCtx, base, sig)
+		l.runDone <- runResult{slot: sl, err: err, sig: sig, dur: time.Since(t0)}
+	}()
+}
+
+// nextBase continues the target's timeline: the last timestamp sent plus the
+// time the stream was away (at least one frame), so that timestamps never go
+// backwards or jump by more than the outage.
+func (l *loop) nextBase() time.Duration {
+	if l.lastEnd.IsZero() {
+		return 0
+	}
+	gap := max(time.Since(l.lastEnd), 40*time.Millisecond)
+	return l.lastTS + gap
+}
+
+func (l *loop) onLive(stable *time.Timer) {
+	l.live, l.liveAt = true, time.Now()
+	sl := l.active
+	sl.breaker.Succeed()
+	l.srcWait.Reset()
+	stable.Reset(l.pol.StableAfter)
+	l.setState(health.StateLive, fmt.Sprintf("%s path is live", sl.kind()))
+	l.log.Info("live", "path", sl.kind(), "after", time.Since(l.since).Round(time.Millisecond))
+}

@@ -1,0 +1,213 @@
+package supervisor
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scripted is a Path whose behaviour the test sets: it either goes live and
+// publishes until cancelled, or fails with a verdict. It stands in for our
+// own paths (never for a protocol peer) to test the policy in isolation.
+type scripted struct {
+	kind  string
+	mu    sync.Mutex
+	fail  *health.Verdict // nil: go live
+	runs  atomic.Int64
+	bases []time.Duration
+}
+
+func (p *scripted) Kind() string                    { return p.kind }
+func (p *scripted) Check(ctx context.Context) error { return nil }
+
+func (p *scripted) set(v *health.Verdict) { p.mu.Lock(); p.fail = v; p.mu.Unlock() }
+
+func (p *scripted) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
+	p.runs.Add(1)
+	p.mu.Lock()
+	v := p.fail
+	p.bases = append(p.bases, base)
+	p.mu.Unlock()
+	if v != nil {
+		c := *v
+		return &c
+	}
+	sig.VideoFrames.Add(1)
+	sig.LastTimestamp.Store((base + 500*time.Millisecond).Milliseconds())
+	sig.MarkLive()
+	<-ctx.Done()
+	return nil
+}
+
+func okProbe(ctx context.Context) health.ProbeSummary {
+	return health.ProbeSummary{OK: true, At: time.Now(), Depth: rtmp.LayerConnect}
+}
+
+func verdict(l health.Layer, cause string) *health.Verdict {
+	return &health.Verdict{Layer: l, Cause: cause, At: time.Now()}
+}
+
+func fastPolicy() Policy {
+	return Policy{ProbeInterval: 20 * time.Millisecond, FailbackAfter: time.Hour, BackoffInitial: 10 * time.Millisecond,
+		BackoffMax: 80 * time.Millisecond, SourceRetry: 40 * time.Millisecond, CircuitCooldown: time.Hour}
+}
+
+func runStream(t *testing.T, st *Stream) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestFailoverOnConnectRejection(t *testing.T) {
+	native := &scripted{kind: "native", fail: verdict(rtmp.LayerConnect, "connect_rejected")}
+	ff := &scripted{kind: "ffmpeg"}
+	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native, Probe: okProbe},
+		Fallback: PathSpec{Path: ff, Probe: okProbe}, Policy: fastPolicy()}
+	runStream(t, st)
+	testpeer.Eventually(t, 5*time.Second, "live on ffmpeg", func() bool {
+		s := st.Status()
+		return s.State == health.StateLive && s.ActivePath == "ffmpeg"
+	})
+	s := st.Status()
+	if s.Counters.Failovers != 1 || len(s.Failovers) != 1 || s.Failovers[0].Layer != rtmp.LayerConnect {
+		t.Fatalf("failover not recorded as L2: %+v %+v", s.Counters, s.Failovers)
+	}
+	if s.LastVerdicts[0].Path != "native" || s.LastVerdicts[0].Layer != rtmp.LayerConnect {
+		t.Fatalf("verdict %+v", s.LastVerdicts)
+	}
+}
+
+func TestSourceDownNeverSwitchesPath(t *testing.T) {
+	native := &scripted{kind: "native", fail: verdict(rtmp.LayerSource, "source_unreachable")}
+	ff := &scripted{kind: "ffmpeg"}
+	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native}, Fallback: PathSpec{Path: ff}, Policy: fastPolicy()}
+	runStream(t, st)
+	testpeer.Eventually(t, 5*time.Second, "three source retries", func() bool { return native.runs.Load() >= 3 })
+	s := st.Status()
+	if s.State != health.StateWaitingForSource || ff.runs.Load() != 0 || s.Counters.Failovers != 0 {
+		t.Fatalf("state %s, ffmpeg runs %d, failovers %d", s.State, ff.runs.Load(), s.Counters.Failovers)
+	}
+	native.set(nil)
+	testpeer.Eventually(t, 5*time.Second, "recovery when the source returns", func() bool {
+		s := st.Status()
+		return s.State == health.StateLive && s.ActivePath == "native"
+	})
+}
+
+func TestBothPathsFailingDegradesAndBacksOff(t *testing.T) {
+	native := &scripted{kind: "native", fail: verdict(rtmp.LayerNetwork, "connection_refused")}
+	ff := &scripted{kind: "ffmpeg", fail: verdict(rtmp.LayerNetwork, "connection_refused")}
+	var mu sync.Mutex
+	var attempts []time.Time
+	// The window is shortened from a minute to 400ms so the test sees several windows.
+	lim := &HostLimiter{PerMinute: 6, Window: 400 * time.Millisecond, Now: func() time.Time {
+		return time.Now()
+	}}
+	pol := fastPolicy()
+	pol.BackoffInitial, pol.BackoffMax, pol.CircuitFailures = time.Millisecond, 20*time.Millisecond, 1000
+	st := &Stream{Name: "s", Enabled: true, TargetHost: "h", Preferred: PathSpec{Path: native}, Fallback: PathSpec{Path: ff},
+		Policy: pol, Limiter: lim}
+	st.Logger = nil
+	runStream(t, st)
+	testpeer.Eventually(t, 5*time.Second, "20 attempts", func() bool {
+		n := native.runs.Load() + ff.runs.Load()
+		mu.Lock()
+		for int64(len(attempts)) < n {
+			attempts = append(attempts, time.Now())
+		}
+		mu.Unlock()
+		return n >= 20
+	})
+	s := st.Status()
+	if s.State != health.StateDegraded {
+		t.Fatalf("state %s (%s)", s.State, s.Reason)
+	}
+	if lim.Recent("h") > 6 {
+		t.Fatalf("%d attempts in one window, limit 6", lim.Recent("h"))
+	}
+	if elapsed := attempts[len(attempts)-1].Sub(attempts[0]); elapsed < 2*lim.Window {
+		t.Fatalf("20 attempts in %v: the limiter did not hold them to 6 per %v", elapsed, lim.Window)
+	}
+	for _, p := range s.Paths {
+		if p.LastVerdict == nil || p.Failures == 0 || p.Backoff <= pol.BackoffInitial {
+			t.Fatalf("path %s not marked or backoff not grown: %+v", p.Kind, p)
+		}
+	}
+	native.set(nil)
+	ff.set(nil)
+	testpeer.Eventually(t, 5*time.Second, "automatic recovery", func() bool { return st.Status().State == health.StateLive })
+}
+
+func TestFailbackAfterProbesPass(t *testing.T) {
+	native := &scripted{kind: "native", fail: verdict(rtmp.LayerMedia, "reset_after_first_frame")}
+	ff := &scripted{kind: "ffmpeg"}
+	var nativeProbeOK atomic.Bool
+	probe := func(ctx context.Context) health.ProbeSummary {
+		return health.ProbeSummary{OK: nativeProbeOK.Load(), Verdict: verdict(rtmp.LayerMedia, "x"), At: time.Now()}
+	}
+	pol := fastPolicy()
+	pol.FailbackAfter = 100 * time.Millisecond
+	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native, Probe: probe}, Fallback: PathSpec{Path: ff, Probe: okProbe}, Policy: pol}
+	runStream(t, st)
+	testpeer.Eventually(t, 5*time.Second, "live on ffmpeg", func() bool { return st.Status().ActivePath == "ffmpeg" && st.Status().State == health.StateLive })
+	native.set(nil)
+	nativeProbeOK.Store(true)
+	testpeer.Eventually(t, 5*time.Second, "failback to native", func() bool {
+		s := st.Status()
+		return s.ActivePath == "native" && s.State == health.StateLive && s.Counters.Failbacks == 1
+	})
+	native.mu.Lock()
+	defer native.mu.Unlock()
+	ff.mu.Lock()
+	defer ff.mu.Unlock()
+	if last, ffBase := native.bases[len(native.bases)-1], ff.bases[0]; last <= ffBase+500*time.Millisecond {
+		t.Fatalf("failback base %v does not continue after ffmpeg's last timestamp (base %v + 500ms)", last, ffBase)
+	}
+}
+
+func TestDisabledStreamIsIdle(t *testing.T) {
+	st := &Stream{Name: "off", Enabled: false, Preferred: PathSpec{Path: &scripted{kind: "native"}}}
+	runStream(t, st)
+	testpeer.Eventually(t, 2*time.Second, "idle", func() bool { return st.Status().State == health.StateIdle })
+}
+
+func TestManagerAppliesOnlyChanges(t *testing.T) {
+	m := &Manager{}
+	defer m.Close()
+	spec := func(name, fp string) Spec {
+		return Spec{Name: name, Fingerprint: fp, Build: func() *Stream {
+			return &Stream{Name: name, Enabled: true, Preferred: PathSpec{Path: &scripted{kind: "native"}}, Policy: fastPolicy()}
+		}}
+	}
+	ctx := context.Background()
+	m.Apply(ctx, []Spec{spec("a", "1"), spec("b", "1")})
+	testpeer.Eventually(t, 2*time.Second, "both live", func() bool {
+		l := m.Streams()
+		return len(l) == 2 && l[0].State == health.StateLive && l[1].State == health.StateLive
+	})
+	startA := m.Streams()[0].StartedAt
+	ch := m.Apply(ctx, []Spec{spec("a", "1"), spec("b", "2"), spec("c", "1")})
+	if len(ch.Unchanged) != 1 || len(ch.Changed) != 1 || len(ch.Added) != 1 {
+		t.Fatalf("changes %+v", ch)
+	}
+	if m.Streams()[0].StartedAt != startA {
+		t.Fatal("an unchanged stream was restarted")
+	}
+	ch = m.Apply(ctx, []Spec{spec("a", "1")})
+	if len(ch.Removed) != 2 || len(m.Streams()) != 1 {
+		t.Fatalf("removal: %+v", ch)
+	}
+}
