@@ -1,0 +1,317 @@
+// Package fmsim is a strict Adobe-FMS-compatible RTMP ingest emulator.
+//
+// A Server accepts publishes, decodes and validates the media it receives and
+// enforces a set of named rules (a profile): the handshake digest, flashVer,
+// token auth, window acknowledgements and ping responses, stream ids, metadata,
+// sequence headers, AVCC framing, audio presence, plus fault injection for tests.
+// What it saw is exposed to in-process tests (Sessions, Streams, WaitFor) and,
+// optionally, written as one JSON line per message (transcripts) that
+// DiffTranscripts compares.
+package fmsim
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rules are the named switches of the emulator. The zero value accepts
+// everything (and sends the FMS defaults). A rule is set by name with Set;
+// durations take Go syntax ("250ms") or bare milliseconds, and every duration
+// rule may also be named with an "_ms" suffix ("ack_timeout_ms=500").
+type Rules struct {
+	// RequireDigest (require_digest): a C1 without a valid digest gets the connection closed after C1 (L1).
+	RequireDigest bool
+	// FlashVerPrefix (flashver_prefix): connect's flashVer must start with it, else Connect.Rejected (L2).
+	FlashVerPrefix string
+	// RejectFlashVer (reject_flashver): fault; a flashVer matching this pattern is rejected at connect (L2).
+	RejectFlashVer string
+	// RejectSessions (reject_sessions): fault; the first N connects after the rules were set are rejected (L2).
+	RejectSessions int
+	// RequireFCPublish (require_fcpublish): publish without releaseStream and FCPublish first gets BadName (L3).
+	RequireFCPublish bool
+	// AuthSecret (auth_secret): token auth; the publish name query must carry wsSecret/txSecret =
+	// hex MD5(secret + stream name + time) and an unexpired wsTime/txTime (L3).
+	AuthSecret string
+	// StreamID (stream_id): the message stream id createStream returns (0 means 1).
+	StreamID uint32
+	// WindowAckSize (window_ack_size): the window announced after connect (0 means 2500000).
+	WindowAckSize uint32
+	// ChunkSize (chunk_size): the chunk size the server sends with (0 means 4096).
+	ChunkSize uint32
+	// PadBytes (pad_bytes): command bytes sent before Publish.Start so that the client must ack.
+	PadBytes int
+	// RequireAcks (require_acks): no Acknowledgement within AckTimeout of the server's output
+	// crossing the window gets a TCP RST (L4).
+	RequireAcks bool
+	// AckTimeout (ack_timeout): see RequireAcks (0 means 5s).
+	AckTimeout time.Duration
+	// PingInterval (ping_interval): a PingRequest is sent this often after publish (0: never).
+	PingInterval time.Duration
+	// PingTimeout (ping_timeout): no PingResponse within it gets a TCP RST (L4); 0 disables the check.
+	PingTimeout time.Duration
+	// StrictStreamID (strict_msid): media on a message stream id other than createStream's is rejected (L5).
+	StrictStreamID bool
+	// RequireMetadata (require_metadata): onMetaData with width, height and framerate must precede
+	// the first video frame (L5).
+	RequireMetadata bool
+	// AudioWithin (audio_within): an audio message must arrive within this time of the first video
+	// frame (L5); 0 disables the check.
+	AudioWithin time.Duration
+	// ValidateNALU (validate_nalu): AVCC/HVCC NALU length prefixes must tile the frame exactly (L5).
+	ValidateNALU bool
+	// RequireSeqHeader (require_seq_header): sequence headers must precede coded frames (L5).
+	RequireSeqHeader bool
+	// RSTDelay (rst_delay): how long after the first offending frame a media violation is answered
+	// by a RST (0 means at once).
+	RSTDelay time.Duration
+	// FaultFlashVer (fault_flashver): fault rules below apply only to sessions whose flashVer matches
+	// this pattern (empty: all sessions). Patterns are substrings, or globs when they contain * ? [.
+	FaultFlashVer string
+	// RSTAfterMedia (rst_after_media): fault; RST this long after the first media message.
+	RSTAfterMedia time.Duration
+	// RSTAfterFirstFrame (rst_after_first_frame): fault; RST this long after the first coded video frame (L5).
+	RSTAfterFirstFrame time.Duration
+	// StallAfterPublish (stall_after_publish): fault; stop reading this long after Publish.Start.
+	StallAfterPublish time.Duration
+	// CloseAfterPublish (close_after_publish): fault; close (FIN) this long after Publish.Start.
+	CloseAfterPublish time.Duration
+}
+
+// ruleDef binds a rule name to a field of Rules.
+type ruleDef struct {
+	name string
+	help string
+	set  func(r *Rules, v string) error
+	get  func(r *Rules) string
+}
+
+func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
+	return ruleDef{name, help,
+		func(r *Rules, v string) error {
+			b, err := strconv.ParseBool(v)
+			*f(r) = b
+			return err
+		},
+		func(r *Rules) string { return strconv.FormatBool(*f(r)) }}
+}
+
+func stringRule(name, help string, f func(*Rules) *string) ruleDef {
+	return ruleDef{name, help,
+		func(r *Rules, v string) error { *f(r) = v; return nil },
+		func(r *Rules) string { return *f(r) }}
+}
+
+func intRule(name, help string, f func(*Rules) *int) ruleDef {
+	return ruleDef{name, help,
+		func(r *Rules, v string) error {
+			n, err := strconv.Atoi(v)
+			*f(r) = n
+			return err
+		},
+		func(r *Rules) string { return strconv.Itoa(*f(r)) }}
+}
+
+func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
+	return ruleDef{name, help,
+		func(r *Rules, v string) error {
+			n, err := strconv.ParseUint(v, 10, 32)
+			*f(r) = uint32(n)
+			return err
+		},
+		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }}
+}
+
+func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
+	return ruleDef{name, help,
+		func(r *Rules, v string) error {
+			d, err := parseDuration(v)
+			*f(r) = d
+			return err
+		},
+		func(r *Rules) string { return f(r).String() }}
+}
+
+// parseDuration takes Go syntax, bare milliseconds, or true/false (1ms / off).
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	switch strings.ToLower(v) {
+	case "true", "on":
+		return time.Millisecond, nil
+	case "false", "off", "":
+		return 0, nil
+	}
+	return time.ParseDuration(v)
+}
+
+var ruleDefs = []ruleDef{
+	boolRule("require_digest", "close after C1 unless it carries a valid digest (L1)", func(r *Rules) *bool { return &r.RequireDigest }),
+	stringRule("flashver_prefix", "connect flashVer must start with this (L2)", func(r *Rules) *string { return &r.FlashVerPrefix }),
+	stringRule("reject_flashver", "fault: reject a flashVer matching this pattern at connect (L2)", func(r *Rules) *string { return &r.RejectFlashVer }),
+	intRule("reject_sessions", "fault: reject the next N connects, then accept (L2)", func(r *Rules) *int { return &r.RejectSessions }),
+	boolRule("require_fcpublish", "publish needs releaseStream and FCPublish first (L3)", func(r *Rules) *bool { return &r.RequireFCPublish }),
+	stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
+	uintRule("stream_id", "message stream id returned by createStream (default 1)", func(r *Rules) *uint32 { return &r.StreamID }),
+	uintRule("window_ack_size", "window announced after connect (default 2500000)", func(r *Rules) *uint32 { return &r.WindowAckSize }),
+	uintRule("chunk_size", "server output chunk size (default 4096)", func(r *Rules) *uint32 { return &r.ChunkSize }),
+	intRule("pad_bytes", "command padding sent before Publish.Start so the client must ack", func(r *Rules) *int { return &r.PadBytes }),
+	boolRule("require_acks", "RST when no Acknowledgement within ack_timeout of crossing the window (L4)", func(r *Rules) *bool { return &r.RequireAcks }),
+	durRule("ack_timeout", "see require_acks (default 5s)", func(r *Rules) *time.Duration { return &r.AckTimeout }),
+	durRule("ping_interval", "send a PingRequest this often after publish (0: never)", func(r *Rules) *time.Duration { return &r.PingInterval }),
+	durRule("ping_timeout", "RST when a PingRequest is not answered within it (L4; 0: no check)", func(r *Rules) *time.Duration { return &r.PingTimeout }),
+	boolRule("strict_msid", "media must use createStream's stream id (L5)", func(r *Rules) *bool { return &r.StrictStreamID }),
+	boolRule("require_metadata", "onMetaData with width/height/framerate before the first video frame (L5)", func(r *Rules) *bool { return &r.RequireMetadata }),
+	durRule("audio_within", "audio must arrive within this of the first video frame (L5; 0: no check)", func(r *Rules) *time.Duration { return &r.AudioWithin }),
+	boolRule("validate_nalu", "NALU length prefixes must tile each frame (L5)", func(r *Rules) *bool { return &r.ValidateNALU }),
+	boolRule("require_seq_header", "sequence headers before coded frames (L5)", func(r *Rules) *bool { return &r.RequireSeqHeader }),
+	durRule("rst_delay", "delay from the first offending frame to the RST", func(r *Rules) *time.Duration { return &r.RSTDelay }),
+	stringRule("fault_flashver", "fault rules apply only to flashVers matching this pattern", func(r *Rules) *string { return &r.FaultFlashVer }),
+	durRule("rst_after_media", "fault: RST this long after the first media message", func(r *Rules) *time.Duration { return &r.RSTAfterMedia }),
+	durRule("rst_after_first_frame", "fault: RST this long after the first video frame (L5)", func(r *Rules) *time.Duration { return &r.RSTAfterFirstFrame }),
+	durRule("stall_after_publish", "fault: stop reading this long after Publish.Start", func(r *Rules) *time.Duration { return &r.StallAfterPublish }),
+	durRule("close_after_publish", "fault: close this long after Publish.Start", func(r *Rules) *time.Duration { return &r.CloseAfterPublish }),
+}
+
+func findRule(name string) (ruleDef, bool) {
+	for _, d := range ruleDefs {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return ruleDef{}, false
+}
+
+// Set sets the rule called name from its text value. A duration rule may be
+// named with an "_ms" suffix, its value then being milliseconds.
+func (r *Rules) Set(name, value string) error {
+	d, ok := findRule(name)
+	if !ok {
+		base, isMs := strings.CutSuffix(name, "_ms")
+		if d, ok = findRule(base); !ok || !isMs {
+			return fmt.Errorf("fmsim: unknown rule %q", name)
+		}
+	}
+	if err := d.set(r, strings.TrimSpace(value)); err != nil {
+		return fmt.Errorf("fmsim: rule %s=%q: %w", d.name, value, err)
+	}
+	return nil
+}
+
+// Get returns the text value of the rule called name.
+func (r *Rules) Get(name string) (string, bool) {
+	d, ok := findRule(strings.TrimSuffix(name, "_ms"))
+	if !ok {
+		return "", false
+	}
+	return d.get(r), true
+}
+
+// Apply sets every "name=value" in specs, in order.
+func (r *Rules) Apply(specs ...string) error {
+	for _, s := range specs {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok {
+			value = "true"
+		}
+		if err := r.Set(strings.TrimSpace(name), value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// String lists the rules that differ from the zero value as "name=value" pairs.
+func (r Rules) String() string {
+	var zero Rules
+	var out []string
+	for _, d := range ruleDefs {
+		if v := d.get(&r); v != d.get(&zero) {
+			out = append(out, d.name+"="+v)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// RuleNames returns every rule name with its one-line meaning, sorted.
+func RuleNames() map[string]string {
+	m := make(map[string]string, len(ruleDefs))
+	for _, d := range ruleDefs {
+		m[d.name] = d.help
+	}
+	return m
+}
+
+// Profile names.
+const (
+	ProfileLenient   = "lenient"
+	ProfileCloud     = "cloud"
+	ProfileCompanion = "companion"
+)
+
+// Profile returns the rules of a named profile: lenient (what nginx-rtmp
+// accepts), cloud (token auth when a secret is set, 64 KiB window, acks and
+// pings enforced within 5 s) or companion (digest, FMLE flashVer, stream id 7
+// and the media-level checks answered by a RST 120 ms after the offending frame).
+func Profile(name string) (Rules, error) {
+	switch name {
+	case ProfileLenient, "":
+		return Rules{}, nil
+	case ProfileCloud:
+		return Rules{
+			WindowAckSize: 64 * 1024, PadBytes: 64*1024 + 16*1024, RequireAcks: true,
+			AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 5 * time.Second,
+		}, nil
+	case ProfileCompanion:
+		return Rules{
+			RequireDigest: true, FlashVerPrefix: "FMLE/", RequireFCPublish: true, StreamID: 7,
+			StrictStreamID: true, RequireMetadata: true, AudioWithin: time.Second,
+			ValidateNALU: true, RequireSeqHeader: true, RSTDelay: 120 * time.Millisecond,
+		}, nil
+	}
+	return Rules{}, fmt.Errorf("fmsim: unknown profile %q (lenient, cloud, companion)", name)
+}
+
+// Profiles lists the profile names.
+func Profiles() []string {
+	p := []string{ProfileLenient, ProfileCloud, ProfileCompanion}
+	sort.Strings(p)
+	return p
+}
+
+func (r *Rules) streamID() uint32 { return orDefault(r.StreamID, 1) }
+func (r *Rules) window() uint32   { return orDefault(r.WindowAckSize, 2500000) }
+func (r *Rules) chunkSize() uint32 {
+	return orDefault(r.ChunkSize, 4096)
+}
+
+func (r *Rules) ackTimeout() time.Duration {
+	if r.AckTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return r.AckTimeout
+}
+
+func orDefault(v, def uint32) uint32 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// matchPattern reports whether s matches p: a glob when p has * ? or [,
+// otherwise a substring. An empty pattern matches everything.
+func matchPattern(p, s string) bool {
+	if p == "" {
+		return true
+	}
+	if strings.ContainsAny(p, "*?[") {
+		ok, err := path.Match(p, s)
+		return err == nil && ok
+	}
+	return strings.Contains(s, p)
+}

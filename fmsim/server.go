@@ -1,0 +1,177 @@
+package fmsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Server is the emulator: an RTMP server enforcing Rules. Set the exported
+// fields, then Start (or Run). Rules can be changed while it runs with
+// SetRules or UpdateRules; sessions already running follow the change.
+type Server struct {
+	// Listen is the TCP address ("127.0.0.1:0" in tests; default 127.0.0.1:1935).
+	Listen string
+	// Profile is "lenient" (default), "cloud" or "companion".
+	Profile string
+	// Rules are "name=value" overrides applied on top of the profile.
+	Rules []string
+	// TranscriptDir, when set, gets one JSON-lines transcript per session.
+	TranscriptDir string
+	// Logger gets one line per session event (redacted); nil means silent.
+	Logger hclog.Logger
+
+	rules    atomic.Pointer[Rules]
+	ln       net.Listener
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	nextID   atomic.Int64
+	rejected atomic.Int64 // connects rejected by reject_sessions since the rules were set
+
+	mu           sync.Mutex
+	sessions     []SessionInfo
+	changed      chan struct{}
+	rulesChanged chan struct{}
+}
+
+// Start validates the settings, listens and accepts sessions in the background.
+func (s *Server) Start() error {
+	r, err := Profile(s.Profile)
+	if err != nil {
+		return err
+	}
+	if err := r.Apply(s.Rules...); err != nil {
+		return err
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	addr := s.Listen
+	if addr == "" {
+		addr = "127.0.0.1:1935"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("fmsim: listen: %w", err)
+	}
+	s.rules.Store(&r)
+	s.ln = ln
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.acceptLoop()
+	s.Logger.Info("fmsim listening", "addr", ln.Addr().String(), "profile", s.profileName(), "rules", r.String())
+	return nil
+}
+
+func (s *Server) profileName() string {
+	if s.Profile == "" {
+		return ProfileLenient
+	}
+	return s.Profile
+}
+
+// Addr is the address the server listens on (host:port).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL returns rtmp://ADDR/app/name.
+func (s *Server) URL(app, name string) string { return "rtmp://" + s.Addr() + "/" + app + "/" + name }
+
+// Close stops accepting, ends every session (verdict server_closed) and waits
+// for all goroutines.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	s.cancel()
+	err := s.ln.Close()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Run starts the server and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// CurrentRules returns the rules in force.
+func (s *Server) CurrentRules() Rules { return *s.rules.Load() }
+
+// SetRules replaces the rules. Running sessions re-arm their fault timers
+// from the new rules; the reject_sessions counter starts again.
+func (s *Server) SetRules(r Rules) {
+	s.rules.Store(&r)
+	s.rejected.Store(0)
+	s.mu.Lock()
+	if s.rulesChanged != nil {
+		close(s.rulesChanged)
+		s.rulesChanged = nil
+	}
+	s.mu.Unlock()
+	s.Logger.Info("fmsim rules changed", "rules", r.String())
+}
+
+// UpdateRules applies "name=value" specs to the current rules.
+func (s *Server) UpdateRules(specs ...string) error {
+	r := s.CurrentRules()
+	if err := r.Apply(specs...); err != nil {
+		return err
+	}
+	s.SetRules(r)
+	return nil
+}
+
+// rulesChangedCh is closed at the next SetRules.
+func (s *Server) rulesChangedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rulesChanged == nil {
+		s.rulesChanged = make(chan struct{})
+	}
+	return s.rulesChanged
+}
+
+// takeRejection reports whether this connect must be rejected by reject_sessions.
+func (s *Server) takeRejection(limit int) bool {
+	for {
+		n := s.rejected.Load()
+		if n >= int64(limit) {
+			return false
+		}
+		if s.rejected.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.Logger.Error("accept", "error", err)
+			}
+			return
+		}
+		id := int(s.nextID.Add(1))
+		sess := newSession(s, id, nc)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			sess.run(s.ctx)
+		}()
+	}
+}

@@ -1,0 +1,364 @@
+package fmsim
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// handshakeTimeout bounds the handshake of one session.
+const handshakeTimeout = 10 * time.Second
+
+// session is one client connection. Its run loop owns all of its state; one
+// reader goroutine feeds it messages.
+type session struct {
+	srv  *Server
+	log  hclog.Logger
+	nc   net.Conn
+	conn *rtmp.Conn
+	tr   *transcript
+	info SessionInfo
+
+	in        chan *rtmp.Message
+	readErr   chan error
+	done      chan struct{}
+	readerOut chan struct{}
+
+	deadlines map[string]time.Time
+	timer     *time.Timer
+
+	sawRelease, sawFCPublish, unpublished bool
+	lastAckOut                            uint64
+	videoSeq, audioSeq, audioSeen         bool
+	nalLen                                int
+	stallVerdict                          *Verdict
+	verdict                               *Verdict
+}
+
+func newSession(srv *Server, id int, nc net.Conn) *session {
+	now := time.Now()
+	return &session{
+		srv: srv, nc: nc,
+		log:       srv.Logger.With("session", id),
+		info:      SessionInfo{ID: id, Remote: nc.RemoteAddr().String(), Accepted: now},
+		in:        make(chan *rtmp.Message),
+		readErr:   make(chan error, 1),
+		done:      make(chan struct{}),
+		readerOut: make(chan struct{}),
+		deadlines: map[string]time.Time{},
+		nalLen:    4,
+	}
+}
+
+func (s *session) rules() *Rules { return s.srv.rules.Load() }
+
+// run is the session: handshake, then the loop until a verdict.
+func (s *session) run(ctx context.Context) {
+	tr, err := openTranscript(s.srv.TranscriptDir, s.info.ID, s.info.Accepted)
+	if err != nil {
+		s.log.Warn("transcript", "error", err)
+	}
+	s.tr = tr
+	if tr != nil {
+		s.info.Transcript = tr.path
+	}
+	s.publish()
+	if !s.handshake() {
+		s.finish(false)
+		return
+	}
+	s.conn = rtmp.NewConn(s.nc, rtmp.ConnOptions{})
+	go s.readLoop()
+	s.loop(ctx)
+	s.finish(true)
+}
+
+func (s *session) handshake() bool {
+	_ = s.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	res, err := rtmp.ServerHandshake(s.nc, rtmp.ServerHandshakeOptions{RequireDigest: s.rules().RequireDigest})
+	_ = s.nc.SetDeadline(time.Time{})
+	s.info.Handshake = HandshakeInfo{Version: hex.EncodeToString(res.ClientVersion[:]), Digest: res.ClientDigest, Scheme: res.Scheme}
+	s.tr.write(Entry{Dir: "in", TypeName: "C0C1", Handshake: &s.info.Handshake})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, rtmp.ErrDigestRequired):
+		s.end(Verdict{Layer: rtmp.LayerHandshake, Rule: "require_digest", Cause: "digest_missing",
+			Action: ActionClose, Detail: "C1 carries no valid digest; closed after C1"})
+	default:
+		s.end(Verdict{Layer: rtmp.LayerHandshake, Cause: "handshake_failed", Action: ActionNone, Detail: err.Error()})
+	}
+	return false
+}
+
+func (s *session) readLoop() {
+	defer close(s.readerOut)
+	for {
+		m, err := s.conn.ReadMessage()
+		if err != nil {
+			select {
+			case s.readErr <- err:
+			case <-s.done:
+			}
+			return
+		}
+		select {
+		case s.in <- m:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *session) loop(ctx context.Context) {
+	s.timer = time.NewTimer(time.Hour)
+	defer s.timer.Stop()
+	s.rearm()
+	rulesCh := s.srv.rulesChangedCh()
+	for s.verdict == nil {
+		in := s.in
+		if s.info.Stalled {
+			in = nil
+		}
+		select {
+		case m := <-in:
+			s.handle(m)
+		case err := <-s.readErr:
+			s.clientGone(err)
+		case <-s.timer.C:
+			s.fireDeadlines()
+		case <-rulesCh:
+			rulesCh = s.srv.rulesChangedCh()
+			s.armFaults()
+		case <-ctx.Done():
+			s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
+		}
+		s.publish()
+	}
+}
+
+// layer is where the session is: the layer a client-side end happened at.
+func (s *session) layer() rtmp.Layer {
+	switch {
+	case s.info.ConnectedAt.IsZero():
+		return rtmp.LayerConnect
+	case !s.info.Published():
+		return rtmp.LayerPublish
+	case s.info.FirstFrameAt.IsZero():
+		return rtmp.LayerUpkeep
+	}
+	return rtmp.LayerMedia
+}
+
+func (s *session) clientGone(err error) {
+	if s.stallVerdict != nil {
+		s.end(*s.stallVerdict)
+		return
+	}
+	cause := "client_closed"
+	if s.unpublished {
+		cause = "unpublished"
+	} else if !isClosed(err) {
+		cause = "client_error"
+	}
+	s.end(Verdict{Layer: s.layer(), Cause: cause, Action: ActionNone, Detail: redact.Text(err.Error())})
+}
+
+// isClosed reports whether err means the peer went away (as opposed to
+// sending something unreadable).
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// end records the verdict; the loop then stops and finish acts on it.
+func (s *session) end(v Verdict) {
+	if s.verdict != nil {
+		return
+	}
+	now := time.Now()
+	v.At = now
+	if v.Offending.IsZero() {
+		v.Offending = now
+	}
+	v.SincePublish = since(s.info.PublishedAt, now)
+	v.SinceFirstFrame = since(s.info.FirstFrameAt, now)
+	s.verdict = &v
+}
+
+func since(t, now time.Time) time.Duration {
+	if t.IsZero() {
+		return -1
+	}
+	return now.Sub(t)
+}
+
+// finish carries out the verdict's action, stops the reader and publishes the end.
+func (s *session) finish(readerStarted bool) {
+	v := s.verdict
+	if v.Action == ActionRST {
+		if tc, ok := s.nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+	}
+	_ = s.nc.Close()
+	close(s.done)
+	if readerStarted {
+		<-s.readerOut
+	}
+	s.info.Ended, s.info.EndedAt, s.info.Verdict = true, v.At, v
+	s.tr.write(Entry{Dir: "end", Verdict: v})
+	s.tr.close()
+	s.publish()
+	s.log.Info("session ended", "layer", v.Layer.String(), "rule", v.Rule, "cause", v.Cause,
+		"action", v.Action, "detail", redact.Text(v.Detail), "video_frames", s.info.VideoFrames,
+		"audio_frames", s.info.AudioFrames)
+}
+
+// publish stores the current snapshot on the server.
+func (s *session) publish() {
+	if s.conn != nil {
+		s.info.BytesIn, s.info.BytesOut = s.conn.BytesRead(), s.conn.BytesWritten()
+	}
+	s.srv.update(s.info)
+}
+
+// --- deadlines -------------------------------------------------------------
+
+func (s *session) at(key string, t time.Time) {
+	s.deadlines[key] = t
+	s.rearm()
+}
+
+func (s *session) after(key string, d time.Duration) { s.at(key, time.Now().Add(d)) }
+
+func (s *session) cancel(key string) {
+	if _, ok := s.deadlines[key]; ok {
+		delete(s.deadlines, key)
+		s.rearm()
+	}
+}
+
+func (s *session) armed(key string) bool { _, ok := s.deadlines[key]; return ok }
+
+func (s *session) rearm() {
+	if s.timer == nil {
+		return
+	}
+	var first time.Time
+	for _, t := range s.deadlines {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	if first.IsZero() {
+		s.timer.Stop()
+		return
+	}
+	s.timer.Reset(max(time.Until(first), 0))
+}
+
+func (s *session) fireDeadlines() {
+	now := time.Now()
+	var due []string
+	for k, t := range s.deadlines {
+		if !t.After(now) {
+			due = append(due, k)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return s.deadlines[due[i]].Before(s.deadlines[due[j]]) })
+	for _, k := range due {
+		delete(s.deadlines, k)
+		s.onDeadline(k)
+		if s.verdict != nil {
+			return
+		}
+	}
+	s.rearm()
+}
+
+func (s *session) onDeadline(key string) {
+	switch key {
+	case "ping":
+		s.sendPing()
+	case "ping_timeout":
+		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: "ping_timeout", Cause: "ping_timeout", Action: ActionRST,
+			Detail: "no PingResponse within " + s.rules().PingTimeout.String()})
+	case "ack_timeout":
+		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: "require_acks", Cause: "ack_timeout", Action: ActionRST,
+			Detail: "no Acknowledgement within " + s.rules().ackTimeout().String() + " of crossing the window"})
+	case "audio_within":
+		if !s.audioSeen {
+			s.violate("audio_within", "audio_missing", "no audio within "+s.rules().AudioWithin.String()+" of the first video frame")
+		}
+	case "violation":
+		v := *s.info.Violation
+		v.Action = ActionRST
+		s.end(v)
+	default:
+		s.onFault(key)
+	}
+}
+
+func (s *session) onFault(key string) {
+	switch key {
+	case "rst_after_media":
+		s.end(Verdict{Layer: rtmp.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+	case "rst_after_first_frame":
+		s.end(Verdict{Layer: rtmp.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+	case "close_after_publish":
+		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: key, Cause: "closed_after_publish", Action: ActionClose, Detail: "fault injection"})
+	case "stall_after_publish":
+		s.info.Stalled = true
+		s.cancel("ping")
+		s.cancel("ping_timeout")
+		s.cancel("ack_timeout")
+		s.stallVerdict = &Verdict{Layer: rtmp.LayerUpkeep, Rule: key, Cause: "stalled", Action: ActionStall,
+			Detail: "fault injection: the server stopped reading", Offending: time.Now()}
+		s.log.Info("stalled (fault injection)")
+	}
+}
+
+// armFaults (re)arms the fault timers from the current rules and the
+// session's anchors. A fault whose time already passed fires at once.
+func (s *session) armFaults() {
+	r := s.rules()
+	on := matchPattern(r.FaultFlashVer, s.info.FlashVer) && s.info.Published()
+	s.armFault("rst_after_media", on, r.RSTAfterMedia, s.info.FirstMediaAt)
+	s.armFault("rst_after_first_frame", on, r.RSTAfterFirstFrame, s.info.FirstFrameAt)
+	s.armFault("stall_after_publish", on && !s.info.Stalled, r.StallAfterPublish, s.info.PublishedAt)
+	s.armFault("close_after_publish", on, r.CloseAfterPublish, s.info.PublishedAt)
+}
+
+func (s *session) armFault(key string, on bool, d time.Duration, anchor time.Time) {
+	if !on || d <= 0 || anchor.IsZero() {
+		s.cancel(key)
+		return
+	}
+	s.at(key, anchor.Add(d))
+}
+
+// violate records a media-level violation (the first one wins) and answers it
+// with a RST RSTDelay later.
+func (s *session) violate(rule, cause, detail string) {
+	if s.info.Violation != nil {
+		return
+	}
+	now := time.Now()
+	s.info.Violation = &Verdict{Layer: rtmp.LayerMedia, Rule: rule, Cause: cause, Action: ActionRST,
+		Detail: detail, Offending: now, SincePublish: since(s.info.PublishedAt, now),
+		SinceFirstFrame: since(s.info.FirstFrameAt, now)}
+	s.tr.write(Entry{Dir: "in", TypeName: "violation", Note: rule + ": " + detail})
+	s.log.Info("media violation", "rule", rule, "cause", cause, "detail", redact.Text(detail))
+	s.after("violation", s.rules().RSTDelay)
+}
