@@ -99,3 +99,16 @@ func FromRTMP(e *rtmp.Error) *Verdict {
 	}
 	return v
 }
+
+// The layers, re-exported so that users of health need not import rtmp.
+const (
+	LayerUnknown   = rtmp.LayerUnknown
+	LayerNetwork   = rtmp.LayerNetwork
+	LayerHandshake = rtmp.LayerHandshake
+	LayerConnect   = rtmp.LayerConnect
+	LayerPublish   = rtmp.LayerPublish
+	LayerUpkeep    = rtmp.LayerUpkeep
+	LayerMedia     = rtmp.LayerMedia
+	LayerSource    = rtmp.LayerSource
+	LayerProcess   = rtmp.LayerProcess
+)

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/ffmpegpath"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/supervisor"
+)
+
+// specFor turns one configured stream into the manager's spec. The
+// fingerprint also covers what the stream depends on outside its block: the
+// ffmpeg binary and the emulator's address.
+func (s *service) specFor(cfg *config.Config, st config.Stream) supervisor.Spec {
+	sum := sha256.Sum256([]byte(st.Fingerprint() + "\x00" + cfg.Service.FFmpegPath + "\x00" + st.Target))
+	return supervisor.Spec{
+		Name:        st.Name,
+		Fingerprint: hex.EncodeToString(sum[:]),
+		Build:       func() *supervisor.Stream { return s.buildStream(cfg.Service, st) },
+	}
+}
+
+func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.Stream {
+	log := s.log.Named("stream").With("stream", st.Name)
+	ff := s.ffmpegPath(svc, st, log.With("path", "ffmpeg"))
+	nat := s.nativePath(st, log.With("path", "native"))
+	pref, other := nat, ff
+	if st.Prefer == config.PathFFmpeg {
+		pref, other = ff, nat
+	}
+	return &supervisor.Stream{
+		Name:       st.Name,
+		Enabled:    st.Enabled,
+		Source:     redact.URL(st.Source),
+		Target:     redact.URL(st.TargetSpec),
+		TargetHost: redact.Host(st.Target),
+		Preferred:  pref,
+		Fallback:   other,
+		Policy:     policyOf(st.Failover),
+		Limiter:    s.limiterFor(st.Failover.AttemptsPerMinute),
+		Logger:     log,
+	}
+}
+
+func policyOf(f config.Failover) supervisor.Policy {
+	return supervisor.Policy{
+		ProbeInterval:   f.ProbeInterval,
+		FailbackAfter:   f.FailbackAfter,
+		BackoffInitial:  f.BackoffInitial,
+		BackoffMax:      f.BackoffMax,
+		CircuitFailures: f.CircuitFailures,
+		CircuitWindow:   f.CircuitWindow,
+		CircuitCooldown: f.CircuitCooldown,
+	}
+}
+
+// limiterFor returns the service-wide per-host limiter. The first stream's
+// attempts_per_minute sets it; the limit protects the host, not one stream.
+func (s *service) limiterFor(perMinute int) *supervisor.HostLimiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limiter.PerMinute == 0 {
+		s.limiter.PerMinute = perMinute
+	}
+	return s.limiter
+}
+
+func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Logger) supervisor.PathSpec {
+	set := ffmpegpath.Settings{
+		Driver:       string(st.FFmpeg.Driver),
+		FFmpegPath:   svc.FFmpegPath,
+		Source:       ffmpegSource(st),
+		SampleFile:   s.sampleFile(),
+		Target:       st.Target,
+		Audio:        ffmpegpath.AudioPolicy(st.Audio),
+		StaleTimeout: st.FFmpeg.StaleTimeout,
+		FlashVer:     st.RTMP.FlashVer,
+		RTMPApp:      st.RTMP.App,
+		RTMPPlayPath: st.RTMP.PlayPath,
+		InputArgs:    st.FFmpeg.InputArgs,
+		ExtraArgs:    st.FFmpeg.ExtraArgs,
+		Logger:       log,
+	}
+	drv, err := ffmpegpath.New(set)
+	if err != nil {
+		return supervisor.PathSpec{Path: brokenPath{kind: "ffmpeg", err: err}}
+	}
+	return supervisor.PathSpec{Path: drv, Probe: s.prober(st, probeFFmpegLike(st))}
+}
+
+func ffmpegSource(st config.Stream) string {
+	if st.SourceKind == config.SourceFile {
+		return st.FilePath()
+	}
+	return st.Source
+}
+
+// sampleFile writes the embedded sample once to the user cache directory so
+// that ffmpeg can read it.
+func (s *service) sampleFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, "fmspush", "sample.flv")
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(sampleBytes())) {
+		return path
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+		tmp := path + ".tmp"
+		if os.WriteFile(tmp, sampleBytes(), 0o644) == nil {
+			_ = os.Rename(tmp, path)
+		}
+	}
+	return path
+}
+
+// brokenPath is a path whose settings could not be built: every Check and
+// Run says why, as a process verdict, so it is never retried in a tight loop.
+type brokenPath struct {
+	kind string
+	err  error
+}
+
+func (b brokenPath) Kind() string                    { return b.kind }
+func (b brokenPath) Check(ctx context.Context) error { return b.err }
+func (b brokenPath) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
+	return &health.Verdict{Layer: health.LayerProcess, Cause: "path_unavailable", Detail: redact.Text(b.err.Error()),
+		At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+}
+
+var _ = fmt.Sprintf
