@@ -1,0 +1,143 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fmspush/fmspush/media"
+)
+
+// writeMedia sends one media message on the published stream.
+func (p *Publisher) writeMedia(m *Message, fmt0 bool) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if p.closing.Load() {
+		return p.newError(LayerUnknown, "closed", errors.New("publisher closed"))
+	}
+	m.StreamID = p.streamID
+	p.firstAt.CompareAndSwap(0, time.Now().UnixNano())
+	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
+	var err error
+	if fmt0 {
+		err = p.conn.WriteMessageFmt0(m)
+	} else {
+		err = p.conn.WriteMessage(m)
+	}
+	if err != nil {
+		return p.fail(p.connectionError(err))
+	}
+	switch m.Type {
+	case TypeVideo:
+		p.video.Add(1)
+	case TypeAudio:
+		p.audio.Add(1)
+	}
+	p.lastTS.Store(m.Timestamp)
+	return nil
+}
+
+// WriteTag sends an FLV tag body as it is: video on csid 6, audio on csid 4,
+// script data (an "onMetaData" tag gets "@setDataFrame" prepended) on csid 4
+// with a fmt 0 header. This is the path for FLV-level sources.
+func (p *Publisher) WriteTag(tagType uint8, timestamp uint32, body []byte) error {
+	m := &Message{Type: tagType, Timestamp: timestamp, Payload: body}
+	switch tagType {
+	case TypeVideo:
+		m.ChunkStreamID = CSIDVideo
+	case TypeAudio:
+		m.ChunkStreamID = CSIDAudio
+	case TypeDataAMF0:
+		m.ChunkStreamID = CSIDAudio
+		m.Payload = withSetDataFrame(body)
+		return p.writeMedia(m, true)
+	default:
+		return fmt.Errorf("rtmp: FLV tag type %d", tagType)
+	}
+	return p.writeMedia(m, false)
+}
+
+func withSetDataFrame(body []byte) []byte {
+	vals, err := DecodeAMF(body)
+	if err != nil || len(vals) == 0 || vals[0] == "@setDataFrame" {
+		return body
+	}
+	prefix, _ := EncodeAMF("@setDataFrame")
+	return append(prefix, body...)
+}
+
+// WriteMetadata sends @setDataFrame onMetaData (ECMA array, ffmpeg's keys) at ts 0, fmt 0, csid 4.
+func (p *Publisher) WriteMetadata(md Metadata) error {
+	payload, err := md.SetDataFrame()
+	if err != nil {
+		return err
+	}
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeDataAMF0, Payload: payload}, true)
+}
+
+// WriteVideoConfig sends the video sequence header for v (AVC, or H.265 per
+// PublishOptions.H265) at ts.
+func (p *Publisher) WriteVideoConfig(v media.VideoParams, ts time.Duration) error {
+	var body []byte
+	var err error
+	switch v.Codec {
+	case media.CodecH264:
+		body, err = AVCSequenceHeader(v.SPS, v.PPS)
+	case media.CodecH265:
+		body, err = HEVCSequenceHeader(v.VPS, v.SPS, v.PPS, p.opts.H265)
+	default:
+		err = fmt.Errorf("rtmp: video codec %s", v.Codec)
+	}
+	if err != nil {
+		return err
+	}
+	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(ts), Payload: body}, false)
+}
+
+// WriteAudioConfig sends the AAC sequence header for a at ts.
+func (p *Publisher) WriteAudioConfig(a media.AudioParams, ts time.Duration) error {
+	if a.Codec != media.CodecAAC || len(a.Config) < 2 {
+		return fmt.Errorf("rtmp: audio needs AAC with an AudioSpecificConfig (codec %s, %d bytes)", a.Codec, len(a.Config))
+	}
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(ts), Payload: AACSequenceHeader(a.Config)}, false)
+}
+
+// WriteUnit sends a video or audio access unit according to its codec.
+func (p *Publisher) WriteUnit(u media.Unit) error {
+	if u.Codec.IsVideo() {
+		return p.WriteVideo(u)
+	}
+	return p.WriteAudio(u)
+}
+
+// WriteVideo sends one H.264 or H.265 access unit (AVCC, composition time
+// PTS-DTS) at its DTS.
+func (p *Publisher) WriteVideo(u media.Unit) error {
+	cts := int32((u.PTS - u.DTS) / time.Millisecond)
+	var body []byte
+	switch u.Codec {
+	case media.CodecH264:
+		body = AVCFrame(u.Key, cts, u.NALUs)
+	case media.CodecH265:
+		body = HEVCFrame(u.Key, cts, u.NALUs, p.opts.H265)
+	default:
+		return fmt.Errorf("rtmp: video codec %s", u.Codec)
+	}
+	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, false)
+}
+
+// WriteAudio sends one raw AAC frame at its DTS.
+func (p *Publisher) WriteAudio(u media.Unit) error {
+	if u.Codec != media.CodecAAC {
+		return fmt.Errorf("rtmp: audio codec %s", u.Codec)
+	}
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}, false)
+}
+
+func ms(d time.Duration) uint32 {
+	if d < 0 {
+		return 0
+	}
+	return uint32(d / time.Millisecond)
+}

@@ -1,0 +1,331 @@
+package rtmp
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fmspush/fmspush/redact"
+)
+
+// Defaults of PublishOptions.
+const (
+	DefaultFlashVer          = "FMLE/3.0 (compatible; FMSc/1.0)"
+	DefaultOutChunkSize      = 4096
+	DefaultStepTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultCloseTimeout      = 2 * time.Second
+	DefaultMediaRejectWindow = time.Second
+	DefaultPublishType       = "live"
+)
+
+// Transaction ids of the publish sequence, as ffmpeg numbers them.
+const (
+	tidConnect       = 1
+	tidReleaseStream = 2
+	tidFCPublish     = 3
+	tidCreateStream  = 4
+	tidPublish       = 5
+)
+
+// PublishOptions configure Dial. The zero value publishes like ffmpeg with an
+// FMLE flashVer, a digest handshake and 4096-byte chunks.
+type PublishOptions struct {
+	// App, StreamName and TCURL override what ParseURL took from the URL.
+	App, StreamName, TCURL string
+	// FlashVer is connect's flashVer (DefaultFlashVer if empty).
+	FlashVer string
+	// SwfURL and PageURL are added to connect when set.
+	SwfURL, PageURL string
+	// SimpleHandshake sends a version-0 C1 without digest.
+	SimpleHandshake bool
+	// HandshakeVersion is C1's version when not simple (DefaultClientVersion if zero).
+	HandshakeVersion [4]byte
+	// ChunkSize is sent with SetChunkSize after connect (DefaultOutChunkSize if 0).
+	ChunkSize uint32
+	// HeaderPolicy chooses chunk header types (HeaderAuto by default).
+	HeaderPolicy HeaderPolicy
+	// PublishType is publish's third argument (DefaultPublishType if empty).
+	PublishType string
+	// H265 chooses Enhanced RTMP (default) or legacy codec id 12 for H.265.
+	H265 H265Mode
+	// TLSConfig is used for rtmps; ServerName defaults to the URL's host (SNI).
+	TLSConfig *tls.Config
+	// StepTimeout bounds each setup step (dial, handshake, connect, publish)
+	// on top of the context's deadline (DefaultStepTimeout if 0).
+	StepTimeout time.Duration
+	// WriteTimeout bounds each media write (DefaultWriteTimeout if 0).
+	WriteTimeout time.Duration
+	// CloseTimeout bounds how long Close waits for the server to close after
+	// FCUnpublish and deleteStream (DefaultCloseTimeout if 0).
+	CloseTimeout time.Duration
+	// MediaRejectWindow: a close or reset this soon after the first media
+	// message is classified L5, later ones L4 (DefaultMediaRejectWindow if 0).
+	MediaRejectWindow time.Duration
+	// Dialer dials TCP (a zero net.Dialer if nil).
+	Dialer *net.Dialer
+	// OnStatus, if set, is called from the reader goroutine with every
+	// onStatus the server sends after NetStream.Publish.Start.
+	OnStatus func(StatusInfo)
+}
+
+func (o *PublishOptions) defaults() {
+	if o.FlashVer == "" {
+		o.FlashVer = DefaultFlashVer
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultOutChunkSize
+	}
+	if o.PublishType == "" {
+		o.PublishType = DefaultPublishType
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = DefaultStepTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.MediaRejectWindow <= 0 {
+		o.MediaRejectWindow = DefaultMediaRejectWindow
+	}
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
+}
+
+// Stats are a Publisher's counters.
+type Stats struct {
+	BytesWritten  uint64 // bytes written after the handshake
+	BytesRead     uint64 // bytes read after the handshake
+	VideoFrames   int64  // video messages written (sequence headers included)
+	AudioFrames   int64  // audio messages written (sequence headers included)
+	AcksReceived  int64  // the server's Acknowledgements
+	LastAck       uint32 // the server's last Acknowledgement sequence number
+	AcksSent      int64  // our Acknowledgements
+	PingsAnswered int64  // our PingResponses
+	LastTimestamp uint32 // the last media timestamp written, ms
+}
+
+// Publisher is a client publish session: Dial walks L0-L3 (network,
+// handshake, connect, publish), then the Write methods send media on the
+// stream id the server returned. One reader goroutine answers pings, acks,
+// follows SetChunkSize and watches for the server closing; its failure is
+// kept as an *Error (Err, Done) and returned by the next write. Writes may
+// come from several goroutines; frames must be given in timestamp order.
+type Publisher struct {
+	opts      PublishOptions
+	target    *Target
+	conn      *Conn
+	hs        HandshakeResult
+	streamID  uint32
+	dialAt    time.Time
+	publishAt atomic.Int64 // unix ns, 0 until NetStream.Publish.Start
+	firstAt   atomic.Int64 // unix ns of the first media message, 0 until then
+	step      atomic.Uint32
+	cmds      chan *Command
+	done      chan struct{}
+	closing   atomic.Bool
+	errMu     sync.Mutex
+	err       *Error
+	words     atomic.Pointer[string]
+	video     atomic.Int64
+	audio     atomic.Int64
+	lastTS    atomic.Uint32
+	nextTID   atomic.Int64
+	closeOnce sync.Once
+}
+
+// Dial connects to rawURL and publishes: TCP (and TLS for rtmps), handshake,
+// connect, SetChunkSize, releaseStream + FCPublish + createStream, publish on
+// the returned stream id, and waits for NetStream.Publish.Start. ctx bounds
+// Dial only; every step also has opts.StepTimeout. Failures are *Error with
+// the layer of the step that failed.
+func Dial(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, error) {
+	opts.defaults()
+	p := &Publisher{opts: opts, dialAt: time.Now(), cmds: make(chan *Command, 64), done: make(chan struct{})}
+	p.nextTID.Store(tidPublish)
+	t, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, p.newError(LayerNetwork, "bad_url", err)
+	}
+	p.applyOverrides(t)
+	if t.StreamName == "" {
+		return nil, p.newError(LayerPublish, "no_stream_name", fmt.Errorf("%s has no stream name", t))
+	}
+	if err := p.setup(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Publisher) applyOverrides(t *Target) {
+	if p.opts.App != "" {
+		t.App = p.opts.App
+		t.TCURL = t.Scheme + "://" + net.JoinHostPort(t.Host, fmt.Sprint(t.Port)) + "/" + t.App
+	}
+	if p.opts.StreamName != "" {
+		t.StreamName = p.opts.StreamName
+	}
+	if p.opts.TCURL != "" {
+		t.TCURL = p.opts.TCURL
+	}
+	p.target = t
+}
+
+func (p *Publisher) setup(ctx context.Context) error {
+	nc, err := p.dial(ctx)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := p.handshake(ctx, nc); err != nil {
+		nc.Close()
+		return err
+	}
+	p.conn = NewConn(nc, ConnOptions{AutoAck: true, HeaderPolicy: p.opts.HeaderPolicy})
+	go p.readLoop()
+	if err := p.connect(ctx); err != nil {
+		p.abort()
+		return err
+	}
+	if err := p.publish(ctx); err != nil {
+		p.abort()
+		return err
+	}
+	nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// abort closes the connection after a failed setup and waits for the reader.
+func (p *Publisher) abort() {
+	p.closing.Store(true)
+	p.conn.Close()
+	<-p.done
+}
+
+func (p *Publisher) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, p.opts.StepTimeout)
+}
+
+func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
+	p.step.Store(uint32(LayerNetwork))
+	sctx, cancel := p.stepContext(ctx)
+	defer cancel()
+	nc, err := p.opts.Dialer.DialContext(sctx, "tcp", p.target.Addr())
+	if err != nil {
+		return nil, p.newError(LayerNetwork, dialCause(err), err)
+	}
+	if p.target.Scheme != "rtmps" {
+		return nc, nil
+	}
+	cfg := &tls.Config{}
+	if p.opts.TLSConfig != nil {
+		cfg = p.opts.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = p.target.Host
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(sctx); err != nil {
+		nc.Close()
+		return nil, p.newError(LayerNetwork, "tls_failed", err)
+	}
+	return tc, nil
+}
+
+func dialCause(err error) string {
+	switch netKind(err) {
+	case "refused":
+		return "connection_refused"
+	case "timeout":
+		return "dial_timeout"
+	case "dns":
+		return "dns_failed"
+	case "canceled":
+		return "canceled"
+	}
+	return "dial_failed"
+}
+
+func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
+	p.step.Store(uint32(LayerHandshake))
+	deadline := time.Now().Add(p.opts.StepTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
+	res, err := ClientHandshake(nc, HandshakeOptions{Simple: p.opts.SimpleHandshake, Version: p.opts.HandshakeVersion})
+	if err != nil {
+		return p.newError(LayerHandshake, "handshake_"+netKind(err), err)
+	}
+	nc.SetDeadline(time.Time{})
+	p.hs = res
+	return nil
+}
+
+// newError builds an *Error with the session's timings and a redacted cause.
+func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
+	e := &Error{Layer: layer, Cause: cause, Err: redactErr(err), SinceDial: time.Since(p.dialAt),
+		SincePublish: -1, SinceFirstFrame: -1}
+	if at := p.publishAt.Load(); at != 0 {
+		e.SincePublish = time.Since(time.Unix(0, at))
+	}
+	if at := p.firstAt.Load(); at != 0 {
+		e.SinceFirstFrame = time.Since(time.Unix(0, at))
+	}
+	if w := p.words.Load(); w != nil {
+		e.ServerWords = redact.Text(*w)
+	}
+	return e
+}
+
+func (p *Publisher) setWords(s StatusInfo) {
+	w := s.String()
+	p.words.Store(&w)
+}
+
+// fail records the session's first terminal error and returns the recorded one.
+func (p *Publisher) fail(e *Error) *Error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if p.err == nil {
+		p.err = e
+	}
+	return p.err
+}
+
+// Err is the session's terminal error (an *Error), or nil while it is healthy.
+func (p *Publisher) Err() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if p.err == nil {
+		return nil
+	}
+	return p.err
+}
+
+// Done is closed when the reader goroutine stops: the server closed or reset
+// the connection, or Close was called.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// connectionError classifies a read or write failure by the step or the
+// timing it happened at.
+func (p *Publisher) connectionError(err error) *Error {
+	kind := netKind(err)
+	step := Layer(p.step.Load())
+	if p.publishAt.Load() == 0 {
+		return p.newError(step, step.Title()+"_"+kind, err)
+	}
+	if at := p.firstAt.Load(); at != 0 && time.Since(time.Unix(0, at)) <= p.opts.MediaRejectWindow {
+		return p.newError(LayerMedia, "reset_after_first_frame", err)
+	}
+	return p.newError(LayerUpkeep, "reset_after_publish", err)
+}

@@ -1,0 +1,85 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
+)
+
+func checkRecording(t *testing.T, path string, wantVideoFrames int) *testpeer.Probe {
+	t.Helper()
+	pr := testpeer.FFprobe(t, path)
+	v, a := pr.Video(), pr.Audio()
+	if v == nil || a == nil {
+		t.Fatalf("recording lacks a track: %+v", pr.Streams)
+	}
+	require.Equal(t, "h264", v.CodecName)
+	require.Equal(t, 640, v.Width)
+	require.Equal(t, 360, v.Height)
+	require.Equal(t, "aac", a.CodecName)
+	if wantVideoFrames > 0 {
+		require.Equal(t, wantVideoFrames, v.FrameCount())
+	}
+	return pr
+}
+
+// The sample, fed as media.Units, arrives complete at nginx-rtmp under both
+// header policies and both handshakes: its recording is h264 640x360 + aac
+// with all 250 video frames.
+func TestPublishNginx(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := toUnits(t, readSampleTags(t))
+	for i, tc := range []PublishOptions{
+		{},
+		{HeaderPolicy: HeaderType0, SimpleHandshake: true},
+	} {
+		name := "cam" + strconv.Itoa(i)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := Dial(ctx, ng.AppURL+"/"+name+"?token=secret", tc)
+		cancel()
+		require.NoError(t, err)
+		require.Equal(t, "live", p.Target().App)
+		require.Equal(t, !tc.SimpleHandshake, p.Handshake().ServerDigestValid)
+		publishUnits(t, p, s)
+		require.NoError(t, p.Close())
+		st := p.Stats()
+		require.Equal(t, int64(251), st.VideoFrames)
+		checkRecording(t, ng.Recording(name), 250)
+	}
+}
+
+// The sample's FLV tags go through WriteTag to `ffmpeg -listen`, which
+// finishes cleanly after Close and holds both codecs and ~10 s.
+func TestPublishFFmpegListen(t *testing.T) {
+	l := testpeer.StartFFmpegListen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := Dial(ctx, l.URL, PublishOptions{})
+	require.NoError(t, err)
+	publishTags(t, p, readSampleTags(t))
+	require.NoError(t, p.Close())
+	out := l.Wait(t, 20*time.Second)
+	pr := checkRecording(t, out, 0)
+	if d := pr.DurationSeconds(); math.Abs(d-10) > 0.5 {
+		t.Fatalf("received duration %.2fs, sent ~10s", d)
+	}
+}
+
+// L0: nothing listens; the error is typed, at L0, and carries no key.
+func TestDialRefused(t *testing.T) {
+	port := testpeer.FreePort(t)
+	_, err := Dial(context.Background(), "rtmp://127.0.0.1:"+strconv.Itoa(port)+"/live/SECRETKEY?wsSecret=abc", PublishOptions{})
+	var re *Error
+	require.True(t, errors.As(err, &re), "%v", err)
+	require.Equal(t, LayerNetwork, re.Layer)
+	require.Equal(t, "connection_refused", re.Cause)
+	require.False(t, strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "abc"))
+	require.Equal(t, time.Duration(-1), re.SincePublish)
+}
+

@@ -1,0 +1,271 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// readLoop is the session's one reader: Conn acks and answers pings; commands
+// go to Dial while it sets up and to OnStatus afterwards.
+func (p *Publisher) readLoop() {
+	defer close(p.done)
+	for {
+		m, err := p.conn.ReadMessage()
+		if err != nil {
+			if !p.closing.Load() {
+				p.fail(p.connectionError(err))
+			}
+			return
+		}
+		if m.Type != TypeCommandAMF0 {
+			continue // control, data and unknown types are tolerated
+		}
+		c, err := ParseCommand(m)
+		if err != nil {
+			continue
+		}
+		p.handleCommand(c)
+	}
+}
+
+func (p *Publisher) handleCommand(c *Command) {
+	st := c.Status()
+	if c.Name == "_error" || (c.Name == "onStatus" && st.Level != "status") {
+		p.setWords(st)
+	}
+	published := p.publishAt.Load() != 0
+	if c.Name == "onStatus" && st.Code == "NetStream.Publish.Start" && !published {
+		p.publishAt.Store(time.Now().UnixNano())
+	}
+	if !published {
+		select {
+		case p.cmds <- c:
+		default: // Dial is not listening for this many; drop
+		}
+		return
+	}
+	if c.Name == "onStatus" && p.opts.OnStatus != nil {
+		p.opts.OnStatus(st)
+	}
+}
+
+// await waits for a command accepted by match, within the step's deadline.
+// match returns done=true to stop, or an error to fail the step.
+func (p *Publisher) await(ctx context.Context, layer Layer, what string, match func(*Command) (bool, *Error)) error {
+	sctx, cancel := p.stepContext(ctx)
+	defer cancel()
+	for {
+		select {
+		case c := <-p.cmds:
+			done, err := match(c)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+		case <-p.done:
+			if err := p.Err(); err != nil {
+				return err
+			}
+			return p.newError(layer, layer.Title()+"_closed", errors.New("connection closed"))
+		case <-sctx.Done():
+			return p.newError(layer, layer.Title()+"_"+netKind(sctx.Err()), fmt.Errorf("no answer to %s: %w", what, sctx.Err()))
+		}
+	}
+}
+
+func (p *Publisher) writeCommands(cmds ...*Command) error {
+	ms := make([]*Message, len(cmds))
+	for i, c := range cmds {
+		csid, msid := CSIDCommand, uint32(0)
+		if c.Name == "publish" {
+			csid, msid = CSIDPublish, p.streamID
+		}
+		m, err := c.Message(csid, msid)
+		if err != nil {
+			return err
+		}
+		ms[i] = m
+	}
+	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.StepTimeout))
+	return p.conn.WriteMessages(ms...)
+}
+
+func (p *Publisher) connectObject() AMFObject {
+	o := AMFObject{
+		{Key: "app", Value: p.target.App},
+		{Key: "type", Value: "nonprivate"},
+		{Key: "flashVer", Value: p.opts.FlashVer},
+	}
+	if p.opts.SwfURL != "" {
+		o = append(o, AMFObjectEntry{Key: "swfUrl", Value: p.opts.SwfURL})
+	}
+	o = append(o, AMFObjectEntry{Key: "tcUrl", Value: p.target.TCURL})
+	if p.opts.PageURL != "" {
+		o = append(o, AMFObjectEntry{Key: "pageUrl", Value: p.opts.PageURL})
+	}
+	return o
+}
+
+// connect sends connect and waits for NetConnection.Connect.Success.
+func (p *Publisher) connect(ctx context.Context) error {
+	p.step.Store(uint32(LayerConnect))
+	err := p.writeCommands(&Command{Name: "connect", TransactionID: tidConnect, Args: []any{p.connectObject()}})
+	if err != nil {
+		return p.connectionError(err)
+	}
+	err = p.await(ctx, LayerConnect, "connect", func(c *Command) (bool, *Error) {
+		st := c.Status()
+		switch {
+		case c.Name == "_result" && c.TransactionID == tidConnect:
+			if st.Code != "" && st.Code != "NetConnection.Connect.Success" {
+				return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
+			}
+			return true, nil
+		case c.Name == "_error" && c.TransactionID == tidConnect, c.Name == "onStatus" && st.Level == "error":
+			return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.conn.SetOutChunkSize(p.opts.ChunkSize); err != nil {
+		return p.connectionError(err)
+	}
+	return nil
+}
+
+// publish sends releaseStream, FCPublish and createStream in one segment,
+// then publish on the returned stream id, and waits for Publish.Start.
+func (p *Publisher) publish(ctx context.Context) error {
+	p.step.Store(uint32(LayerPublish))
+	name := p.target.StreamName
+	err := p.writeCommands(
+		&Command{Name: "releaseStream", TransactionID: tidReleaseStream, Args: []any{nil, name}},
+		&Command{Name: "FCPublish", TransactionID: tidFCPublish, Args: []any{nil, name}},
+		&Command{Name: "createStream", TransactionID: tidCreateStream, Args: []any{nil}},
+	)
+	if err != nil {
+		return p.connectionError(err)
+	}
+	if err := p.await(ctx, LayerPublish, "createStream", p.matchCreateStream); err != nil {
+		return err
+	}
+	err = p.writeCommands(&Command{Name: "publish", TransactionID: tidPublish, Args: []any{nil, name, p.opts.PublishType}})
+	if err != nil {
+		return p.connectionError(err)
+	}
+	return p.await(ctx, LayerPublish, "publish", p.matchPublishStart)
+}
+
+func (p *Publisher) matchCreateStream(c *Command) (bool, *Error) {
+	if c.TransactionID != tidCreateStream {
+		return false, nil // _error for releaseStream/FCPublish is ignored, like ffmpeg
+	}
+	switch c.Name {
+	case "_result":
+		id, ok := c.Arg(1).(float64)
+		if !ok || id < 0 || id > 0xFFFFFFFF {
+			return false, p.newError(LayerPublish, "create_stream_failed", fmt.Errorf("createStream result %v", c.Args))
+		}
+		p.streamID = uint32(id)
+		return true, nil
+	case "_error":
+		return false, p.newError(LayerPublish, "create_stream_failed", errors.New(c.Status().String()))
+	}
+	return false, nil
+}
+
+func (p *Publisher) matchPublishStart(c *Command) (bool, *Error) {
+	st := c.Status()
+	switch {
+	case c.Name == "onStatus" && st.Code == "NetStream.Publish.Start":
+		return true, nil
+	case c.Name == "onStatus" && (st.Level == "error" || strings.Contains(st.Code, "Publish.BadName")):
+		return false, p.newError(LayerPublish, publishCause(st.Code), errors.New(st.String()))
+	case c.Name == "_error" && c.TransactionID == tidPublish:
+		return false, p.newError(LayerPublish, publishCause(st.Code), errors.New(st.String()))
+	}
+	return false, nil
+}
+
+func publishCause(code string) string {
+	if strings.Contains(code, "BadName") {
+		return "publish_bad_name"
+	}
+	return "publish_rejected"
+}
+
+// Close ends the publish: FCUnpublish and deleteStream, a half-close, a short
+// wait (CloseTimeout) for the server to close its side so that nothing we
+// sent is lost to a reset, then the connection is closed. It returns the
+// session's error if it had failed before.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		failed := p.Err() != nil
+		p.closing.Store(true)
+		if !failed {
+			p.goodbye()
+		}
+		p.conn.Close()
+		<-p.done
+	})
+	return p.Err()
+}
+
+func (p *Publisher) goodbye() {
+	deadline := time.Now().Add(p.opts.CloseTimeout)
+	p.conn.NetConn().SetWriteDeadline(deadline)
+	name := p.target.StreamName
+	err := p.writeCommands(
+		&Command{Name: "FCUnpublish", TransactionID: float64(p.nextTID.Add(1)), Args: []any{nil, name}},
+		&Command{Name: "deleteStream", TransactionID: float64(p.nextTID.Add(1)), Args: []any{nil, float64(p.streamID)}},
+	)
+	if err != nil {
+		return
+	}
+	if cw, ok := p.conn.NetConn().(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+	}
+}
+
+// StreamID is the message stream id the server returned from createStream.
+func (p *Publisher) StreamID() uint32 { return p.streamID }
+
+// Target is the (overridden) publish target; print it with String (redacted).
+func (p *Publisher) Target() Target { return *p.target }
+
+// Handshake is what the handshake learned about the server.
+func (p *Publisher) Handshake() HandshakeResult { return p.hs }
+
+// PublishedAt is when NetStream.Publish.Start arrived.
+func (p *Publisher) PublishedAt() time.Time { return time.Unix(0, p.publishAt.Load()) }
+
+// Conn is the underlying connection (for counters; do not read from it).
+func (p *Publisher) Conn() *Conn { return p.conn }
+
+// Stats returns the session's counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{
+		BytesWritten:  p.conn.BytesWritten(),
+		BytesRead:     p.conn.BytesRead(),
+		VideoFrames:   p.video.Load(),
+		AudioFrames:   p.audio.Load(),
+		AcksReceived:  p.conn.AcksReceived(),
+		LastAck:       p.conn.LastAck(),
+		AcksSent:      p.conn.AcksSent(),
+		PingsAnswered: p.conn.PingsAnswered(),
+		LastTimestamp: p.lastTS.Load(),
+	}
+}
