@@ -1,0 +1,136 @@
+package ffmpegpath
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SourceInfo is what is known about the source before ffmpeg starts. With
+// Known false (the probe failed or was skipped) the command line takes the
+// conservative choices: audio mapped if present and transcoded to AAC.
+type SourceInfo struct {
+	Known      bool
+	HasAudio   bool
+	AudioCodec string // ffprobe's codec_name: "aac", "mp3", "pcm_alaw", ...
+}
+
+// flvAudio reports whether an audio codec can be copied into FLV as the
+// targets expect it.
+func flvAudio(codec string) bool { return codec == "aac" || codec == "mp3" }
+
+// silentInput is the lavfi source of the silent AAC track.
+const silentInput = "anullsrc=r=44100:cl=stereo"
+
+// BuildArgs returns ffmpeg's arguments (without the program name) for one
+// push. s must have its defaults applied; base is where the target's
+// timeline continues (-output_ts_offset). Progress goes to fd 3.
+func BuildArgs(s Settings, src SourceInfo, base time.Duration) []string {
+	args := []string{"-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+debug",
+		"-progress", "pipe:3", "-stats_period", seconds(s.ProgressPeriod)}
+	args = append(args, inputArgs(s)...)
+	audio := audioArgs(s.Audio, src)
+	if audio.silent {
+		args = append(args, "-f", "lavfi", "-i", silentInput)
+	}
+	args = append(args, "-map", "0:v:0", "-c:v", "copy")
+	args = append(args, audio.args...)
+	return append(args, outputArgs(s, base)...)
+}
+
+// inputArgs are the options and -i for the source.
+func inputArgs(s Settings) []string {
+	var a []string
+	src := s.Source
+	switch KindOf(src) {
+	case SourceFile:
+		if src == SampleSource {
+			src = s.SampleFile
+		}
+		a = append(a, "-re", "-stream_loop", "-1")
+	case SourceRTSP:
+		a = append(a, "-rtsp_transport", "tcp", "-timeout", micros(s.IOTimeout))
+	case SourceRTMP, SourceNetwork:
+		a = append(a, "-rw_timeout", micros(s.IOTimeout))
+	}
+	a = append(a, s.InputArgs...)
+	return append(a, "-i", src)
+}
+
+type audioPlan struct {
+	silent bool // add the anullsrc input as input 1
+	args   []string
+}
+
+// audioArgs maps the audio policy and what is known of the source to
+// ffmpeg's audio options.
+func audioArgs(p AudioPolicy, src SourceInfo) audioPlan {
+	silent := audioPlan{silent: true, args: []string{"-map", "1:a:0", "-c:a", "aac", "-b:a", "64k", "-shortest"}}
+	switch {
+	case p == AudioDrop:
+		return audioPlan{args: []string{"-an"}}
+	case p == AudioSilent:
+		return silent
+	case !src.Known:
+		return audioPlan{args: []string{"-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k"}}
+	case !src.HasAudio && p == AudioSilentIfMissing:
+		return silent
+	case !src.HasAudio:
+		return audioPlan{args: []string{"-an"}}
+	case flvAudio(src.AudioCodec):
+		return audioPlan{args: []string{"-map", "0:a:0", "-c:a", "copy"}}
+	}
+	return audioPlan{args: []string{"-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"}}
+}
+
+// outputArgs are the muxer and rtmp options and the target.
+func outputArgs(s Settings, base time.Duration) []string {
+	var a []string
+	if base > 0 {
+		a = append(a, "-output_ts_offset", seconds(base))
+	}
+	a = append(a, "-f", "flv", "-flvflags", "no_duration_filesize",
+		"-rtmp_flashver", s.FlashVer, "-rw_timeout", micros(s.IOTimeout))
+	app, play := s.RTMPApp, s.RTMPPlayPath
+	if app == "" && play == "" {
+		app, play = splitBilibili(s.Target)
+	}
+	if app != "" {
+		a = append(a, "-rtmp_app", app)
+	}
+	if play != "" {
+		a = append(a, "-rtmp_playpath", play)
+	}
+	a = append(a, s.ExtraArgs...)
+	return append(a, s.Target)
+}
+
+// splitBilibili returns the app and play path of a target whose stream name
+// is a query ("rtmp://host/app/?streamname=..&key=.." or
+// "rtmp://host/app?streamname=.."), verbatim; otherwise two empty strings and
+// ffmpeg parses the URL itself.
+func splitBilibili(target string) (app, play string) {
+	_, rest, ok := strings.Cut(target, "://")
+	if !ok {
+		return "", ""
+	}
+	_, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", ""
+	}
+	if a, q, ok := strings.Cut(path, "/?"); ok && !strings.Contains(a, "?") {
+		return a, "?" + q
+	}
+	if a, q, ok := strings.Cut(path, "?"); ok && !strings.Contains(a, "/") {
+		return a, "?" + q
+	}
+	return "", ""
+}
+
+// seconds renders d as ffmpeg's decimal seconds.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// micros renders d in microseconds, as ffmpeg's timeout options take it.
+func micros(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) }

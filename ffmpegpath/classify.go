@@ -1,0 +1,462 @@
+package ffmpegpath
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// Exit is everything known when one ffmpeg push ended: its stderr, the
+// timings observed from its progress, how the process ended and why.
+type Exit struct {
+	// Source and Target are the raw URLs (Source as given to -i); PlayPath an
+	// explicit -rtmp_playpath. Classify redacts everything it quotes.
+	Source, Target, PlayPath string
+	// Lines is ffmpeg's stderr in order, raw.
+	Lines []LogLine
+	// Start is when the process started.
+	Start time.Time
+	// PublishedAt is when the first progress report arrived (ffmpeg reports
+	// only once every output is open, i.e. after NetStream.Publish.Start);
+	// zero if never.
+	PublishedAt time.Time
+	// FirstFrameAt is when the first report with frame > 0 arrived; zero if never.
+	FirstFrameAt time.Time
+	// End is when the process exited.
+	End time.Time
+	// ExitCode is the process's exit status, -1 when a signal ended it.
+	ExitCode int
+	// Signal is the signal that ended the process ("killed", "segmentation fault"), if any.
+	Signal string
+	// StartErr is why the process could not be started.
+	StartErr error
+	// Binary is the ffmpeg path that was run.
+	Binary string
+	// Stalled is set when the watchdog killed the process; StaleFor is how
+	// long it had gone without progress.
+	Stalled  bool
+	StaleFor time.Duration
+	// Stopped is set when fmspush asked ffmpeg to stop (SIGINT).
+	Stopped bool
+}
+
+// stages are the moments of a push that ffmpeg's debug lines reveal, with
+// the decisive error lines.
+type stages struct {
+	debug                                 bool // debug stage lines present
+	output, dial, connected               time.Time
+	handshake, handshaken, connectOK      time.Time
+	publishSent, opened                   time.Time
+	serverWords                           string
+	serverAt                              time.Time
+	sourceErr, openErr, netErr, hsErr     *LogLine
+	writeErr, codecErr, dnsErr, tlsErr    *LogLine
+	firstErr                              *LogLine
+	outputPhase                           bool
+	sourceName                            string
+}
+
+// Classify turns an ended push into a verdict. It returns nil when the push
+// ended because it was asked to stop. It is a pure function of e.
+func Classify(e Exit) *health.Verdict {
+	if e.Stopped && !e.Stalled {
+		return nil
+	}
+	r := NewRedactor(e.Source, e.Target, e.PlayPath)
+	v := classify(e, scan(e))
+	v.Path = "ffmpeg"
+	v.Detail = r.Text(v.Detail)
+	v.ServerWords = r.Text(v.ServerWords)
+	if v.At.IsZero() {
+		v.At = e.End
+	}
+	return v
+}
+
+func classify(e Exit, st *stages) *health.Verdict {
+	if v := processVerdict(e); v != nil {
+		return v
+	}
+	if v := targetVerdict(e, st); v != nil {
+		return v
+	}
+	if st.sourceErr != nil || st.codecErr != nil {
+		return sourceVerdict(e, st)
+	}
+	if e.ExitCode == 0 {
+		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended (ffmpeg exited with status 0)")
+	}
+	return verdict(e, st, rtmp.LayerUnknown, "ffmpeg_failed", e.End, exitWords(e, st.firstErr))
+}
+
+// processVerdict covers the failures of the process itself.
+func processVerdict(e Exit) *health.Verdict {
+	none := &stages{}
+	switch {
+	case e.StartErr != nil:
+		cause := "start_failed"
+		switch {
+		case errors.Is(e.StartErr, exec.ErrNotFound), errors.Is(e.StartErr, fs.ErrNotExist):
+			cause = "binary_missing"
+		case errors.Is(e.StartErr, fs.ErrPermission):
+			cause = "binary_not_executable"
+		}
+		return verdict(e, none, rtmp.LayerProcess, cause, e.End, fmt.Sprintf("cannot start ffmpeg %q: %v", e.Binary, e.StartErr))
+	case e.Stalled:
+		return verdict(e, none, rtmp.LayerProcess, "stalled", e.End,
+			fmt.Sprintf("ffmpeg made no progress for %v and was killed", e.StaleFor.Round(time.Millisecond)))
+	case e.Signal != "":
+		cause := "killed"
+		if crashSignal(e.Signal) {
+			cause = "crashed"
+		}
+		return verdict(e, none, rtmp.LayerProcess, cause, e.End, "ffmpeg ended by signal: "+e.Signal)
+	}
+	return nil
+}
+
+func crashSignal(sig string) bool {
+	for _, s := range []string{"segmentation", "abort", "bus error", "illegal", "floating point", "trap"} {
+		if strings.Contains(sig, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// targetVerdict classifies a failure on the target side, layer by layer.
+func targetVerdict(e Exit, st *stages) *health.Verdict {
+	published := st.published(e)
+	if st.serverWords != "" {
+		layer, cause := rtmp.LayerPublish, "publish_rejected"
+		if st.connectOK.IsZero() && published.IsZero() {
+			layer, cause = rtmp.LayerConnect, "connect_rejected"
+		}
+		v := verdict(e, st, layer, cause, st.serverAt, "the server refused: "+st.serverWords)
+		v.ServerWords = st.serverWords
+		return v
+	}
+	if published.IsZero() {
+		return openVerdict(e, st)
+	}
+	if st.writeErr != nil {
+		return afterPublishVerdict(e, st, published)
+	}
+	return nil
+}
+
+// openVerdict classifies a failure while opening the target (L0-L3).
+func openVerdict(e Exit, st *stages) *health.Verdict {
+	why := st.openErr
+	if why == nil {
+		why = st.netErr
+	}
+	switch {
+	case st.dnsErr != nil:
+		return verdict(e, st, rtmp.LayerNetwork, "dns_failed", st.dnsErr.At, st.dnsErr.Msg)
+	case st.tlsErr != nil:
+		return verdict(e, st, rtmp.LayerNetwork, "tls_failed", st.tlsErr.At, st.tlsErr.Msg)
+	case st.hsErr != nil:
+		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), st.hsErr.At, lineWords(st.hsErr, why))
+	case why == nil:
+		return nil
+	case !st.debug && st.netErr != nil:
+		return verdict(e, st, rtmp.LayerNetwork, errnoCause(why, "dial_failed"), why.At, why.Msg)
+	case !st.debug:
+		return verdict(e, st, rtmp.LayerUnknown, "open_failed", why.At, why.Msg)
+	case st.connected.IsZero():
+		return verdict(e, st, rtmp.LayerNetwork, dialCause(why), why.At, why.Msg)
+	case st.handshaken.IsZero():
+		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), why.At, why.Msg)
+	case st.connectOK.IsZero():
+		return verdict(e, st, rtmp.LayerConnect, "connect_"+errnoCause(why, "failed"), why.At, why.Msg)
+	}
+	return verdict(e, st, rtmp.LayerPublish, "publish_"+errnoCause(why, "failed"), why.At, why.Msg)
+}
+
+// afterPublishVerdict tells L5 (a reset within about a second of the first
+// frame) from L4 (a reset later, with no media-level cause).
+func afterPublishVerdict(e Exit, st *stages, published time.Time) *health.Verdict {
+	at := st.writeErr.At
+	first := e.FirstFrameAt
+	if first.IsZero() || first.After(at) {
+		// The first write failed before a report could show a frame: the
+		// frames went out right after the publish.
+		first = published
+	}
+	if at.Sub(first) <= time.Second {
+		v := verdict(e, st, rtmp.LayerMedia, "reset_after_first_frame", at, st.writeErr.Msg)
+		v.SinceFirstFrame = at.Sub(first)
+		v.TimeToRST = at.Sub(first)
+		return v
+	}
+	cause := "reset_after_publish"
+	if strings.Contains(st.writeErr.Msg, "timed out") {
+		cause = "write_timeout"
+	}
+	v := verdict(e, st, rtmp.LayerUpkeep, cause, at, st.writeErr.Msg)
+	v.SinceFirstFrame = at.Sub(first)
+	v.TimeToRST = at.Sub(published)
+	return v
+}
+
+// sourceVerdict classifies a failure of the source.
+func sourceVerdict(e Exit, st *stages) *health.Verdict {
+	if st.codecErr != nil {
+		return verdict(e, st, rtmp.LayerSource, "unsupported_codec", st.codecErr.At, st.codecErr.Msg)
+	}
+	l := st.sourceErr
+	cause := "source_failed"
+	switch {
+	case strings.Contains(l.Msg, "No such file"):
+		cause = "source_missing"
+	case strings.Contains(l.Msg, "refused"):
+		cause = "source_refused"
+	case strings.Contains(l.Msg, "timed out"):
+		cause = "source_timeout"
+	case strings.Contains(l.Msg, "404") || strings.Contains(l.Msg, "Not Found"):
+		cause = "source_not_found"
+	case strings.Contains(l.Msg, "401") || strings.Contains(l.Msg, "Unauthorized"):
+		cause = "source_unauthorized"
+	}
+	return verdict(e, st, rtmp.LayerSource, cause, l.At, l.Msg)
+}
+
+// verdict assembles a verdict with the timings known at `at`.
+func verdict(e Exit, st *stages, layer rtmp.Layer, cause string, at time.Time, detail string) *health.Verdict {
+	if at.IsZero() {
+		at = e.End
+	}
+	v := &health.Verdict{Layer: layer, Cause: cause, At: at,
+		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	v.Detail = detail + exitSuffix(e)
+	if d := st.dialAt(); !d.IsZero() && !at.Before(d) {
+		v.SinceDial = at.Sub(d)
+	}
+	if p := st.published(e); !p.IsZero() && !at.Before(p) {
+		v.SincePublish = at.Sub(p)
+	}
+	if f := e.FirstFrameAt; !f.IsZero() && !at.Before(f) {
+		v.SinceFirstFrame = at.Sub(f)
+	}
+	return v
+}
+
+// exitSuffix reports the real exit status.
+func exitSuffix(e Exit) string {
+	switch {
+	case e.StartErr != nil:
+		return ""
+	case e.Signal != "":
+		return fmt.Sprintf(" (ffmpeg %q ended by signal %s)", e.Binary, e.Signal)
+	}
+	return fmt.Sprintf(" (ffmpeg exit status %d)", e.ExitCode)
+}
+
+func exitWords(e Exit, l *LogLine) string {
+	if l != nil {
+		return l.Msg
+	}
+	return "ffmpeg failed without an error message"
+}
+
+func lineWords(a, b *LogLine) string {
+	if b != nil && b != a {
+		return a.Msg + "; " + b.Msg
+	}
+	return a.Msg
+}
+
+// errnoCause names the socket error in an error line.
+func errnoCause(l *LogLine, otherwise string) string {
+	if l == nil {
+		return otherwise
+	}
+	m := l.Msg
+	switch {
+	case strings.Contains(m, "timed out"):
+		return "timeout"
+	case strings.Contains(m, "reset by peer"), strings.Contains(m, "Broken pipe"):
+		return "reset"
+	case strings.Contains(m, "End of file"), strings.Contains(m, "Input/output error"):
+		return "closed"
+	case strings.Contains(m, "refused"):
+		return "connection_refused"
+	}
+	return otherwise
+}
+
+// dialCause names an L0 failure.
+func dialCause(l *LogLine) string {
+	m := l.Msg
+	switch {
+	case strings.Contains(m, "refused"):
+		return "connection_refused"
+	case strings.Contains(m, "timed out"):
+		return "connect_timeout"
+	case strings.Contains(m, "unreachable"), strings.Contains(m, "No route"):
+		return "unreachable"
+	}
+	return "dial_failed"
+}
+
+// dialAt is when the target's connection attempt started.
+func (st *stages) dialAt() time.Time {
+	if !st.dial.IsZero() {
+		return st.dial
+	}
+	return st.output
+}
+
+// published is when the target accepted the publish: the output opened, or
+// the first progress report.
+func (st *stages) published(e Exit) time.Time {
+	switch {
+	case st.opened.IsZero():
+		return e.PublishedAt
+	case e.PublishedAt.IsZero() || st.opened.Before(e.PublishedAt):
+		return st.opened
+	}
+	return e.PublishedAt
+}
+
+// scan walks the stderr lines once, recording the stages and the first
+// decisive error line of each kind.
+func scan(e Exit) *stages {
+	st := &stages{sourceName: e.Source}
+	for i := range e.Lines {
+		l := &e.Lines[i]
+		st.stage(e, l)
+		if l.IsError() {
+			st.errorLine(e, l)
+		}
+	}
+	return st
+}
+
+func setOnce(t *time.Time, at time.Time) {
+	if t.IsZero() {
+		*t = at
+	}
+}
+
+// stage records the stage markers of ffmpeg's debug and verbose lines.
+func (st *stages) stage(e Exit, l *LogLine) {
+	m := l.Msg
+	switch {
+	case strings.HasPrefix(m, "Opening an input file:"):
+		st.debug, st.outputPhase = true, false
+		if name := strings.TrimSuffix(strings.TrimPrefix(m, "Opening an input file: "), "."); name != "" {
+			st.sourceName = name
+		}
+	case strings.HasPrefix(m, "Opening an output file:"):
+		st.debug, st.outputPhase = true, true
+		setOnce(&st.output, l.At)
+	case strings.HasPrefix(m, "Output #0,"):
+		setOnce(&st.opened, l.At)
+	case !st.outputPhase:
+	case m == "Successfully opened the file.":
+		setOnce(&st.opened, l.At)
+	case l.Component == "tcp" && strings.HasPrefix(m, "Starting connection attempt"):
+		setOnce(&st.dial, l.At)
+	case l.Component == "tcp" && strings.HasPrefix(m, "Successfully connected"):
+		setOnce(&st.connected, l.At)
+	case l.Component == "rtmp":
+		st.rtmpStage(l)
+	}
+}
+
+func (st *stages) rtmpStage(l *LogLine) {
+	m := l.Msg
+	switch {
+	case m == "Handshaking...":
+		setOnce(&st.handshake, l.At)
+	case strings.HasPrefix(m, "Proto = "):
+		setOnce(&st.handshaken, l.At)
+	case m == "Releasing stream...", m == "FCPublish stream...", m == "Creating stream...":
+		setOnce(&st.connectOK, l.At)
+	case strings.HasPrefix(m, "Sending publish command"):
+		setOnce(&st.publishSent, l.At)
+	}
+}
+
+var handshakeWords = []string{"RTMP handshake", "Server response validating failed", "RTMP protocol version mismatch"}
+
+// errorLine files an error line under the failure it describes.
+func (st *stages) errorLine(e Exit, l *LogLine) {
+	m := l.Msg
+	if st.firstErr == nil {
+		st.firstErr = l
+	}
+	target := st.outputPhase || mentions(m, e.Target)
+	switch {
+	case strings.HasPrefix(m, "Server error: ") && (target || l.Component == "rtmp" && st.outputPhase):
+		if st.serverWords == "" {
+			st.serverWords, st.serverAt = strings.TrimPrefix(m, "Server error: "), l.At
+		}
+	case strings.HasPrefix(m, "Failed to resolve hostname") && target:
+		keep(&st.dnsErr, l)
+	case (l.Component == "tls" || strings.Contains(m, "TLS")) && target:
+		keep(&st.tlsErr, l)
+	case containsAny(m, handshakeWords) && target:
+		keep(&st.hsErr, l)
+	case strings.HasPrefix(m, "av_interleaved_write_frame():"),
+		strings.HasPrefix(m, "Error writing trailer of") && mentions(m, e.Target):
+		keep(&st.writeErr, l)
+	case strings.Contains(m, "not compatible with flv"), strings.Contains(m, "Could not write header"):
+		keep(&st.codecErr, l)
+	case l.Component == "tcp" && strings.HasPrefix(m, "Connection to ") && target:
+		keep(&st.netErr, l)
+	case strings.HasPrefix(m, e.Target+": "):
+		keep(&st.openErr, l)
+	case st.isSourceLine(l, target):
+		keep(&st.sourceErr, l)
+	}
+}
+
+// isSourceLine reports whether an error line is the source's: it names the
+// source, or comes from the input side (before the output was opened, or
+// from a demuxer or decoder).
+func (st *stages) isSourceLine(l *LogLine, target bool) bool {
+	m := l.Msg
+	switch {
+	case mentions(m, st.sourceName) && !strings.HasPrefix(m, "Error closing file"):
+		return true
+	case !st.outputPhase && st.debug:
+		return true
+	case strings.HasPrefix(m, "Error during demuxing"), strings.HasPrefix(m, "Error while decoding"):
+		return true
+	}
+	switch l.Component {
+	case "rtsp", "rtp", "udp", "http", "https", "hls", "srt", "h264", "hevc", "aac", "mp3":
+		return !target || !st.outputPhase
+	}
+	return false
+}
+
+func keep(p **LogLine, l *LogLine) {
+	if *p == nil {
+		*p = l
+	}
+}
+
+// mentions reports whether an error message names url ("URL: reason",
+// "Error ... of URL: reason", "'URL'").
+func mentions(m, url string) bool {
+	return url != "" && (strings.Contains(m, url+": ") || strings.Contains(m, "'"+url+"'"))
+}
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}

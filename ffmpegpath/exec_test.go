@@ -1,0 +1,236 @@
+package ffmpegpath
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// pushFor is how long the push tests publish.
+const pushFor = 4 * time.Second
+
+// checkReceived ffprobes what a server recorded and compares its video
+// frames with what ffmpeg reported sending and with 25 fps over the time
+// pushed.
+func checkReceived(t *testing.T, file string, sent int64, pushed time.Duration, wantAudio bool) {
+	t.Helper()
+	p := testpeer.FFprobe(t, file)
+	v := p.Video()
+	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 {
+		t.Fatalf("video received: %+v", v)
+	}
+	a := p.Audio()
+	if wantAudio && (a == nil || a.CodecName != "aac") {
+		t.Fatalf("audio received: %+v", a)
+	}
+	got := v.FrameCount()
+	expect := pushed.Seconds() * 25
+	t.Logf("received %d video frames; ffmpeg reported %d sent; 25 fps over %v is %.0f", got, sent, pushed.Round(time.Millisecond), expect)
+	if math.Abs(float64(got)-float64(sent)) > 0.05*float64(sent) {
+		t.Errorf("received %d frames, sent %d: more than 5%% apart", got, sent)
+	}
+	if math.Abs(float64(got)-expect) > 0.05*expect {
+		t.Errorf("received %d frames, %.0f expected for %v at 25 fps: more than 5%% apart", got, expect, pushed)
+	}
+}
+
+// pushAndStop runs a push until it is live, lets it publish for pushFor,
+// stops it and returns the frames sent and the time pushed (from ffmpeg's
+// first progress report, when the media starts to flow, to the stop).
+func pushAndStop(t *testing.T, s Settings) (int64, time.Duration) {
+	t.Helper()
+	r := startRun(t, &Exec{Settings: s}, 0)
+	var first time.Time
+	// Reports come every 250 ms and polling every 20 ms: this reads the first.
+	testpeer.Eventually(t, 20*time.Second, "the first progress", func() bool {
+		first = r.sig.LastProgress()
+		return !first.IsZero()
+	})
+	r.waitLive(t, 20*time.Second)
+	select {
+	case err := <-r.done:
+		t.Fatalf("push ended early: %v", err)
+	case <-time.After(pushFor):
+	}
+	stop := time.Now()
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("stopped push returned %v, want nil", err)
+	}
+	t.Logf("stopped in %v", time.Since(stop).Round(time.Millisecond))
+	return r.sig.VideoFrames.Load(), stop.Sub(first)
+}
+
+func TestPushSampleToNginx(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/sample1")
+	sent, pushed := pushAndStop(t, s)
+	checkReceived(t, ng.Recording("sample1"), sent, pushed, true)
+}
+
+func TestPushSampleToFFmpegListen(t *testing.T) {
+	l := testpeer.StartFFmpegListen(t)
+	s := sampleSettings(t, l.URL)
+	sent, pushed := pushAndStop(t, s)
+	checkReceived(t, l.Wait(t, 10*time.Second), sent, pushed, true)
+}
+
+func TestSilentAudioAndTimestampBase(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/silent")
+	s.Audio = AudioSilent
+	r := startRun(t, &Exec{Settings: s}, 90*time.Second)
+	r.waitLive(t, 20*time.Second)
+	testpeer.Eventually(t, 10*time.Second, "a second of media", func() bool { return r.sig.LastTimestamp.Load() > 91_000 })
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p := testpeer.FFprobe(t, ng.Recording("silent"))
+	if a := p.Audio(); a == nil || a.CodecName != "aac" {
+		t.Fatalf("no silent AAC track: %+v", p.Streams)
+	}
+}
+
+func TestKill9IsProcessVerdict(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/kill9")
+	r := startRun(t, &Exec{Settings: s}, 0)
+	r.waitLive(t, 20*time.Second)
+	pid := ffmpegChild(t, os.Getpid(), "/kill9")
+	killed := time.Now()
+	syscall.Kill(pid, syscall.SIGKILL)
+	v := verdictOf(t, r.wait(t, 5*time.Second))
+	took := r.ended.Sub(killed)
+	t.Logf("kill -9 reported in %v: %v", took.Round(time.Microsecond), v)
+	if v.Layer != rtmp.LayerProcess || v.Cause != "killed" {
+		t.Fatalf("verdict %v, want process/killed", v)
+	}
+	if took > 500*time.Millisecond {
+		t.Fatalf("kill -9 reported after %v, want within 500ms", took)
+	}
+}
+
+func TestSIGSTOPCaughtByWatchdog(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/sigstop")
+	s.StaleTimeout = time.Second
+	r := startRun(t, &Exec{Settings: s}, 0)
+	r.waitLive(t, 20*time.Second)
+	pid := ffmpegChild(t, os.Getpid(), "/sigstop")
+	stopProcess(t, pid)
+	stopped := time.Now()
+	syscall.Kill(pid, syscall.SIGSTOP)
+	v := verdictOf(t, r.wait(t, 10*time.Second))
+	took := r.ended.Sub(stopped)
+	t.Logf("SIGSTOP caught in %v (stale_timeout %v): %v", took.Round(time.Millisecond), s.StaleTimeout, v)
+	if v.Layer != rtmp.LayerProcess || v.Cause != "stalled" {
+		t.Fatalf("verdict %v, want process/stalled", v)
+	}
+	if took > s.StaleTimeout+time.Second {
+		t.Fatalf("stall caught after %v, want within %v", took, s.StaleTimeout+time.Second)
+	}
+}
+
+func TestMissingAndNotExecutableBinary(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "ffmpeg")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range []string{filepath.Join(dir, "missing", "ffmpeg"), notExec} {
+		e := &Exec{Settings: Settings{FFmpegPath: bin, Source: "/dev/null", Target: "rtmp://127.0.0.1:1/live/x"}}
+		err := e.Check(context.Background())
+		if err == nil || !strings.Contains(err.Error(), bin) {
+			t.Fatalf("Check(%s) = %v, want an error naming the path", bin, err)
+		}
+		t.Logf("Check: %v", err)
+		v := verdictOf(t, e.Run(context.Background(), 0, health.NewSignals()))
+		if v.Layer != rtmp.LayerProcess || !strings.Contains(v.Detail, bin) {
+			t.Fatalf("Run verdict %v, want a process verdict naming %s", v, bin)
+		}
+		t.Logf("Run: %v", v)
+	}
+}
+
+func TestCheckCachesSuccess(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	e := &Exec{}
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		if err := e.Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Check %d took %v", i, time.Since(start))
+	}
+}
+
+// runToVerdict runs a push that must fail and returns its verdict.
+func runToVerdict(t *testing.T, s Settings) *health.Verdict {
+	t.Helper()
+	r := startRun(t, &Exec{Settings: s}, 0)
+	v := verdictOf(t, r.wait(t, 20*time.Second))
+	t.Logf("verdict: %v", v)
+	return v
+}
+
+func TestTargetPortClosedIsL0(t *testing.T) {
+	port := testpeer.FreePort(t)
+	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", port)))
+	if v.Layer != rtmp.LayerNetwork || v.Cause != "connection_refused" {
+		t.Fatalf("verdict %v, want L0 connection_refused", v)
+	}
+}
+
+func TestNginxUnknownAppIsL2(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port)))
+	if v.Layer != rtmp.LayerConnect {
+		t.Fatalf("verdict %v, want L2", v)
+	}
+}
+
+func TestNginxAlreadyPublishingIsL3(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	first := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/dup")}, 0)
+	first.waitLive(t, 20*time.Second)
+	v := runToVerdict(t, sampleSettings(t, ng.AppURL+"/dup"))
+	if v.Layer != rtmp.LayerPublish || v.ServerWords != "Already publishing" {
+		t.Fatalf("verdict %v, want L3 with the server's words", v)
+	}
+}
+
+func TestSecretsNeverReachLogsOrVerdicts(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	const key, token = "sekritStreamKey42", "tok3nValue99"
+	s := sampleSettings(t, ng.AppURL+"/"+key+"?token="+token)
+	log, buf := testLogger(t)
+	s.Logger = log
+	e := &Exec{Settings: s}
+	r := startRun(t, e, 0)
+	r.waitLive(t, 20*time.Second)
+	r.cancel()
+	r.wait(t, 10*time.Second)
+	port := testpeer.FreePort(t)
+	s.Target = fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s?token=%s", port, key, token)
+	v := runToVerdict(t, s)
+	all := buf.String() + strings.Join(e.Tail(), "\n") + v.Error()
+	if !strings.Contains(buf.String(), "Sending publish command") {
+		t.Fatalf("the trace log lacks ffmpeg's debug lines:\n%s", buf.String())
+	}
+	for _, secret := range []string{key, token} {
+		if strings.Contains(all, secret) {
+			t.Fatalf("secret %q leaked:\n%s", secret, all)
+		}
+	}
+}

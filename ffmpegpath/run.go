@@ -1,0 +1,310 @@
+package ffmpegpath
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fmspush/fmspush/health"
+)
+
+// The ffmpeg process of one Run goes through these states:
+//
+//	starting ──start failed──────────────────────────────▶ exited (process verdict)
+//	   │
+//	running ──first progress──▶ published ──frame > 0──▶ live (MarkLive)
+//	   │  (every state until exited)
+//	   ├── ctx done: intent=stop, SIGINT to the group ──▶ stopping ──Grace──▶ SIGKILL
+//	   ├── no progress for StaleTimeout (StartTimeout before the first report):
+//	   │   intent=kill, SIGKILL to the group ──▶ exited (process verdict "stalled")
+//	   └── the process exits ──▶ exited: stderr and progress drained, Classify
+//
+// The intent (stop, kill) is kept apart from the observed state so that the
+// exit is judged by why it happened: an exit after our SIGINT is a clean
+// stop whatever its status (255 normally).
+
+// run is one ffmpeg process and the loop that owns its state.
+type run struct {
+	s    Settings
+	args []string
+	base time.Duration
+	sig  *health.Signals
+	tail *tail
+	red  *Redactor
+
+	start        time.Time
+	lastAdvance  time.Time
+	last         Progress
+	publishedAt  time.Time
+	firstFrameAt time.Time
+	script       transcript
+	stopping     bool
+	stalled      bool
+	staleFor     time.Duration
+	pid          int
+}
+
+// procExit is how the process ended.
+type procExit struct {
+	at    time.Time
+	state *os.ProcessState
+	err   error
+}
+
+// proc is a started ffmpeg with its pipes.
+type proc struct {
+	pid      int
+	stderr   *os.File
+	progress *os.File
+	exited   chan procExit
+}
+
+// startProc starts ffmpeg from a goroutine locked to its OS thread until the
+// process has exited: Pdeathsig fires when the thread that forked the child
+// ends, and a locked thread never ends under a running child.
+func startProc(bin string, args []string) (*proc, error) {
+	progR, progW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		progR.Close()
+		progW.Close()
+		return nil, err
+	}
+	p := &proc{stderr: errR, progress: progR, exited: make(chan procExit, 1)}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Stderr = errW
+		cmd.ExtraFiles = []*os.File{progW} // fd 3: -progress pipe:3
+		err := cmd.Start()
+		progW.Close()
+		errW.Close()
+		if err != nil {
+			started <- err
+			return
+		}
+		p.pid = cmd.Process.Pid
+		started <- nil
+		err = cmd.Wait()
+		p.exited <- procExit{at: time.Now(), state: cmd.ProcessState, err: err}
+	}()
+	if err := <-started; err != nil {
+		progR.Close()
+		errR.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// signal sends sig to the process group.
+func (p *proc) signal(sig syscall.Signal) {
+	if p.pid > 0 {
+		syscall.Kill(-p.pid, sig)
+	}
+}
+
+// loop starts ffmpeg and owns its state until it has exited.
+func (r *run) loop(ctx context.Context) *health.Verdict {
+	r.start = time.Now()
+	r.s.Logger.Debug("starting ffmpeg", "args", r.red.Text(strings.Join(r.args, " ")))
+	p, err := startProc(r.s.FFmpegPath, r.args)
+	if err != nil {
+		return Classify(Exit{Source: inputOf(r.s), Target: r.s.Target, StartErr: err,
+			Binary: r.s.FFmpegPath, Start: r.start, End: time.Now(), ExitCode: -1})
+	}
+	r.pid = p.pid
+	lines := make(chan LogLine, 256)
+	progress := make(chan Progress, 16)
+	go func() { ReadLines(p.stderr, lines); close(lines) }()
+	go func() { ReadProgress(p.progress, progress); close(progress) }()
+	tick := time.NewTicker(r.watchPeriod())
+	defer tick.Stop()
+	done := ctx.Done()
+	var grace <-chan time.Time
+	for {
+		select {
+		case l, ok := <-lines:
+			if ok {
+				r.onLine(l)
+			} else {
+				lines = nil
+			}
+		case b, ok := <-progress:
+			if ok {
+				r.onProgress(b, time.Now())
+			} else {
+				progress = nil
+			}
+		case now := <-tick.C:
+			r.watch(p, now)
+		case <-done:
+			done = nil
+			r.stopping = true
+			p.signal(syscall.SIGINT)
+			grace = time.After(r.s.Grace)
+		case <-grace:
+			r.s.Logger.Warn("ffmpeg did not stop within the grace period; killing it", "grace", r.s.Grace)
+			p.signal(syscall.SIGKILL)
+		case x := <-p.exited:
+			r.drain(p, lines, progress)
+			return Classify(r.exit(x))
+		}
+	}
+}
+
+// watchPeriod is how often the watchdog looks.
+func (r *run) watchPeriod() time.Duration {
+	return min(r.s.StaleTimeout/5, 100*time.Millisecond)
+}
+
+// watch kills a hung ffmpeg: no progress for StaleTimeout, or no first
+// report within StartTimeout.
+func (r *run) watch(p *proc, now time.Time) {
+	if r.stalled || r.stopping {
+		return
+	}
+	since, limit := now.Sub(r.lastAdvance), r.s.StaleTimeout
+	if r.publishedAt.IsZero() {
+		since, limit = now.Sub(r.start), r.s.StartTimeout
+	}
+	if since < limit {
+		return
+	}
+	r.stalled, r.staleFor = true, since
+	r.s.Logger.Error("ffmpeg made no progress; killing it", "for", since.Round(time.Millisecond))
+	p.signal(syscall.SIGKILL)
+}
+
+// onLine logs a stderr line and keeps what classification needs.
+func (r *run) onLine(l LogLine) {
+	logLine(r.s.Logger, r.tail, r.red, l)
+	r.script.add(l)
+}
+
+// onProgress feeds the signals and the watchdog from one progress report.
+func (r *run) onProgress(b Progress, now time.Time) {
+	if r.publishedAt.IsZero() {
+		r.publishedAt = now
+	}
+	advanced := b.Frame > r.last.Frame || b.TotalSize > r.last.TotalSize || b.OutTime > r.last.OutTime
+	if d := b.TotalSize - r.last.TotalSize; d > 0 {
+		r.sig.BytesSent.Add(d)
+	}
+	if d := b.Frame - r.last.Frame; d > 0 {
+		r.sig.VideoFrames.Add(d)
+	}
+	if advanced {
+		r.lastAdvance = now
+		r.sig.LastTimestamp.Store((r.base + b.OutTime).Milliseconds())
+		r.sig.Progress()
+	}
+	if b.Frame > 0 && r.firstFrameAt.IsZero() {
+		r.firstFrameAt = now
+		r.sig.MarkLive()
+	}
+	r.last = b
+}
+
+// drainLimit bounds the wait for the pipes' EOF after the exit (a pipe
+// stays open only if something inherited it).
+const drainLimit = time.Second
+
+// drain reads what is left on stderr and the progress pipe after the exit.
+func (r *run) drain(p *proc, lines <-chan LogLine, progress <-chan Progress) {
+	limit := time.After(drainLimit)
+	for lines != nil || progress != nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			r.onLine(l)
+		case b, ok := <-progress:
+			if !ok {
+				progress = nil
+				continue
+			}
+			r.onProgress(b, time.Now())
+		case <-limit:
+			p.stderr.Close() // unblocks the readers
+			p.progress.Close()
+		}
+	}
+	p.stderr.Close()
+	p.progress.Close()
+}
+
+// exit gathers what Classify needs.
+func (r *run) exit(x procExit) Exit {
+	e := Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
+		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
+		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
+		Stalled: r.stalled, StaleFor: r.staleFor, Stopped: r.stopping}
+	e.ExitCode = -1
+	if x.state != nil {
+		e.ExitCode = x.state.ExitCode()
+		if ws, ok := x.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal().String()
+		}
+	} else if x.err != nil && !errors.Is(x.err, os.ErrProcessDone) {
+		e.Signal = "unknown: " + x.err.Error()
+	}
+	return e
+}
+
+// transcript keeps the stderr lines classification needs: every line until
+// the output is open (the stage markers), then errors, warnings and the
+// rtmp/tcp lines, bounded to the first headLines and the last tailLines.
+type transcript struct {
+	head []LogLine
+	ring []LogLine
+	next int
+}
+
+const (
+	headLines = 400
+	tailKeep  = 200
+)
+
+func (t *transcript) add(l LogLine) {
+	if len(t.head) < headLines {
+		t.head = append(t.head, l)
+		return
+	}
+	if !relevant(l) {
+		return
+	}
+	if len(t.ring) < tailKeep {
+		t.ring = append(t.ring, l)
+		return
+	}
+	t.ring[t.next] = l
+	t.next = (t.next + 1) % tailKeep
+}
+
+// relevant reports whether a line after the head can matter to Classify.
+func relevant(l LogLine) bool {
+	switch l.Level {
+	case "error", "fatal", "panic", "warning":
+		return true
+	}
+	return l.Component == "rtmp" || l.Component == "tcp" || strings.HasPrefix(l.Msg, "Opening an")
+}
+
+func (t *transcript) lines() []LogLine {
+	out := append([]LogLine(nil), t.head...)
+	out = append(out, t.ring[t.next:]...)
+	return append(out, t.ring[:t.next]...)
+}

@@ -1,0 +1,205 @@
+// Package ffmpegpath is fmspush's FFmpeg path: it pushes a stream's source to
+// its RTMP target through ffmpeg, either as a supervised subprocess (the exec
+// driver, the default) or in-process through libav (the libav driver, build
+// tag libav). Both drivers turn every failure into a layer-classified
+// *health.Verdict, report progress into health.Signals, catch a hung push with
+// a stall watchdog and never leave a process behind.
+//
+// It implements the supervisor's Path interface without importing it.
+package ffmpegpath
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/redact"
+)
+
+// AudioPolicy says what the pushed stream carries as audio.
+type AudioPolicy string
+
+// The audio policies.
+const (
+	// AudioCopy keeps the source's first audio track: copied when it is AAC or
+	// MP3 (what FLV targets accept), transcoded to AAC otherwise. A source
+	// without audio is pushed without audio.
+	AudioCopy AudioPolicy = "copy"
+	// AudioSilentIfMissing behaves like AudioCopy, but adds a silent AAC track
+	// when the source has no audio (strict targets demand an audio track).
+	AudioSilentIfMissing AudioPolicy = "silent_if_missing"
+	// AudioSilent replaces the source's audio with a silent AAC track.
+	AudioSilent AudioPolicy = "silent"
+	// AudioDrop pushes video only.
+	AudioDrop AudioPolicy = "drop"
+)
+
+// Drivers.
+const (
+	// DriverExec runs ffmpeg as a supervised subprocess.
+	DriverExec = "exec"
+	// DriverLibav remuxes in-process through go-astiav (build tag libav).
+	DriverLibav = "libav"
+)
+
+// SampleSource is the source URL of the builtin sample; Settings.SampleFile
+// names the file it is read from.
+const SampleSource = "builtin:sample"
+
+// Defaults applied by Settings.withDefaults.
+const (
+	DefaultFFmpeg         = "ffmpeg"
+	DefaultStaleTimeout   = 5 * time.Second
+	DefaultGrace          = 3 * time.Second
+	DefaultProgressPeriod = 250 * time.Millisecond
+	DefaultFlashVer       = "FMLE/3.0 (compatible; FMSc/1.0)"
+)
+
+// Settings configure one stream's FFmpeg path. The service wiring maps the
+// stream's configuration to it; zero values take the documented defaults.
+type Settings struct {
+	// Driver is DriverExec (default) or DriverLibav.
+	Driver string
+	// FFmpegPath is the ffmpeg binary (default "ffmpeg", looked up in PATH).
+	FFmpegPath string
+	// FFprobePath is the ffprobe binary used to learn the source's audio
+	// codec (default: "ffprobe" next to FFmpegPath).
+	FFprobePath string
+	// Source is the camera URL (rtsp://, rtmp://, http(s)://, srt://), a file
+	// path, or SampleSource.
+	Source string
+	// SampleFile is the file SampleSource reads (the repository's
+	// media/sample/sample.flv; the wiring fills it).
+	SampleFile string
+	// Target is the rtmp:// or rtmps:// URL published to.
+	Target string
+	// Audio is the audio policy (default AudioCopy).
+	Audio AudioPolicy
+	// StaleTimeout is how long the push may go without progress before it is
+	// considered hung, killed and reported as a process stall (default 5 s).
+	StaleTimeout time.Duration
+	// StartTimeout is how long the first progress may take after start
+	// (opening the source, probing it, connecting and publishing); default
+	// max(15 s, 3 × StaleTimeout).
+	StartTimeout time.Duration
+	// IOTimeout bounds every single network read or write of ffmpeg, so that
+	// ffmpeg itself reports a silent peer before the watchdog fires (default
+	// 4/5 of StaleTimeout).
+	IOTimeout time.Duration
+	// Grace is how long ffmpeg may take to unpublish after SIGINT before it
+	// is killed (default 3 s).
+	Grace time.Duration
+	// ProgressPeriod is ffmpeg's -stats_period (default 250 ms).
+	ProgressPeriod time.Duration
+	// FlashVer is sent in connect (default DefaultFlashVer).
+	FlashVer string
+	// RTMPApp and RTMPPlayPath override the app and stream name ffmpeg
+	// derives from Target. When both are empty and Target has the Bilibili
+	// shape (rtmp://host/app/?streamname=..&key=..) they are derived from it.
+	RTMPApp, RTMPPlayPath string
+	// InputArgs are extra ffmpeg options placed before the source's -i.
+	InputArgs []string
+	// ExtraArgs are extra ffmpeg output options placed before the target.
+	ExtraArgs []string
+	// Logger receives ffmpeg's log lines, redacted (default: discard).
+	Logger hclog.Logger
+}
+
+// withDefaults returns s with every zero value replaced by its default.
+func (s Settings) withDefaults() Settings {
+	if s.Driver == "" {
+		s.Driver = DriverExec
+	}
+	if s.FFmpegPath == "" {
+		s.FFmpegPath = DefaultFFmpeg
+	}
+	if s.FFprobePath == "" {
+		s.FFprobePath = siblingProbe(s.FFmpegPath)
+	}
+	if s.Audio == "" {
+		s.Audio = AudioCopy
+	}
+	if s.StaleTimeout <= 0 {
+		s.StaleTimeout = DefaultStaleTimeout
+	}
+	if s.StartTimeout <= 0 {
+		s.StartTimeout = max(15*time.Second, 3*s.StaleTimeout)
+	}
+	if s.IOTimeout <= 0 {
+		s.IOTimeout = s.StaleTimeout * 4 / 5
+	}
+	if s.Grace <= 0 {
+		s.Grace = DefaultGrace
+	}
+	if s.ProgressPeriod <= 0 {
+		s.ProgressPeriod = DefaultProgressPeriod
+	}
+	if s.FlashVer == "" {
+		s.FlashVer = DefaultFlashVer
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	return s
+}
+
+// siblingProbe names the ffprobe that belongs to an ffmpeg binary.
+func siblingProbe(ffmpeg string) string {
+	if !strings.ContainsRune(ffmpeg, os.PathSeparator) {
+		return "ffprobe"
+	}
+	return filepath.Join(filepath.Dir(ffmpeg), "ffprobe")
+}
+
+// validate reports settings that cannot work.
+func (s Settings) validate() error {
+	if s.Source == "" {
+		return fmt.Errorf("ffmpegpath: no source")
+	}
+	if s.Source == SampleSource && s.SampleFile == "" {
+		return fmt.Errorf("ffmpegpath: source %s needs SampleFile", SampleSource)
+	}
+	switch s.Audio {
+	case AudioCopy, AudioSilentIfMissing, AudioSilent, AudioDrop:
+	default:
+		return fmt.Errorf("ffmpegpath: unknown audio policy %q", s.Audio)
+	}
+	u, err := url.Parse(s.Target)
+	if err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
+		return fmt.Errorf("ffmpegpath: target %q is not an rtmp:// or rtmps:// URL", redact.URL(s.Target))
+	}
+	return nil
+}
+
+// SourceKind is how ffmpeg is told to read a source.
+type SourceKind int
+
+// Source kinds.
+const (
+	SourceFile    SourceKind = iota // a local file (or the builtin sample): read at native rate, looped
+	SourceRTSP                      // rtsp:// or rtsps://: TCP interleaved, socket timeout
+	SourceRTMP                      // rtmp:// and friends: rw_timeout
+	SourceNetwork                   // any other URL (http, srt, udp...): rw_timeout
+)
+
+// KindOf classifies a source string.
+func KindOf(source string) SourceKind {
+	scheme, _, ok := strings.Cut(source, "://")
+	if !ok || source == SampleSource {
+		return SourceFile
+	}
+	switch strings.ToLower(scheme) {
+	case "rtsp", "rtsps":
+		return SourceRTSP
+	case "rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts":
+		return SourceRTMP
+	case "file":
+		return SourceFile
+	}
+	return SourceNetwork
+}

@@ -1,0 +1,209 @@
+package ffmpegpath
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/redact"
+)
+
+// TailLines is how many log lines a driver keeps for status.
+const TailLines = 50
+
+// LogLine is one line of ffmpeg's stderr, as written with -loglevel
+// level+...: "[rtmp @ 0x55..] [error] Server error: Already publishing".
+type LogLine struct {
+	At        time.Time // when the line was read
+	Component string    // "rtmp", "tcp", "flv", ...; "" for ffmpeg itself
+	Level     string    // "error", "warning", "info", "verbose", "debug", ...; "" when untagged
+	Msg       string    // the text after the tags, raw (not redacted)
+}
+
+var ffLevels = map[string]hclog.Level{
+	"panic": hclog.Error, "fatal": hclog.Error, "error": hclog.Error,
+	"warning": hclog.Warn, "info": hclog.Info, "verbose": hclog.Debug,
+	"debug": hclog.Trace, "trace": hclog.Trace,
+}
+
+// ParseLogLine splits a stderr line into component, level and message.
+func ParseLogLine(s string, at time.Time) LogLine {
+	l := LogLine{At: at}
+	if strings.HasPrefix(s, "[") {
+		if tag, rest, ok := strings.Cut(s[1:], "] "); ok && strings.Contains(tag, " @ ") {
+			l.Component, _, _ = strings.Cut(tag, " @ ")
+			s = rest
+		}
+	}
+	if strings.HasPrefix(s, "[") {
+		if tag, rest, ok := strings.Cut(s[1:], "] "); ok {
+			if _, known := ffLevels[tag]; known {
+				l.Level, s = tag, rest
+			}
+		}
+	}
+	l.Msg = strings.TrimRight(s, " \t")
+	return l
+}
+
+// HclogLevel maps ffmpeg's level to hclog's: error/fatal/panic to Error,
+// warning to Warn, info to Info, verbose to Debug, debug and trace to Trace.
+// Untagged lines are Info.
+func (l LogLine) HclogLevel() hclog.Level {
+	if lv, ok := ffLevels[l.Level]; ok {
+		return lv
+	}
+	return hclog.Info
+}
+
+// IsError reports whether the line is at error level or worse.
+func (l LogLine) IsError() bool { return l.HclogLevel() == hclog.Error }
+
+// splitCRLF is a bufio.SplitFunc that ends lines at '\r' or '\n' and drops
+// empty lines.
+func splitCRLF(data []byte, atEOF bool) (int, []byte, error) {
+	start := 0
+	for start < len(data) && (data[start] == '\r' || data[start] == '\n') {
+		start++
+	}
+	if i := bytes.IndexAny(data[start:], "\r\n"); i >= 0 {
+		return start + i + 1, data[start : start+i], nil
+	}
+	if atEOF && start < len(data) {
+		return len(data), data[start:], nil
+	}
+	return start, nil, nil
+}
+
+// ReadLines splits r on '\r' and '\n' and sends every non-empty line with
+// the time it was read. It returns at EOF and never stops reading early.
+func ReadLines(r io.Reader, out chan<- LogLine) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 16*1024), 256*1024)
+	sc.Split(splitCRLF)
+	for sc.Scan() {
+		out <- ParseLogLine(sc.Text(), time.Now())
+	}
+	io.Copy(io.Discard, r)
+}
+
+// Redactor hides one stream's secrets in ffmpeg's text: every URL and
+// well-known key=value (redact.Text), plus the literal stream name, query
+// values and passwords of the source and target, which ffmpeg's debug lines
+// print outside URLs ("fname = KEY", "publish command for 'KEY'").
+type Redactor struct {
+	secrets *strings.Replacer
+}
+
+var (
+	quotedName  = regexp.MustCompile(`(command for|Unexpected stream|expecting) '[^']*'`)
+	protoFields = regexp.MustCompile(`\b(path|fname) = [^,]*`)
+	authHeader  = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization:\s*)\S.*`)
+)
+
+// minSecret is the shortest literal replaced everywhere; shorter stream names
+// are still masked where ffmpeg prints them in a known shape.
+const minSecret = 4
+
+// NewRedactor builds the redactor for a source and target (and an explicit
+// play path, if any).
+func NewRedactor(source, target, playPath string) *Redactor {
+	var secrets []string
+	secrets = append(secrets, urlSecrets(source, false)...)
+	secrets = append(secrets, urlSecrets(target, true)...)
+	if playPath != "" {
+		secrets = append(secrets, playPath)
+	}
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	var pairs []string
+	for _, s := range secrets {
+		if len(s) >= minSecret {
+			pairs = append(pairs, s, redact.Mask)
+		}
+	}
+	return &Redactor{secrets: strings.NewReplacer(pairs...)}
+}
+
+// urlSecrets lists the secret parts of a URL: the password, every query
+// value and, for an rtmp target, the stream name (the last path segment).
+func urlSecrets(raw string, name bool) []string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	var out []string
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	_, path, _ := strings.Cut(rest, "/")
+	body, query, _ := strings.Cut(path, "?")
+	for _, pair := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == '?' || r == '/' }) {
+		if _, v, ok := strings.Cut(pair, "="); ok {
+			out = append(out, v)
+		} else {
+			out = append(out, pair)
+		}
+	}
+	if name {
+		if i := strings.LastIndexByte(body, '/'); i >= 0 && i < len(body)-1 {
+			out = append(out, body[i+1:])
+		}
+	}
+	return out
+}
+
+// Text redacts one line or sentence.
+func (r *Redactor) Text(s string) string {
+	s = quotedName.ReplaceAllString(s, "$1 '"+redact.Mask+"'")
+	s = protoFields.ReplaceAllString(s, "$1 = "+redact.Mask)
+	s = authHeader.ReplaceAllString(s, "${1}"+redact.Mask)
+	s = redact.Text(s)
+	return r.secrets.Replace(s)
+}
+
+// tail keeps the last TailLines redacted lines; safe for concurrent use.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == TailLines {
+		copy(t.lines, t.lines[1:])
+		t.lines = t.lines[:TailLines-1]
+	}
+	t.lines = append(t.lines, s)
+}
+
+func (t *tail) get() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.lines...)
+}
+
+// logLine sends a line to the logger (redacted) and keeps it in the tail
+// when it is at info level or more severe (debug lines would push the
+// errors out of the tail).
+func logLine(log hclog.Logger, t *tail, r *Redactor, l LogLine) {
+	text := r.Text(l.Msg)
+	lv := l.HclogLevel()
+	if l.Component != "" {
+		text = l.Component + ": " + text
+	}
+	log.Log(lv, text)
+	if lv >= hclog.Info {
+		t.add(text)
+	}
+}
