@@ -49,17 +49,17 @@ type Exit struct {
 // stages are the moments of a push that ffmpeg's debug lines reveal, with
 // the decisive error lines.
 type stages struct {
-	debug                                 bool // debug stage lines present
-	output, dial, connected               time.Time
-	handshake, handshaken, connectOK      time.Time
-	publishSent, opened                   time.Time
-	serverWords                           string
-	serverAt                              time.Time
-	sourceErr, openErr, netErr, hsErr     *LogLine
-	writeErr, codecErr, dnsErr, tlsErr    *LogLine
-	firstErr                              *LogLine
-	outputPhase                           bool
-	sourceName                            string
+	debug                              bool // debug stage lines present
+	output, dial, connected            time.Time
+	handshake, handshaken, connectOK   time.Time
+	publishSent, opened                time.Time
+	serverWords                        string
+	serverAt                           time.Time
+	sourceErr, openErr, netErr, hsErr  *LogLine
+	writeErr, codecErr, dnsErr, tlsErr *LogLine
+	firstErr                           *LogLine
+	outputPhase                        bool
+	sourceName                         string
 }
 
 // Classify turns an ended push into a verdict. It returns nil when the push
