@@ -11,6 +11,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -139,12 +140,16 @@ func (s Stream) Standby() PathKind {
 	return PathFFmpeg
 }
 
-// FilePath returns the path of a file: source, or "".
+// FilePath returns the path of a file: source ("file:///a" gives "/a"), or "".
 func (s Stream) FilePath() string {
 	if s.SourceKind != SourceFile {
 		return ""
 	}
-	return s.Source[len("file:"):]
+	p := s.Source[len("file:"):]
+	if strings.HasPrefix(p, "///") {
+		p = p[2:]
+	}
+	return p
 }
 
 // UsesEmulator reports whether the target or the probe target is emulator://.

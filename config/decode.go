@@ -117,6 +117,9 @@ func (s scope) duration(a *hcl.Attribute, def, lo time.Duration) time.Duration {
 	case d < 0:
 		s.fail(a, "duration %q must not be negative", text)
 		return def
+	case d < lo && lo == minPositive:
+		s.fail(a, "duration %q must be greater than zero", text)
+		return def
 	case d < lo:
 		s.fail(a, "duration %q is too short: at least %s", text, lo)
 		return def

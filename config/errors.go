@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"regexp"
@@ -88,6 +89,24 @@ func (ps *problems) addDiags(diags hcl.Diagnostics, block, field string) {
 		ps.add(diagRange(d), block, f, diagMessage(d))
 	}
 }
+
+// addSyntaxDiags records parse errors, naming the attribute defined on the
+// line of each error when there is one.
+func (ps *problems) addSyntaxDiags(diags hcl.Diagnostics, src []byte) {
+	lines := bytes.Split(src, []byte("\n"))
+	for _, d := range diags {
+		rng := diagRange(d)
+		field := ""
+		if l := rng.Start.Line; l >= 1 && l <= len(lines) {
+			if m := attrLine.FindSubmatch(lines[l-1]); m != nil {
+				field = string(m[1])
+			}
+		}
+		ps.addDiags(hcl.Diagnostics{d}, "", field)
+	}
+}
+
+var attrLine = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=`)
 
 var diagName = regexp.MustCompile(`(?:argument|attribute) named "([^"]+)"|[Bb]locks of type "([^"]+)"|[Dd]uplicate (\S+) block|argument "([^"]+)" was already set`)
 

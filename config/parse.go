@@ -114,7 +114,7 @@ func parse(src []byte, filename string) (*Config, error) {
 	ps := &problems{}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
-		ps.addDiags(diags, "", "")
+		ps.addSyntaxDiags(diags, src)
 		return nil, ps.err()
 	}
 	var raw rawFile

@@ -121,6 +121,9 @@ func resolveTarget(spec string, hasApp bool, emu *Emulator) (string, string) {
 		return emulatorTarget(spec, emu)
 	}
 	if msg := checkRTMPURL(spec, hasApp); msg != "" {
+		if strings.HasPrefix(msg, "unsupported scheme") {
+			msg += ", or emulator://APP/NAME for the builtin emulator"
+		}
 		return "", msg
 	}
 	return spec, ""
@@ -145,13 +148,13 @@ func checkRTMPURL(spec string, hasApp bool) string {
 	case err != nil:
 		return "is not a valid URL"
 	case !strings.EqualFold(u.Scheme, "rtmp") && !strings.EqualFold(u.Scheme, "rtmps"):
-		return "unsupported scheme: want rtmp://, rtmps:// or emulator://APP/NAME"
+		return "unsupported scheme: want rtmp:// or rtmps://"
 	case u.Host == "" || u.Opaque != "":
-		return "has no host: want rtmp://HOST[:PORT]/APP/KEY"
+		return "has no host: want rtmp:// or rtmps://, then HOST[:PORT]/APP/KEY"
 	case u.Port() != "" && !validPort(u.Port()):
 		return "has a bad port"
 	case strings.Trim(u.Path, "/") == "" && !hasApp:
-		return "has no app: want rtmp://HOST[:PORT]/APP/KEY (or set rtmp.app)"
+		return "has no app: want /APP/KEY after the host (or set rtmp.app)"
 	}
 	return ""
 }

@@ -1,0 +1,400 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// The shipped root config.hcl is what Default serves, and it decodes: one
+// enabled demo stream from the builtin sample to the builtin emulator.
+func TestShippedConfig(t *testing.T) {
+	root, err := os.ReadFile("../config.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(root, Default()) {
+		t.Fatal("Default() differs from the repository-root config.hcl")
+	}
+	cfg, err := Load("../config.hcl")
+	if err != nil {
+		t.Fatalf("shipped config.hcl: %v", err)
+	}
+	if cfg.Source != "../config.hcl" || cfg.Service.HTTPListen != "127.0.0.1:8765" {
+		t.Errorf("source %q, http_listen %q", cfg.Source, cfg.Service.HTTPListen)
+	}
+	if cfg.Emulator == nil || cfg.Emulator.Listen != "127.0.0.1:1935" || cfg.Emulator.Profile != ProfileCompanion {
+		t.Fatalf("emulator = %+v", cfg.Emulator)
+	}
+	demo, ok := cfg.Stream("demo")
+	if !ok || len(cfg.Streams) != 1 {
+		t.Fatalf("streams = %+v", cfg.Streams)
+	}
+	want := Stream{Name: "demo", Enabled: true, Source: "builtin:sample", SourceKind: SourceBuiltin,
+		Target: "rtmp://127.0.0.1:1935/live/demo", TargetSpec: "emulator://live/demo", Prefer: PathNative}
+	got := demo
+	got.Audio, got.FFmpeg, got.Native, got.RTMP, got.Failover = "", FFmpeg{}, Native{}, RTMP{}, Failover{}
+	if !got.Equal(want) {
+		t.Errorf("demo = %+v", demo)
+	}
+	if _, err := ParseDefault(); err != nil {
+		t.Errorf("ParseDefault: %v", err)
+	}
+}
+
+// A stream with only source and target gets every documented default.
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`stream "s" {
+  source = "rtsp://cam/1"
+  target = "rtmp://h/live/key"
+}`), "d.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Service != defaultService() || cfg.Emulator != nil {
+		t.Errorf("service %+v emulator %+v", cfg.Service, cfg.Emulator)
+	}
+	s := cfg.Streams[0]
+	want := Stream{Name: "s", Enabled: true, Source: "rtsp://cam/1", SourceKind: SourceRTSP,
+		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: AudioCopy,
+		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second},
+		Native: Native{Handshake: HandshakeDigest, HeaderPolicy: HeaderAuto, ChunkSize: 4096, H265: H265Enhanced,
+			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20},
+		Failover: Failover{ProbeInterval: 30 * time.Second, ProbeDepth: ProbeL2, FailbackAfter: time.Minute,
+			BackoffInitial: time.Second, BackoffMax: time.Minute, AttemptsPerMinute: 6, CircuitFailures: 3,
+			CircuitWindow: 5 * time.Minute, CircuitCooldown: time.Minute},
+	}
+	if !s.Equal(want) {
+		t.Errorf("got  %+v\nwant %+v", s, want)
+	}
+	if s.Standby() != PathFFmpeg {
+		t.Errorf("standby = %s", s.Standby())
+	}
+}
+
+// Every setting, written out, lands in its typed field.
+func TestFullStream(t *testing.T) {
+	cfg, err := Parse([]byte(`
+service {
+  http_listen = "0.0.0.0:9000"
+  log_level   = "debug"
+  log_format  = "json"
+  ffmpeg_path = "/usr/local/bin/ffmpeg"
+}
+emulator {
+  listen  = "127.0.0.1:0"
+  profile = "cloud"
+  rules   = { reject_flashver = "FMLE/3.0", rst_after_first_frame = "100ms" }
+}
+stream "cam-1.hd" {
+  enabled = false
+  source  = "file:///srv/clip.flv"
+  target  = "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp"
+  prefer  = "ffmpeg"
+  audio   = "silent_if_missing"
+  ffmpeg {
+    driver        = "libav"
+    stale_timeout = "2500ms"
+    input_args    = ["-rtsp_transport", "udp"]
+    extra_args    = ["-g", "50"]
+  }
+  native {
+    handshake       = "simple"
+    flashver        = "FMLE/3.0 (compatible; native)"
+    header_policy   = "type0"
+    chunk_size      = 60000
+    h265            = "legacy"
+    source_grace    = "0s"
+    gop_cache_bytes = 0
+  }
+  rtmp {
+    app      = "live-bvc"
+    playpath = "?streamname=live_1_2&key=abc"
+    tc_url   = "rtmp://live-push.bilivideo.com/live-bvc"
+    flashver = "FMLE/3.0 (compatible; FMSc/1.0)"
+  }
+  failover {
+    probe_interval      = "10s"
+    probe_depth         = "L3"
+    probe_target        = "emulator://probe/test"
+    failback_after      = "0s"
+    backoff_initial     = "500ms"
+    backoff_max         = "2m"
+    attempts_per_minute = 3
+    circuit_failures    = 5
+    circuit_window      = "10m"
+    circuit_cooldown    = "30s"
+  }
+}`), "full.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSvc := Service{HTTPListen: "0.0.0.0:9000", LogLevel: LogDebug, LogFormat: LogJSON, FFmpegPath: "/usr/local/bin/ffmpeg"}
+	if cfg.Service != wantSvc || cfg.Service.LogLevel.HCLog().String() != "debug" {
+		t.Errorf("service = %+v", cfg.Service)
+	}
+	if e := cfg.Emulator; e.Listen != "127.0.0.1:0" || e.Profile != ProfileCloud || e.Rules["rst_after_first_frame"] != "100ms" {
+		t.Errorf("emulator = %+v", e)
+	}
+	s := cfg.Streams[0]
+	want := Stream{Name: "cam-1.hd", Enabled: false, Source: "file:///srv/clip.flv", SourceKind: SourceFile,
+		Target:     "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
+		TargetSpec: "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
+		Prefer:     PathFFmpeg, Audio: AudioSilentIfMissing,
+		FFmpeg: FFmpeg{Driver: DriverLibav, StaleTimeout: 2500 * time.Millisecond,
+			InputArgs: []string{"-rtsp_transport", "udp"}, ExtraArgs: []string{"-g", "50"}},
+		Native: Native{Handshake: HandshakeSimple, FlashVer: "FMLE/3.0 (compatible; native)", HeaderPolicy: HeaderType0,
+			ChunkSize: 60000, H265: H265Legacy},
+		RTMP: RTMP{App: "live-bvc", PlayPath: "?streamname=live_1_2&key=abc",
+			TCURL: "rtmp://live-push.bilivideo.com/live-bvc", FlashVer: "FMLE/3.0 (compatible; FMSc/1.0)"},
+		Failover: Failover{ProbeInterval: 10 * time.Second, ProbeDepth: ProbeL3,
+			ProbeTarget: "rtmp://127.0.0.1:0/probe/test", ProbeTargetSpec: "emulator://probe/test",
+			BackoffInitial: 500 * time.Millisecond, BackoffMax: 2 * time.Minute, AttemptsPerMinute: 3,
+			CircuitFailures: 5, CircuitWindow: 10 * time.Minute, CircuitCooldown: 30 * time.Second},
+	}
+	if fmt.Sprintf("%+v", s) != fmt.Sprintf("%+v", want) {
+		t.Errorf("got  %+v\nwant %+v", s, want)
+	}
+	if s.FilePath() != "/srv/clip.flv" || s.Standby() != PathNative || !s.UsesEmulator() {
+		t.Errorf("FilePath %q Standby %s UsesEmulator %v", s.FilePath(), s.Standby(), s.UsesEmulator())
+	}
+}
+
+// native.flashver falls back to rtmp.flashver.
+func TestNativeFlashVerInherits(t *testing.T) {
+	cfg, err := Parse([]byte(`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/key"
+  rtmp { flashver = "FMLE/3.0 (compatible; X)" }
+}`), "f.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Streams[0].Native.FlashVer; got != "FMLE/3.0 (compatible; X)" {
+		t.Errorf("native flashver = %q", got)
+	}
+}
+
+func TestSourceKinds(t *testing.T) {
+	for src, kind := range map[string]SourceKind{
+		"rtsp://admin:pw@10.0.0.2:554/Streaming/Channels/101": SourceRTSP,
+		"RTSPS://cam.example.com/live":                        SourceRTSPS,
+		"rtmp://origin/live/cam":                              SourceRTMP,
+		"rtmps://origin:443/live/cam":                         SourceRTMPS,
+		"file:clips/a.mp4":                                    SourceFile,
+		"file:/abs/a.flv":                                     SourceFile,
+		"builtin:sample":                                      SourceBuiltin,
+	} {
+		cfg, err := Parse([]byte(fmt.Sprintf("stream \"s\" {\n source = %q\n target = \"rtmp://h/a/k\"\n}\n", src)), "k.hcl")
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if cfg.Streams[0].SourceKind != kind {
+			t.Errorf("%s: kind %s, want %s", src, cfg.Streams[0].SourceKind, kind)
+		}
+	}
+}
+
+// A target URL shaped like Bilibili's (key in the query of the app) and a
+// target with only an app plus rtmp.app/playpath are both accepted.
+func TestTargetShapes(t *testing.T) {
+	for _, body := range []string{
+		`target = "rtmp://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=k&schedule=rtmp&pflag=1"`,
+		`target = "rtmp://push.example.com/live/KEY?wsSecret=s&wsTime=65f0a1b2"`,
+		"target = \"rtmp://push.example.com\"\n rtmp {\n app = \"live\"\n playpath = \"KEY\"\n }",
+		`target = "RTMP://Push.Example.com:1935/live/KEY"`,
+	} {
+		src := "stream \"s\" {\n source = \"builtin:sample\"\n " + body + "\n}\n"
+		if _, err := Parse([]byte(src), "t.hcl"); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
+
+// badCase is a config that must fail with file:line and the field named.
+type badCase struct {
+	name  string
+	src   string
+	line  int    // the line the first problem must point at
+	field string // must appear in the error text
+}
+
+const okStream = "  source = \"builtin:sample\"\n  target = \"rtmp://h/live/key\"\n"
+
+var badCases = []badCase{
+	{"unknown field", "stream \"s\" {\n" + okStream + "  bogus_field = 1\n}\n", 4, "bogus_field"},
+	{"unknown nested field", "stream \"s\" {\n" + okStream + "  failover {\n    probe_intervall = \"30s\"\n  }\n}\n", 5, "probe_intervall"},
+	{"unknown block", "streams \"s\" {\n}\n", 1, "streams"},
+	{"unknown service field", "service {\n  listen = \"127.0.0.1:1\"\n}\n", 2, "listen"},
+	{"bad duration", "stream \"s\" {\n" + okStream + "  failover {\n    probe_interval = \"30 seconds\"\n  }\n}\n", 5, "probe_interval"},
+	{"duration without unit", "stream \"s\" {\n" + okStream + "  ffmpeg {\n    stale_timeout = \"5\"\n  }\n}\n", 5, "stale_timeout"},
+	{"negative duration", "stream \"s\" {\n" + okStream + "  native {\n    source_grace = \"-1s\"\n  }\n}\n", 5, "source_grace"},
+	{"zero probe interval", "stream \"s\" {\n" + okStream + "  failover {\n    probe_interval = \"0s\"\n  }\n}\n", 5, "probe_interval"},
+	{"duplicate stream name", "stream \"s\" {\n" + okStream + "}\n\nstream \"s\" {\n" + okStream + "}\n", 6, `"s"`},
+	{"missing source", "stream \"s\" {\n  target = \"rtmp://h/live/key\"\n}\n", 1, "source"},
+	{"missing target", "stream \"s\" {\n  source = \"builtin:sample\"\n}\n", 1, "target"},
+	{"bad source scheme", "stream \"s\" {\n  source = \"http://cam/x.m3u8\"\n  target = \"rtmp://h/live/key\"\n}\n", 2, "source"},
+	{"source without host", "stream \"s\" {\n  source = \"rtsp:///x\"\n  target = \"rtmp://h/live/key\"\n}\n", 2, "source"},
+	{"bad builtin", "stream \"s\" {\n  source = \"builtin:bars\"\n  target = \"rtmp://h/live/key\"\n}\n", 2, "source"},
+	{"empty file source", "stream \"s\" {\n  source = \"file:\"\n  target = \"rtmp://h/live/key\"\n}\n", 2, "source"},
+	{"bad target scheme", "stream \"s\" {\n  source = \"builtin:sample\"\n  target = \"srt://h:9000\"\n}\n", 3, "target"},
+	{"target without app", "stream \"s\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h\"\n}\n", 3, "target"},
+	{"target bad port", "stream \"s\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h:70000/live/k\"\n}\n", 3, "target"},
+	{"emulator target without emulator", "stream \"s\" {\n  source = \"builtin:sample\"\n  target = \"emulator://live/demo\"\n}\n", 3, "target"},
+	{"emulator target without name", "emulator {}\nstream \"s\" {\n  source = \"builtin:sample\"\n  target = \"emulator://live\"\n}\n", 4, "target"},
+	{"prefer bogus", "stream \"s\" {\n" + okStream + "  prefer = \"bogus\"\n}\n", 4, "prefer"},
+	{"audio bogus", "stream \"s\" {\n" + okStream + "  audio = \"loud\"\n}\n", 4, "audio"},
+	{"driver bogus", "stream \"s\" {\n" + okStream + "  ffmpeg {\n    driver = \"gstreamer\"\n  }\n}\n", 5, "driver"},
+	{"handshake bogus", "stream \"s\" {\n" + okStream + "  native {\n    handshake = \"fancy\"\n  }\n}\n", 5, "handshake"},
+	{"header policy bogus", "stream \"s\" {\n" + okStream + "  native {\n    header_policy = \"type1\"\n  }\n}\n", 5, "header_policy"},
+	{"h265 bogus", "stream \"s\" {\n" + okStream + "  native {\n    h265 = \"hevc\"\n  }\n}\n", 5, "h265"},
+	{"negative chunk size", "stream \"s\" {\n" + okStream + "  native {\n    chunk_size = -5\n  }\n}\n", 5, "chunk_size"},
+	{"fractional chunk size", "stream \"s\" {\n" + okStream + "  native {\n    chunk_size = 4096.5\n  }\n}\n", 5, "chunk_size"},
+	{"chunk size not a number", "stream \"s\" {\n" + okStream + "  native {\n    chunk_size = \"big\"\n  }\n}\n", 5, "chunk_size"},
+	{"negative gop cache", "stream \"s\" {\n" + okStream + "  native {\n    gop_cache_bytes = -1\n  }\n}\n", 5, "gop_cache_bytes"},
+	{"negative attempts", "stream \"s\" {\n" + okStream + "  failover {\n    attempts_per_minute = -1\n  }\n}\n", 5, "attempts_per_minute"},
+	{"zero circuit failures", "stream \"s\" {\n" + okStream + "  failover {\n    circuit_failures = 0\n  }\n}\n", 5, "circuit_failures"},
+	{"probe depth bogus", "stream \"s\" {\n" + okStream + "  failover {\n    probe_depth = \"L9\"\n  }\n}\n", 5, "probe_depth"},
+	{"publishing probe without probe target", "stream \"s\" {\n" + okStream + "  failover {\n    probe_depth = \"L3\"\n  }\n}\n", 5, "probe_target"},
+	{"probe target is the live target", "stream \"s\" {\n" + okStream + "  failover {\n    probe_target = \"rtmp://h/live/key\"\n  }\n}\n", 5, "probe_target"},
+	{"backoff max below initial", "stream \"s\" {\n" + okStream + "  failover {\n    backoff_initial = \"10s\"\n    backoff_max = \"5s\"\n  }\n}\n", 6, "backoff_max"},
+	{"enabled not bool", "stream \"s\" {\n" + okStream + "  enabled = \"yes\"\n}\n", 4, "enabled"},
+	{"extra args not a list", "stream \"s\" {\n" + okStream + "  ffmpeg {\n    extra_args = \"-g 50\"\n  }\n}\n", 5, "extra_args"},
+	{"bad tc_url", "stream \"s\" {\n" + okStream + "  rtmp {\n    tc_url = \"http://h/live\"\n  }\n}\n", 5, "tc_url"},
+	{"duplicate nested block", "stream \"s\" {\n" + okStream + "  ffmpeg {}\n  ffmpeg {}\n}\n", 5, "ffmpeg"},
+	{"bad stream name", "stream \"bad name!\" {\n" + okStream + "}\n", 1, "bad stream name"},
+	{"log level bogus", "service {\n  log_level = \"verbose\"\n}\n", 2, "log_level"},
+	{"log format bogus", "service {\n  log_format = \"xml\"\n}\n", 2, "log_format"},
+	{"http listen without port", "service {\n  http_listen = \"8765\"\n}\n", 2, "http_listen"},
+	{"empty ffmpeg path", "service {\n  ffmpeg_path = \"\"\n}\n", 2, "ffmpeg_path"},
+	{"emulator profile bogus", "emulator {\n  profile = \"strict\"\n}\n", 2, "profile"},
+	{"emulator rules not a map", "emulator {\n  rules = [\"a\"]\n}\n", 2, "rules"},
+	{"two service blocks", "service {}\nservice {}\n", 2, "service"},
+	{"syntax error", "stream \"s\" {\n" + okStream + "  prefer = \n}\n", 4, "prefer"},
+	{"variables not allowed", "stream \"s\" {\n" + okStream + "  prefer = var.p\n}\n", 4, "prefer"},
+}
+
+func TestBadConfigs(t *testing.T) {
+	for _, c := range badCases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.src), "bad.hcl")
+			if err == nil {
+				t.Fatalf("no error for:\n%s", c.src)
+			}
+			text := err.Error()
+			pos := regexp.MustCompile(fmt.Sprintf(`(^|; )bad\.hcl:%d:[1-9][0-9]*: `, c.line))
+			if !pos.MatchString(text) {
+				t.Errorf("error does not point at bad.hcl:%d:COL: %s", c.line, text)
+			}
+			if !strings.Contains(text, c.field) {
+				t.Errorf("error does not name %q: %s", c.field, text)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("error is %T, want *config.Error", err)
+			}
+		})
+	}
+}
+
+// Every problem in one file is reported at once, in file order.
+func TestAllProblemsReported(t *testing.T) {
+	src := "stream \"a\" {\n" + okStream + "  prefer = \"x\"\n}\nstream \"b\" {\n  source = \"builtin:sample\"\n}\n"
+	_, err := Parse([]byte(src), "many.hcl")
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	p0, p1 := ce.Problems[0], ce.Problems[1]
+	if p0.Line != 4 || p0.Field != "prefer" || p0.Block != `stream "a"` || p1.Line != 6 || p1.Field != "target" {
+		t.Errorf("problems = %+v", ce.Problems)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load("testdata/does-not-exist.hcl"); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// secretTargets are bad targets (and bad configs around a target) carrying
+// a stream key and an auth query value.
+var secretTargets = []string{
+	`target = "http://h/live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp:///live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp://h:99999/live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp://h%zz/live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp:SECRETKEY123?wsSecret=abc123"`,
+	`target = "SECRETKEY123?wsSecret=abc123"`,
+	`target = "emulator://live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp://h/live/SECRETKEY123?wsSecret=abc123`,
+	`target = rtmp://h/live/SECRETKEY123?wsSecret=abc123`,
+	`target = ["rtmp://h/live/SECRETKEY123?wsSecret=abc123"]`,
+	`target = 5 + "rtmp://h/live/SECRETKEY123?wsSecret=abc123"`,
+	`target = "rtmp://h/live/${SECRETKEY123}?wsSecret=abc123"`,
+	"target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"\n  prefer = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"",
+	"target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"\n  failover {\n    probe_target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"\n  }",
+	"target = \"rtmp://h/live/x\"\n  rtmp {\n    tc_url = \"ftp://h/live/SECRETKEY123?wsSecret=abc123\"\n  }",
+	"target = \"rtmp://h/live/x\"\n  failover {\n    probe_target = \"http://h/live/SECRETKEY123?wsSecret=abc123\"\n  }",
+	"target = \"rtmp://h/live/x\"\n  target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"",
+}
+
+// No error text, nor any Problem field, ever contains the stream key or the
+// auth query value of a target, however the target is broken.
+func TestErrorsNeverShowSecrets(t *testing.T) {
+	for _, body := range secretTargets {
+		for _, source := range []string{"builtin:sample", "rtsp://admin:SECRETKEY123@/cam?wsSecret=abc123"} {
+			src := fmt.Sprintf("stream \"s\" {\n  source = %q\n  %s\n}\n", source, body)
+			_, err := Parse([]byte(src), "secret.hcl")
+			if err == nil {
+				t.Errorf("no error for:\n%s", src)
+				continue
+			}
+			text := fmt.Sprintf("%v %+v %#v", err, err, err)
+			for _, secret := range []string{"SECRETKEY123", "abc123"} {
+				if strings.Contains(text, secret) {
+					t.Errorf("%q leaked in: %s", secret, text)
+				}
+			}
+			if !strings.Contains(text, "secret.hcl:") {
+				t.Errorf("no position in: %s", text)
+			}
+		}
+	}
+}
+
+// Every attribute of the schema is documented in docs/config.md, and every
+// complete example there (```hcl fences) decodes.
+func TestDocsCoverSchema(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawFailover{}} {
+		for _, a := range schemaOfValue(raw).Attributes {
+			if !bytes.Contains(doc, []byte("`"+a.Name+"`")) {
+				t.Errorf("docs/config.md does not document `%s`", a.Name)
+			}
+		}
+	}
+	fences := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllSubmatch(doc, -1)
+	if len(fences) < 3 {
+		t.Fatalf("only %d hcl examples in docs/config.md", len(fences))
+	}
+	for i, f := range fences {
+		if _, err := Parse(f[1], fmt.Sprintf("docs example %d", i+1)); err != nil {
+			t.Errorf("docs example %d does not decode: %v\n%s", i+1, err, f[1])
+		}
+	}
+}
+
+func schemaOfValue(v any) *hcl.BodySchema { return schemaOf(reflect.TypeOf(v)) }

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+const waitLimit = 10 * time.Second
+
+func streamsConfig(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "stream %q {\n  source = \"builtin:sample\"\n  target = \"rtmp://h/live/%s\"\n}\n", n, n)
+	}
+	return b.String()
+}
+
+// startWatcher runs a Watcher on a fresh file holding src and waits for the
+// initial Update. The returned stop cancels Run and checks it returned nil.
+func startWatcher(t *testing.T, src string) (*Watcher, string, func()) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.hcl")
+	writeFile(t, path, src)
+	w := &Watcher{Path: path, Debounce: 20 * time.Millisecond, Logger: hclog.NewNullLogger()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	t.Cleanup(stop)
+	waitUpdate(t, w, "initial load", func(u Update) bool { return u.Err == nil })
+	return w, path, stop
+}
+
+func writeFile(t *testing.T, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUpdate reads Updates until one satisfies ok, failing at the deadline.
+func waitUpdate(t *testing.T, w *Watcher, what string, ok func(Update) bool) Update {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case u, open := <-w.Updates():
+			if !open {
+				t.Fatalf("%s: Updates closed", what)
+			}
+			if ok(u) {
+				return u
+			}
+		case <-deadline:
+			t.Fatalf("%s: no matching update within %s", what, waitLimit)
+		}
+	}
+}
+
+func hasStreams(names ...string) func(Update) bool {
+	return func(u Update) bool {
+		if u.Err != nil || len(u.Config.Streams) != len(names) {
+			return false
+		}
+		for _, n := range names {
+			if _, ok := u.Config.Stream(n); !ok {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestWatcherInPlaceRewrite(t *testing.T) {
+	w, path, _ := startWatcher(t, streamsConfig("a"))
+	writeFile(t, path, streamsConfig("a", "b"))
+	u := waitUpdate(t, w, "rewrite adds b", hasStreams("a", "b"))
+	if u.Config.Source != path || u.At.IsZero() {
+		t.Errorf("update = %+v", u)
+	}
+	writeFile(t, path, streamsConfig("b"))
+	waitUpdate(t, w, "rewrite removes a", hasStreams("b"))
+}
+
+// An editor's save: write a temporary file next to it, rename it over.
+func TestWatcherAtomicRename(t *testing.T) {
+	w, path, _ := startWatcher(t, streamsConfig("a"))
+	for i, names := range [][]string{{"a", "b"}, {"c"}} {
+		tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".config.hcl.swp%d", i))
+		writeFile(t, tmp, streamsConfig(names...))
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		waitUpdate(t, w, fmt.Sprintf("rename %d", i), hasStreams(names...))
+	}
+}
+
+// A broken file gives an Err update with file:line:column; fixing it recovers.
+func TestWatcherBrokenThenFixed(t *testing.T) {
+	w, path, _ := startWatcher(t, streamsConfig("a"))
+	writeFile(t, path, streamsConfig("a")+"stream \"b\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"\n  prefer = \"bogus\"\n}\n")
+	u := waitUpdate(t, w, "broken file", func(u Update) bool { return u.Err != nil })
+	var ce *Error
+	if u.Config != nil || !errors.As(u.Err, &ce) || !strings.Contains(u.Err.Error(), path+":8:") ||
+		!strings.Contains(u.Err.Error(), "prefer") || strings.Contains(u.Err.Error(), "SECRETKEY123") {
+		t.Errorf("broken update = %+v", u)
+	}
+	writeFile(t, path, streamsConfig("a", "b"))
+	waitUpdate(t, w, "fixed file", hasStreams("a", "b"))
+}
+
+// A deleted file is an Err update; putting it back recovers.
+func TestWatcherRemovedThenRestored(t *testing.T) {
+	w, path, _ := startWatcher(t, streamsConfig("a"))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	u := waitUpdate(t, w, "removed", func(u Update) bool { return u.Err != nil })
+	if !errors.Is(u.Err, os.ErrNotExist) {
+		t.Errorf("err = %v", u.Err)
+	}
+	writeFile(t, path, streamsConfig("z"))
+	waitUpdate(t, w, "restored", hasStreams("z"))
+}
+
+// Reload sends the current config even when nothing changed.
+func TestWatcherReload(t *testing.T) {
+	w, _, _ := startWatcher(t, streamsConfig("a"))
+	w.Reload()
+	waitUpdate(t, w, "explicit reload", hasStreams("a"))
+}
+
+// Unread updates do not pile up and sending never blocks: the newest
+// replaces an unread older one.
+func TestWatcherLatestWins(t *testing.T) {
+	w := &Watcher{}
+	first, second := Update{Err: errors.New("first")}, Update{Err: errors.New("second")}
+	w.init()
+	w.send(first)
+	w.send(second)
+	if u := <-w.Updates(); u.Err != second.Err {
+		t.Errorf("got %v, want the newest", u.Err)
+	}
+	select {
+	case u := <-w.Updates():
+		t.Errorf("stale update left behind: %v", u.Err)
+	default:
+	}
+}
+
+func TestWatcherStopClosesUpdates(t *testing.T) {
+	w, _, stop := startWatcher(t, streamsConfig("a"))
+	stop()
+	select {
+	case _, open := <-w.Updates():
+		if open {
+			t.Error("Updates not closed after Run returned")
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Updates not closed")
+	}
+}
+
+func TestWatcherBadDirectory(t *testing.T) {
+	w := &Watcher{Path: filepath.Join(t.TempDir(), "missing", "config.hcl")}
+	if err := w.Run(context.Background()); err == nil {
+		t.Error("Run on a missing directory returned nil")
+	}
+	if err := (&Watcher{}).Run(context.Background()); err == nil {
+		t.Error("Run with no path returned nil")
+	}
+}
