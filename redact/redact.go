@@ -22,6 +22,11 @@ func URL(raw string) string {
 	if !ok {
 		return maskQuery(raw)
 	}
+	if strings.EqualFold(scheme, "emulator") {
+		// emulator://APP/NAME has no host: mask it as rtmp://host/APP/NAME.
+		const host = "rtmp://emulator/"
+		return scheme + "://" + strings.TrimPrefix(URL(host+rest), host)
+	}
 	authority, path, hasPath := strings.Cut(rest, "/")
 	authority = maskUserinfo(authority)
 	if !hasPath {

@@ -160,6 +160,7 @@ func (s *service) watch(ctx context.Context) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
 	defer func() { cancel(); <-done }()
+	updates := w.Updates()
 	for {
 		select {
 		case <-ctx.Done():
@@ -167,7 +168,16 @@ func (s *service) watch(ctx context.Context) {
 		case <-s.Reload:
 			s.log.Info("SIGHUP: reloading config")
 			w.Reload()
-		case u := <-w.Updates():
+		case u, ok := <-updates:
+			if !ok {
+				// The watcher stopped (its directory vanished): keep serving
+				// the last good config without reloads.
+				werr := <-done
+				done <- werr // for the deferred wait
+				s.reloadFailed(fmt.Errorf("config watcher stopped: %v", werr))
+				updates = nil
+				continue
+			}
 			s.onUpdate(ctx, u)
 		}
 	}

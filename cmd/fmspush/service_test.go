@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer collects the service's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// running is a service started in-process on a config file in a temp dir.
+type running struct {
+	t      *testing.T
+	dir    string
+	path   string
+	http   string
+	logs   *syncBuffer
+	hup    chan os.Signal
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const secretTarget = `emulator://live/SECRETKEY123?wsSecret=abc123&wsTime=67000000`
+
+func configText(httpAddr string, streams ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "service {\n  http_listen = %q\n  log_level = \"debug\"\n}\n", httpAddr)
+	b.WriteString("emulator {\n  listen = \"127.0.0.1:0\"\n  profile = \"lenient\"\n}\n")
+	for _, s := range streams {
+		b.WriteString(s)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// idleStream is a disabled stream: it exercises reload without media.
+func idleStream(name, target string) string {
+	return fmt.Sprintf("stream %q {\n  enabled = false\n  source = \"builtin:sample\"\n  target = %q\n}\n", name, target)
+}
+
+func startService(t *testing.T, text string) *running {
+	t.Helper()
+	dir := t.TempDir()
+	r := &running{t: t, dir: dir, path: filepath.Join(dir, "config.hcl"), logs: &syncBuffer{},
+		hup: make(chan os.Signal, 1), done: make(chan error, 1)}
+	r.http = fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+	if err := os.WriteFile(r.path, []byte(fmt.Sprintf(text, r.http)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	svc := &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
+	go func() { r.done <- svc.Run(ctx) }()
+	t.Cleanup(r.stop)
+	testpeer.WaitTCP(t, r.http, 10*time.Second)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("service returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("service did not stop within 20s")
+	}
+	r.done <- nil
+}
+
+func (r *running) get(path string) (int, string, []byte) {
+	r.t.Helper()
+	resp, err := http.Get("http://" + r.http + path)
+	if err != nil {
+		r.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+func (r *running) status() health.ServiceStatus {
+	r.t.Helper()
+	_, _, body := r.get("/v1/streams")
+	var st health.ServiceStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		r.t.Fatalf("status JSON: %v: %s", err, body)
+	}
+	return st
+}
+
+func (r *running) streams() map[string]health.StreamStatus {
+	out := map[string]health.StreamStatus{}
+	for _, s := range r.status().Streams {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// writeInPlace rewrites the file in place (truncate and write).
+func (r *running) writeInPlace(text string) {
+	r.t.Helper()
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(fmt.Sprintf(text, r.http)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// writeByRename replaces the file the way editors do: write a temp file, rename over.
+func (r *running) writeByRename(text string) {
+	r.t.Helper()
+	tmp := filepath.Join(r.dir, ".config.hcl.swp")
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(text, r.http)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, r.path); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func withStreams(streams ...string) string {
+	return strings.ReplaceAll(configText("%s", streams...), "%!s(MISSING)", "%s")
+}
+
+func TestReloadAddsChangesRemovesAndKeepsUntouched(t *testing.T) {
+	r := startService(t, withStreams(idleStream("keep", "emulator://live/keep"), idleStream("change", "emulator://live/c1")))
+	testpeer.Eventually(t, 5*time.Second, "two streams", func() bool { return len(r.streams()) == 2 })
+	keepStart := r.streams()["keep"].StartedAt
+	changeStart := r.streams()["change"].StartedAt
+
+	// In place: change one, add one.
+	r.writeInPlace(withStreams(idleStream("keep", "emulator://live/keep"), idleStream("change", "emulator://live/c2"),
+		idleStream("added", "emulator://live/a")))
+	testpeer.Eventually(t, 5*time.Second, "added stream and changed stream restarted", func() bool {
+		s := r.streams()
+		return len(s) == 3 && !s["change"].StartedAt.Equal(changeStart)
+	})
+	if got := r.streams()["keep"].StartedAt; !got.Equal(keepStart) {
+		t.Fatalf("untouched stream restarted: %v -> %v", keepStart, got)
+	}
+
+	// By atomic rename: remove two.
+	r.writeByRename(withStreams(idleStream("keep", "emulator://live/keep")))
+	testpeer.Eventually(t, 5*time.Second, "removal", func() bool { return len(r.streams()) == 1 })
+	if got := r.streams()["keep"].StartedAt; !got.Equal(keepStart) {
+		t.Fatalf("untouched stream restarted by rename: %v -> %v", keepStart, got)
+	}
+
+	// A broken file keeps the old config and shows the error with file:line.
+	r.writeByRename(withStreams(idleStream("keep", "emulator://live/keep"), "stream \"bad\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h/live/x\"\n  prefer = \"bogus\"\n}\n"))
+	testpeer.Eventually(t, 5*time.Second, "config.last_error", func() bool { return r.status().Config.LastError != "" })
+	st := r.status()
+	if !strings.Contains(st.Config.LastError, "config.hcl:") || !strings.Contains(st.Config.LastError, "prefer") {
+		t.Fatalf("last_error lacks file:line or field: %q", st.Config.LastError)
+	}
+	if len(st.Streams) != 1 || !st.Streams[0].StartedAt.Equal(keepStart) {
+		t.Fatalf("a broken file changed the running streams: %+v", st.Streams)
+	}
+
+	// Fixing the file recovers; SIGHUP also reloads.
+	r.writeInPlace(withStreams(idleStream("keep", "emulator://live/keep"), idleStream("fixed", "emulator://live/f")))
+	testpeer.Eventually(t, 5*time.Second, "recovery", func() bool {
+		st := r.status()
+		return st.Config.LastError == "" && len(st.Streams) == 2
+	})
+	r.hup <- os.Interrupt
+	testpeer.Eventually(t, 5*time.Second, "SIGHUP reload logged", func() bool { return strings.Contains(r.logs.String(), "SIGHUP") })
+}
+
+func TestHTTPContentTypesAndNoSecrets(t *testing.T) {
+	live := "stream \"pub\" {\n  source = \"builtin:sample\"\n  target = \"" + secretTarget + "\"\n  prefer = \"ffmpeg\"\n}\n"
+	r := startService(t, withStreams(live, idleStream("idle", "rtmp://127.0.0.1:9/live/SECRETKEY123?wsSecret=abc123")))
+	testpeer.Need(t, "ffmpeg")
+	testpeer.Eventually(t, 30*time.Second, "pub live", func() bool { return r.streams()["pub"].State == health.StateLive })
+	checks := []struct{ path, ctype string }{
+		{"/healthz", "application/json"},
+		{"/v1/streams", "application/json"},
+		{"/v1/streams/pub", "application/json"},
+		{"/metrics", "text/plain"},
+	}
+	var all strings.Builder
+	for _, c := range checks {
+		code, ctype, body := r.get(c.path)
+		if code != http.StatusOK || !strings.HasPrefix(ctype, c.ctype) {
+			t.Fatalf("%s: %d %q\n%s", c.path, code, ctype, body)
+		}
+		all.Write(body)
+	}
+	if code, _, _ := r.get("/v1/streams/nope"); code != http.StatusNotFound {
+		t.Fatalf("unknown stream: %d", code)
+	}
+	_, _, metrics := r.get("/metrics")
+	for _, m := range []string{"fmspush_stream_up{stream=\"pub\"} 1", "fmspush_active_path{path=\"ffmpeg\",stream=\"pub\"} 1", "fmspush_frames_sent_total"} {
+		if !bytes.Contains(metrics, []byte(m)) {
+			t.Fatalf("metrics lack %q:\n%s", m, metrics)
+		}
+	}
+	// Make the healthz unhealthy: a reload that breaks the target keeps the old one; instead stop the live stream's publish.
+	r.cancel()
+	<-r.done
+	r.done <- nil
+	text := all.String() + r.logs.String()
+	for _, secret := range []string{"SECRETKEY123", "abc123"} {
+		if strings.Contains(text, secret) {
+			i := strings.Index(text, secret)
+			t.Fatalf("secret %q leaked: ...%s...", secret, text[max(0, i-200):min(len(text), i+50)])
+		}
+	}
+}
+
+func TestHealthzIs503WhenAStreamIsDown(t *testing.T) {
+	down := "stream \"down\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://127.0.0.1:9/live/SECRETKEY123\"\n  prefer = \"ffmpeg\"\n}\n"
+	r := startService(t, withStreams(down))
+	testpeer.Eventually(t, 20*time.Second, "a failure verdict", func() bool { return len(r.streams()["down"].LastVerdicts) > 0 })
+	code, ctype, body := r.get("/healthz")
+	var rep health.HealthReport
+	if err := json.Unmarshal(body, &rep); err != nil || code != http.StatusServiceUnavailable || ctype != "application/json" {
+		t.Fatalf("healthz %d %q %v: %s", code, ctype, err, body)
+	}
+	if len(rep.Unhealthy) != 1 || rep.Unhealthy[0].Stream != "down" || rep.Unhealthy[0].Reason == "" {
+		t.Fatalf("healthz body does not say which and why: %s", body)
+	}
+	if bytes.Contains(body, []byte("SECRETKEY123")) {
+		t.Fatalf("secret in healthz: %s", body)
+	}
+}
