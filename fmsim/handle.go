@@ -31,8 +31,14 @@ func (s *session) handle(m *rtmp.Message) {
 			s.cancel("ping_timeout")
 		}
 	case rtmp.TypeCommandAMF0:
+		c, err := rtmp.ParseCommand(m)
+		if err == nil && c.Name != "connect" {
+			s.noteName(c.Arg(1)) // before the line is written, so that it is masked there too
+		}
 		s.tr.write(e)
-		s.onCommand(m)
+		if err == nil {
+			s.onCommand(m, c)
+		}
 		return
 	case rtmp.TypeDataAMF0:
 		s.onData(m)
@@ -104,21 +110,16 @@ func (s *session) checkWindow() {
 	}
 }
 
-func (s *session) onCommand(m *rtmp.Message) {
-	c, err := rtmp.ParseCommand(m)
-	if err != nil {
-		return // tolerated, like FMS
-	}
+// onCommand answers the commands of a publisher; others are tolerated, like FMS does.
+func (s *session) onCommand(m *rtmp.Message, c *rtmp.Command) {
 	switch c.Name {
 	case "connect":
 		s.onConnect(c)
 	case "releaseStream":
 		s.sawRelease = true
-		s.noteName(c.Arg(1))
 		s.send(s.command(rtmp.CSIDCommand, 0, "_result", c.TransactionID, nil, rtmp.AMFUndefined{}))
 	case "FCPublish":
 		s.sawFCPublish = true
-		s.noteName(c.Arg(1))
 		s.send(s.command(rtmp.CSIDCommand, 0, "onFCPublish", 0, nil,
 			status("status", "NetStream.Publish.Start", "FCPublish accepted.")))
 	case "createStream":

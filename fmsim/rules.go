@@ -87,6 +87,7 @@ type ruleDef struct {
 	help string
 	set  func(r *Rules, v string) error
 	get  func(r *Rules) string
+	dur  bool // a duration: may be named with an "_ms" suffix
 }
 
 func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
@@ -96,13 +97,13 @@ func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 			*f(r) = b
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatBool(*f(r)) }}
+		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false}
 }
 
 func stringRule(name, help string, f func(*Rules) *string) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error { *f(r) = v; return nil },
-		func(r *Rules) string { return *f(r) }}
+		func(r *Rules) string { return *f(r) }, false}
 }
 
 func intRule(name, help string, f func(*Rules) *int) ruleDef {
@@ -112,7 +113,7 @@ func intRule(name, help string, f func(*Rules) *int) ruleDef {
 			*f(r) = n
 			return err
 		},
-		func(r *Rules) string { return strconv.Itoa(*f(r)) }}
+		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false}
 }
 
 func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
@@ -122,7 +123,7 @@ func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
 			*f(r) = uint32(n)
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }}
+		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false}
 }
 
 func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
@@ -132,7 +133,7 @@ func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
 			*f(r) = d
 			return err
 		},
-		func(r *Rules) string { return f(r).String() }}
+		func(r *Rules) string { return f(r).String() }, true}
 }
 
 // parseDuration takes Go syntax, bare milliseconds, or true/false (1ms / off).
@@ -192,7 +193,7 @@ func (r *Rules) Set(name, value string) error {
 	d, ok := findRule(name)
 	if !ok {
 		base, isMs := strings.CutSuffix(name, "_ms")
-		if d, ok = findRule(base); !ok || !isMs {
+		if d, ok = findRule(base); !ok || !isMs || !d.dur {
 			return fmt.Errorf("fmsim: unknown rule %q", name)
 		}
 	}

@@ -161,10 +161,6 @@ func (s *session) layer() rtmp.Layer {
 }
 
 func (s *session) clientGone(err error) {
-	if s.stallVerdict != nil {
-		s.end(*s.stallVerdict)
-		return
-	}
 	cause := "client_closed"
 	if s.unpublished {
 		cause = "unpublished"
@@ -185,6 +181,9 @@ func isClosed(err error) bool {
 func (s *session) end(v Verdict) {
 	if s.verdict != nil {
 		return
+	}
+	if s.stallVerdict != nil && v.Rule == "" {
+		v = *s.stallVerdict // a stalled session ends for the stall, whoever closes it
 	}
 	now := time.Now()
 	v.At = now

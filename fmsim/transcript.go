@@ -138,6 +138,9 @@ func (t *transcript) write(e Entry) {
 }
 
 func (t *transcript) redactString(s string) string {
+	if len(s) > maxTranscriptString {
+		s = fmt.Sprintf("%s...(%d bytes)", s[:32], len(s))
+	}
 	for _, sec := range t.secrets {
 		if s == sec {
 			return redactName(sec)
@@ -150,6 +153,9 @@ func (t *transcript) redactString(s string) string {
 	}
 	return redact.Text(s)
 }
+
+// maxTranscriptString is the longest string a transcript line shows whole (padding is longer).
+const maxTranscriptString = 1024
 
 // minSecretLen is the shortest secret masked inside longer strings.
 const minSecretLen = 8
