@@ -25,3 +25,10 @@ type Path interface {
 	// sig.MarkLive once the target accepted the publish and the first frame.
 	Run(ctx context.Context, base time.Duration, sig *health.Signals) error
 }
+
+// Warmer is a Path that can keep its ingest running while it stands by, so
+// that a switch to it starts at once from the last keyframe. The supervisor
+// calls Warm in its own goroutine for the stream's whole life.
+type Warmer interface {
+	Warm(ctx context.Context)
+}

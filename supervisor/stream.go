@@ -198,6 +198,7 @@ func (l *loop) run(ctx context.Context) error {
 	stable := time.NewTimer(time.Hour)
 	stable.Stop()
 	l.pending = l.slots[0]
+	l.warm(ctx)
 	l.launchProbes(ctx, true)
 	for {
 		var liveCh <-chan struct{}
@@ -290,4 +291,17 @@ func (l *loop) onLive(stable *time.Timer) {
 	stable.Reset(l.pol.StableAfter)
 	l.setState(health.StateLive, fmt.Sprintf("%s path is live", sl.kind()))
 	l.log.Info("live", "path", sl.kind(), "after", time.Since(l.since).Round(time.Millisecond))
+}
+
+// warm starts every path that keeps its ingest running while standing by.
+func (l *loop) warm(ctx context.Context) {
+	for _, sl := range l.slots {
+		if w, ok := sl.spec.Path.(Warmer); ok {
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				w.Warm(ctx)
+			}()
+		}
+	}
 }

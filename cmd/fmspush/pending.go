@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush"
 	"github.com/fmspush/fmspush/config"
@@ -13,10 +10,6 @@ import (
 )
 
 func sampleBytes() []byte { return fmspush.Sample }
-
-func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.PathSpec {
-	return supervisor.PathSpec{Path: brokenPath{kind: "native", err: errors.New("the native path is not built yet")}}
-}
 
 type probeStyle int
 
@@ -28,3 +21,5 @@ func probeCommand(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "fmspush probe: not implemented yet")
 	return 2
 }
+
+func probeNative(st config.Stream) probeStyle { return 1 }

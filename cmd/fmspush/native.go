@@ -1,0 +1,46 @@
+package main
+
+import (
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/nativepath"
+	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/supervisor"
+)
+
+// publishOptions maps a stream's native and rtmp settings to the publish
+// session's options.
+func publishOptions(st config.Stream) rtmp.PublishOptions {
+	o := rtmp.PublishOptions{
+		App:             st.RTMP.App,
+		StreamName:      st.RTMP.PlayPath,
+		TCURL:           st.RTMP.TCURL,
+		FlashVer:        st.Native.FlashVer,
+		SimpleHandshake: st.Native.Handshake == config.HandshakeSimple,
+		ChunkSize:       uint32(st.Native.ChunkSize),
+	}
+	if st.Native.HeaderPolicy == config.HeaderType0 {
+		o.HeaderPolicy = rtmp.HeaderType0
+	}
+	if st.Native.H265 == config.H265Legacy {
+		o.H265 = rtmp.H265Legacy
+	}
+	return o
+}
+
+func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.PathSpec {
+	p, err := nativepath.New(nativepath.Settings{
+		Source:        st.Source,
+		Target:        st.Target,
+		Publish:       publishOptions(st),
+		Audio:         string(st.Audio),
+		SourceGrace:   st.Native.SourceGrace,
+		GOPCacheBytes: st.Native.GOPCacheBytes,
+		Logger:        log,
+	})
+	if err != nil {
+		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}
+	}
+	return supervisor.PathSpec{Path: p, Probe: s.prober(st, probeNative(st))}
+}

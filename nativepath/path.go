@@ -1,0 +1,189 @@
+package nativepath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// Audio policies (the config's audio setting).
+const (
+	AudioCopy            = "copy"
+	AudioSilentIfMissing = "silent_if_missing"
+	AudioSilent          = "silent"
+	AudioDrop            = "drop"
+)
+
+// Settings configure one stream's native path.
+type Settings struct {
+	// Source is builtin:sample, file:PATH (or a plain path), rtsp(s)://, rtmp(s)://.
+	Source string
+	// Target is the rtmp:// or rtmps:// URL published to.
+	Target string
+	// Publish are the FMS-compatibility settings of the publish session.
+	Publish rtmp.PublishOptions
+	// Audio is the audio policy (default copy).
+	Audio string
+	// SourceGrace is how long a publish stays up while the source is away
+	// (default 10 s); it is also how long Run waits for a first keyframe.
+	SourceGrace time.Duration
+	// GOPCacheBytes bounds the cached GOP (default 4 MiB).
+	GOPCacheBytes int64
+	// Logger receives the path's log lines (default: discard).
+	Logger hclog.Logger
+}
+
+// Path is the native path. Warm keeps its ingest running between publishes
+// so that a switch to native starts at once from the last keyframe.
+type Path struct {
+	Settings
+
+	mu   sync.Mutex
+	warm *hub
+}
+
+// New returns a native path; it fails when the source kind is not supported.
+func New(s Settings) (*Path, error) {
+	if s.SourceGrace <= 0 {
+		s.SourceGrace = 10 * time.Second
+	}
+	if s.Audio == "" {
+		s.Audio = AudioCopy
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	if _, err := openSource(s.Source); err != nil {
+		return nil, err
+	}
+	return &Path{Settings: s}, nil
+}
+
+// Kind returns "native".
+func (p *Path) Kind() string { return "native" }
+
+// Check reports whether the source can be opened (a file is readable and
+// parses; network sources are checked when they are pulled).
+func (p *Path) Check(ctx context.Context) error {
+	_, err := openSource(p.Source)
+	return err
+}
+
+// Warm runs the ingest until ctx ends, keeping the GOP cache filled.
+func (p *Path) Warm(ctx context.Context) {
+	src, err := openSource(p.Source)
+	if err != nil {
+		return
+	}
+	h := newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
+	p.mu.Lock()
+	p.warm = h
+	p.mu.Unlock()
+	h.run(ctx)
+	p.mu.Lock()
+	p.warm = nil
+	p.mu.Unlock()
+}
+
+// acquireHub returns the warm hub, or starts a private one for this Run.
+func (p *Path) acquireHub(ctx context.Context) (*hub, func(), error) {
+	p.mu.Lock()
+	h := p.warm
+	p.mu.Unlock()
+	if h != nil {
+		return h, func() {}, nil
+	}
+	src, err := openSource(p.Source)
+	if err != nil {
+		return nil, nil, err
+	}
+	h = newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); h.run(hctx) }()
+	return h, func() { cancel(); <-done }, nil
+}
+
+// Run publishes until ctx ends (nil) or the push fails (*health.Verdict).
+func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
+	h, release, err := p.acquireHub(ctx)
+	if err != nil {
+		return p.verdict(health.LayerSource, "source_unsupported", err)
+	}
+	defer release()
+	rd, sub, err := h.subscribe(ctx, p.SourceGrace)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return p.verdict(health.LayerSource, "source_unavailable", err)
+	}
+	defer h.unsubscribe(sub)
+	pub, err := rtmp.Dial(ctx, p.Target, p.Publish)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return p.classify(err)
+	}
+	s := &session{p: p, pub: pub, sig: sig, hub: h, sub: sub, base: base}
+	return s.run(ctx, rd)
+}
+
+func (p *Path) classify(err error) *health.Verdict {
+	v := health.AsVerdict(err)
+	v.Path = "native"
+	v.Detail = redact.Text(v.Detail)
+	return v
+}
+
+func (p *Path) verdict(layer health.Layer, cause string, err error) *health.Verdict {
+	return &health.Verdict{Layer: layer, Cause: cause, Detail: redact.Text(err.Error()), Path: "native", At: time.Now(),
+		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+}
+
+var (
+	clipOnce   sync.Once
+	sampleClip *media.Clip
+	sampleErr  error
+)
+
+// openSource makes the Source for a source setting.
+func openSource(spec string) (Source, error) {
+	switch {
+	case spec == "builtin:sample":
+		clipOnce.Do(func() { sampleClip, sampleErr = media.ParseClip(sampleBytes()) })
+		if sampleErr != nil {
+			return nil, fmt.Errorf("builtin sample: %w", sampleErr)
+		}
+		return newClipSource(sampleClip), nil
+	case strings.HasPrefix(spec, "builtin:"):
+		return nil, fmt.Errorf("unknown builtin source %q (want builtin:sample)", spec)
+	case strings.Contains(spec, "://"):
+		return networkSource(spec)
+	default:
+		path := strings.TrimPrefix(spec, "file:")
+		c, err := media.OpenClip(path)
+		if err != nil {
+			return nil, fmt.Errorf("file source: %w", err)
+		}
+		return newClipSource(c), nil
+	}
+}
+
+// errNotBuilt says a source kind is not part of this build yet.
+var errNotBuilt = errors.New("not supported by the native path yet")
+
+func networkSource(spec string) (Source, error) {
+	return nil, fmt.Errorf("source %s: %w", redact.URL(spec), errNotBuilt)
+}
