@@ -1,0 +1,132 @@
+package media
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
+)
+
+// skipClock jumps forward by d whenever someone waits for d, so paced code
+// runs at full speed while the clock records how long it waited.
+type skipClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *skipClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *skipClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	c.mu.Unlock()
+	return ch
+}
+
+// stuckClock never lets time pass.
+type stuckClock struct{}
+
+func (stuckClock) Now() time.Time                       { return time.Unix(0, 0) }
+func (stuckClock) After(time.Duration) <-chan time.Time { return nil }
+
+// Three passes over the sample: timestamps start at 0, rise strictly per
+// track, and each loop starts one frame after the previous one ended.
+func TestLooperContinuousTimestamps(t *testing.T) {
+	c := loadSample(t)
+	l, err := NewLooper(c, nil)
+	noErr(t, err)
+	ctx := context.Background()
+	last := map[bool]time.Duration{true: -1, false: -1}
+	var maxGap = map[bool]time.Duration{}
+	for i := 0; i < 3*len(c.Units); i++ {
+		u, err := l.Next(ctx)
+		noErr(t, err)
+		switch i {
+		case 0:
+			equal(t, time.Duration(0), u.DTS, "first DTS")
+		case len(c.Units):
+			equal(t, c.Span(), u.DTS, "loop 1 starts one span later")
+		}
+		v := u.Codec.IsVideo()
+		isTrue(t, u.DTS > last[v], "DTS must rise: ", u.DTS, " after ", last[v])
+		if last[v] >= 0 {
+			maxGap[v] = max(maxGap[v], u.DTS-last[v])
+		}
+		last[v] = u.DTS
+	}
+	equal(t, 3, l.Loops())
+	isTrue(t, maxGap[true] <= 2*c.VideoFrameDuration(), "video gap ", maxGap[true])
+	isTrue(t, maxGap[false] <= 2*c.AudioFrameDuration(), "audio gap ", maxGap[false])
+}
+
+// Paced by an injected clock: each unit is released exactly when its DTS is
+// due, so after 25 s of media the clock has advanced by the last DTS.
+func TestLooperPacedByClock(t *testing.T) {
+	c := loadSample(t)
+	clk := &skipClock{now: time.Unix(1000, 0)}
+	l, err := NewLooper(c, clk)
+	noErr(t, err)
+	var u Unit
+	for u.DTS < 25*time.Second {
+		u, err = l.Next(context.Background())
+		noErr(t, err)
+		equal(t, time.Unix(1000, 0).Add(u.DTS), clk.Now(), "release time of ", u.DTS)
+	}
+}
+
+// A paced Next returns promptly when its context ends.
+func TestLooperCancel(t *testing.T) {
+	l, err := NewLooper(loadSample(t), stuckClock{})
+	noErr(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = l.Next(ctx) // DTS 0 is due at once
+	noErr(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := l.Next(ctx); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		errIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next ignored the cancelled context")
+	}
+}
+
+// file: sources loop FLV files; MP4 is refused with a clear error.
+func TestOpenFileLooper(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(testpeer.SamplePath(t))
+	noErr(t, err)
+	p := filepath.Join(dir, "cam.flv")
+	noErr(t, os.WriteFile(p, b, 0o644))
+	l, err := OpenFileLooper(p)
+	noErr(t, err)
+	equal(t, 640, l.Video().Width)
+	equal(t, 44100, l.Audio().SampleRate)
+
+	_, err = OpenFileLooper(filepath.Join(dir, "cam.mp4"))
+	errIs(t, err, ErrNotSupported)
+	_, err = OpenFileLooper(filepath.Join(dir, "missing.flv"))
+	errIs(t, err, os.ErrNotExist)
+}
+
+// BenchmarkLooperUnpaced measures the cost of replaying units.
+func BenchmarkLooperUnpaced(b *testing.B) {
+	l, err := NewLooper(loadSample(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Next(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
