@@ -1,0 +1,170 @@
+package nativepath
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
+	t.Helper()
+	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// runFor publishes for d (measured by the target's accepted video frames,
+// not by sleeping) and returns Run's result after cancelling.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	sig    *health.Signals
+}
+
+func start(t *testing.T, p *Path, base time.Duration) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), sig: health.NewSignals()}
+	go func() { r.done <- p.Run(ctx, base, r.sig) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+		return nil
+	}
+}
+
+func mustNew(t *testing.T, s Settings) *Path {
+	t.Helper()
+	p, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSamplePassesStrictCompanion(t *testing.T) {
+	srv := startEmulator(t, "companion")
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "cam1")})
+	r := start(t, p, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// 3 s of 25 fps video accepted (the cached-GOP burst is not yet cached on a cold start).
+	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 75 || s.Ended })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ended {
+		t.Fatalf("session ended: %+v", info.Verdict)
+	}
+	if info.VideoCodec != "h264" || info.Width != 640 || info.Height != 360 || info.AudioCodec != "aac" {
+		t.Fatalf("emulator saw %s %dx%d %s", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
+	}
+	if info.StreamID == 1 || info.VideoTSRegressions != 0 || info.AudioTSRegressions != 0 {
+		t.Fatalf("stream id %d, regressions v%d a%d", info.StreamID, info.VideoTSRegressions, info.AudioTSRegressions)
+	}
+	if !r.sig.IsLive() || r.sig.VideoFrames.Load() < 75 {
+		t.Fatalf("signals: live %v frames %d", r.sig.IsLive(), r.sig.VideoFrames.Load())
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("clean stop returned %v", err)
+	}
+	end, _ := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.Ended })
+	if end.Verdict == nil || end.Verdict.ByServer() {
+		t.Fatalf("the server ended the session: %+v", end.Verdict)
+	}
+}
+
+func TestSampleToNginxIsPlayable(t *testing.T) {
+	n := testpeer.StartNginx(t)
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: n.AppURL + "/native"})
+	r := start(t, p, 0)
+	testpeer.Eventually(t, 20*time.Second, "2 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 50 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	pr := testpeer.FFprobe(t, n.Recording("native"))
+	v, a := pr.Video(), pr.Audio()
+	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 || a == nil || a.CodecName != "aac" {
+		t.Fatalf("recording: %+v", pr.Streams)
+	}
+}
+
+func TestConnectRejectionIsL2Verdict(t *testing.T) {
+	srv := startEmulator(t, "lenient", "reject_flashver=FMLE/")
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "x")})
+	r := start(t, p, 0)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		var v *health.Verdict
+		if !errors.As(err, &v) || v.Layer != rtmp.LayerConnect || v.Path != "native" {
+			t.Fatalf("want an L2 native verdict, got %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no verdict")
+	}
+}
+
+func TestResetAfterFirstFrameIsL5WithTime(t *testing.T) {
+	srv := startEmulator(t, "lenient", "rst_after_first_frame=100ms")
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "x")})
+	r := start(t, p, 0)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		v := health.AsVerdict(err)
+		if v.Layer != rtmp.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > 2*time.Second {
+			t.Fatalf("want L5 with ~100ms to RST, got %v (ttr %v)", err, v.TimeToRST)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no verdict")
+	}
+}
+
+func TestBaseContinuesTimeline(t *testing.T) {
+	srv := startEmulator(t, "lenient")
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "tl")})
+	r := start(t, p, 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.FirstVideoTS < 90000 || info.FirstVideoTS > 90100 {
+		t.Fatalf("first video timestamp %d, want 90000", info.FirstVideoTS)
+	}
+	r.stop(t)
+}
+
+func TestSourceUnavailableIsSourceVerdict(t *testing.T) {
+	if _, err := New(Settings{Source: "/nonexistent/file.flv"}); err == nil {
+		t.Fatal("a missing file must fail New")
+	}
+	if _, err := New(Settings{Source: "builtin:nope"}); err == nil {
+		t.Fatal("an unknown builtin must fail New")
+	}
+}
