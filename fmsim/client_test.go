@@ -150,7 +150,9 @@ func (c *testClient) cmd(csid, msid uint32, name string, tid float64, args ...an
 
 // waitCommand returns the first command named one of names (and, for
 // _result and _error, answering transaction tid when tid > 0).
-func (c *testClient) waitCommand(names ...string) (*rtmp.Command, error) { return c.waitTID(0, names...) }
+func (c *testClient) waitCommand(names ...string) (*rtmp.Command, error) {
+	return c.waitTID(0, names...)
+}
 
 func (c *testClient) waitTID(tid float64, names ...string) (*rtmp.Command, error) {
 	timeout := time.After(5 * time.Second)

@@ -15,8 +15,8 @@ type Divergence struct {
 	// Same is true when the transcripts agree on everything compared.
 	Same bool
 	// Stream is which comparison found it: "in" (client messages), "out"
-	// (server messages), "media" (first media messages per track) or "end"
-	// (upkeep answers and the session's verdict).
+	// (server messages), "video" or "audio" (each track's first messages up to
+	// its first coded frame) or "end" (upkeep answers and the session's verdict).
 	Stream string
 	// LineA and LineB are 1-based transcript lines (0: the transcript ended first).
 	LineA, LineB int
@@ -69,7 +69,7 @@ type normalized struct {
 	lines   int
 }
 
-var diffStreams = []string{"in", "out", "media", "end"}
+var diffStreams = []string{"in", "out", "video", "audio", "end"}
 
 // DiffTranscripts compares two transcripts and returns the first divergence
 // that matters, ignoring time offsets, timestamps, sizes, transaction ids,
@@ -253,7 +253,7 @@ func (t *trackSummary) add(n *normalized, line int, e Entry) {
 	if t.kinds == 0 {
 		f["csid"], f["msid"], f["fmt"] = fmt.Sprint(e.CSID), fmt.Sprint(e.MSID), fmt.Sprint(e.Fmt)
 	}
-	n.add("media", line, fmt.Sprintf("in %s #%d", t.name, t.kinds+1), f)
+	n.add(t.name, line, fmt.Sprintf("in %s #%d", t.name, t.kinds+1), f)
 	t.kinds++
 	t.lastKind = e.Kind
 	t.done = isCodedKind(e.Kind) || t.kinds >= 4
