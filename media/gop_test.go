@@ -1,0 +1,172 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// checkSnapshot asserts the GOP invariants.
+func checkSnapshot(t testing.TB, s GOPSnapshot, maxBytes int) {
+	t.Helper()
+	if err := snapshotErr(s, maxBytes); err != "" {
+		t.Fatal(err)
+	}
+}
+
+// snapshotErr checks that a non-empty GOP starts at a video keyframe, holds
+// nothing older than the keyframe, has rising video DTS and fits the bound.
+func snapshotErr(s GOPSnapshot, maxBytes int) string {
+	if len(s.Units) == 0 {
+		return ""
+	}
+	k := s.Units[0]
+	if !k.Codec.IsVideo() || !k.Key || s.Video == nil {
+		return "GOP must start at a video keyframe, with video params"
+	}
+	size := 0
+	last := time.Duration(-1)
+	for _, u := range s.Units {
+		if u.DTS < k.DTS {
+			return "unit older than the keyframe"
+		}
+		if u.Codec.IsVideo() {
+			if u.DTS <= last {
+				return "video DTS must rise"
+			}
+			last = u.DTS
+		}
+		size += u.Size()
+	}
+	if size > maxBytes {
+		return fmt.Sprintf("GOP of %d bytes exceeds the bound", size)
+	}
+	return ""
+}
+
+// A new publish starts at the last keyframe with the matching audio.
+func TestGOPCacheStartsAtLastKeyframe(t *testing.T) {
+	c := loadSample(t)
+	g := NewGOPCache(4 << 20)
+	g.SetVideoParams(*c.Video)
+	g.SetAudioParams(*c.Audio)
+	equal(t, 0, len(g.Snapshot().Units), "nothing before the first keyframe")
+	var lastKey Unit
+	var sinceKey, audioSinceKey int
+	for _, u := range c.Units {
+		g.Push(u)
+		if u.Key && u.Codec.IsVideo() {
+			lastKey, sinceKey, audioSinceKey = u, 0, 0
+		}
+		sinceKey++
+		if u.Codec == CodecAAC && lastKey.NALUs != nil {
+			audioSinceKey++
+		}
+		s := g.Snapshot()
+		checkSnapshot(t, s, 4<<20)
+		if lastKey.NALUs != nil {
+			equal(t, lastKey.DTS, s.Units[0].DTS, "GOP start")
+			equal(t, s.Units[len(s.Units)-1].DTS, u.DTS, "GOP end is the newest unit")
+			isTrue(t, len(s.Units) >= sinceKey-1, "GOP lost units")
+		}
+	}
+	s := g.Snapshot()
+	equal(t, *c.Video, *s.Video)
+	equal(t, *c.Audio, *s.Audio)
+	var audio int
+	for _, u := range s.Units {
+		if u.Codec == CodecAAC {
+			audio++
+		}
+	}
+	isTrue(t, audio >= audioSinceKey-1 && audio > 80, "audio in the last GOP: ", audio)
+}
+
+// A GOP that outgrows the bound is dropped; the cache serves nothing until
+// the next keyframe, then starts there.
+func TestGOPCacheBound(t *testing.T) {
+	c := loadSample(t)
+	const bound = 60 << 10 // the sample's 2 s GOPs are larger than this
+	g := NewGOPCache(bound)
+	g.SetVideoParams(*c.Video)
+	var sawEmptyAfterKey, sawNonEmpty bool
+	keys := 0
+	for _, u := range c.Units {
+		g.Push(u)
+		if u.Key && u.Codec.IsVideo() {
+			keys++
+		}
+		s := g.Snapshot()
+		checkSnapshot(t, s, bound)
+		if keys > 0 && len(s.Units) == 0 {
+			sawEmptyAfterKey = true
+		}
+		sawNonEmpty = sawNonEmpty || len(s.Units) > 0
+	}
+	_, _, dropped := g.Stats()
+	isTrue(t, dropped >= keys, "every GOP should overflow, dropped ", dropped)
+	isTrue(t, sawEmptyAfterKey && sawNonEmpty, "expected both a served GOP start and an empty wait")
+}
+
+// One writer and several readers at once (run with -race): every snapshot
+// keeps the invariants.
+func TestGOPCacheConcurrentSnapshots(t *testing.T) {
+	l, err := NewLooper(loadSample(t), nil)
+	noErr(t, err)
+	g := NewGOPCache(300 << 10)
+	g.SetVideoParams(*l.Video())
+	g.SetAudioParams(*l.Audio())
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !done.Load() {
+				s := g.Snapshot()
+				if err := snapshotErr(s, 300<<10); err != "" {
+					t.Error(err)
+					return
+				}
+				served.Add(int64(len(s.Units)))
+			}
+		}()
+	}
+	for i := 0; i < 2000; i++ {
+		u, err := l.Next(context.Background())
+		noErr(t, err)
+		g.Push(u)
+	}
+	done.Store(true)
+	wg.Wait()
+	isTrue(t, served.Load() > 0, "readers never saw a GOP")
+}
+
+// In-band parameter sets that change are reported and land in the snapshot.
+func TestGOPCacheInBandParamChange(t *testing.T) {
+	c := hevcClip(t)
+	g := NewGOPCache(1 << 20)
+	changed := g.Push(c.Units[0])
+	isTrue(t, changed, "first in-band VPS/SPS/PPS is a change")
+	equal(t, 320, g.Snapshot().Video.Width)
+	isTrue(t, !g.Push(c.Units[1]), "same sets are not a change")
+	g.Reset()
+	equal(t, 0, len(g.Snapshot().Units))
+}
+
+// BenchmarkGOPCachePush measures the cost of caching one unit.
+func BenchmarkGOPCachePush(b *testing.B) {
+	c := loadSample(b)
+	g := NewGOPCache(4 << 20)
+	g.SetVideoParams(*c.Video)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		g.Push(c.Units[i%len(c.Units)])
+		i++
+	}
+}
