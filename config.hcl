@@ -38,7 +38,7 @@ emulator {
   profile = "companion"
 
   # Individual emulator rules can be switched here, for example to watch a
-  # failover happen; see `fmspush fmsim -help` for their names.
+  # failover happen; `fmspush fmsim -list-rules` lists them.
   # rules = {}
 }
 

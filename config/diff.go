@@ -42,7 +42,9 @@ type Changes struct {
 	// Added streams are new: start them.
 	Added []string
 	// Changed streams have new settings: restart them. A stream that targets
-	// the emulator is changed whenever the emulator block changes.
+	// the emulator is changed too when the emulator is added, removed, moved
+	// (listen) or its profile changes, since the emulator restarts; a change
+	// of emulator rules alone leaves its streams alone.
 	Changed []string
 	// Removed streams are gone: stop them.
 	Removed []string
@@ -67,12 +69,13 @@ func Diff(old, new *Config) Changes {
 		ServiceChanged:  old.Service != new.Service,
 		EmulatorChanged: !reflect.DeepEqual(old.Emulator, new.Emulator),
 	}
+	moved := emulatorRestarts(old.Emulator, new.Emulator)
 	for _, n := range new.Streams {
 		o, ok := old.Stream(n.Name)
 		switch {
 		case !ok:
 			c.Added = append(c.Added, n.Name)
-		case !o.Equal(n) || (c.EmulatorChanged && (o.UsesEmulator() || n.UsesEmulator())):
+		case !o.Equal(n) || (moved && (o.UsesEmulator() || n.UsesEmulator())):
 			c.Changed = append(c.Changed, n.Name)
 		}
 	}
@@ -85,6 +88,15 @@ func Diff(old, new *Config) Changes {
 	slices.Sort(c.Changed)
 	slices.Sort(c.Removed)
 	return c
+}
+
+// emulatorRestarts reports whether a change from old to new restarts the
+// emulator (so its sessions drop) rather than only switching its rules.
+func emulatorRestarts(old, new *Emulator) bool {
+	if old == nil || new == nil {
+		return old != new
+	}
+	return old.Listen != new.Listen || old.Profile != new.Profile
 }
 
 func orEmpty(c *Config) *Config {

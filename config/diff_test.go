@@ -72,8 +72,15 @@ func TestDiff(t *testing.T) {
 		{"emulator moves: only its streams change", func(s string) string {
 			return strings.Replace(s, "127.0.0.1:1935", "127.0.0.1:1936", 1)
 		}, Changes{Changed: []string{"demo"}, EmulatorChanged: true}},
-		{"emulator rules: its streams restart too", func(s string) string {
+		{"emulator profile: its streams restart", func(s string) string {
+			return strings.Replace(s, `listen = "127.0.0.1:1935"`, "listen = \"127.0.0.1:1935\"\n  profile = \"cloud\"", 1)
+		}, Changes{Changed: []string{"demo"}, EmulatorChanged: true}},
+		{"emulator rules only: no stream restarts", func(s string) string {
 			return strings.Replace(s, `listen = "127.0.0.1:1935"`, "listen = \"127.0.0.1:1935\"\n  rules = { x = \"on\" }", 1)
+		}, Changes{EmulatorChanged: true}},
+		{"emulator removed: its streams change", func(s string) string {
+			s = strings.Replace(s, "emulator {\n  listen = \"127.0.0.1:1935\"\n}\n", "", 1)
+			return strings.Replace(s, "emulator://live/demo", "rtmp://h/live/demo", 1)
 		}, Changes{Changed: []string{"demo"}, EmulatorChanged: true}},
 	}
 	for _, c := range cases {
