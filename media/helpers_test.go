@@ -39,14 +39,24 @@ func hevcClip(t *testing.T) *Clip {
 }
 
 func encodeHEVC(dir string) (*Clip, error) {
-	out := filepath.Join(dir, "x.hevc")
+	nalus, err := encodeAnnexB(dir, "hevc", "-t", "1", "-c:v", "libx265",
+		"-x265-params", "bframes=0:keyint=25:log-level=error")
+	if err != nil {
+		return nil, err
+	}
+	return hevcUnits(nalus)
+}
+
+// encodeAnnexB encodes testsrc2 at 320x240 with the real ffmpeg into a raw
+// Annex B stream of format and returns its NAL units.
+func encodeAnnexB(dir, format string, args ...string) ([][]byte, error) {
+	out := filepath.Join(dir, "x."+format)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi",
-		"-i", "testsrc2=size=320x240:rate=25", "-t", "1", "-c:v", "libx265",
-		"-x265-params", "bframes=0:keyint=25:log-level=error", "-f", "hevc", "-y", out)
+	full := append([]string{"-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"}, args...)
+	cmd := exec.CommandContext(ctx, "ffmpeg", append(full, "-f", format, "-y", out)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, &exec.ExitError{Stderr: b}
+		return nil, fmt.Errorf("ffmpeg: %v: %s", err, b)
 	}
 	raw, err := os.ReadFile(out)
 	if err != nil {
@@ -56,7 +66,7 @@ func encodeHEVC(dir string) (*Clip, error) {
 	if err := nalus.Unmarshal(raw); err != nil {
 		return nil, err
 	}
-	return hevcUnits(nalus)
+	return nalus, nil
 }
 
 // hevcUnits groups H.265 NAL units into access units at each first slice.
@@ -143,3 +153,5 @@ func near(t testing.TB, want, got, delta float64, what ...any) {
 		t.Fatalf("%v: want %v ± %v, got %v", fmt.Sprint(what...), want, delta, got)
 	}
 }
+
+func testpeerNeedFFmpeg(t *testing.T) { testpeer.Need(t, "ffmpeg") }

@@ -1,0 +1,101 @@
+package media
+
+import (
+	"testing"
+)
+
+// h264Sets encodes a few 320x240 H.264 frames with the real ffmpeg and
+// returns the SPS and PPS it emitted in-band.
+func h264Sets(t *testing.T) (sps, pps []byte) {
+	nalus, err := encodeAnnexB(t.TempDir(), "h264", "-frames:v", "2", "-c:v", "libx264", "-preset", "ultrafast")
+	noErr(t, err)
+	for _, n := range nalus {
+		switch n[0] & 0x1f {
+		case 7:
+			sps = n
+		case 8:
+			pps = n
+		}
+	}
+	isTrue(t, sps != nil && pps != nil, "x264 emitted no SPS/PPS")
+	return sps, pps
+}
+
+// An in-band SPS/PPS that differs from the sequence header is reported
+// once, with the new picture size; repeats of the same sets are not.
+func TestParamTrackerH264InBandChange(t *testing.T) {
+	testpeerNeedFFmpeg(t)
+	c := loadSample(t)
+	var tr ParamTracker
+	isTrue(t, tr.Set(*c.Video), "first sequence header is a change")
+	isTrue(t, !tr.Set(*c.Video), "same sequence header is no change")
+
+	// The sample repeats nothing in-band: its frames are no change.
+	for _, u := range c.Units[:40] {
+		ch, err := tr.Observe(u)
+		noErr(t, err)
+		isTrue(t, !ch, "sample frame reported a change")
+	}
+	sps, pps := h264Sets(t)
+	idr := []byte{0x65, 0x88, 0x80}
+	ch, err := tr.Observe(Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{sps, pps, idr}})
+	noErr(t, err)
+	isTrue(t, ch, "new SPS not reported")
+	p, ok := tr.Params()
+	isTrue(t, ok, "params")
+	equal(t, 320, p.Width)
+	equal(t, 240, p.Height)
+	equal(t, 25.0, p.FrameRate, "frame rate from the x264 VUI")
+
+	ch, _ = tr.Observe(Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{sps, pps, idr}})
+	isTrue(t, !ch, "repeated sets reported as a change")
+
+	// Only the PPS changes: still a change, the SPS facts stay.
+	pps2 := append(append([]byte{}, pps...), 0x80)
+	ch, err = tr.Observe(Unit{Codec: CodecH264, NALUs: [][]byte{pps2}})
+	noErr(t, err)
+	isTrue(t, ch, "PPS change not reported")
+	p, _ = tr.Params()
+	equal(t, pps2, p.PPS)
+	equal(t, 320, p.Width)
+}
+
+// An SPS that does not parse is refused and the old parameters stay.
+func TestParamTrackerBadSPS(t *testing.T) {
+	c := loadSample(t)
+	var tr ParamTracker
+	tr.Set(*c.Video)
+	ch, err := tr.Observe(Unit{Codec: CodecH264, NALUs: [][]byte{{0x67, 0xff}, c.Video.PPS}})
+	isErr(t, err, "bad SPS")
+	isTrue(t, !ch, "bad SPS reported as a change")
+	p, _ := tr.Params()
+	equal(t, *c.Video, p)
+}
+
+// H.265 needs VPS, SPS and PPS; x265's first access unit carries them.
+func TestParamTrackerH265(t *testing.T) {
+	c := hevcClip(t)
+	var tr ParamTracker
+	ch, err := tr.Observe(c.Units[0])
+	noErr(t, err)
+	isTrue(t, ch, "in-band H.265 sets")
+	p, _ := tr.Params()
+	equal(t, *c.Video, p)
+	ch, _ = tr.Observe(Unit{Codec: CodecH265, NALUs: [][]byte{c.Video.SPS}})
+	isTrue(t, !ch, "partial repeat")
+}
+
+func TestIsKeyframe(t *testing.T) {
+	isTrue(t, IsKeyframe(CodecH264, [][]byte{{0x09}, {0x65}}), "H.264 IDR")
+	isTrue(t, !IsKeyframe(CodecH264, [][]byte{{0x41}}), "H.264 non-IDR")
+	isTrue(t, IsKeyframe(CodecH265, [][]byte{{19 << 1, 1}}), "H.265 IDR_W_RADL")
+	isTrue(t, IsKeyframe(CodecH265, [][]byte{{21 << 1, 1}}), "H.265 CRA")
+	isTrue(t, !IsKeyframe(CodecH265, [][]byte{{1 << 1, 1}}), "H.265 TRAIL_R")
+	isTrue(t, !IsKeyframe(CodecAAC, [][]byte{{0x65}}), "audio")
+	c := loadSample(t)
+	for _, u := range c.Units {
+		if u.Codec.IsVideo() {
+			equal(t, u.Key, IsKeyframe(u.Codec, u.NALUs), "FLV key flag vs NALUs at ", u.DTS)
+		}
+	}
+}
