@@ -127,7 +127,9 @@ func collectStream(ch chan<- prometheus.Metric, s StreamStatus) {
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name)
 	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name)
 	failovers := append([]Failover(nil), s.Failovers...)
-	sort.Slice(failovers, func(i, j int) bool { return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String() })
+	sort.Slice(failovers, func(i, j int) bool {
+		return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String()
+	})
 	for _, f := range failovers {
 		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(f.Count), s.Name, f.From, f.To, f.Layer.String())
 	}

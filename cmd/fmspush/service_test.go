@@ -48,6 +48,7 @@ type running struct {
 	http   string
 	logs   *syncBuffer
 	hup    chan os.Signal
+	svc    *service
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -81,8 +82,8 @@ func startService(t *testing.T, text string) *running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	svc := &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
-	go func() { r.done <- svc.Run(ctx) }()
+	r.svc = &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
+	go func() { r.done <- r.svc.Run(ctx) }()
 	t.Cleanup(r.stop)
 	testpeer.WaitTCP(t, r.http, 10*time.Second)
 	return r

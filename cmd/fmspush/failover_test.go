@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// nativeFlashVer tells the native path's sessions apart from ffmpeg's at the
+// emulator, so that faults can hit one path only.
+const nativeFlashVer = "FMLE/3.0 (compatible; fmspush-native)"
+
+// failoverConfig is a config with the emulator (profile, rules) and one
+// stream "s" with fast failover settings.
+func failoverConfig(profile string, rules map[string]string, prefer string, extra string) string {
+	var rb strings.Builder
+	for k, v := range rules {
+		fmt.Fprintf(&rb, "    %s = %q\n", k, v)
+	}
+	return "service {\n  http_listen = \"%s\"\n  log_level = \"debug\"\n}\n" +
+		fmt.Sprintf("emulator {\n  listen = \"127.0.0.1:0\"\n  profile = %q\n  rules = {\n%s  }\n}\n", profile, rb.String()) +
+		fmt.Sprintf(`stream "s" {
+  source = "builtin:sample"
+  target = "emulator://live/s"
+  prefer = %q
+  native {
+    flashver = %q
+  }
+  ffmpeg {
+    stale_timeout = "3s"
+  }
+  failover {
+    probe_interval  = "300ms"
+    failback_after  = "1s"
+    backoff_initial = "100ms"
+    backoff_max     = "1s"
+    attempts_per_minute = 60
+%s  }
+}
+`, prefer, nativeFlashVer, extra)
+}
+
+func (r *running) emu() *fmsim.Server { return r.svc.emulator.srv }
+
+func (r *running) stream() health.StreamStatus { return r.streams()["s"] }
+
+func liveOn(r *running, path string) func() bool {
+	return func() bool {
+		s := r.stream()
+		return s.State == health.StateLive && s.ActivePath == path
+	}
+}
+
+func TestFailoverWhenNativeFlashVerIsRejected(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	r := startService(t, failoverConfig("companion", map[string]string{"reject_flashver": "fmspush-native"}, "native", ""))
+	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
+	s := r.stream()
+	found := false
+	for _, f := range s.Failovers {
+		found = found || (f.From == "native" && f.To == "ffmpeg" && f.Layer == rtmp.LayerConnect)
+	}
+	if !found {
+		t.Fatalf("no native->ffmpeg L2 failover recorded: %+v", s.Failovers)
+	}
+	testpeer.Eventually(t, 15*time.Second, "native's circuit to open", func() bool {
+		for _, p := range r.stream().Paths {
+			if p.Kind == "native" && p.Circuit == "open" {
+				return true
+			}
+		}
+		return false
+	})
+	// No reconnect storm: every native attempt and probe was rejected, and
+	// stayed within the per-host limit.
+	rejected := 0
+	for _, ss := range r.emu().Sessions() {
+		if ss.FlashVer == nativeFlashVer {
+			rejected++
+		}
+	}
+	if rejected > 60 {
+		t.Fatalf("%d native connects within the test, limit is 60 a minute", rejected)
+	}
+	if st := r.stream(); st.State != health.StateLive || st.ActivePath != "ffmpeg" {
+		t.Fatalf("stream left ffmpeg: %s on %s: %+v\n%s", st.State, st.ActivePath, st, r.logs.String())
+	}
+}
+
+// ffmpegChild finds the ffmpeg process this test process started.
+func ffmpegChild(t *testing.T) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		end := bytes.LastIndexByte(stat, ')')
+		if end < 0 || !bytes.Contains(stat[:end], []byte("(ffmpeg")) {
+			continue
+		}
+		fields := strings.Fields(string(stat[end+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	return 0
+}
+
+func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	r := startService(t, failoverConfig("companion", nil, "ffmpeg", ""))
+	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
+	var pid int
+	testpeer.Eventually(t, 5*time.Second, "the ffmpeg child", func() bool { pid = ffmpegChild(t); return pid != 0 })
+	before := len(r.emu().Sessions())
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.Eventually(t, 10*time.Second, "native frames at the emulator", func() bool {
+		for _, ss := range r.emu().Sessions()[before:] {
+			if ss.FlashVer == nativeFlashVer && ss.VideoFrames > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	took := time.Since(killed)
+	t.Logf("kill -9 to native frames accepted: %v", took)
+	if took > 2*time.Second {
+		t.Fatalf("failover took %v, want < 2s", took)
+	}
+	s := r.stream()
+	if s.ActivePath != "native" || s.LastVerdicts[len(s.LastVerdicts)-1].Layer != rtmp.LayerProcess {
+		t.Fatalf("active %s, verdicts %+v", s.ActivePath, s.LastVerdicts)
+	}
+}
+
+func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	rules := map[string]string{"fault_flashver": "fmspush-native", "rst_after_first_frame": "100ms"}
+	r := startService(t, failoverConfig("companion", rules, "native", ""))
+	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
+	var v *health.Verdict
+	for _, p := range r.stream().Paths {
+		if p.Kind == "native" {
+			v = p.LastVerdict
+		}
+	}
+	if v == nil || v.Layer != rtmp.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > time.Second {
+		t.Fatalf("native verdict %+v, want L5 about 100ms after the first frame", v)
+	}
+	t.Logf("native verdict: %s", v.Error())
+}
+
+func TestFailbackWithMonotonicTimestamps(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	rules := map[string]string{"fault_flashver": "fmspush-native", "rst_after_first_frame": "100ms"}
+	r := startService(t, failoverConfig("lenient", rules, "native", ""))
+	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
+	base, err := fmsim.Profile("lenient")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.emu().SetRules(base) // the fault clears
+	testpeer.Eventually(t, 30*time.Second, "failback to native", func() bool {
+		s := r.stream()
+		return s.ActivePath == "native" && s.State == health.StateLive && s.Counters.Failbacks >= 1
+	})
+	testpeer.Eventually(t, 10*time.Second, "native frames after failback", func() bool {
+		ss := r.emu().Sessions()
+		last := ss[len(ss)-1]
+		return last.FlashVer == nativeFlashVer && last.VideoFrames > 25
+	})
+	info := r.emu().Streams()["s"]
+	if !info.Monotonic {
+		t.Fatalf("timestamps went backwards across sessions: %+v", info)
+	}
+	if len(info.Sessions) < 3 {
+		t.Fatalf("want native, ffmpeg, native sessions; got %v", info.Sessions)
+	}
+}
+
+func TestTargetUnreachableDegradesAndRecovers(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	port := testpeer.FreePort(t)
+	cfg := "service {\n  http_listen = \"%s\"\n}\n" + fmt.Sprintf(`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://127.0.0.1:%d/live/s"
+  failover {
+    backoff_initial     = "100ms"
+    backoff_max         = "800ms"
+    attempts_per_minute = 20
+  }
+}
+`, port)
+	r := startService(t, cfg)
+	testpeer.Eventually(t, 20*time.Second, "degraded with both paths marked", func() bool {
+		s := r.stream()
+		if s.State != health.StateDegraded {
+			return false
+		}
+		for _, p := range s.Paths {
+			if p.LastVerdict == nil || p.LastVerdict.Layer != rtmp.LayerNetwork {
+				return false
+			}
+		}
+		return true
+	})
+	if n := r.svc.limiter.Recent(fmt.Sprintf("127.0.0.1:%d", port)); n > 20 {
+		t.Fatalf("%d attempts in the last minute, limit 20", n)
+	}
+	grown := false
+	for _, p := range r.stream().Paths {
+		grown = grown || p.Backoff > 100*time.Millisecond
+	}
+	if !grown {
+		t.Fatalf("backoff did not grow: %+v", r.stream().Paths)
+	}
+	srv := &fmsim.Server{Listen: fmt.Sprintf("127.0.0.1:%d", port), Profile: "lenient"}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	testpeer.Eventually(t, 60*time.Second, "automatic recovery", func() bool { return r.stream().State == health.StateLive })
+}
