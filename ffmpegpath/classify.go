@@ -57,7 +57,7 @@ type stages struct {
 	serverAt                           time.Time
 	sourceErr, openErr, netErr, hsErr  *LogLine
 	writeErr, codecErr, dnsErr, tlsErr *LogLine
-	firstErr                           *LogLine
+	firstErr, signalled                *LogLine
 	outputPhase                        bool
 	sourceName                         string
 }
@@ -88,6 +88,9 @@ func classify(e Exit, st *stages) *health.Verdict {
 	}
 	if st.sourceErr != nil || st.codecErr != nil {
 		return sourceVerdict(e, st)
+	}
+	if l := signalLine(st); l != nil {
+		return verdict(e, st, rtmp.LayerProcess, "signalled", l.At, "ffmpeg was stopped by a signal fmspush did not send: "+l.Msg)
 	}
 	if e.ExitCode == 0 {
 		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended (ffmpeg exited with status 0)")
@@ -129,6 +132,9 @@ func crashSignal(sig string) bool {
 	}
 	return false
 }
+
+// signalLine is ffmpeg's "Exiting normally, received signal N." line.
+func signalLine(st *stages) *LogLine { return st.signalled }
 
 // targetVerdict classifies a failure on the target side, layer by layer.
 func targetVerdict(e Exit, st *stages) *health.Verdict {
@@ -330,6 +336,7 @@ func (st *stages) published(e Exit) time.Time {
 // decisive error line of each kind.
 func scan(e Exit) *stages {
 	st := &stages{sourceName: e.Source}
+	st.outputPhase = !hasDebug(e.Lines) && namesTarget(e)
 	for i := range e.Lines {
 		l := &e.Lines[i]
 		st.stage(e, l)
@@ -338,6 +345,28 @@ func scan(e Exit) *stages {
 		}
 	}
 	return st
+}
+
+// hasDebug reports whether the transcript has ffmpeg's debug stage lines.
+func hasDebug(lines []LogLine) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l.Msg, "Opening an input file:") {
+			return true
+		}
+	}
+	return false
+}
+
+// namesTarget reports whether an info-level transcript shows the target
+// failing or open: without debug lines, that puts every protocol error on
+// the target's side.
+func namesTarget(e Exit) bool {
+	for _, l := range e.Lines {
+		if strings.HasPrefix(l.Msg, e.Target+": ") || strings.HasPrefix(l.Msg, "Output #0,") {
+			return true
+		}
+	}
+	return false
 }
 
 func setOnce(t *time.Time, at time.Time) {
@@ -360,6 +389,8 @@ func (st *stages) stage(e Exit, l *LogLine) {
 		setOnce(&st.output, l.At)
 	case strings.HasPrefix(m, "Output #0,"):
 		setOnce(&st.opened, l.At)
+	case strings.HasPrefix(m, "Exiting normally, received signal"):
+		st.signalled = l
 	case !st.outputPhase:
 	case m == "Successfully opened the file.":
 		setOnce(&st.opened, l.At)

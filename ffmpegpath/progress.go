@@ -47,13 +47,13 @@ func (p *ProgressParser) Line(line string) (Progress, bool) {
 	case "total_size":
 		p.cur.TotalSize = parseInt(val, p.cur.TotalSize)
 	case "out_time_us":
-		p.cur.OutTime = time.Duration(parseInt(val, int64(p.cur.OutTime/time.Microsecond))) * time.Microsecond
+		p.cur.OutTime = parseMicros(val, p.cur.OutTime)
 		p.haveUS = true
 	case "out_time_ms":
 		// ffmpeg writes microseconds under this key too (a historical bug);
 		// it is only a fallback when out_time_us is missing.
 		if !p.haveUS {
-			p.cur.OutTime = time.Duration(parseInt(val, int64(p.cur.OutTime/time.Microsecond))) * time.Microsecond
+			p.cur.OutTime = parseMicros(val, p.cur.OutTime)
 		}
 	case "speed":
 		p.cur.Speed = parseFloat(strings.TrimSuffix(val, "x"), 0)
@@ -98,6 +98,15 @@ func parseInt(s string, keep int64) int64 {
 		return keep
 	}
 	return n
+}
+
+// parseMicros parses a count of microseconds that fits a time.Duration.
+func parseMicros(s string, keep time.Duration) time.Duration {
+	n := parseInt(s, -1)
+	if n < 0 || n > int64(time.Duration(1<<62)/time.Microsecond) {
+		return keep
+	}
+	return time.Duration(n) * time.Microsecond
 }
 
 func parseFloat(s string, keep float64) float64 {

@@ -210,10 +210,22 @@ func (r *run) onProgress(b Progress, now time.Time) {
 		r.sig.Progress()
 	}
 	if b.Frame > 0 && r.firstFrameAt.IsZero() {
-		r.firstFrameAt = now
+		r.firstFrameAt = FirstFrameEstimate(r.publishedAt, now, b.OutTime)
 		r.sig.MarkLive()
 	}
 	r.last = b
+}
+
+// FirstFrameEstimate is when the first frame went out, judged from the
+// first report that counts frames: media flows at real time, so the first
+// frame left about outTime before that report, and never before the publish.
+// It is finer than the report period.
+func FirstFrameEstimate(published, report time.Time, outTime time.Duration) time.Time {
+	t := report.Add(-outTime)
+	if t.Before(published) {
+		return published
+	}
+	return t
 }
 
 // drainLimit bounds the wait for the pipes' EOF after the exit (a pipe

@@ -171,7 +171,8 @@ func (s Settings) validate() error {
 	}
 	u, err := url.Parse(s.Target)
 	if err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
-		return fmt.Errorf("ffmpegpath: target %q is not an rtmp:// or rtmps:// URL", redact.URL(s.Target))
+		// Never echo the target: a malformed URL cannot be redacted reliably.
+		return fmt.Errorf("ffmpegpath: the target is not an rtmp:// or rtmps:// URL with a host (host %q)", redact.Host(s.Target))
 	}
 	return nil
 }

@@ -1,0 +1,204 @@
+package ffmpegpath
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// The testdata/*.log files are real ffmpeg 5.1.9 runs (the command is on
+// their first line) against loopback peers that fail at each layer: nginx
+// 1.22 + nginx-rtmp, and a small scripted RTMP server that closes, resets,
+// hangs or answers _error/onStatus error at each step. Each line is
+// "ms|S|stderr line" or "ms|P|progress report", ms since the start.
+
+// loadCapture turns a capture into an Exit as the exec driver builds it.
+func loadCapture(t *testing.T, name, source, target string) Exit {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := Exit{Source: source, Target: target, Start: t0, Binary: "ffmpeg"}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "# exit=") {
+			var end int
+			fmt.Sscanf(line, "# exit=%d end=%d", &e.ExitCode, &end)
+			e.End = t0.Add(time.Duration(end) * time.Millisecond)
+			continue
+		}
+		ms, rest, ok := strings.Cut(line, "|")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n, _ := strconv.Atoi(ms)
+		at := t0.Add(time.Duration(n) * time.Millisecond)
+		kind, text, _ := strings.Cut(rest, "|")
+		if kind == "S" {
+			e.Lines = append(e.Lines, ParseLogLine(text, at))
+			continue
+		}
+		var frame, us int64
+		fmt.Sscanf(text, "frame=%d out_time_us=%d", &frame, &us)
+		if e.PublishedAt.IsZero() {
+			e.PublishedAt = at
+		}
+		if frame > 0 && e.FirstFrameAt.IsZero() {
+			e.FirstFrameAt = FirstFrameEstimate(e.PublishedAt, at, time.Duration(us)*time.Microsecond)
+		}
+	}
+	return e
+}
+
+func TestClassifyCaptures(t *testing.T) {
+	const sample = "/work/main/media/sample/sample.flv"
+	const scripted = "rtmp://127.0.0.1:19350/live/sekrit?token=abc"
+	tests := []struct {
+		capture, source, target string
+		layer                   rtmp.Layer
+		cause, words            string
+		rstMin, rstMax          time.Duration
+	}{
+		{"l0_refused", sample, scripted, rtmp.LayerNetwork, "connection_refused", "", 0, 0},
+		{"l1_closed", sample, scripted, rtmp.LayerHandshake, "handshake_closed", "", 0, 0},
+		{"l1_c1_closed", sample, scripted, rtmp.LayerHandshake, "handshake_closed", "", 0, 0},
+		{"l1_c1_reset", sample, scripted, rtmp.LayerHandshake, "handshake_reset", "", 0, 0},
+		{"l1_timeout", sample, scripted, rtmp.LayerHandshake, "handshake_timeout", "", 0, 0},
+		{"l2_closed", sample, scripted, rtmp.LayerConnect, "connect_closed", "", 0, 0},
+		{"l2_reset", sample, scripted, rtmp.LayerConnect, "connect_closed", "", 0, 0},
+		{"l2_rejected", sample, scripted, rtmp.LayerConnect, "connect_rejected", "Connection rejected: bad flashVer", 0, 0},
+		{"l2_nginx_unknown_app", sample, "rtmp://127.0.0.1:19360/nosuchapp/sekrit", rtmp.LayerConnect, "connect_closed", "", 0, 0},
+		{"l3_badname", sample, scripted, rtmp.LayerPublish, "publish_rejected", "Stream key is invalid", 0, 0},
+		{"l3_closed", sample, scripted, rtmp.LayerPublish, "publish_closed", "", 0, 0},
+		{"l3_nginx_already_publishing", sample, "rtmp://127.0.0.1:19360/live/sekrit", rtmp.LayerPublish, "publish_rejected", "Already publishing", 0, 0},
+		{"l4_reset_after_publish", sample, scripted, rtmp.LayerUpkeep, "reset_after_publish", "", 2500 * time.Millisecond, 3500 * time.Millisecond},
+		{"l5_reset_after_first_frame", sample, scripted, rtmp.LayerMedia, "reset_after_first_frame", "", 50 * time.Millisecond, 500 * time.Millisecond},
+		{"source_missing", "/nonexistent/cam.flv", scripted, rtmp.LayerSource, "source_missing", "", 0, 0},
+		{"source_rtsp_refused", "rtsp://127.0.0.1:1/cam", scripted, rtmp.LayerSource, "source_refused", "", 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.capture, func(t *testing.T) {
+			v := Classify(loadCapture(t, tc.capture, tc.source, tc.target))
+			if v == nil {
+				t.Fatal("no verdict")
+			}
+			t.Logf("%v (since dial %v, since publish %v)", v, v.SinceDial, v.SincePublish)
+			if v.Layer != tc.layer || v.Cause != tc.cause || v.ServerWords != tc.words {
+				t.Fatalf("got %s/%s [%s], want %s/%s [%s]", v.Layer, v.Cause, v.ServerWords, tc.layer, tc.cause, tc.words)
+			}
+			if v.TimeToRST < tc.rstMin || v.TimeToRST > tc.rstMax {
+				t.Errorf("TimeToRST %v outside [%v, %v]", v.TimeToRST, tc.rstMin, tc.rstMax)
+			}
+			if v.Path != "ffmpeg" || !strings.Contains(v.Detail, "exit status 1") {
+				t.Errorf("path %q, detail %q: want ffmpeg and the exit status", v.Path, v.Detail)
+			}
+			if strings.Contains(v.Error(), "sekrit") || strings.Contains(v.Error(), "token=abc") {
+				t.Errorf("verdict leaks the key: %v", v)
+			}
+			if tc.layer.IsTarget() && tc.layer > rtmp.LayerNetwork && v.SinceDial < 0 {
+				t.Errorf("no SinceDial for a failure after the dial")
+			}
+		})
+	}
+}
+
+func TestClassifyStop(t *testing.T) {
+	e := loadCapture(t, "stop_sigint", "/s.flv", "rtmp://127.0.0.1:19360/live/sekrit")
+	e.Stopped = true
+	if v := Classify(e); v != nil {
+		t.Fatalf("a stop we asked for gave %v", v)
+	}
+	e.Stopped = false
+	v := Classify(e)
+	if v == nil || v.Layer != rtmp.LayerProcess || v.Cause != "signalled" || !strings.Contains(v.Detail, "exit status 255") {
+		t.Fatalf("an unexpected SIGINT gave %v", v)
+	}
+}
+
+func TestClassifyProcess(t *testing.T) {
+	now := time.Now()
+	base := Exit{Source: "/s.flv", Target: "rtmp://h/live/key", Binary: "/usr/bin/ffmpeg", Start: now, End: now.Add(time.Second)}
+	tests := []struct {
+		name  string
+		edit  func(*Exit)
+		cause string
+	}{
+		{"missing", func(e *Exit) { e.StartErr = &os.PathError{Op: "fork/exec", Path: "/x", Err: os.ErrNotExist} }, "binary_missing"},
+		{"lookpath", func(e *Exit) { e.StartErr = &exec.Error{Name: "ffmpeg", Err: exec.ErrNotFound} }, "binary_missing"},
+		{"permission", func(e *Exit) { e.StartErr = &os.PathError{Op: "fork/exec", Path: "/x", Err: os.ErrPermission} }, "binary_not_executable"},
+		{"other", func(e *Exit) { e.StartErr = errors.New("too many open files") }, "start_failed"},
+		{"kill9", func(e *Exit) { e.ExitCode, e.Signal = -1, "killed" }, "killed"},
+		{"segv", func(e *Exit) { e.ExitCode, e.Signal = -1, "segmentation fault" }, "crashed"},
+		{"stall", func(e *Exit) { e.Stalled, e.StaleFor, e.ExitCode, e.Signal = true, 5*time.Second, -1, "killed" }, "stalled"},
+		{"stall during our stop", func(e *Exit) { e.Stalled, e.Stopped = true, true }, "stalled"},
+	}
+	for _, tc := range tests {
+		e := base
+		tc.edit(&e)
+		v := Classify(e)
+		if v == nil || v.Layer != rtmp.LayerProcess || v.Cause != tc.cause {
+			t.Errorf("%s: %v, want process/%s", tc.name, v, tc.cause)
+		}
+	}
+	e := base
+	e.ExitCode = 0
+	if v := Classify(e); v == nil || v.Layer != rtmp.LayerSource || v.Cause != "source_ended" {
+		t.Errorf("exit 0: %v, want source/source_ended", v)
+	}
+	e.ExitCode = 1
+	if v := Classify(e); v == nil || v.Layer != rtmp.LayerUnknown || !strings.Contains(v.Detail, "exit status 1") {
+		t.Errorf("silent exit 1: %v", v)
+	}
+}
+
+func TestClassifyWithoutDebugLines(t *testing.T) {
+	// Info-level transcripts (an operator overriding -loglevel) still classify.
+	at := time.Now()
+	target := "rtmp://127.0.0.1:1/live/key"
+	lines := func(ss ...string) []LogLine {
+		var out []LogLine
+		for _, s := range ss {
+			out = append(out, ParseLogLine(s, at))
+		}
+		return out
+	}
+	tests := []struct {
+		lines []LogLine
+		layer rtmp.Layer
+		cause string
+	}{
+		{lines("[tcp @ 0x1] [error] Connection to tcp://127.0.0.1:1?tcp_nodelay=0 failed: Connection refused",
+			"[rtmp @ 0x2] [error] Cannot open connection tcp://127.0.0.1:1?tcp_nodelay=0",
+			"[error] "+target+": Connection refused"), rtmp.LayerNetwork, "connection_refused"},
+		{lines("[rtmp @ 0x2] [error] Cannot read RTMP handshake response", "[error] "+target+": End of file"),
+			rtmp.LayerHandshake, "handshake_closed"},
+		{lines("[tcp @ 0x1] [error] Failed to resolve hostname nosuch.invalid: Name or service not known",
+			"[error] rtmp://nosuch.invalid/live/key: Input/output error"), rtmp.LayerNetwork, "dns_failed"},
+		{lines("[flv @ 0x3] [error] Video codec hevc not compatible with flv",
+			"[error] Could not write header for output file #0 (incorrect codec parameters ?): Function not implemented"),
+			rtmp.LayerSource, "unsupported_codec"},
+	}
+	for i, tc := range tests {
+		e := Exit{Source: "/s.flv", Target: target, Lines: tc.lines, ExitCode: 1, End: at}
+		if strings.Contains(tc.lines[0].Msg, "nosuch") {
+			e.Target = "rtmp://nosuch.invalid/live/key"
+		}
+		v := Classify(e)
+		if v == nil || v.Layer != tc.layer || v.Cause != tc.cause {
+			t.Errorf("case %d: %v, want %s/%s", i, v, tc.layer, tc.cause)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package ffmpegpath
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+func TestReadLinesSplitsOnCRAndLF(t *testing.T) {
+	in := "[info] a\r[info] frame=  1 fps=0.0\r[info] frame=  2\n\n[error] b\r\n[warning] tail-without-newline"
+	out := make(chan LogLine, 10)
+	ReadLines(strings.NewReader(in), out)
+	close(out)
+	var got []string
+	for l := range out {
+		got = append(got, l.Level+":"+l.Msg)
+	}
+	want := []string{"info:a", "info:frame=  1 fps=0.0", "info:frame=  2", "error:b", "warning:tail-without-newline"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestParseLogLine(t *testing.T) {
+	tests := []struct {
+		in             string
+		comp, lvl, msg string
+		hl             hclog.Level
+	}{
+		{"[rtmp @ 0x55d1] [error] Server error: Already publishing", "rtmp", "error", "Server error: Already publishing", hclog.Error},
+		{"[tcp @ 0x55] [verbose] Starting connection attempt to 127.0.0.1 port 1", "tcp", "verbose", "Starting connection attempt to 127.0.0.1 port 1", hclog.Debug},
+		{"[info] Output #0, flv, to 'x':", "", "info", "Output #0, flv, to 'x':", hclog.Info},
+		{"[debug] Opening an output file: x.", "", "debug", "Opening an output file: x.", hclog.Trace},
+		{"[flv @ 0x1] [warning] Failed to update header", "flv", "warning", "Failed to update header", hclog.Warn},
+		{"[fatal] x", "", "fatal", "x", hclog.Error},
+		{"plain line   ", "", "", "plain line", hclog.Info},
+		{"[not a level] x", "", "", "[not a level] x", hclog.Info},
+	}
+	for _, tc := range tests {
+		l := ParseLogLine(tc.in, time.Time{})
+		if l.Component != tc.comp || l.Level != tc.lvl || l.Msg != tc.msg || l.HclogLevel() != tc.hl {
+			t.Errorf("%q: got %+v (%v)", tc.in, l, l.HclogLevel())
+		}
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	r := NewRedactor("rtsp://admin:campass1@10.0.0.9/stream1",
+		"rtmp://127.0.0.1:1935/live-bvc/?streamname=live_123_456&key=deadbeef&schedule=rtmp", "")
+	lines := []string{
+		"Opening an output file: rtmp://127.0.0.1:1935/live-bvc/?streamname=live_123_456&key=deadbeef&schedule=rtmp.",
+		"Proto = rtmp, path = /live-bvc/?streamname=live_123_456&key=deadbeef, app = live-bvc, fname = ?streamname=live_123_456&key=deadbeef",
+		"Sending publish command for '?streamname=live_123_456&key=deadbeef&schedule=rtmp'",
+		"Authorization: Basic YWRtaW46Y2FtcGFzczE=",
+		"line='Authorization: Digest username=\"admin\", response=\"abc\"'",
+		"rtsp://admin:campass1@10.0.0.9/stream1: Connection refused",
+		"a bare live_123_456 mention",
+	}
+	for _, l := range lines {
+		got := r.Text(l)
+		for _, secret := range []string{"live_123_456", "deadbeef", "campass1", "YWRtaW46Y2FtcGFzczE", "response="} {
+			if strings.Contains(got, secret) {
+				t.Errorf("%q leaks %q: %q", l, secret, got)
+			}
+		}
+	}
+	short := NewRedactor("/s.flv", "rtmp://h/live/k1", "")
+	if got := short.Text("Proto = rtmp, path = /live/k1, app = live, fname = k1"); strings.Contains(got, "k1") {
+		t.Errorf("short stream name leaks in the Proto line: %q", got)
+	}
+	if got := short.Text("Sending publish command for 'k1'"); strings.Contains(got, "k1") {
+		t.Errorf("short stream name leaks: %q", got)
+	}
+}
+
+func TestTailKeepsLast50InfoLines(t *testing.T) {
+	var tl tail
+	log := hclog.NewNullLogger()
+	r := NewRedactor("/s.flv", "rtmp://h/live/secretkey", "")
+	for i := 0; i < 120; i++ {
+		logLine(log, &tl, r, ParseLogLine(fmt.Sprintf("[info] line %d rtmp://h/live/secretkey", i), time.Time{}))
+		logLine(log, &tl, r, ParseLogLine("[debug] noise", time.Time{}))
+	}
+	got := tl.get()
+	if len(got) != TailLines || !strings.HasPrefix(got[0], "line 70 ") || !strings.HasPrefix(got[49], "line 119 ") {
+		t.Fatalf("tail: %d lines, %q .. %q", len(got), got[0], got[len(got)-1])
+	}
+	if strings.Contains(strings.Join(got, "\n"), "secretkey") {
+		t.Fatal("tail leaks the key")
+	}
+}
+
+func TestTranscriptIsBounded(t *testing.T) {
+	var tr transcript
+	for i := 0; i < 10_000; i++ {
+		tr.add(LogLine{Level: "debug", Component: "h264", Msg: "nal"})
+		tr.add(LogLine{Level: "error", Msg: fmt.Sprint("e", i)})
+	}
+	got := tr.lines()
+	if len(got) != headLines+tailKeep || got[len(got)-1].Msg != "e9999" {
+		t.Fatalf("%d lines, last %q", len(got), got[len(got)-1].Msg)
+	}
+}
