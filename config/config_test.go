@@ -398,3 +398,15 @@ func TestDocsCoverSchema(t *testing.T) {
 }
 
 func schemaOfValue(v any) *hcl.BodySchema { return schemaOf(reflect.TypeOf(v)) }
+
+// Emulator rule values may be written as numbers or bools; they arrive as strings.
+func TestEmulatorRulesScalars(t *testing.T) {
+	cfg, err := Parse([]byte("emulator {\n  rules = { require_digest = true, stream_id = 9, rst_delay = \"100ms\" }\n}\n"), "r.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"require_digest": "true", "stream_id": "9", "rst_delay": "100ms"}
+	if !reflect.DeepEqual(cfg.Emulator.Rules, want) {
+		t.Errorf("rules = %v", cfg.Emulator.Rules)
+	}
+}

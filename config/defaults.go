@@ -48,7 +48,7 @@ const (
 	MaxGOPCacheBytes = 256 << 20
 )
 
-// DefaultFilename is the file name errors in the embedded default name.
+// DefaultFilename is the file name that error positions in the embedded default use.
 const DefaultFilename = "config.hcl"
 
 // Default returns a copy of the embedded default configuration: the
