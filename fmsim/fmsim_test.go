@@ -148,6 +148,25 @@ func TestGortmplibClientFailsCompanionAtL1(t *testing.T) {
 	require.False(t, info.Handshake.Digest)
 }
 
+// TestGortmplibClientPassesLenient shows the L1 failure above is the digest
+// alone: the same client publishes to the lenient profile.
+func TestGortmplibClientPassesLenient(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, ProfileLenient)
+	u, err := url.Parse(s.URL("live", "key"))
+	require.NoError(t, err)
+	c := &gortmplib.Client{URL: u, Publish: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, c.Initialize(ctx))
+	ready, err := s.WaitSession(ctx, func(x SessionInfo) bool { return x.Published() })
+	require.NoError(t, err)
+	require.Equal(t, "LNX 9,0,124,2", ready.FlashVer)
+	c.Close()
+	info := waitEnded(t, s, 1, 5*time.Second)
+	require.False(t, info.Verdict.ByServer())
+}
+
 func TestClientThatNeverAcksIsResetInCloud(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, ProfileCloud, "ack_timeout=500ms", "ping_interval=0")

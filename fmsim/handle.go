@@ -186,7 +186,7 @@ func (s *session) connectRefusal() (rule, detail string) {
 		return "reject_flashver", fmt.Sprintf("flashVer %q is refused", fv)
 	case r.FlashVerPrefix != "" && !strings.HasPrefix(fv, r.FlashVerPrefix):
 		return "flashver_prefix", fmt.Sprintf("flashVer %q does not start with %q", fv, r.FlashVerPrefix)
-	case r.RejectSessions > 0 && s.srv.takeRejection(r.RejectSessions):
+	case r.RejectSessions > 0 && matchPattern(r.FaultFlashVer, fv) && s.srv.takeRejection(r.RejectSessions):
 		return "reject_sessions", "connection refused (fault injection)"
 	}
 	return "", ""

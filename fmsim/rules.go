@@ -29,7 +29,8 @@ type Rules struct {
 	FlashVerPrefix string
 	// RejectFlashVer (reject_flashver): fault; a flashVer matching this pattern is rejected at connect (L2).
 	RejectFlashVer string
-	// RejectSessions (reject_sessions): fault; the first N connects after the rules were set are rejected (L2).
+	// RejectSessions (reject_sessions): fault; the first N connects after the rules were set
+	// (of flashVers matching FaultFlashVer) are rejected (L2).
 	RejectSessions int
 	// RequireFCPublish (require_fcpublish): publish without releaseStream and FCPublish first gets BadName (L3).
 	RequireFCPublish bool
@@ -68,9 +69,14 @@ type Rules struct {
 	// RSTDelay (rst_delay): how long after the first offending frame a media violation is answered
 	// by a RST (0 means at once).
 	RSTDelay time.Duration
-	// FaultFlashVer (fault_flashver): fault rules below apply only to sessions whose flashVer matches
-	// this pattern (empty: all sessions). Patterns are substrings, or globs when they contain * ? [.
+	// FaultFlashVer (fault_flashver): the fault rules (reject_sessions and those below) apply only
+	// to sessions whose flashVer matches this pattern (empty: all sessions). Patterns are
+	// substrings, or globs when they contain * ? [. ffmpeg sends "FMLE/3.0 (compatible; Lavf..)",
+	// the rtmp package "FMLE/3.0 (compatible; FMSc/1.0)": "Lavf" and "FMSc" tell them apart.
 	FaultFlashVer string
+	// FaultStream (fault_stream): the fault rules below apply only to publishes whose bare stream
+	// name matches this pattern (empty: all).
+	FaultStream string
 	// RSTAfterMedia (rst_after_media): fault; RST this long after the first media message.
 	RSTAfterMedia time.Duration
 	// RSTAfterFirstFrame (rst_after_first_frame): fault; RST this long after the first coded video frame (L5).
@@ -172,6 +178,7 @@ var ruleDefs = []ruleDef{
 	boolRule("require_seq_header", "sequence headers before coded frames (L5)", func(r *Rules) *bool { return &r.RequireSeqHeader }),
 	durRule("rst_delay", "delay from the first offending frame to the RST", func(r *Rules) *time.Duration { return &r.RSTDelay }),
 	stringRule("fault_flashver", "fault rules apply only to flashVers matching this pattern", func(r *Rules) *string { return &r.FaultFlashVer }),
+	stringRule("fault_stream", "media/publish fault rules apply only to stream names matching this pattern", func(r *Rules) *string { return &r.FaultStream }),
 	durRule("rst_after_media", "fault: RST this long after the first media message", func(r *Rules) *time.Duration { return &r.RSTAfterMedia }),
 	durRule("rst_after_first_frame", "fault: RST this long after the first video frame (L5)", func(r *Rules) *time.Duration { return &r.RSTAfterFirstFrame }),
 	durRule("stall_after_publish", "fault: stop reading this long after Publish.Start", func(r *Rules) *time.Duration { return &r.StallAfterPublish }),
@@ -302,6 +309,11 @@ func orDefault(v, def uint32) uint32 {
 		return def
 	}
 	return v
+}
+
+// faultApplies reports whether the fault rules target a session.
+func (r *Rules) faultApplies(flashVer, stream string) bool {
+	return matchPattern(r.FaultFlashVer, flashVer) && matchPattern(r.FaultStream, stream)
 }
 
 // matchPattern reports whether s matches p: a glob when p has * ? or [,

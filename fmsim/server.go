@@ -106,12 +106,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Close()
 }
 
-// CurrentRules returns the rules in force.
-func (s *Server) CurrentRules() Rules { return *s.rules.Load() }
+// CurrentRules returns the rules in force (the zero Rules before Start).
+func (s *Server) CurrentRules() Rules {
+	if r := s.rules.Load(); r != nil {
+		return *r
+	}
+	return Rules{}
+}
 
-// SetRules replaces the rules. Running sessions re-arm their fault timers
-// from the new rules; the reject_sessions counter starts again.
+// SetRules replaces the rules of a started server. Running sessions re-arm
+// their fault timers from the new rules (a fault whose time has passed fires
+// at once); the reject_sessions counter starts again.
 func (s *Server) SetRules(r Rules) {
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
 	s.rules.Store(&r)
 	s.rejected.Store(0)
 	s.mu.Lock()

@@ -73,7 +73,11 @@ func (s *session) run(ctx context.Context) {
 		s.info.Transcript = tr.path
 	}
 	s.publish()
-	if !s.handshake() {
+	// Close interrupts a handshake that waits for a silent client.
+	stop := context.AfterFunc(ctx, func() { _ = s.nc.SetDeadline(time.Now()) })
+	ok := s.handshake(ctx)
+	stop()
+	if !ok {
 		s.finish(false)
 		return
 	}
@@ -83,15 +87,17 @@ func (s *session) run(ctx context.Context) {
 	s.finish(true)
 }
 
-func (s *session) handshake() bool {
+func (s *session) handshake(ctx context.Context) bool {
 	_ = s.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	res, err := rtmp.ServerHandshake(s.nc, rtmp.ServerHandshakeOptions{RequireDigest: s.rules().RequireDigest})
 	_ = s.nc.SetDeadline(time.Time{})
 	s.info.Handshake = HandshakeInfo{Version: hex.EncodeToString(res.ClientVersion[:]), Digest: res.ClientDigest, Scheme: res.Scheme}
 	s.tr.write(Entry{Dir: "in", TypeName: "C0C1", Handshake: &s.info.Handshake})
 	switch {
-	case err == nil:
+	case err == nil && ctx.Err() == nil:
 		return true
+	case ctx.Err() != nil:
+		s.end(Verdict{Layer: rtmp.LayerHandshake, Cause: "server_closed", Action: ActionClose})
 	case errors.Is(err, rtmp.ErrDigestRequired):
 		s.end(Verdict{Layer: rtmp.LayerHandshake, Rule: "require_digest", Cause: "digest_missing",
 			Action: ActionClose, Detail: "C1 carries no valid digest; closed after C1"})
@@ -332,7 +338,7 @@ func (s *session) onFault(key string) {
 // session's anchors. A fault whose time already passed fires at once.
 func (s *session) armFaults() {
 	r := s.rules()
-	on := matchPattern(r.FaultFlashVer, s.info.FlashVer) && s.info.Published()
+	on := r.faultApplies(s.info.FlashVer, s.info.StreamName) && s.info.Published()
 	s.armFault("rst_after_media", on, r.RSTAfterMedia, s.info.FirstMediaAt)
 	s.armFault("rst_after_first_frame", on, r.RSTAfterFirstFrame, s.info.FirstFrameAt)
 	s.armFault("stall_after_publish", on && !s.info.Stalled, r.StallAfterPublish, s.info.PublishedAt)
