@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,9 +13,13 @@ import (
 	"github.com/fmspush/fmspush/redact"
 )
 
-// subscriberQueue is how many units a publisher may fall behind the source
-// before it is cut off (about 10 s of 25 fps video with its audio).
-const subscriberQueue = 1024
+// A publisher may fall behind the source by subscriberQueue units (about
+// 10 s of 25 fps video with its audio) or subscriberBytes, whichever comes
+// first, before it is cut off: memory stays bounded whatever the source sends.
+const (
+	subscriberQueue = 1024
+	subscriberBytes = 16 << 20
+)
 
 // errSlowTarget ends a subscription whose publisher fell too far behind.
 var errSlowTarget = errors.New("the target does not take media as fast as the source produces it")
@@ -42,8 +47,17 @@ type hub struct {
 
 // subscription is one publisher's feed.
 type subscription struct {
-	units chan media.Unit
-	err   error // set before units is closed
+	units  chan media.Unit
+	queued atomic.Int64 // bytes in units
+	err    error        // set before units is closed
+}
+
+// next receives the next unit; ok is false once the hub ended the feed.
+func (s *subscription) next(u media.Unit, ok bool) (media.Unit, bool) {
+	if ok {
+		s.queued.Add(-int64(u.Size()))
+	}
+	return u, ok
 }
 
 func newHub(src Source, maxBytes int64, log hclog.Logger) *hub {
@@ -118,9 +132,15 @@ func (h *hub) WriteUnit(u media.Unit) {
 		h.notify()
 	}
 	h.cache(u)
+	size := int64(u.Size())
 	for s := range h.subs {
+		if s.queued.Load()+size > subscriberBytes {
+			h.drop(s, errSlowTarget)
+			continue
+		}
 		select {
 		case s.units <- u:
+			s.queued.Add(size)
 		default:
 			h.drop(s, errSlowTarget)
 		}

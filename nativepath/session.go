@@ -51,7 +51,7 @@ func (s *session) run(ctx context.Context, rd ready) error {
 		case <-s.pub.Done():
 			return s.p.classify(s.pub.Err())
 		case u, ok := <-s.sub.units:
-			if !ok {
+			if u, ok = s.sub.next(u, ok); !ok {
 				return s.subscriptionEnded()
 			}
 			if err := s.write(u); err != nil {
