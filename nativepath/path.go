@@ -72,8 +72,9 @@ func New(s Settings) (*Path, error) {
 // Kind returns "native".
 func (p *Path) Kind() string { return "native" }
 
-// Check reports whether the source can be opened (a file is readable and
-// parses; network sources are checked when they are pulled).
+// Check reports whether the path can run: its source kind is supported.
+// Whether the source itself is up is found out by pulling it, and reported
+// as a source verdict, never as the path's fault.
 func (p *Path) Check(ctx context.Context) error {
 	_, err := openSource(p.Source)
 	return err
@@ -172,13 +173,22 @@ func openSource(spec string) (Source, error) {
 	case strings.Contains(spec, "://"):
 		return networkSource(spec)
 	default:
-		path := strings.TrimPrefix(spec, "file:")
-		c, err := media.OpenClip(path)
-		if err != nil {
-			return nil, fmt.Errorf("file source: %w", err)
-		}
-		return newClipSource(c), nil
+		return fileSource(strings.TrimPrefix(spec, "file:")), nil
 	}
+}
+
+// fileSource reads an FLV file each time it (re)starts, so that a file that
+// is missing now is picked up when it appears: a missing file is the
+// source's problem, not the path's.
+type fileSource string
+
+// Run implements Source.
+func (f fileSource) Run(ctx context.Context, sink Sink) error {
+	c, err := media.OpenClip(string(f))
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	return newClipSource(c).Run(ctx, sink)
 }
 
 // errNotBuilt says a source kind is not part of this build yet.

@@ -161,8 +161,10 @@ func TestBaseContinuesTimeline(t *testing.T) {
 }
 
 func TestSourceUnavailableIsSourceVerdict(t *testing.T) {
-	if _, err := New(Settings{Source: "/nonexistent/file.flv"}); err == nil {
-		t.Fatal("a missing file must fail New")
+	p := mustNew(t, Settings{Source: "file:/nonexistent/file.flv", Target: "rtmp://127.0.0.1:1/live/x", SourceGrace: 300 * time.Millisecond})
+	err := p.Run(context.Background(), 0, health.NewSignals())
+	if v := health.AsVerdict(err); v == nil || v.Layer != rtmp.LayerSource {
+		t.Fatalf("a missing file must be a source verdict, got %v", err)
 	}
 	if _, err := New(Settings{Source: "builtin:nope"}); err == nil {
 		t.Fatal("an unknown builtin must fail New")

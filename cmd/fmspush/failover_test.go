@@ -239,3 +239,37 @@ func TestTargetUnreachableDegradesAndRecovers(t *testing.T) {
 	defer srv.Close()
 	testpeer.Eventually(t, 60*time.Second, "automatic recovery", func() bool { return r.stream().State == health.StateLive })
 }
+
+func TestSourceDownWaitsWithoutFlappingAndRecovers(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	for _, prefer := range []string{"native", "ffmpeg"} {
+		t.Run(prefer, func(t *testing.T) {
+			cam := filepath.Join(t.TempDir(), "cam.flv")
+			cfg := failoverConfig("lenient", nil, prefer, "")
+			cfg = strings.Replace(cfg, `source = "builtin:sample"`, fmt.Sprintf("source = %q", "file:"+cam), 1)
+			cfg = strings.Replace(cfg, "native {\n", "native {\n    source_grace = \"300ms\"\n", 1)
+			r := startService(t, cfg)
+			testpeer.Eventually(t, 20*time.Second, "waiting_for_source after retries", func() bool {
+				s := r.stream()
+				return s.State == health.StateWaitingForSource && len(s.LastVerdicts) >= 3
+			})
+			s := r.stream()
+			if s.Counters.Failovers != 0 || s.SourceStatus != "down" {
+				t.Fatalf("a source failure moved the stream: %+v", s)
+			}
+			for _, v := range s.LastVerdicts {
+				if v.Layer != rtmp.LayerSource || v.Path != prefer {
+					t.Fatalf("verdict %+v: want source verdicts on %s only", v, prefer)
+				}
+			}
+			sample, err := os.ReadFile(testpeer.SamplePath(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cam, sample, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testpeer.Eventually(t, 30*time.Second, "recovery when the source returns", liveOn(r, prefer))
+		})
+	}
+}
