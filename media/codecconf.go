@@ -235,3 +235,16 @@ func ParseAudioConfig(b []byte) (AudioParams, error) {
 	}
 	return AudioParams{Codec: CodecAAC, Config: append([]byte(nil), b...), SampleRate: c.SampleRate, Channels: ch}, nil
 }
+
+// NewVideoParams builds video parameters from raw parameter sets (vps only
+// for H.265), parsing width, height and frame rate from the SPS.
+func NewVideoParams(c Codec, vps, sps, pps []byte) (VideoParams, error) {
+	p := VideoParams{Codec: c, VPS: clone(vps), SPS: clone(sps), PPS: clone(pps)}
+	if !complete(p) {
+		return VideoParams{}, fmt.Errorf("media: incomplete %v parameter sets", c)
+	}
+	if err := p.parseSPS(); err != nil {
+		return VideoParams{}, err
+	}
+	return p, nil
+}

@@ -99,3 +99,14 @@ func TestIsKeyframe(t *testing.T) {
 		}
 	}
 }
+
+func TestNewVideoParams(t *testing.T) {
+	c := loadSample(t)
+	p, err := NewVideoParams(CodecH264, nil, c.Video.SPS, c.Video.PPS)
+	noErr(t, err)
+	equal(t, *c.Video, p)
+	_, err = NewVideoParams(CodecH264, nil, c.Video.SPS, nil)
+	isErr(t, err, "no PPS")
+	_, err = NewVideoParams(CodecH265, nil, c.Video.SPS, c.Video.PPS)
+	isErr(t, err, "H.265 without VPS")
+}
