@@ -1,6 +1,7 @@
 package fmsim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -89,23 +90,31 @@ func printRules(w io.Writer) error {
 	return nil
 }
 
-// RunDiffCLI is `fmspush diff A.jsonl B.jsonl`: it prints the first divergence
-// that matters and returns ErrDiverged when there is one.
+// RunDiffCLI is `fmspush diff [-all] A.jsonl B.jsonl`: it prints the first
+// divergence that matters (with -all, every divergence found) and returns
+// ErrDiverged when there is one.
 func RunDiffCLI(args []string, stdout io.Writer) error {
-	if len(args) != 2 {
-		return errors.New("usage: fmspush diff A.jsonl B.jsonl")
+	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	all := fs.Bool("all", false, "list every divergence, not only the first")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	fa, err := os.Open(args[0])
+	if fs.NArg() != 2 {
+		return errors.New("usage: fmspush diff [-all] A.jsonl B.jsonl")
+	}
+	a, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	defer fa.Close()
-	fb, err := os.Open(args[1])
+	b, err := os.ReadFile(fs.Arg(1))
 	if err != nil {
 		return err
 	}
-	defer fb.Close()
-	d, err := DiffTranscripts(fa, fb)
+	if *all {
+		return printAll(stdout, a, b)
+	}
+	d, err := DiffTranscripts(bytes.NewReader(a), bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -116,4 +125,18 @@ func RunDiffCLI(args []string, stdout io.Writer) error {
 		return ErrDiverged
 	}
 	return nil
+}
+
+func printAll(w io.Writer, a, b []byte) error {
+	ds, err := DiffAll(bytes.NewReader(a), bytes.NewReader(b), 0)
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return PrintDivergence(w, Divergence{Same: true})
+	}
+	for _, d := range ds {
+		fmt.Fprintf(w, "%-5s A:%-5d B:%-5d %-40s %s: A %q, B %q\n", d.Stream, d.LineA, d.LineB, d.WhatA, d.Field, d.A, d.B)
+	}
+	return ErrDiverged
 }

@@ -88,6 +88,53 @@ func DiffTranscripts(a, b io.Reader) (Divergence, error) {
 	return diffNormalized(normalize(ea), normalize(eb)), nil
 }
 
+// DiffAll lists up to limit divergences (0: no limit), in the order of
+// transcript A's lines: every differing field of every compared message, each
+// stream compared until its messages stop lining up.
+func DiffAll(a, b io.Reader, limit int) ([]Divergence, error) {
+	ea, err := decodeEntries(a)
+	if err != nil {
+		return nil, fmt.Errorf("transcript A: %w", err)
+	}
+	eb, err := decodeEntries(b)
+	if err != nil {
+		return nil, fmt.Errorf("transcript B: %w", err)
+	}
+	na, nb := normalize(ea), normalize(eb)
+	var out []Divergence
+	for _, s := range diffStreams {
+		out = append(out, allInStream(s, na.streams[s], nb.streams[s])...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return lineOrder(out[i].LineA, na.lines) < lineOrder(out[j].LineA, na.lines) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func allInStream(stream string, a, b []event) []Divergence {
+	var out []Divergence
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var ea, eb event
+		if i < len(a) {
+			ea = a[i]
+		}
+		if i < len(b) {
+			eb = b[i]
+		}
+		d := Divergence{Stream: stream, LineA: ea.line, LineB: eb.line, WhatA: ea.what, WhatB: eb.what}
+		if ea.what != eb.what {
+			d.Field, d.A, d.B = "message", orNone(ea.what), orNone(eb.what)
+			return append(out, d)
+		}
+		for _, f := range fieldDiffs(ea.fields, eb.fields) {
+			d.Field, d.A, d.B = f[0], f[1], f[2]
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func decodeEntries(r io.Reader) ([]Entry, error) {
 	var out []Entry
 	sc := bufio.NewScanner(r)
@@ -151,6 +198,14 @@ func diffStream(a, b []event, linesA, linesB int) (Divergence, bool) {
 }
 
 func diffFields(a, b map[string]string) (string, string, string, bool) {
+	if d := fieldDiffs(a, b); len(d) > 0 {
+		return d[0][0], d[0][1], d[0][2], true
+	}
+	return "", "", "", false
+}
+
+// fieldDiffs lists [field, a, b] for every field that differs, sorted by field.
+func fieldDiffs(a, b map[string]string) [][3]string {
 	keys := make([]string, 0, len(a)+len(b))
 	for k := range a {
 		keys = append(keys, k)
@@ -161,6 +216,7 @@ func diffFields(a, b map[string]string) (string, string, string, bool) {
 		}
 	}
 	sort.Strings(keys)
+	var out [][3]string
 	for _, k := range keys {
 		va, okA := a[k]
 		vb, okB := b[k]
@@ -171,10 +227,10 @@ func diffFields(a, b map[string]string) (string, string, string, bool) {
 			vb = "(absent)"
 		}
 		if va != vb {
-			return k, va, vb, true
+			out = append(out, [3]string{k, va, vb})
 		}
 	}
-	return "", "", "", false
+	return out
 }
 
 // ignoredCommands are exchanged for bandwidth checks and padding only.
@@ -298,8 +354,7 @@ func flatten(f map[string]string, path string, v any, meta bool) {
 		}
 		for k, e := range x {
 			if meta && volatileMeta[k] {
-				f[path+"."+k] = "(ignored)"
-				continue
+				continue // present or not, its value does not matter
 			}
 			flatten(f, path+"."+k, e, meta)
 		}

@@ -49,6 +49,10 @@ func TestDiffFFmpegAgainstWrongClient(t *testing.T) {
 	require.True(t, strings.Contains(out.String(), "amf[2].flashVer"), out.String())
 	out.Reset()
 	require.NoError(t, RunDiffCLI([]string{first.Transcript, second.Transcript}, &out))
+	out.Reset()
+	require.ErrorIs(t, RunDiffCLI([]string{"-all", first.Transcript, third.Transcript}, &out), ErrDiverged)
+	require.True(t, strings.Contains(out.String(), "flashVer"), out.String())
+	t.Logf("diff -all:\n%s", out.String())
 }
 
 func diffFiles(t *testing.T, a, b string) Divergence {
