@@ -33,7 +33,8 @@ func (p *Publisher) readLoop() {
 
 func (p *Publisher) handleCommand(c *Command) {
 	st := c.Status()
-	if c.Name == "_error" || (c.Name == "onStatus" && st.Level != "status") {
+	ignored := c.TransactionID == tidReleaseStream || c.TransactionID == tidFCPublish
+	if (c.Name == "_error" && !ignored) || (c.Name == "onStatus" && st.Level != "status") {
 		p.setWords(st)
 	}
 	published := p.publishAt.Load() != 0
@@ -68,12 +69,33 @@ func (p *Publisher) await(ctx context.Context, layer Layer, what string, match f
 				return nil
 			}
 		case <-p.done:
+			if done, err := p.drain(match); done || err != nil {
+				return err
+			}
 			if err := p.Err(); err != nil {
 				return err
 			}
 			return p.newError(layer, layer.Title()+"_closed", errors.New("connection closed"))
 		case <-sctx.Done():
 			return p.newError(layer, layer.Title()+"_"+netKind(sctx.Err()), fmt.Errorf("no answer to %s: %w", what, sctx.Err()))
+		}
+	}
+}
+
+// drain gives match the commands that arrived before the reader stopped.
+func (p *Publisher) drain(match func(*Command) (bool, *Error)) (bool, error) {
+	for {
+		select {
+		case c := <-p.cmds:
+			done, err := match(c)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				return true, nil
+			}
+		default:
+			return false, nil
 		}
 	}
 }
