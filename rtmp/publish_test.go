@@ -82,4 +82,3 @@ func TestDialRefused(t *testing.T) {
 	require.False(t, strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "abc"))
 	require.Equal(t, time.Duration(-1), re.SincePublish)
 }
-

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 func dial(t *testing.T, url string, opts PublishOptions) (*Publisher, error) {
@@ -281,4 +280,3 @@ func TestPublishOverrides(t *testing.T) {
 	}
 	require.Equal(t, "n2?x=1", cmds[4].Arg(1))
 }
-
