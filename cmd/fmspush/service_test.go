@@ -20,7 +20,14 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binPath != "" {
+			os.RemoveAll(filepath.Dir(binPath))
+		}
+		os.Exit(code)
+	}))
+}
 
 // syncBuffer collects the service's log lines.
 type syncBuffer struct {
