@@ -170,3 +170,38 @@ func TestSourceUnavailableIsSourceVerdict(t *testing.T) {
 		t.Fatal("an unknown builtin must fail New")
 	}
 }
+
+func TestSampleAcrossProfilesWithEveryRule(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	cases := []struct {
+		profile string
+		rules   []string
+		name    string
+	}{
+		{"lenient", nil, "plain"},
+		{"cloud", []string{"auth_secret=s3cret", "ack_timeout=1s", "ping_timeout=1s", "ping_interval=200ms"},
+			fmsim.SignedName("s3cret", "cam", until)},
+		{"companion", nil, "cam"},
+	}
+	for _, c := range cases {
+		t.Run(c.profile, func(t *testing.T) {
+			srv := startEmulator(t, c.profile, c.rules...)
+			p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", c.name)})
+			r := start(t, p, 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			// 3 s of accepted video: longer than the cloud profile's ack and ping timeouts here.
+			info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 75 || s.Ended })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Ended {
+				t.Fatalf("%s ended the session: %+v", c.profile, info.Verdict)
+			}
+			if c.profile == "cloud" && (info.AcksReceived == 0 || info.PingResponses == 0) {
+				t.Fatalf("cloud saw %d acks and %d ping responses", info.AcksReceived, info.PingResponses)
+			}
+			r.stop(t)
+		})
+	}
+}

@@ -1,0 +1,150 @@
+// Package source pulls cameras into media units for the native path:
+// rtsp:// and rtsps:// with gortsplib (TCP transport), rtmp:// and rtmps://
+// with gortmplib, and in-memory clips. H.264, H.265 and AAC are carried;
+// other codecs are reported as unsupported for FLV targets. URLs are
+// redacted in every error and log line.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/redact"
+)
+
+// Sink receives what a source produces, in order, from one goroutine.
+type Sink interface {
+	// SetVideo announces (or changes) the video track's parameters.
+	SetVideo(media.VideoParams)
+	// SetAudio announces the audio track's parameters.
+	SetAudio(media.AudioParams)
+	// WriteUnit delivers one access unit with the source's own timestamps.
+	WriteUnit(media.Unit)
+}
+
+// Source is one connection to a camera or a file. Run delivers into sink
+// until ctx ends (nil) or the source fails or ends (an error saying why,
+// already redacted). Reconnecting is the caller's business (see Retry).
+type Source interface {
+	Run(ctx context.Context, sink Sink) error
+}
+
+// ErrNoTrack is returned when a source has no track fmspush can carry.
+var ErrNoTrack = errors.New("no H.264, H.265 or AAC track (unsupported for FLV targets)")
+
+// DefaultReadTimeout is how long a network source may stay silent.
+const DefaultReadTimeout = 10 * time.Second
+
+// New returns the source for a URL: rtsp://, rtsps://, rtmp:// or rtmps://.
+func New(rawURL string, log hclog.Logger) (Source, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: bad URL", redact.URL(rawURL))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "rtsp", "rtsps":
+		return &RTSP{URL: rawURL, Log: log}, nil
+	case "rtmp", "rtmps":
+		return &RTMP{URL: rawURL, Log: log}, nil
+	}
+	return nil, fmt.Errorf("source %s: unsupported scheme %q", redact.URL(rawURL), u.Scheme)
+}
+
+func logger(l hclog.Logger) hclog.Logger {
+	if l == nil {
+		return hclog.NewNullLogger()
+	}
+	return l
+}
+
+// event is one thing for the sink, passed from library callbacks to the
+// goroutine that owns the sink.
+type event struct {
+	video *media.VideoParams
+	audio *media.AudioParams
+	unit  *media.Unit
+}
+
+func (e event) deliver(s Sink) {
+	switch {
+	case e.video != nil:
+		s.SetVideo(*e.video)
+	case e.audio != nil:
+		s.SetAudio(*e.audio)
+	case e.unit != nil:
+		s.WriteUnit(*e.unit)
+	}
+}
+
+// emitter hands events from callback goroutines to the sink's goroutine,
+// blocking (backpressure) until the sink takes them or the run ends.
+type emitter struct {
+	ch   chan event
+	done <-chan struct{}
+}
+
+func newEmitter(done <-chan struct{}) *emitter {
+	return &emitter{ch: make(chan event, 64), done: done}
+}
+
+func (e *emitter) send(ev event) {
+	select {
+	case e.ch <- ev:
+	case <-e.done:
+	}
+}
+
+// ticks converts a timestamp in clock-rate units to a duration without
+// overflowing for long sessions.
+func ticks(v int64, rate int) time.Duration {
+	r := int64(rate)
+	return time.Duration(v/r)*time.Second + time.Duration(v%r)*time.Second/time.Duration(r)
+}
+
+// Clip replays a media.Looper (builtin sample, file:) as a Source.
+type Clip struct {
+	Looper *media.Looper
+}
+
+// Run implements Source: it announces the clip's parameters, then delivers
+// units as the looper releases them until ctx ends.
+func (c *Clip) Run(ctx context.Context, sink Sink) error {
+	if v := c.Looper.Video(); v != nil {
+		sink.SetVideo(*v)
+	}
+	if a := c.Looper.Audio(); a != nil {
+		sink.SetAudio(*a)
+	}
+	for {
+		u, err := c.Looper.Next(ctx)
+		if err != nil {
+			return nil
+		}
+		sink.WriteUnit(u)
+	}
+}
+
+// sentinels are the errors a source error may wrap; any other cause is
+// kept as redacted text only, so that no unwrapping reveals a credential.
+var sentinels = []error{ErrNoTrack, context.Canceled, context.DeadlineExceeded}
+
+// fail builds a source error: kind, redacted URL, step and redacted cause.
+func fail(kind, rawURL, step string, err error) error {
+	msg := fmt.Sprintf("%s source %s: %s", kind, redact.URL(rawURL), step)
+	if err == nil {
+		return errors.New(msg + " failed")
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return fmt.Errorf("%s: %w", msg, s)
+		}
+	}
+	return errors.New(msg + ": " + redact.Text(err.Error()))
+}
