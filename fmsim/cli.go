@@ -85,7 +85,11 @@ func printRules(w io.Writer) error {
 	}
 	for _, p := range Profiles() {
 		r, _ := Profile(p)
-		fmt.Fprintf(w, "profile %-10s %s\n", p, r)
+		desc := r.String()
+		if desc == "" {
+			desc = "(no rule: accepts what nginx-rtmp accepts)"
+		}
+		fmt.Fprintf(w, "profile %-10s %s\n", p, desc)
 	}
 	return nil
 }

@@ -165,6 +165,7 @@ func (s *session) onConnect(c *rtmp.Command) {
 		rtmp.AMFObjectEntry{Key: "objectEncoding", Value: float64(0)})
 	s.send(s.command(rtmp.CSIDCommand, 0, "_result", c.TransactionID, props, info))
 	s.info.ConnectedAt = time.Now()
+	s.log.Debug("connected", "app", s.info.App, "flashver", s.info.FlashVer)
 }
 
 func connectCause(rule string) string {
@@ -207,6 +208,7 @@ func (s *session) onPublish(m *rtmp.Message, c *rtmp.Command) {
 	s.sendPadding()
 	s.send(s.command(csidStream, msid, "onStatus", 0, nil, status("status", "NetStream.Publish.Start", "Publishing.")))
 	s.info.PublishedAt = time.Now()
+	s.log.Info("published", "app", s.info.App, "stream", redactName(name), "flashver", s.info.FlashVer, "msid", msid)
 	if r := s.rules(); r.PingInterval > 0 {
 		s.after("ping", r.PingInterval)
 	}

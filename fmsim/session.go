@@ -225,7 +225,7 @@ func (s *session) finish(readerStarted bool) {
 	s.tr.write(Entry{Dir: "end", Verdict: v})
 	s.tr.close()
 	s.publish()
-	s.log.Info("session ended", "layer", v.Layer.String(), "rule", v.Rule, "cause", v.Cause,
+	s.log.Info("session ended", "remote", s.info.Remote, "layer", v.Layer.String(), "rule", v.Rule, "cause", v.Cause,
 		"action", v.Action, "detail", redact.Text(v.Detail), "video_frames", s.info.VideoFrames,
 		"audio_frames", s.info.AudioFrames)
 }

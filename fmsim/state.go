@@ -2,7 +2,6 @@ package fmsim
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/fmspush/fmspush/rtmp"
@@ -202,14 +201,4 @@ func (s *Server) update(info SessionInfo) {
 		close(s.changed)
 		s.changed = nil
 	}
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
