@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -15,7 +14,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/fmspush/fmspush/media"
-	"github.com/fmspush/fmspush/redact"
 )
 
 // RTSP pulls an rtsp:// or rtsps:// camera over TCP (interleaved).
@@ -177,7 +175,7 @@ func (s *RTSP) installVideo(c *gortsplib.Client, m *description.Media, f format.
 			v.log.Debug("dropping access unit without DTS", "error", err)
 			return
 		}
-		v.push(au, dts, pts, rate)
+		v.push(au, ticks(dts, rate), ticks(pts, rate))
 	})
 	return nil
 }

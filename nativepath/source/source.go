@@ -86,8 +86,9 @@ func (e event) deliver(s Sink) {
 // emitter hands events from callback goroutines to the sink's goroutine,
 // blocking (backpressure) until the sink takes them or the run ends.
 type emitter struct {
-	ch   chan event
-	done <-chan struct{}
+	ch     chan event
+	done   <-chan struct{}
+	direct Sink // set when callbacks already run on the sink's goroutine
 }
 
 func newEmitter(done <-chan struct{}) *emitter {
@@ -95,6 +96,10 @@ func newEmitter(done <-chan struct{}) *emitter {
 }
 
 func (e *emitter) send(ev event) {
+	if e.direct != nil {
+		ev.deliver(e.direct)
+		return
+	}
 	select {
 	case e.ch <- ev:
 	case <-e.done:
@@ -148,3 +153,7 @@ func fail(kind, rawURL, step string, err error) error {
 	}
 	return errors.New(msg + ": " + redact.Text(err.Error()))
 }
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+var errEnded = errors.New("the source ended")

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"time"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/hashicorp/go-hclog"
@@ -95,8 +97,7 @@ func (v *videoTrack) extractDTS(au [][]byte, pts int64) (int64, error) {
 }
 
 // push sends a prepared access unit.
-func (v *videoTrack) push(au [][]byte, dts, pts int64, rate int) {
-	u := media.Unit{Codec: v.codec, DTS: ticks(dts, rate), PTS: ticks(pts, rate),
-		Key: media.IsKeyframe(v.codec, au), NALUs: au}
+func (v *videoTrack) push(au [][]byte, dts, pts time.Duration) {
+	u := media.Unit{Codec: v.codec, DTS: dts, PTS: pts, Key: media.IsKeyframe(v.codec, au), NALUs: au}
 	v.emit.send(event{unit: &u})
 }

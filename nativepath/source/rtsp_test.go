@@ -1,0 +1,131 @@
+package source
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
+)
+
+// checkUnits asserts what the FLV side needs: video params first, H.264
+// 640x360 and AAC 44.1 kHz stereo, a keyframe first, keyframes carrying
+// SPS/PPS, and DTS rising per track.
+func checkUnits(t *testing.T, r *recorder) {
+	t.Helper()
+	video, audio, units, _ := r.snapshot()
+	if len(video) == 0 || len(audio) == 0 {
+		t.Fatalf("params: %d video, %d audio", len(video), len(audio))
+	}
+	v, a := video[len(video)-1], audio[len(audio)-1]
+	if v.Codec != media.CodecH264 || v.Width != 640 || v.Height != 360 {
+		t.Fatalf("video params %v %dx%d", v.Codec, v.Width, v.Height)
+	}
+	if a.SampleRate != 44100 || a.Channels != 2 {
+		t.Fatalf("audio params %+v", a)
+	}
+	last := map[bool]time.Duration{true: -1, false: -1}
+	firstVideo := true
+	for _, u := range units {
+		isVideo := u.Codec.IsVideo()
+		if u.DTS <= last[isVideo] {
+			t.Fatalf("%v DTS %v after %v", u.Codec, u.DTS, last[isVideo])
+		}
+		last[isVideo] = u.DTS
+		if !isVideo {
+			continue
+		}
+		if firstVideo && !u.Key {
+			t.Fatal("first video unit is not a keyframe")
+		}
+		firstVideo = false
+		if u.Key && u.NALUs[0][0]&0x1f != 7 {
+			t.Fatalf("keyframe without SPS first: type %d", u.NALUs[0][0]&0x1f)
+		}
+	}
+}
+
+// The RTSP camera recipe: ffmpeg records the sample into an in-process
+// gortsplib server, the RTSP source plays it over TCP into units.
+func TestRTSPFromFFmpeg(t *testing.T) {
+	s := startRTSPServer(t, "127.0.0.1:0")
+	url := "rtsp://" + s.addr() + "/cam"
+	feed(t, s, url)
+	rec := &recorder{}
+	stop := runSource(&RTSP{URL: url}, rec)
+	testpeer.Eventually(t, 20*time.Second, "two keyframes and audio", func() bool {
+		k, a := rec.count()
+		return k >= 2 && a >= 50
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	checkUnits(t, rec)
+}
+
+// A camera offering only G.711 or Opus audio has nothing FLV can carry:
+// Run says so (ErrNoTrack) without leaking the URL's password.
+func TestRTSPUnsupportedCodecs(t *testing.T) {
+	s := startRTSPServer(t, "127.0.0.1:0")
+	s.serve(t, &description.Session{Medias: []*description.Media{
+		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G711{PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1}}},
+		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 96, ChannelCount: 2}}},
+	}})
+	err := (&RTSP{URL: "rtsp://admin:hunter2@" + s.addr() + "/cam"}).Run(t.Context(), &recorder{})
+	if !errors.Is(err, ErrNoTrack) {
+		t.Fatalf("want ErrNoTrack, got %v", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("password in error: %v", err)
+	}
+}
+
+// A camera that is down: the error names the step, redacts the URL.
+func TestRTSPDownRedacted(t *testing.T) {
+	err := (&RTSP{URL: "rtsp://admin:hunter2@" + freeAddr(t) + "/cam?token=abc", ReadTimeout: 2 * time.Second}).
+		Run(t.Context(), &recorder{})
+	if err == nil {
+		t.Fatal("no error from a closed port")
+	}
+	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "abc") {
+		t.Fatalf("secret in error: %v", err)
+	}
+	if !strings.Contains(err.Error(), "admin:***@") {
+		t.Fatalf("URL not shown redacted: %v", err)
+	}
+}
+
+// The server restarts mid-stream on the same address: Retry reconnects with
+// backoff, tells the sink, and units flow again.
+func TestRetryReconnectsRTSP(t *testing.T) {
+	s := startRTSPServer(t, "127.0.0.1:0")
+	addr := s.addr()
+	url := "rtsp://" + addr + "/cam"
+	cmd := feed(t, s, url)
+	rec := &recorder{}
+	var downs int
+	stop := runSource(&Retry{Source: &RTSP{URL: url, ReadTimeout: 3 * time.Second}, Min: 100 * time.Millisecond,
+		Max: 500 * time.Millisecond, OnDown: func(error) { downs++ }}, rec)
+	testpeer.Eventually(t, 20*time.Second, "first session media", func() bool { k, _ := rec.count(); return k >= 1 })
+
+	cmd.Process.Kill()
+	s.close()
+	_, _, before, _ := rec.snapshot()
+	s2 := startRTSPServer(t, addr)
+	feed(t, s2, url)
+	testpeer.Eventually(t, 30*time.Second, "media after the restart", func() bool {
+		_, _, units, restarts := rec.snapshot()
+		return restarts >= 1 && len(units) > len(before)+100
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if downs == 0 {
+		t.Fatal("OnDown never called")
+	}
+}
