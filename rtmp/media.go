@@ -16,6 +16,9 @@ func (p *Publisher) writeMedia(m *Message, fmt0 bool) error {
 	if p.closing.Load() {
 		return p.newError(LayerUnknown, "closed", errors.New("publisher closed"))
 	}
+	if p.publishAt.Load() == 0 {
+		return p.newError(LayerUnknown, "not_published", errors.New("media before NetStream.Publish.Start"))
+	}
 	m.StreamID = p.streamID
 	p.firstAt.CompareAndSwap(0, time.Now().UnixNano())
 	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))

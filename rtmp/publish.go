@@ -140,14 +140,32 @@ type Publisher struct {
 	lastTS    atomic.Uint32
 	nextTID   atomic.Int64
 	closeOnce sync.Once
+	steps     [LayerPublish + 1]time.Duration
+	connected StatusInfo // connect's _result info
+	fmsVer    string     // connect's _result fmsVer, if any
+	published StatusInfo // the Publish.Start info
 }
 
 // Dial connects to rawURL and publishes: TCP (and TLS for rtmps), handshake,
 // connect, SetChunkSize, releaseStream + FCPublish + createStream, publish on
 // the returned stream id, and waits for NetStream.Publish.Start. ctx bounds
 // Dial only; every step also has opts.StepTimeout. Failures are *Error with
-// the layer of the step that failed.
+// the layer of the step that failed. Dial is Connect followed by Publish.
 func Dial(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, error) {
+	p, err := Connect(ctx, rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Publish(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Connect walks L0-L2 only (network, handshake, connect and SetChunkSize)
+// and returns a session that has not published anything: call Publish, or
+// Close, which then just closes. Probes use it to stay off a live key.
+func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, error) {
 	opts.defaults()
 	p := &Publisher{opts: opts, dialAt: time.Now(), cmds: make(chan *Command, 64), done: make(chan struct{})}
 	p.nextTID.Store(tidPublish)
@@ -156,13 +174,31 @@ func Dial(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, 
 		return nil, p.newError(LayerNetwork, "bad_url", err)
 	}
 	p.applyOverrides(t)
-	if t.StreamName == "" {
-		return nil, p.newError(LayerPublish, "no_stream_name", fmt.Errorf("%s has no stream name", t))
-	}
 	if err := p.setup(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Publish walks L3 on a connected session: releaseStream, FCPublish,
+// createStream, publish, and waits for NetStream.Publish.Start. On failure
+// the connection is closed and the *Error returned (Close is then a no-op).
+func (p *Publisher) Publish(ctx context.Context) error {
+	if p.target.StreamName == "" {
+		err := p.newError(LayerPublish, "no_stream_name", fmt.Errorf("%s has no stream name", p.target))
+		p.abort()
+		return err
+	}
+	nc := p.conn.NetConn()
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := p.publish(ctx); err != nil {
+		p.abort()
+		return err
+	}
+	p.markStep(LayerPublish)
+	nc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 func (p *Publisher) applyOverrides(t *Target) {
@@ -184,31 +220,48 @@ func (p *Publisher) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.markStep(LayerNetwork)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := p.handshake(ctx, nc); err != nil {
 		nc.Close()
 		return err
 	}
+	p.markStep(LayerHandshake)
 	p.conn = NewConn(nc, ConnOptions{AutoAck: true, HeaderPolicy: p.opts.HeaderPolicy})
 	go p.readLoop()
 	if err := p.connect(ctx); err != nil {
 		p.abort()
 		return err
 	}
-	if err := p.publish(ctx); err != nil {
-		p.abort()
-		return err
-	}
+	p.markStep(LayerConnect)
 	nc.SetDeadline(time.Time{})
 	return nil
 }
 
+// markStep records when a layer's step completed.
+func (p *Publisher) markStep(l Layer) {
+	if int(l) < len(p.steps) {
+		p.steps[l] = time.Since(p.dialAt)
+	}
+}
+
+// StepDone is when (since dial) the step of layer l (L0-L3) completed, or 0
+// if it has not. Read it after Connect or Publish returned.
+func (p *Publisher) StepDone(l Layer) time.Duration {
+	if int(l) < len(p.steps) {
+		return p.steps[l]
+	}
+	return 0
+}
+
 // abort closes the connection after a failed setup and waits for the reader.
 func (p *Publisher) abort() {
-	p.closing.Store(true)
-	p.conn.Close()
-	<-p.done
+	p.closeOnce.Do(func() {
+		p.closing.Store(true)
+		p.conn.Close()
+		<-p.done
+	})
 }
 
 func (p *Publisher) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {

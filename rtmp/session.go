@@ -147,6 +147,8 @@ func (p *Publisher) connect(ctx context.Context) error {
 			if st.Code != "" && st.Code != "NetConnection.Connect.Success" {
 				return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
 			}
+			p.connected = st
+			p.fmsVer, _ = c.ObjectArg(0).GetString("fmsVer")
 			return true, nil
 		case c.Name == "_error" && c.TransactionID == tidConnect, c.Name == "onStatus" && st.Level == "error":
 			return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
@@ -207,6 +209,7 @@ func (p *Publisher) matchPublishStart(c *Command) (bool, *Error) {
 	st := c.Status()
 	switch {
 	case c.Name == "onStatus" && st.Code == "NetStream.Publish.Start":
+		p.published = st
 		return true, nil
 	case c.Name == "onStatus" && (st.Level == "error" || strings.Contains(st.Code, "Publish.BadName")):
 		return false, p.newError(LayerPublish, publishCause(st.Code), errors.New(st.String()))
@@ -231,7 +234,7 @@ func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		failed := p.Err() != nil
 		p.closing.Store(true)
-		if !failed {
+		if !failed && p.publishAt.Load() != 0 {
 			p.goodbye()
 		}
 		p.conn.Close()
@@ -261,6 +264,13 @@ func (p *Publisher) goodbye() {
 	case <-t.C:
 	}
 }
+
+// ConnectInfo is what the server answered to connect: the _result status
+// and its fmsVer (empty if absent).
+func (p *Publisher) ConnectInfo() (status StatusInfo, fmsVer string) { return p.connected, p.fmsVer }
+
+// PublishInfo is the NetStream.Publish.Start status the server sent.
+func (p *Publisher) PublishInfo() StatusInfo { return p.published }
 
 // StreamID is the message stream id the server returned from createStream.
 func (p *Publisher) StreamID() uint32 { return p.streamID }

@@ -280,3 +280,21 @@ func TestPublishOverrides(t *testing.T) {
 	}
 	require.Equal(t, "n2?x=1", cmds[4].Arg(1))
 }
+
+// Connect walks L0-L2 and sends nothing past connect and SetChunkSize;
+// Close then just closes.
+func TestConnectOnlyNeverPublishes(t *testing.T) {
+	s := newScriptServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := Connect(ctx, s.url("live/key"), PublishOptions{})
+	require.NoError(t, err)
+	st, fmsVer := p.ConnectInfo()
+	require.Equal(t, "NetConnection.Connect.Success", st.Code)
+	require.Equal(t, "FMS/3,5,7,7009", fmsVer)
+	require.Positive(t, p.StepDone(LayerConnect))
+	require.Error(t, p.WriteMetadata(Metadata{}))
+	require.NoError(t, p.Close())
+	waitFinished(t, s)
+	require.Equal(t, []string{"connect"}, commandNames(s.commands()))
+}
