@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,4 +194,30 @@ func TestClientThatNeverPongsIsResetInCloud(t *testing.T) {
 	require.Equal(t, "ping_timeout", info.Verdict.Cause)
 	require.Positive(t, info.AcksReceived, "the client did ack")
 	require.Positive(t, info.PingsSent)
+}
+
+// TestClientThatStopsReadingIsReset: a client that never reads blocks the
+// server's writes (here 16 MiB of padding); after write_timeout it is reset.
+func TestClientThatStopsReadingIsReset(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, ProfileLenient, "pad_bytes=16777216", "write_timeout=300ms")
+	nc, err := net.Dial("tcp", s.Addr())
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = rtmp.ClientHandshake(nc, rtmp.HandshakeOptions{})
+	require.NoError(t, err)
+	conn := rtmp.NewConn(nc, rtmp.ConnOptions{})
+	for i, c := range []*rtmp.Command{
+		{Name: "connect", TransactionID: 1, Args: []any{rtmp.AMFObject{{Key: "app", Value: "live"}}}},
+		{Name: "createStream", TransactionID: 2, Args: []any{nil}},
+		{Name: "publish", TransactionID: 3, Args: []any{nil, "deaf", "live"}},
+	} {
+		m, err := c.Message(3, uint32(i/2)) // publish on stream 1
+		require.NoError(t, err)
+		require.NoError(t, conn.WriteMessage(m))
+	}
+	info := waitEnded(t, s, 1, 10*time.Second)
+	require.Equal(t, "write_timeout", info.Verdict.Rule)
+	require.Equal(t, "client_not_reading", info.Verdict.Cause)
+	require.Equal(t, ActionRST, info.Verdict.Action)
 }

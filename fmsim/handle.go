@@ -1,7 +1,9 @@
 package fmsim
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -76,13 +78,24 @@ func (s *session) entry(dir string, m *rtmp.Message) Entry {
 	return e
 }
 
-// send writes messages in one segment and logs them; write errors surface as
-// a read error soon after.
+// send writes messages in one segment and logs them. A client that does not
+// read for write_timeout is reset; other write errors surface as a read error.
 func (s *session) send(ms ...*rtmp.Message) {
+	if s.verdict != nil || s.ctx.Err() != nil {
+		return
+	}
 	for _, m := range ms {
 		s.tr.write(s.entry("out", m))
 	}
-	_ = s.conn.WriteMessages(ms...)
+	wt := s.rules().writeTimeout()
+	_ = s.nc.SetWriteDeadline(time.Now().Add(wt))
+	err := s.conn.WriteMessages(ms...)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && s.ctx.Err() == nil {
+		s.end(Verdict{Layer: s.layer(), Rule: "write_timeout", Cause: "client_not_reading", Action: ActionRST,
+			Detail: "a write blocked for " + wt.String()})
+		return
+	}
 	s.checkWindow()
 }
 

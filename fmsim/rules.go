@@ -54,6 +54,8 @@ type Rules struct {
 	PingInterval time.Duration
 	// PingTimeout (ping_timeout): no PingResponse within it gets a TCP RST (L4); 0 disables the check.
 	PingTimeout time.Duration
+	// WriteTimeout (write_timeout): a client that does not read for this long is reset (0 means 10s).
+	WriteTimeout time.Duration
 	// StrictStreamID (strict_msid): media on a message stream id other than createStream's is rejected (L5).
 	StrictStreamID bool
 	// RequireMetadata (require_metadata): onMetaData with width, height and framerate must precede
@@ -171,6 +173,7 @@ var ruleDefs = []ruleDef{
 	durRule("ack_timeout", "see require_acks (default 5s)", func(r *Rules) *time.Duration { return &r.AckTimeout }),
 	durRule("ping_interval", "send a PingRequest this often after publish (0: never)", func(r *Rules) *time.Duration { return &r.PingInterval }),
 	durRule("ping_timeout", "RST when a PingRequest is not answered within it (L4; 0: no check)", func(r *Rules) *time.Duration { return &r.PingTimeout }),
+	durRule("write_timeout", "reset a client whose reading blocks a write this long (default 10s)", func(r *Rules) *time.Duration { return &r.WriteTimeout }),
 	boolRule("strict_msid", "media must use createStream's stream id (L5)", func(r *Rules) *bool { return &r.StrictStreamID }),
 	boolRule("require_metadata", "onMetaData with width/height/framerate before the first video frame (L5)", func(r *Rules) *bool { return &r.RequireMetadata }),
 	durRule("audio_within", "audio must arrive within this of the first video frame (L5; 0: no check)", func(r *Rules) *time.Duration { return &r.AudioWithin }),
@@ -302,6 +305,13 @@ func (r *Rules) ackTimeout() time.Duration {
 		return 5 * time.Second
 	}
 	return r.AckTimeout
+}
+
+func (r *Rules) writeTimeout() time.Duration {
+	if r.WriteTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return r.WriteTimeout
 }
 
 func orDefault(v, def uint32) uint32 {

@@ -69,7 +69,7 @@ func TestCompanionMediaRules(t *testing.T) {
 			require.Equal(t, tc.cause, v.Cause)
 			require.Equal(t, ActionRST, v.Action)
 			delay := v.At.Sub(v.Offending)
-			require.True(t, delay >= 80*time.Millisecond && delay < 400*time.Millisecond, "RST %v after the offending frame", delay)
+			require.True(t, delay >= 80*time.Millisecond && delay < time.Second, "RST %v after the offending frame", delay)
 		})
 	}
 }
@@ -88,7 +88,7 @@ func TestFaultRSTAfterFirstFrameKeyedOnFlashVer(t *testing.T) {
 	require.Equal(t, rtmp.LayerMedia, info.Verdict.Layer)
 	require.Equal(t, "rst_after_first_frame", info.Verdict.Rule)
 	ttr := info.Verdict.SinceFirstFrame
-	require.True(t, ttr >= 100*time.Millisecond && ttr < 400*time.Millisecond, "RST %v after the first frame", ttr)
+	require.True(t, ttr >= 100*time.Millisecond && ttr < time.Second, "RST %v after the first frame", ttr)
 
 	other := &testClient{Name: "ffmpeglike"} // ffmpeg's flashVer does not match
 	require.NoError(t, publishAndSend(t, s, other, 600*time.Millisecond))
@@ -110,7 +110,7 @@ func TestFaultRSTAfterMedia(t *testing.T) {
 	info := waitEnded(t, s, 1, 5*time.Second)
 	require.Equal(t, "rst_after_media", info.Verdict.Rule)
 	d := info.Verdict.At.Sub(info.FirstMediaAt)
-	require.True(t, d >= 150*time.Millisecond && d < 500*time.Millisecond, "RST %v after the first media", d)
+	require.True(t, d >= 150*time.Millisecond && d < time.Second, "RST %v after the first media", d)
 }
 
 func TestFaultStallAfterPublish(t *testing.T) {

@@ -23,6 +23,7 @@ const handshakeTimeout = 10 * time.Second
 // reader goroutine feeds it messages.
 type session struct {
 	srv  *Server
+	ctx  context.Context
 	log  hclog.Logger
 	nc   net.Conn
 	conn *rtmp.Conn
@@ -73,11 +74,11 @@ func (s *session) run(ctx context.Context) {
 		s.info.Transcript = tr.path
 	}
 	s.publish()
-	// Close interrupts a handshake that waits for a silent client.
+	s.ctx = ctx
+	// Close interrupts whatever blocks: a silent handshake, a write to a client that does not read.
 	stop := context.AfterFunc(ctx, func() { _ = s.nc.SetDeadline(time.Now()) })
-	ok := s.handshake(ctx)
-	stop()
-	if !ok {
+	defer stop()
+	if !s.handshake(ctx) {
 		s.finish(false)
 		return
 	}
@@ -91,6 +92,9 @@ func (s *session) handshake(ctx context.Context) bool {
 	_ = s.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	res, err := rtmp.ServerHandshake(s.nc, rtmp.ServerHandshakeOptions{RequireDigest: s.rules().RequireDigest})
 	_ = s.nc.SetDeadline(time.Time{})
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	s.info.Handshake = HandshakeInfo{Version: hex.EncodeToString(res.ClientVersion[:]), Digest: res.ClientDigest, Scheme: res.Scheme}
 	s.tr.write(Entry{Dir: "in", TypeName: "C0C1", Handshake: &s.info.Handshake})
 	switch {
@@ -167,6 +171,10 @@ func (s *session) layer() rtmp.Layer {
 }
 
 func (s *session) clientGone(err error) {
+	if s.ctx.Err() != nil {
+		s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
+		return
+	}
 	cause := "client_closed"
 	if s.unpublished {
 		cause = "unpublished"
