@@ -129,3 +129,54 @@ func TestRetryReconnectsRTSP(t *testing.T) {
 		t.Fatal("OnDown never called")
 	}
 }
+
+// An H.265 camera: ffmpeg encodes live with x265 into the RTSP server; the
+// source derives DTS, parses VPS/SPS/PPS and starts at an IRAP picture.
+func TestRTSPH265(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	s := startRTSPServer(t, "127.0.0.1:0")
+	url := "rtsp://" + s.addr() + "/cam"
+	feedArgs(t, s, url, "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-c:v", "libx265",
+		"-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error")
+	rec := &recorder{}
+	stop := runSource(&RTSP{URL: url}, rec)
+	testpeer.Eventually(t, 30*time.Second, "two H.265 keyframes", func() bool { k, _ := rec.count(); return k >= 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	video, _, units, _ := rec.snapshot()
+	v := video[len(video)-1]
+	if v.Codec != media.CodecH265 || v.Width != 320 || v.Height != 240 || len(v.VPS) == 0 {
+		t.Fatalf("H.265 params %v %dx%d", v.Codec, v.Width, v.Height)
+	}
+	if !units[0].Key || !media.IsKeyframe(media.CodecH265, units[0].NALUs) {
+		t.Fatal("first unit is not an IRAP picture")
+	}
+	for i := 1; i < len(units); i++ {
+		if units[i].DTS <= units[i-1].DTS {
+			t.Fatalf("DTS %v after %v", units[i].DTS, units[i-1].DTS)
+		}
+	}
+}
+
+// Clip replays a looper: parameters first, then units until cancelled.
+func TestClipSource(t *testing.T) {
+	c, err := media.OpenClip(testpeer.SamplePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := media.NewLooper(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	stop := runSource(&Clip{Looper: l}, rec)
+	testpeer.Eventually(t, 10*time.Second, "a loop of units", func() bool { k, _ := rec.count(); return k > 5 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	video, audio, _, _ := rec.snapshot()
+	if len(video) != 1 || len(audio) != 1 {
+		t.Fatalf("params announced %d/%d times", len(video), len(audio))
+	}
+}

@@ -142,10 +142,16 @@ func (s *rtspServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 // time, and waits until the server has the stream.
 func feed(t *testing.T, s *rtspServer, url string) *exec.Cmd {
 	t.Helper()
+	return feedArgs(t, s, url, "-re", "-stream_loop", "-1", "-i", testpeer.SamplePath(t), "-c", "copy")
+}
+
+// feedArgs runs ffmpeg with input/codec args publishing into url over RTSP.
+func feedArgs(t *testing.T, s *rtspServer, url string, args ...string) *exec.Cmd {
+	t.Helper()
 	testpeer.Need(t, "ffmpeg")
 	var stderr bytes.Buffer
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
-		"-i", testpeer.SamplePath(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	full := append(append([]string{"-nostdin", "-v", "error"}, args...), "-f", "rtsp", "-rtsp_transport", "tcp", url)
+	cmd := exec.Command("ffmpeg", full...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -167,10 +173,18 @@ type recorder struct {
 	restarts int
 }
 
-func (r *recorder) SetVideo(p media.VideoParams) { r.mu.Lock(); r.video = append(r.video, p); r.mu.Unlock() }
-func (r *recorder) SetAudio(p media.AudioParams) { r.mu.Lock(); r.audio = append(r.audio, p); r.mu.Unlock() }
-func (r *recorder) WriteUnit(u media.Unit)       { r.mu.Lock(); r.units = append(r.units, u); r.mu.Unlock() }
-func (r *recorder) SourceRestarted()             { r.mu.Lock(); r.restarts++; r.mu.Unlock() }
+func (r *recorder) SetVideo(p media.VideoParams) {
+	r.mu.Lock()
+	r.video = append(r.video, p)
+	r.mu.Unlock()
+}
+func (r *recorder) SetAudio(p media.AudioParams) {
+	r.mu.Lock()
+	r.audio = append(r.audio, p)
+	r.mu.Unlock()
+}
+func (r *recorder) WriteUnit(u media.Unit) { r.mu.Lock(); r.units = append(r.units, u); r.mu.Unlock() }
+func (r *recorder) SourceRestarted()       { r.mu.Lock(); r.restarts++; r.mu.Unlock() }
 
 // count returns keyframes and audio units received.
 func (r *recorder) count() (keys, audio int) {
