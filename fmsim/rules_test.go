@@ -265,3 +265,26 @@ func TestCheckNALUs(t *testing.T) {
 	require.Error(t, checkNALUs([]byte{0, 0, 0, 1, 0xe5}, 4))
 	require.Error(t, checkNALUs(nil, 4))
 }
+
+func TestResetRunningSessions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, ProfileLenient)
+	a, b := &testClient{Name: "a"}, &testClient{Name: "b"}
+	defer a.close()
+	defer b.close()
+	for _, c := range []*testClient{a, b} {
+		_, err := c.dial(s.Addr())
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.WaitFor(ctx, func(ss []SessionInfo) bool { return len(ss) == 2 && ss[0].Published() && ss[1].Published() })
+	require.NoError(t, err)
+	require.Equal(t, 1, s.Reset(func(x SessionInfo) bool { return x.StreamName == "b" }))
+	require.True(t, isReset(b.waitClosed(3*time.Second)))
+	info := waitEnded(t, s, 2, 5*time.Second)
+	require.Equal(t, "reset", info.Verdict.Rule)
+	require.Equal(t, rtmp.LayerUpkeep, info.Verdict.Layer)
+	first, _ := s.Session(1)
+	require.False(t, first.Ended, "the other session runs on")
+}

@@ -35,6 +35,7 @@ type Server struct {
 	rejected atomic.Int64 // connects rejected by reject_sessions since the rules were set
 
 	mu           sync.Mutex
+	live         map[int]*session // running sessions, for Reset
 	sessions     []SessionInfo
 	changed      chan struct{}
 	rulesChanged chan struct{}
@@ -177,10 +178,44 @@ func (s *Server) acceptLoop() {
 		}
 		id := int(s.nextID.Add(1))
 		sess := newSession(s, id, nc)
+		s.track(sess, true)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.track(sess, false)
 			sess.run(s.ctx)
 		}()
 	}
+}
+
+func (s *Server) track(sess *session, running bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == nil {
+		s.live = map[int]*session{}
+	}
+	if running {
+		s.live[sess.info.ID] = sess
+	} else {
+		delete(s.live, sess.info.ID)
+	}
+}
+
+// Reset sends a TCP RST, now, to every running session whose latest snapshot
+// satisfies pred (nil: all), and returns how many it asked. Their verdict
+// names the rule "reset" and the layer they were at.
+func (s *Server) Reset(pred func(SessionInfo) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, sess := range s.live {
+		if id <= len(s.sessions) && (pred == nil || pred(s.sessions[id-1])) {
+			select {
+			case sess.kick <- struct{}{}:
+			default:
+			}
+			n++
+		}
+	}
+	return n
 }

@@ -32,6 +32,7 @@ type session struct {
 
 	in        chan *rtmp.Message
 	readErr   chan error
+	kick      chan struct{} // Server.Reset
 	done      chan struct{}
 	readerOut chan struct{}
 
@@ -54,6 +55,7 @@ func newSession(srv *Server, id int, nc net.Conn) *session {
 		info:      SessionInfo{ID: id, Remote: nc.RemoteAddr().String(), Accepted: now},
 		in:        make(chan *rtmp.Message),
 		readErr:   make(chan error, 1),
+		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		readerOut: make(chan struct{}),
 		deadlines: map[string]time.Time{},
@@ -150,6 +152,8 @@ func (s *session) loop(ctx context.Context) {
 		case <-rulesCh:
 			rulesCh = s.srv.rulesChangedCh()
 			s.armFaults()
+		case <-s.kick:
+			s.end(Verdict{Layer: s.layer(), Rule: "reset", Cause: "reset", Action: ActionRST, Detail: "Server.Reset"})
 		case <-ctx.Done():
 			s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
 		}
