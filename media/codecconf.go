@@ -25,43 +25,46 @@ func ParseAVCConfig(b []byte) (VideoParams, int, error) {
 		return VideoParams{}, 0, fmt.Errorf("media: avcC version %d, want 1", b[0])
 	}
 	lengthSize := int(b[4]&3) + 1
+	if lengthSize == 3 {
+		return VideoParams{}, 0, errors.New("media: avcC NALU length size 3 is invalid")
+	}
 	p := VideoParams{Codec: CodecH264}
-	n := int(b[5] & 0x1f)
-	rest := b[6:]
-	for i := 0; i < n; i++ {
-		var nalu []byte
-		var err error
-		if nalu, rest, err = readU16Prefixed(rest); err != nil {
-			return VideoParams{}, 0, err
-		}
-		if p.SPS == nil {
-			p.SPS = nalu
-		}
+	sps, rest, err := readFirstOf(b[6:], int(b[5]&0x1f))
+	if err != nil {
+		return VideoParams{}, 0, err
 	}
 	if len(rest) < 1 {
 		return VideoParams{}, 0, ErrShortConfig
 	}
-	n, rest = int(rest[0]), rest[1:]
-	for i := 0; i < n; i++ {
-		var nalu []byte
-		var err error
-		if nalu, rest, err = readU16Prefixed(rest); err != nil {
-			return VideoParams{}, 0, err
-		}
-		if p.PPS == nil {
-			p.PPS = nalu
-		}
+	pps, _, err := readFirstOf(rest[1:], int(rest[0]))
+	if err != nil {
+		return VideoParams{}, 0, err
 	}
-	if p.SPS == nil || p.PPS == nil {
+	if sps == nil || pps == nil {
 		return VideoParams{}, 0, errors.New("media: avcC without SPS or PPS")
 	}
+	p.SPS, p.PPS = sps, pps
 	if err := p.parseSPS(); err != nil {
 		return VideoParams{}, 0, err
 	}
-	if lengthSize == 3 {
-		return VideoParams{}, 0, errors.New("media: avcC NALU length size 3 is invalid")
-	}
 	return p, lengthSize, nil
+}
+
+// readFirstOf reads n 16-bit length-prefixed NAL units and returns the
+// first one and what follows them.
+func readFirstOf(b []byte, n int) ([]byte, []byte, error) {
+	var first []byte
+	for i := 0; i < n; i++ {
+		nalu, rest, err := readU16Prefixed(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if first == nil {
+			first = nalu
+		}
+		b = rest
+	}
+	return first, b, nil
 }
 
 // readU16Prefixed splits a 16-bit length-prefixed byte string off b. The
