@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 
 	"net/url"
@@ -56,7 +57,7 @@ func runFFmpeg(t *testing.T, target string, secs int) (string, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-	return stderr.String(), err
+	return redact.Text(stderr.String()), err
 }
 
 func requireSampleReceived(t *testing.T, info SessionInfo, secs int) {
@@ -77,10 +78,11 @@ func requireSampleReceived(t *testing.T, info SessionInfo, secs int) {
 func TestFFmpegPassesCloud(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t"
-	s := startServer(t, ProfileCloud, "auth_secret="+secret, "ack_timeout=1s", "ping_interval=300ms", "ping_timeout=1s")
+	// Timeouts shorter than the 4 s publish, long enough for a loaded 2-core machine.
+	s := startServer(t, ProfileCloud, "auth_secret="+secret, "ack_timeout=2500ms", "ping_interval=300ms", "ping_timeout=2500ms")
 	name := SignedName(secret, "cam1", time.Now().Add(time.Hour))
 	out, err := runFFmpeg(t, s.URL("live", name), 4)
-	require.NoError(t, err, "ffmpeg: %s", out)
+	require.NoError(t, err, "ffmpeg: %s; sessions: %+v", out, s.Sessions())
 	info := waitEnded(t, s, 1, 10*time.Second)
 	requireSampleReceived(t, info, 4)
 	require.Equal(t, "cam1", info.StreamName)
@@ -93,7 +95,7 @@ func TestFFmpegPassesCompanion(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, ProfileCompanion)
 	out, err := runFFmpeg(t, s.URL("live", "companionkey"), 4)
-	require.NoError(t, err, "ffmpeg: %s", out)
+	require.NoError(t, err, "ffmpeg: %s; sessions: %+v", out, s.Sessions())
 	info := waitEnded(t, s, 1, 10*time.Second)
 	requireSampleReceived(t, info, 4)
 	require.Equal(t, uint32(7), info.StreamID)

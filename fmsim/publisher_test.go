@@ -42,7 +42,7 @@ func TestRTMPPublisherPassesEveryProfile(t *testing.T) {
 		name    string
 	}{
 		{ProfileLenient, nil, "plain"},
-		{ProfileCloud, []string{"auth_secret=" + secret, "ack_timeout=1s", "ping_interval=200ms", "ping_timeout=1s"},
+		{ProfileCloud, []string{"auth_secret=" + secret, "ack_timeout=2s", "ping_interval=200ms", "ping_timeout=2s"},
 			SignedName(secret, "cam", time.Now().Add(time.Hour))},
 		{ProfileCompanion, nil, "companion"},
 	} {
