@@ -276,6 +276,7 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, p.newError(LayerNetwork, dialCause(err), err)
 	}
+	nc = withQuickAck(nc)
 	if p.target.Scheme != "rtmps" {
 		return nc, nil
 	}

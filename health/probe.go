@@ -1,0 +1,260 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// Probe defaults.
+const (
+	DefaultProbeTimeout      = 10 * time.Second
+	DefaultProbeMediaTimeout = 40 * time.Second
+	DefaultProbeMedia        = 6 * time.Second // longer than the usual 5 s ack timeout
+	// AltFlashVer is the non-FMLE flashVer the probe bisects with (a Flash player's).
+	AltFlashVer = "LNX 9,0,124,2"
+)
+
+// Layer result statuses.
+const (
+	StatusOK      = "ok"
+	StatusFail    = "fail"
+	StatusSkipped = "skipped"
+)
+
+// ProbeOptions configure Probe.
+type ProbeOptions struct {
+	// Publish walks L3 (releaseStream, FCPublish, createStream, publish, then
+	// FCUnpublish). Without it (and without Media) the probe stops after
+	// connect and never publishes: safe on a live key.
+	Publish bool
+	// Media publishes MediaDuration of the embedded sample in real time to
+	// test L4 (upkeep) and L5 (media). It implies Publish.
+	Media bool
+	// Timeout bounds the whole probe (DefaultProbeTimeout, or
+	// DefaultProbeMediaTimeout with Media).
+	Timeout time.Duration
+	// MediaDuration is how long media is sent (DefaultProbeMedia).
+	MediaDuration time.Duration
+	// Session is the base of every attempt: flashVer, handshake, overrides, TLS.
+	Session rtmp.PublishOptions
+	// NoBisect skips the extra attempts that find out what the server wants.
+	NoBisect bool
+}
+
+func (o *ProbeOptions) defaults() {
+	if o.Media {
+		o.Publish = true
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultProbeTimeout
+		if o.Media {
+			o.Timeout = DefaultProbeMediaTimeout
+		}
+	}
+	if o.MediaDuration <= 0 {
+		o.MediaDuration = DefaultProbeMedia
+	}
+	if o.Session.FlashVer == "" {
+		o.Session.FlashVer = rtmp.DefaultFlashVer
+	}
+}
+
+// LayerResult is what the probe learned at one layer.
+type LayerResult struct {
+	Layer  Layer  `json:"layer"`
+	Status string `json:"status"` // ok, fail, skipped
+	Tried  string `json:"tried,omitempty"`
+	Server string `json:"server,omitempty"` // what the server did
+	// Elapsed is how long the layer's step took (0 when unknown).
+	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
+	// TimeToRST is when the server closed or reset: since dial for L0-L3,
+	// since Publish.Start for L4, since the first media message for L5.
+	TimeToRST time.Duration `json:"time_to_rst_ns,omitempty"`
+}
+
+// ProbeResult is the outcome of a probe: one result per layer L0-L5, what
+// the bisection found out, and the verdict of the first failure (nil when
+// every walked layer is ok).
+type ProbeResult struct {
+	URL      string        `json:"url"` // redacted
+	Layers   []LayerResult `json:"layers"`
+	Findings []string      `json:"findings,omitempty"`
+	Verdict  *Verdict      `json:"verdict,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// OK reports whether no walked layer failed.
+func (r *ProbeResult) OK() bool { return r.Verdict == nil }
+
+// Layer returns the result of layer l (L0-L5).
+func (r *ProbeResult) Layer(l Layer) *LayerResult {
+	for i := range r.Layers {
+		if r.Layers[i].Layer == l {
+			return &r.Layers[i]
+		}
+	}
+	return nil
+}
+
+// String renders one line per layer, the findings and the verdict.
+func (r *ProbeResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "probe %s (%dms)\n", r.URL, r.Elapsed.Milliseconds())
+	for _, l := range r.Layers {
+		fmt.Fprintf(&b, "%-3s %-9s %-7s", l.Layer, l.Layer.Title(), l.Status)
+		if l.Elapsed > 0 {
+			fmt.Fprintf(&b, " %5dms", l.Elapsed.Milliseconds())
+		}
+		if l.Tried != "" {
+			fmt.Fprintf(&b, "  tried: %s", l.Tried)
+		}
+		if l.Server != "" {
+			fmt.Fprintf(&b, "  server: %s", l.Server)
+		}
+		if l.TimeToRST > 0 {
+			fmt.Fprintf(&b, "  (closed %dms after %s)", l.TimeToRST.Milliseconds(), rstFrom(l.Layer))
+		}
+		b.WriteByte('\n')
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "finding: %s\n", f)
+	}
+	if r.Verdict != nil {
+		fmt.Fprintf(&b, "verdict: %s\n", r.Verdict.Error())
+	} else {
+		b.WriteString("verdict: ok\n")
+	}
+	return b.String()
+}
+
+func rstFrom(l Layer) string {
+	switch l {
+	case rtmp.LayerUpkeep:
+		return "publish"
+	case rtmp.LayerMedia:
+		return "the first media message"
+	}
+	return "dial"
+}
+
+// prober runs one probe; it is used by one goroutine.
+type prober struct {
+	url  string
+	opts ProbeOptions
+	res  *ProbeResult
+}
+
+// Probe walks the layers of an RTMP target the way a push would, one
+// connection per attempt, and bisects what the server wants: a digest or a
+// simple handshake, an FMLE or another flashVer, the publish name with or
+// without its query and, for L5, media with or without audio and with full or
+// minimal metadata. Without Publish (or Media) it never publishes. The error
+// is non-nil only for a URL that cannot be parsed; failures of the target are
+// in the result.
+func Probe(ctx context.Context, rawURL string, opts ProbeOptions) (*ProbeResult, error) {
+	if _, err := rtmp.ParseURL(rawURL); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	p := &prober{url: rawURL, opts: opts, res: &ProbeResult{URL: redact.URL(rawURL)}}
+	for l := rtmp.LayerNetwork; l <= rtmp.LayerMedia; l++ {
+		p.res.Layers = append(p.res.Layers, LayerResult{Layer: l, Status: StatusSkipped})
+	}
+	p.run(ctx)
+	p.res.Elapsed = time.Since(start)
+	return p.res, nil
+}
+
+func (p *prober) layer(l Layer) *LayerResult { return p.res.Layer(l) }
+
+func (p *prober) find(format string, args ...any) {
+	p.res.Findings = append(p.res.Findings, redact.Text(fmt.Sprintf(format, args...)))
+}
+
+// fail records the first failure as the verdict.
+func (p *prober) fail(re *rtmp.Error) {
+	lr := p.layer(re.Layer)
+	if lr != nil {
+		lr.Status = StatusFail
+		lr.Server = describe(re)
+		lr.TimeToRST = rstTime(re)
+	}
+	if p.res.Verdict == nil {
+		v := FromRTMP(re)
+		v.Path = "probe"
+		if lr != nil && v.Detail == "" {
+			v.Detail = lr.Server
+		}
+		p.res.Verdict = v
+	}
+}
+
+func (p *prober) run(ctx context.Context) {
+	sess := p.walkConnect(ctx)
+	if sess == nil {
+		return
+	}
+	if !p.opts.Publish {
+		sess.Close()
+		p.layer(rtmp.LayerPublish).Tried = "nothing: publishing was not asked for"
+		return
+	}
+	if !p.walkPublish(ctx, sess) {
+		return
+	}
+	if !p.opts.Media {
+		sess.Close()
+		return
+	}
+	p.walkMedia(ctx, sess)
+}
+
+func asRTMP(err error) *rtmp.Error {
+	var re *rtmp.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	return &rtmp.Error{Layer: rtmp.LayerUnknown, Cause: "unclassified", Err: err, SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+}
+
+// describe says what the server did in a few words.
+func describe(re *rtmp.Error) string {
+	s := re.Cause
+	switch {
+	case re.ServerWords != "":
+		s = "answered " + re.ServerWords
+	case rtmp.IsReset(re):
+		s = "reset the connection (RST)"
+	case strings.HasSuffix(re.Cause, "_closed"), strings.HasPrefix(re.Cause, "reset_after"):
+		s = "closed the connection"
+	case strings.HasSuffix(re.Cause, "_timeout"):
+		s = "did not answer in time"
+	case re.Cause == "connection_refused":
+		s = "refused the connection"
+	}
+	return s
+}
+
+func rstTime(re *rtmp.Error) time.Duration {
+	if re.ServerWords != "" || strings.HasSuffix(re.Cause, "_timeout") {
+		return 0
+	}
+	switch {
+	case re.Layer == rtmp.LayerMedia && re.SinceFirstFrame >= 0:
+		return re.SinceFirstFrame
+	case re.Layer == rtmp.LayerUpkeep && re.SincePublish >= 0:
+		return re.SincePublish
+	case re.Layer >= rtmp.LayerHandshake && re.Layer <= rtmp.LayerPublish && re.SinceDial > 0:
+		return re.SinceDial
+	}
+	return 0
+}
