@@ -22,8 +22,10 @@ var ErrDiverged = errors.New("transcripts diverge")
 // ruleFlags collects repeated -rule name=value flags.
 type ruleFlags []string
 
+// String joins the collected specs (flag.Value).
 func (r *ruleFlags) String() string { return strings.Join(*r, " ") }
 
+// Set validates and collects one spec (flag.Value).
 func (r *ruleFlags) Set(v string) error {
 	var probe Rules
 	if err := probe.Apply(v); err != nil {

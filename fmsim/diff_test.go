@@ -125,6 +125,10 @@ func TestRunCLI(t *testing.T) {
 	require.True(t, strings.Contains(stdout.String(), "stream_id=9"), stdout.String())
 	cancel()
 	require.NoError(t, <-done)
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	require.NoError(t, (&Server{Listen: "127.0.0.1:0"}).Run(ctx2))
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
