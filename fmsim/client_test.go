@@ -76,6 +76,8 @@ type testClient struct {
 	NoAudio      bool
 	NoSeqHeaders bool
 	BadNALU      bool // corrupt the first video frame's NALU length
+	NoFirstKey   bool // drop the first keyframe (the first frame sent is not a keyframe)
+	Type0        bool // start every message with a fmt 0 header
 	Name         string
 
 	nc   net.Conn
@@ -101,7 +103,11 @@ func (c *testClient) dial(addr string) (rtmp.StatusInfo, error) {
 	if _, err := rtmp.ClientHandshake(nc, rtmp.HandshakeOptions{Simple: c.Simple}); err != nil {
 		return rtmp.StatusInfo{}, fmt.Errorf("handshake: %w", err)
 	}
-	c.conn = rtmp.NewConn(nc, rtmp.ConnOptions{})
+	policy := rtmp.HeaderAuto
+	if c.Type0 {
+		policy = rtmp.HeaderType0
+	}
+	c.conn = rtmp.NewConn(nc, rtmp.ConnOptions{HeaderPolicy: policy})
 	c.msgs, c.errc, c.done = make(chan *rtmp.Message, 1024), make(chan error, 1), make(chan struct{})
 	go c.readLoop()
 	return c.publish(addr)
@@ -283,6 +289,10 @@ func (c *testClient) tagMessage(tag flvTag, badDone *bool) (*rtmp.Message, bool)
 		return &rtmp.Message{ChunkStreamID: 4, Type: 8, Timestamp: tag.ts, StreamID: c.sid, Payload: data}, false
 	case 9:
 		if c.NoSeqHeaders && len(data) > 1 && data[1] == 0 {
+			return nil, true
+		}
+		if c.NoFirstKey && !*badDone && len(data) > 1 && data[1] == 1 && data[0]>>4 == 1 {
+			*badDone = true
 			return nil, true
 		}
 		if c.BadNALU && !*badDone && len(data) > 9 && data[1] == 1 {

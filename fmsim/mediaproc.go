@@ -36,6 +36,10 @@ func (s *session) onMedia(m *rtmp.Message, e Entry) {
 		}
 		return
 	}
+	if s.rules().RequireFmt0 && m.Fmt != 0 {
+		s.violate("require_fmt0", "chunk_header_not_fmt0", fmt.Sprintf("%s message started with a fmt %d chunk", typeName(m.Type), m.Fmt))
+		return
+	}
 	if p.video {
 		s.onVideo(m, p)
 	} else {
@@ -70,6 +74,10 @@ func (s *session) onVideo(m *rtmp.Message, p packet) {
 		s.violate("require_metadata", "metadata_missing", "no onMetaData with width, height and framerate before the first video frame")
 		return
 	}
+	if rule, cause, detail := s.gopRefusal(m, p); rule != "" {
+		s.violate(rule, cause, detail)
+		return
+	}
 	if r.ValidateNALU && (p.codec == "h264" || p.codec == "hevc") {
 		if err := checkNALUs(p.data, s.nalLen); err != nil {
 			s.violate("validate_nalu", "bad_nalu", err.Error())
@@ -77,6 +85,25 @@ func (s *session) onVideo(m *rtmp.Message, p packet) {
 		}
 	}
 	s.acceptVideo(m, p)
+}
+
+// gopRefusal checks keyframe_first and max_gop for a coded video frame.
+func (s *session) gopRefusal(m *rtmp.Message, p packet) (rule, cause, detail string) {
+	r := s.rules()
+	if r.KeyframeFirst && s.info.VideoFrames == 0 && !p.key {
+		return "keyframe_first", "no_keyframe_first", "the first video frame is not a keyframe"
+	}
+	if p.key {
+		s.lastKeyTS, s.sawKey = m.Timestamp, true
+		return "", "", ""
+	}
+	if r.MaxGOP <= 0 || !s.sawKey || m.Timestamp < s.lastKeyTS {
+		return "", "", ""
+	}
+	if gap := time.Duration(m.Timestamp-s.lastKeyTS) * time.Millisecond; gap > r.MaxGOP {
+		return "max_gop", "gop_too_long", fmt.Sprintf("%v since the last keyframe (max_gop %v)", gap, r.MaxGOP)
+	}
+	return "", "", ""
 }
 
 func (s *session) videoSequence(p packet) {

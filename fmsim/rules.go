@@ -68,6 +68,14 @@ type Rules struct {
 	ValidateNALU bool
 	// RequireSeqHeader (require_seq_header): sequence headers must precede coded frames (L5).
 	RequireSeqHeader bool
+	// RequireFmt0 (require_fmt0): every media message must start with a fmt 0 chunk header (L5),
+	// as some receivers that cannot parse fmt 1/2/3 demand (the seed case's suspect; ffmpeg fails it).
+	RequireFmt0 bool
+	// MaxGOP (max_gop): a video frame more than this after the last keyframe is a violation (L5);
+	// 0 disables the check.
+	MaxGOP time.Duration
+	// KeyframeFirst (keyframe_first): the first video frame must be a keyframe (L5).
+	KeyframeFirst bool
 	// RSTDelay (rst_delay): how long after the first offending frame a media violation is answered
 	// by a RST (0 means at once).
 	RSTDelay time.Duration
@@ -179,6 +187,9 @@ var ruleDefs = []ruleDef{
 	durRule("audio_within", "audio must arrive within this of the first video frame (L5; 0: no check)", func(r *Rules) *time.Duration { return &r.AudioWithin }),
 	boolRule("validate_nalu", "NALU length prefixes must tile each frame (L5)", func(r *Rules) *bool { return &r.ValidateNALU }),
 	boolRule("require_seq_header", "sequence headers before coded frames (L5)", func(r *Rules) *bool { return &r.RequireSeqHeader }),
+	boolRule("require_fmt0", "every media message starts with a fmt 0 chunk header (L5)", func(r *Rules) *bool { return &r.RequireFmt0 }),
+	durRule("max_gop", "keyframes at most this far apart in media time (L5; 0: no check)", func(r *Rules) *time.Duration { return &r.MaxGOP }),
+	boolRule("keyframe_first", "the first video frame is a keyframe (L5)", func(r *Rules) *bool { return &r.KeyframeFirst }),
 	durRule("rst_delay", "delay from the first offending frame to the RST", func(r *Rules) *time.Duration { return &r.RSTDelay }),
 	stringRule("fault_flashver", "fault rules (reject_sessions, rst_*, stall_*, close_*) apply only to flashVers matching this pattern", func(r *Rules) *string { return &r.FaultFlashVer }),
 	stringRule("fault_stream", "media/publish fault rules apply only to stream names matching this pattern", func(r *Rules) *string { return &r.FaultStream }),

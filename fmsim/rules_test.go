@@ -27,8 +27,8 @@ func publishAndSend(t *testing.T, s *Server, c *testClient, d time.Duration) err
 
 func TestTestClientPassesCompanion(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, ProfileCompanion, "audio_within=300ms")
-	c := &testClient{}
+	s := startServer(t, ProfileCompanion, "audio_within=300ms", "require_fmt0", "keyframe_first", "max_gop=2100ms")
+	c := &testClient{Type0: true}
 	require.NoError(t, publishAndSend(t, s, c, 1500*time.Millisecond))
 	c.close()
 	info := waitEnded(t, s, 1, 5*time.Second)
@@ -44,17 +44,21 @@ func TestCompanionMediaRules(t *testing.T) {
 	cases := []struct {
 		rule, cause string
 		client      testClient
+		extra       []string
 	}{
-		{"strict_msid", "wrong_msid", testClient{MSID: 1}},
-		{"require_metadata", "metadata_missing", testClient{NoMetadata: true}},
-		{"audio_within", "audio_missing", testClient{NoAudio: true}},
-		{"validate_nalu", "bad_nalu", testClient{BadNALU: true}},
-		{"require_seq_header", "seq_header_missing", testClient{NoSeqHeaders: true}},
+		{"require_fmt0", "chunk_header_not_fmt0", testClient{}, []string{"require_fmt0"}},
+		{"max_gop", "gop_too_long", testClient{}, []string{"max_gop=1s"}},
+		{"keyframe_first", "no_keyframe_first", testClient{NoFirstKey: true}, []string{"keyframe_first"}},
+		{"strict_msid", "wrong_msid", testClient{MSID: 1}, nil},
+		{"require_metadata", "metadata_missing", testClient{NoMetadata: true}, nil},
+		{"audio_within", "audio_missing", testClient{NoAudio: true}, nil},
+		{"validate_nalu", "bad_nalu", testClient{BadNALU: true}, nil},
+		{"require_seq_header", "seq_header_missing", testClient{NoSeqHeaders: true}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rule, func(t *testing.T) {
 			t.Parallel()
-			s := startServer(t, ProfileCompanion, "audio_within=300ms", "rst_delay=80ms")
+			s := startServer(t, ProfileCompanion, append([]string{"audio_within=300ms", "rst_delay=80ms"}, tc.extra...)...)
 			c := tc.client
 			defer c.close()
 			err := publishAndSend(t, s, &c, 3*time.Second)

@@ -43,6 +43,8 @@ type session struct {
 	lastAckOut                            uint64
 	videoSeq, audioSeq, audioSeen         bool
 	nalLen                                int
+	lastKeyTS                             uint32 // media time of the last keyframe
+	sawKey                                bool
 	stallVerdict                          *Verdict
 	verdict                               *Verdict
 }
