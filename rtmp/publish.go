@@ -346,11 +346,13 @@ func (p *Publisher) setWords(s StatusInfo) {
 	p.words.Store(&w)
 }
 
-// fail records the session's first terminal error and returns the recorded one.
+// fail records the session's first terminal error and returns the recorded
+// one. A reset replaces a plain close of the same layer: when the writer
+// consumes the socket's ECONNRESET, the reader then sees only EOF.
 func (p *Publisher) fail(e *Error) *Error {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
-	if p.err == nil {
+	if p.err == nil || (p.err.Layer == e.Layer && !IsReset(p.err) && IsReset(e)) {
 		p.err = e
 	}
 	return p.err

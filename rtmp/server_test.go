@@ -30,6 +30,10 @@ type scriptServer struct {
 	CloseAfterPublish time.Duration
 	// ResetOnFirstVideo resets the connection when the first video frame (not header) arrives.
 	ResetOnFirstVideo bool
+	// Window is the WindowAckSize sent after connect (2500000 if 0).
+	Window uint32
+	// AfterPublish runs once right after Publish.Start was sent.
+	AfterPublish func(c *Conn) error
 
 	mu       sync.Mutex
 	msgs     []*Message
@@ -149,6 +153,9 @@ func (s *scriptServer) serve(nc net.Conn) {
 		}
 		if cmd.Name == "publish" && s.PublishError == "" {
 			publishedAt = time.Now()
+			if s.AfterPublish != nil && s.AfterPublish(c) != nil {
+				return
+			}
 		}
 	}
 }
@@ -190,7 +197,11 @@ func (s *scriptServer) answerConnect(c *Conn, cmd *Command) bool {
 		s.send(c, CSIDCommand, 0, &Command{Name: "_error", TransactionID: cmd.TransactionID, Args: []any{nil, status("error", s.ConnectError)}})
 		return true
 	}
-	ok := c.WriteMessages(WindowAckSizeMessage(2500000), SetPeerBandwidthMessage(2500000, 2)) == nil
+	window := s.Window
+	if window == 0 {
+		window = 2500000
+	}
+	ok := c.WriteMessages(WindowAckSizeMessage(window), SetPeerBandwidthMessage(2500000, 2)) == nil
 	ok = ok && c.SetOutChunkSize(4096) == nil
 	return ok && s.send(c, CSIDCommand, 0, &Command{Name: "_result", TransactionID: cmd.TransactionID,
 		Args: []any{AMFObject{{Key: "fmsVer", Value: "FMS/3,5,7,7009"}}, status("status", "NetConnection.Connect.Success")}})

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
 func dial(t *testing.T, url string, opts PublishOptions) (*Publisher, error) {
@@ -297,4 +299,47 @@ func TestConnectOnlyNeverPublishes(t *testing.T) {
 	require.NoError(t, p.Close())
 	waitFinished(t, s)
 	require.Equal(t, []string{"connect"}, commandNames(s.commands()))
+}
+
+// The reader goroutine keeps the session up: it acks once the server's
+// window is passed, answers a ping, and tolerates message types and user
+// control events it does not know.
+func TestPublisherUpkeep(t *testing.T) {
+	s := newScriptServer(t, func(s *scriptServer) {
+		s.Window = 1000
+		s.AfterPublish = func(c *Conn) error {
+			return c.WriteMessages(
+				&Message{ChunkStreamID: 5, Type: 0x1F, Payload: make([]byte, 3000)},
+				&Message{ChunkStreamID: 5, Type: TypeDataAMF0, StreamID: 1, Payload: mustAMF(t, "|RtmpSampleAccess", false, false)},
+				UserControlMessage(0x20, 1),
+				UserControlMessage(PingRequest, 99),
+			)
+		}
+	})
+	p, err := dial(t, s.url("live/key"), PublishOptions{})
+	require.NoError(t, err)
+	var pong, ack bool
+	testpeer.Eventually(t, 5*time.Second, "an ack and a ping response", func() bool {
+		for _, m := range s.messages() {
+			if m.Type == TypeAck {
+				ack = true
+			}
+			if ev, v, err := ParseUserControl(m); err == nil && m.Type == TypeUserControl && ev == PingResponse && v == 99 {
+				pong = true
+			}
+		}
+		return ack && pong
+	})
+	require.NoError(t, p.Err())
+	st := p.Stats()
+	require.GreaterOrEqual(t, st.AcksSent, int64(1))
+	require.Equal(t, int64(1), st.PingsAnswered)
+	require.NoError(t, p.Close())
+}
+
+func mustAMF(t *testing.T, vals ...any) []byte {
+	t.Helper()
+	b, err := EncodeAMF(vals...)
+	require.NoError(t, err)
+	return b
 }
