@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// ErrNotSupported is returned for inputs fmspush cannot read yet (MP4 files).
+// ErrNotSupported is returned for inputs fmspush cannot read yet
+// (fragmented MP4).
 var ErrNotSupported = errors.New("media: not supported yet")
 
 // Clip is a whole FLV recording held in memory: its metadata, codec
@@ -80,18 +81,21 @@ func (c *Clip) check() error {
 	return nil
 }
 
-// OpenClip reads an FLV file from disk. MP4 files return ErrNotSupported.
+// OpenClip reads an FLV or a progressive MP4 file (.mp4, .m4v, .mov) from
+// disk. Fragmented MP4 returns ErrNotSupported.
 func OpenClip(path string) (*Clip, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".mp4", ".m4v", ".mov":
-		return nil, fmt.Errorf("media: %s: MP4 input: %w", filepath.Base(path), ErrNotSupported)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	c, err := ReadClip(f)
+	var c *Clip
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp4", ".m4v", ".mov":
+		c, err = ReadMP4Clip(f)
+	default:
+		c, err = ReadClip(f)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("media: %s: %w", filepath.Base(path), err)
 	}
