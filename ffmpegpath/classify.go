@@ -111,6 +111,9 @@ func processVerdict(e Exit) *health.Verdict {
 			cause = "binary_not_executable"
 		}
 		return verdict(e, none, rtmp.LayerProcess, cause, e.End, fmt.Sprintf("cannot start ffmpeg %q: %v", e.Binary, e.StartErr))
+	case e.Stalled && e.Binary == "libav":
+		return verdict(e, none, rtmp.LayerProcess, "stalled", e.End,
+			fmt.Sprintf("the libav push made no progress for %v and was interrupted", e.StaleFor.Round(time.Millisecond)))
 	case e.Stalled:
 		return verdict(e, none, rtmp.LayerProcess, "stalled", e.End,
 			fmt.Sprintf("ffmpeg made no progress for %v and was killed", e.StaleFor.Round(time.Millisecond)))
@@ -257,7 +260,7 @@ func verdict(e Exit, st *stages, layer rtmp.Layer, cause string, at time.Time, d
 // exitSuffix reports the real exit status.
 func exitSuffix(e Exit) string {
 	switch {
-	case e.StartErr != nil:
+	case e.StartErr != nil, e.Binary == "libav":
 		return ""
 	case e.Signal != "":
 		return fmt.Sprintf(" (ffmpeg %q ended by signal %s)", e.Binary, e.Signal)

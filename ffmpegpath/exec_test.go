@@ -80,9 +80,9 @@ func videoSpan(t *testing.T, file string) time.Duration {
 // pushAndStop runs a push until it is live, lets it publish for pushFor,
 // stops it and returns what was pushed; the wall time runs from ffmpeg's
 // first progress report (when the media starts to flow) to the stop.
-func pushAndStop(t *testing.T, s Settings) pushed {
+func pushAndStop(t *testing.T, d Driver) pushed {
 	t.Helper()
-	r := startRun(t, &Exec{Settings: s}, 0)
+	r := startRun(t, d, 0)
 	var first time.Time
 	// Reports come every 250 ms and polling every 20 ms: this reads the first.
 	testpeer.Eventually(t, 20*time.Second, "the first progress", func() bool {
@@ -107,13 +107,13 @@ func pushAndStop(t *testing.T, s Settings) pushed {
 func TestPushSampleToNginx(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	s := sampleSettings(t, ng.AppURL+"/sample1")
-	checkReceived(t, ng.Recording("sample1"), pushAndStop(t, s), true)
+	checkReceived(t, ng.Recording("sample1"), pushAndStop(t, &Exec{Settings: s}), true)
 }
 
 func TestPushSampleToFFmpegListen(t *testing.T) {
 	l := testpeer.StartFFmpegListen(t)
 	s := sampleSettings(t, l.URL)
-	p := pushAndStop(t, s)
+	p := pushAndStop(t, &Exec{Settings: s})
 	checkReceived(t, l.Wait(t, 10*time.Second), p, true)
 }
 
@@ -210,7 +210,13 @@ func TestCheckCachesSuccess(t *testing.T) {
 // runToVerdict runs a push that must fail and returns its verdict.
 func runToVerdict(t *testing.T, s Settings) *health.Verdict {
 	t.Helper()
-	r := startRun(t, &Exec{Settings: s}, 0)
+	return driverVerdict(t, &Exec{Settings: s})
+}
+
+// driverVerdict runs a push that must fail and returns its verdict.
+func driverVerdict(t *testing.T, d Driver) *health.Verdict {
+	t.Helper()
+	r := startRun(t, d, 0)
 	v := verdictOf(t, r.wait(t, 20*time.Second))
 	t.Logf("verdict: %v", v)
 	return v

@@ -123,5 +123,5 @@ func TestRTSPSourceToNginx(t *testing.T) {
 	s.Source, s.SampleFile = cam, ""
 	// A live source: ffmpeg first sends the frames it buffered while
 	// probing, so the wall time is not compared.
-	checkReceived(t, ng.Recording("rtsp"), pushAndStop(t, s), false)
+	checkReceived(t, ng.Recording("rtsp"), pushAndStop(t, &Exec{Settings: s}), false)
 }

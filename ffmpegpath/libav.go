@@ -1,0 +1,249 @@
+//go:build libav
+
+package ffmpegpath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// LibavAvailable reports whether this build has the libav driver.
+const LibavAvailable = true
+
+// Libav is the libav driver: the source is remuxed to the target inside
+// fmspush through go-astiav (Debian's FFmpeg 5.1 libraries), one locked OS
+// thread per push. It takes the same Settings and gives the same verdicts as
+// Exec, with these limits: audio is copied (AAC or MP3) or dropped, never
+// transcoded or made silent; InputArgs and ExtraArgs (ffmpeg command-line
+// options) are ignored.
+//
+// The output is opened through the tee muxer, which opens its slave with
+// avio_open2, the output's interrupt callback and the rtmp_* options, so
+// that opening the target is interruptible and takes protocol options
+// (go-astiav v0.16.0's OpenIOContext does neither). Every blocking libav call
+// of a push is interrupted on stall and after the stop grace period.
+type Libav struct {
+	Settings
+
+	tail tail
+}
+
+func newLibav(s Settings) (Driver, error) { return &Libav{Settings: s}, nil }
+
+// Kind returns "ffmpeg".
+func (l *Libav) Kind() string { return "ffmpeg" }
+
+// Tail returns the last TailLines log lines at info level or above, redacted.
+func (l *Libav) Tail() []string { return l.tail.get() }
+
+// Check reports whether the linked libav has what a push needs.
+func (l *Libav) Check(context.Context) error {
+	for _, f := range []string{"flv", "tee"} {
+		if astiav.FindOutputFormat(f) == nil {
+			return fmt.Errorf("ffmpegpath: the linked libavformat has no %s muxer", f)
+		}
+	}
+	return nil
+}
+
+// Run remuxes the source to the target until ctx ends (nil, after a clean
+// unpublish) or the push fails (*health.Verdict).
+func (l *Libav) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
+	s := l.Settings.withDefaults()
+	if err := s.validate(); err == nil {
+		err = libavSupports(s)
+		if err != nil {
+			return unsupported(err)
+		}
+	} else {
+		return unsupported(err)
+	}
+	r := &remux{s: s, base: base, sig: sig, red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath),
+		tail: &l.tail, stop: make(chan struct{}), done: make(chan struct{})}
+	v := r.supervise(ctx)
+	if v == nil {
+		return nil
+	}
+	return v
+}
+
+func unsupported(err error) *health.Verdict {
+	return &health.Verdict{Layer: rtmp.LayerProcess, Cause: "unsupported_by_driver", Detail: err.Error(),
+		Path: "ffmpeg", At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+}
+
+// teeSpecial are the characters the tee muxer's option syntax would need
+// escaped (at several levels); values carrying them are refused.
+const teeSpecial = `\':[]|`
+
+// libavSupports reports settings the libav driver cannot honour.
+func libavSupports(s Settings) error {
+	if s.Audio == AudioSilent {
+		return errors.New(`ffmpegpath: the libav driver does not make silent audio (audio "silent"); use the exec driver`)
+	}
+	app, play := s.RTMPApp, s.RTMPPlayPath
+	if app == "" && play == "" {
+		app, play = splitBilibili(s.Target)
+	}
+	for _, v := range []string{s.FlashVer, app, play} {
+		if strings.ContainsAny(v, teeSpecial) {
+			return fmt.Errorf("ffmpegpath: the libav driver cannot pass an rtmp option containing one of %s; use the exec driver", teeSpecial)
+		}
+	}
+	if strings.ContainsAny(s.Target, `\'|`) || strings.ContainsAny(s.Target, " \t") {
+		return errors.New("ffmpegpath: the libav driver cannot open a target URL with quotes, backslashes, '|' or spaces; use the exec driver")
+	}
+	return nil
+}
+
+// teeSpec is the tee muxer's output name for the target.
+func teeSpec(s Settings) string {
+	opts := []string{"f=flv", "onfail=abort", "flvflags=no_duration_filesize",
+		"rtmp_flashver=" + s.FlashVer, "rw_timeout=" + micros(s.IOTimeout)}
+	app, play := s.RTMPApp, s.RTMPPlayPath
+	if app == "" && play == "" {
+		app, play = splitBilibili(s.Target)
+	}
+	if app != "" {
+		opts = append(opts, "rtmp_app="+app)
+	}
+	if play != "" {
+		opts = append(opts, "rtmp_playpath="+play)
+	}
+	return "[" + strings.Join(opts, ":") + "]" + s.Target
+}
+
+// remux is one libav push: a goroutine locked to its OS thread does every
+// libav call (remux.work); supervise owns the stop intent and the watchdog.
+type remux struct {
+	s    Settings
+	base time.Duration
+	sig  *health.Signals
+	red  *Redactor
+	tail *tail
+
+	stop     chan struct{} // closed: the intent is to stop
+	done     chan struct{} // closed when work returned
+	stopping atomic.Bool
+	stalled  atomic.Bool
+
+	// set by work, read by supervise through atomics
+	lastAdvance atomic.Int64 // unix ns
+	published   atomic.Int64 // unix ns
+
+	intMu      sync.Mutex
+	interrupts []astiav.IOInterrupter
+	abort      bool
+
+	// owned by work until done is closed
+	start, end         time.Time
+	publishedAt, first time.Time
+	exitCode           int
+	unsupported        error
+	staleFor           time.Duration
+	script             transcript
+	scriptMu           sync.Mutex
+}
+
+// supervise starts the work and watches it until it returns.
+func (r *remux) supervise(ctx context.Context) *health.Verdict {
+	r.start = time.Now()
+	r.lastAdvance.Store(r.start.UnixNano())
+	go r.work()
+	tick := time.NewTicker(min(r.s.StaleTimeout/5, 100*time.Millisecond))
+	defer tick.Stop()
+	done := ctx.Done()
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-done:
+			done = nil
+			r.stopping.Store(true)
+			close(r.stop)
+			grace = time.After(r.s.Grace)
+		case <-grace:
+			r.s.Logger.Warn("libav push did not stop within the grace period; interrupting it", "grace", r.s.Grace)
+			r.interrupt()
+		case now := <-tick.C:
+			r.watch(now)
+		case <-r.done:
+			if r.unsupported != nil && !r.stopping.Load() {
+				return unsupported(r.unsupported)
+			}
+			return Classify(r.exit())
+		}
+	}
+}
+
+// watch interrupts a hung push.
+func (r *remux) watch(now time.Time) {
+	if r.stalled.Load() || r.stopping.Load() {
+		return
+	}
+	since, limit := now.Sub(time.Unix(0, r.lastAdvance.Load())), r.s.StaleTimeout
+	if r.published.Load() == 0 {
+		since, limit = now.Sub(r.start), r.s.StartTimeout
+	}
+	if since < limit {
+		return
+	}
+	r.staleFor = since
+	r.stalled.Store(true)
+	r.s.Logger.Error("libav push made no progress; interrupting it", "for", since.Round(time.Millisecond))
+	r.interrupt()
+}
+
+// interrupt makes every blocking libav call of the push return.
+func (r *remux) interrupt() {
+	r.intMu.Lock()
+	defer r.intMu.Unlock()
+	r.abort = true
+	for _, i := range r.interrupts {
+		i.Interrupt()
+	}
+}
+
+// guard registers a context's interrupter (interrupted at once if the push
+// is already being aborted). The interrupter stays referenced until the
+// push ends, as C holds a pointer into it.
+func (r *remux) guard(fc *astiav.FormatContext) {
+	i := fc.SetInterruptCallback()
+	r.intMu.Lock()
+	defer r.intMu.Unlock()
+	r.interrupts = append(r.interrupts, i)
+	if r.abort {
+		i.Interrupt()
+	}
+}
+
+// exit gathers what Classify needs once work has returned.
+func (r *remux) exit() Exit {
+	staleFor := r.staleFor
+	return Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
+		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt, FirstFrameAt: r.first,
+		End: r.end, ExitCode: r.exitCode, Binary: "libav", Stalled: r.stalled.Load(), StaleFor: staleFor,
+		Stopped: r.stopping.Load()}
+}
+
+// emit logs a line and keeps it for classification.
+func (r *remux) emit(l LogLine) {
+	logLine(r.s.Logger, r.tail, r.red, l)
+	r.scriptMu.Lock()
+	r.script.add(l)
+	r.scriptMu.Unlock()
+}
+
+// note emits a line of the driver's own, shaped like ffmpeg's.
+func (r *remux) note(level, msg string) {
+	r.emit(LogLine{At: time.Now(), Level: level, Msg: msg})
+}

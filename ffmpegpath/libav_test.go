@@ -1,0 +1,155 @@
+//go:build libav
+
+package ffmpegpath
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+func libavDriver(t *testing.T, s Settings) Driver {
+	t.Helper()
+	s.Driver = DriverLibav
+	d, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestLibavPushSampleToNginx(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	d := libavDriver(t, sampleSettings(t, ng.AppURL+"/libav1"))
+	checkReceived(t, ng.Recording("libav1"), pushAndStop(t, d), true)
+}
+
+func TestLibavPushSampleToFFmpegListen(t *testing.T) {
+	l := testpeer.StartFFmpegListen(t)
+	d := libavDriver(t, sampleSettings(t, l.URL))
+	p := pushAndStop(t, d)
+	checkReceived(t, l.Wait(t, 10*time.Second), p, true)
+}
+
+func TestLibavRTSPSourceToNginx(t *testing.T) {
+	cam := startCamera(t)
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/libavrtsp")
+	s.Source, s.SampleFile = cam, ""
+	checkReceived(t, ng.Recording("libavrtsp"), pushAndStop(t, libavDriver(t, s)), false)
+}
+
+func TestLibavTimestampBase(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	r := startRun(t, libavDriver(t, sampleSettings(t, ng.AppURL+"/libavbase")), 90*time.Second)
+	r.waitLive(t, 20*time.Second)
+	if ts := r.sig.LastTimestamp.Load(); ts < 90_000 || ts > 91_000 {
+		t.Fatalf("first timestamps at %d ms, want to continue from 90000", ts)
+	}
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLibavLayers(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	first := startRun(t, libavDriver(t, sampleSettings(t, ng.AppURL+"/libavdup")), 0)
+	first.waitLive(t, 20*time.Second)
+	tests := []struct {
+		target string
+		layer  rtmp.Layer
+		cause  string
+	}{
+		{fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", testpeer.FreePort(t)), rtmp.LayerNetwork, "connection_refused"},
+		{fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port), rtmp.LayerConnect, "connect_closed"},
+		{ng.AppURL + "/libavdup", rtmp.LayerPublish, "publish_rejected"},
+	}
+	for _, tc := range tests {
+		v := driverVerdict(t, libavDriver(t, sampleSettings(t, tc.target)))
+		if v.Layer != tc.layer || v.Cause != tc.cause {
+			t.Errorf("%s: %v, want %s/%s", tc.target, v, tc.layer, tc.cause)
+		}
+	}
+}
+
+// blackHole accepts TCP connections and never answers: a target that hangs
+// the RTMP handshake. accepted is closed at the first connection.
+func blackHole(t *testing.T) (url string, accepted <-chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done, first := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if conns = append(conns, c); len(conns) == 1 {
+				close(first)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return fmt.Sprintf("rtmp://%s/live/hang", ln.Addr()), first
+}
+
+func TestLibavStallInterruptsHangingOpen(t *testing.T) {
+	target, _ := blackHole(t)
+	s := sampleSettings(t, target)
+	s.StartTimeout, s.IOTimeout = time.Second, time.Minute
+	started := time.Now()
+	v := driverVerdict(t, libavDriver(t, s))
+	took := time.Since(started)
+	t.Logf("hanging open interrupted after %v: %v", took.Round(time.Millisecond), v)
+	if v.Layer != rtmp.LayerProcess || v.Cause != "stalled" || took > s.StartTimeout+time.Second {
+		t.Fatalf("%v after %v, want process/stalled within %v", v, took, s.StartTimeout+time.Second)
+	}
+}
+
+func TestLibavStopInterruptsHangingOpen(t *testing.T) {
+	target, accepted := blackHole(t)
+	s := sampleSettings(t, target)
+	s.IOTimeout, s.Grace = time.Minute, 500*time.Millisecond
+	r := startRun(t, libavDriver(t, s), 0)
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the driver never connected")
+	}
+	stop := time.Now()
+	r.cancel()
+	if err := r.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("stop during a hanging open: %v, want nil", err)
+	}
+	if took := time.Since(stop); took > s.Grace+time.Second {
+		t.Fatalf("stop took %v, want within grace %v + 1s", took, s.Grace)
+	}
+}
+
+func TestLibavRefusesWhatItCannotDo(t *testing.T) {
+	s := sampleSettings(t, "rtmp://127.0.0.1:1/live/x")
+	s.Audio = AudioSilent
+	v := verdictOf(t, libavDriver(t, s).Run(t.Context(), 0, health.NewSignals()))
+	if v.Layer != rtmp.LayerProcess || v.Cause != "unsupported_by_driver" {
+		t.Fatalf("%v", v)
+	}
+}
