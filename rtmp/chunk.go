@@ -65,7 +65,8 @@ type inStream struct {
 
 // ChunkReader reassembles messages from chunks: fmt 0/1/2/3 headers, chunk
 // stream ids 2..65599, extended timestamps (also on fmt 3 chunks), message
-// stream ids little-endian. It is not safe for concurrent use.
+// stream ids little-endian. It follows the SetChunkSize and Abort messages it
+// reads (and still returns them). It is not safe for concurrent use.
 type ChunkReader struct {
 	r         *bufio.Reader
 	chunkSize uint32
@@ -254,7 +255,25 @@ func (r *ChunkReader) readPayload(csid uint32, st *inStream) (*Message, error) {
 	}
 	m := &Message{ChunkStreamID: csid, Type: st.typ, Timestamp: st.ts, StreamID: st.msid, Payload: st.buf, Fmt: st.fmt}
 	st.inProgress, st.buf = false, nil
-	return m, nil
+	return m, r.follow(m)
+}
+
+// follow applies the protocol control messages that change how chunks are
+// read: SetChunkSize and Abort.
+func (r *ChunkReader) follow(m *Message) error {
+	switch m.Type {
+	case TypeSetChunkSize:
+		v, err := ParseUint32(m)
+		if err != nil {
+			return err
+		}
+		return r.SetChunkSize(v & 0x7FFFFFFF)
+	case TypeAbort:
+		if v, err := ParseUint32(m); err == nil {
+			r.Abort(v)
+		}
+	}
+	return nil
 }
 
 type outStream struct {

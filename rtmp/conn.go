@@ -94,17 +94,7 @@ func (c *Conn) ReadMessage() (*Message, error) {
 }
 
 func (c *Conn) handleControl(m *Message) error {
-	switch m.Type {
-	case TypeSetChunkSize:
-		v, err := ParseUint32(m)
-		if err != nil {
-			return err
-		}
-		return c.cr.SetChunkSize(v & 0x7FFFFFFF)
-	case TypeAbort:
-		if v, err := ParseUint32(m); err == nil {
-			c.cr.Abort(v)
-		}
+	switch m.Type { // SetChunkSize and Abort are applied by the chunk reader
 	case TypeAck:
 		if v, err := ParseUint32(m); err == nil {
 			c.acksReceived.Add(1)

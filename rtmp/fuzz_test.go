@@ -50,11 +50,6 @@ func FuzzChunkReader(f *testing.F) {
 			if len(m.Payload) > MaxMessageSize {
 				t.Fatalf("message of %d bytes", len(m.Payload))
 			}
-			if m.Type == TypeSetChunkSize {
-				if v, err := ParseUint32(m); err == nil {
-					r.SetChunkSize(v)
-				}
-			}
 		}
 	})
 }

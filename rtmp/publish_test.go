@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,4 +82,58 @@ func TestDialRefused(t *testing.T) {
 	require.Equal(t, "connection_refused", re.Cause)
 	require.False(t, strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "abc"))
 	require.Equal(t, time.Duration(-1), re.SincePublish)
+}
+
+// Timestamps that cross 0xFFFFFF mid-stream (4.66 h into a session) reach
+// `ffmpeg -listen` intact under both policies: with HeaderAuto as small
+// deltas across the boundary, with HeaderType0 as extended timestamps on
+// every chunk, fmt 3 continuations of keyframes included. The receiver gets
+// all 250 video frames with ~10 s between its first and last packet.
+func TestPublishExtendedTimestampsFFmpeg(t *testing.T) {
+	for _, policy := range []HeaderPolicy{HeaderAuto, HeaderType0} {
+		l := testpeer.StartFFmpegListen(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := Dial(ctx, l.URL, PublishOptions{HeaderPolicy: policy})
+		cancel()
+		require.NoError(t, err)
+		const offset = 0xFFFFFF - 4000 // crosses the boundary 4 s into the sample
+		for _, tag := range readSampleTags(t) {
+			ts := tag.Timestamp
+			if tag.Type != FLVTagScript {
+				ts += offset
+			}
+			require.NoError(t, p.WriteTag(tag.Type, ts, tag.Body))
+		}
+		require.NoError(t, p.Close())
+		out := l.Wait(t, 20*time.Second)
+		pr := checkRecording(t, out, 250)
+		if a := pr.Audio(); a.FrameCount() < 400 {
+			t.Fatalf("policy %v: audio frames %d", policy, a.FrameCount())
+		}
+		// ffmpeg rebases the output to start near 0; a broken timestamp at the
+		// boundary would show as a jump (a span far from 10 s) or lost frames.
+		first, last := packetSpan(t, out)
+		if d := last - first; math.Abs(d-10) > 0.5 {
+			t.Fatalf("policy %v: packets from %.3fs to %.3fs; want a ~10 s span", policy, first, last)
+		}
+	}
+}
+
+// packetSpan returns the first and last video packet times ffprobe reads.
+func packetSpan(t *testing.T, path string) (first, last float64) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+		"-of", "csv=p=0", path).Output()
+	require.NoError(t, err)
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 {
+		t.Fatalf("ffprobe packets: %q", out)
+	}
+	first, _ = strconv.ParseFloat(lines[0], 64)
+	last = first
+	for _, s := range lines {
+		v, _ := strconv.ParseFloat(strings.TrimSuffix(s, ","), 64)
+		first, last = math.Min(first, v), math.Max(last, v)
+	}
+	return first, last
 }
