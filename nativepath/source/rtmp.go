@@ -23,6 +23,9 @@ type RTMP struct {
 	// TLSConfig is used for rtmps:// (nil: system roots).
 	TLSConfig *tls.Config
 	Log       hclog.Logger
+	// OnUnsupported, if set, hears of each track left out because FLV
+	// cannot carry its codec.
+	OnUnsupported func(kind, codec string)
 }
 
 // playURL moves the stream name (last path segment plus query) into the
@@ -115,7 +118,10 @@ func (s *RTMP) install(r *gortmplib.Reader, em *emitter) int {
 				continue
 			}
 		}
-		log.Warn("track not carried: unsupported for FLV targets", "codec", redactCodec(t.Codec))
+		log.Warn("track not carried: unsupported for FLV targets", "codec", codecName(t.Codec))
+		if s.OnUnsupported != nil {
+			s.OnUnsupported(trackKind(t.Codec), codecName(t.Codec))
+		}
 	}
 	return btoi(video) + btoi(audio)
 }
@@ -145,7 +151,14 @@ func (s *RTMP) audio(r *gortmplib.Reader, t *gortmplib.Track, c *codecs.MPEG4Aud
 	return true
 }
 
-func redactCodec(c codecs.Codec) string {
+func trackKind(c codecs.Codec) string {
+	if c.IsVideo() {
+		return "video"
+	}
+	return "audio"
+}
+
+func codecName(c codecs.Codec) string {
 	name := strings.TrimPrefix(strings.TrimPrefix(typeName(c), "*"), "codecs.")
 	return strings.ToLower(name)
 }

@@ -24,6 +24,9 @@ type RTSP struct {
 	// TLSConfig is used for rtsps:// (nil: system roots).
 	TLSConfig *tls.Config
 	Log       hclog.Logger
+	// OnUnsupported, if set, hears of each track left out because FLV
+	// cannot carry its codec (e.g. "audio", "G711").
+	OnUnsupported func(kind, codec string)
 }
 
 // Run implements Source: one RTSP session from DESCRIBE to teardown.
@@ -111,6 +114,9 @@ func (s *RTSP) setup(c *gortsplib.Client, desc *description.Session, em *emitter
 			}
 			if !ok {
 				log.Warn("track not carried: unsupported for FLV targets", "codec", f.Codec(), "media", m.Type)
+				if s.OnUnsupported != nil {
+					s.OnUnsupported(string(m.Type), f.Codec())
+				}
 				continue
 			}
 			if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {

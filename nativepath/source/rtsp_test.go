@@ -3,9 +3,11 @@ package source
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
@@ -179,4 +181,75 @@ func TestClipSource(t *testing.T) {
 	if len(video) != 1 || len(audio) != 1 {
 		t.Fatalf("params announced %d/%d times", len(video), len(audio))
 	}
+}
+
+// A camera with H.264 and G.711: the video is carried, the G.711 track is
+// reported as unsupported and never set up.
+func TestRTSPVideoWithG711(t *testing.T) {
+	c, err := media.OpenClip(testpeer.SamplePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startRTSPServer(t, "127.0.0.1:0")
+	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
+	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
+	am := &description.Media{Type: description.MediaTypeAudio,
+		Formats: []format.Format{&format.G711{PayloadTyp: 8, MULaw: false, SampleRate: 8000, ChannelCount: 1}}}
+	stream := s.serve(t, &description.Session{Medias: []*description.Media{vm, am}})
+	stopWriter := writeVideo(t, stream, vm, h264, c)
+	defer stopWriter()
+
+	var mu sync.Mutex
+	var unsupported []string
+	rec := &recorder{}
+	stop := runSource(&RTSP{URL: "rtsp://" + s.addr() + "/cam", OnUnsupported: func(kind, codec string) {
+		mu.Lock()
+		unsupported = append(unsupported, kind+"/"+codec)
+		mu.Unlock()
+	}}, rec)
+	testpeer.Eventually(t, 20*time.Second, "video from a G.711 camera", func() bool { k, _ := rec.count(); return k >= 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	video, audio, _, _ := rec.snapshot()
+	if len(video) == 0 || len(audio) != 0 {
+		t.Fatalf("params: %d video, %d audio", len(video), len(audio))
+	}
+	if len(unsupported) != 1 || !strings.Contains(strings.ToLower(unsupported[0]), "audio/g711") {
+		t.Fatalf("unsupported = %v", unsupported)
+	}
+}
+
+// writeVideo streams the clip's video through the server as RTP, 10 ms per
+// frame, until the returned stop is called.
+func writeVideo(t *testing.T, st *gortsplib.ServerStream, m *description.Media, f *format.H264, c *media.Clip) func() {
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		var ts uint32
+		for i := 0; ; i++ {
+			u := c.Units[i%len(c.Units)]
+			if !u.Codec.IsVideo() {
+				continue
+			}
+			pkts, _ := enc.Encode(u.NALUs)
+			for _, p := range pkts {
+				p.Timestamp = ts
+				_ = st.WritePacketRTP(m, p)
+			}
+			ts += 3600
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
