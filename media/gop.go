@@ -83,8 +83,9 @@ func (c *GOPCache) Push(u Unit) (paramsChanged bool) {
 }
 
 func (c *GOPCache) pushAudio(u Unit) {
-	if len(c.recent) == recentAudio {
-		c.recent = append(c.recent[:0:0], c.recent[1:]...)
+	if len(c.recent) == recentAudio { // recent is private: shift in place
+		copy(c.recent, c.recent[1:])
+		c.recent = c.recent[:recentAudio-1]
 	}
 	c.recent = append(c.recent, u)
 	if !c.waiting && u.DTS >= c.units[0].DTS {
