@@ -29,6 +29,9 @@ func (p *Publisher) writeMedia(m *Message, fmt0 bool) error {
 		err = p.conn.WriteMessage(m)
 	}
 	if err != nil {
+		if p.closing.Load() {
+			return p.newError(LayerUnknown, "closed", errors.New("publisher closed"))
+		}
 		return p.fail(p.connectionError(err))
 	}
 	switch m.Type {
