@@ -253,3 +253,26 @@ func writeVideo(t *testing.T, st *gortsplib.ServerStream, m *description.Media, 
 	}()
 	return func() { close(quit); <-done }
 }
+
+// New picks the source kind from the setting and never shows secrets.
+func TestNew(t *testing.T) {
+	for spec, want := range map[string]string{
+		"rtsp://u:p@cam/stream":          "*source.RTSP",
+		"rtsps://cam/stream":             "*source.RTSP",
+		"rtmp://h/live/key":              "*source.RTMP",
+		"builtin:sample":                 "*source.Clip",
+		"file:" + testpeer.SamplePath(t): "*source.Clip",
+		testpeer.SamplePath(t):           "*source.Clip",
+	} {
+		s, err := New(spec, nil)
+		if err != nil || typeName(s) != want {
+			t.Errorf("%s: got %s, %v", spec, typeName(s), err)
+		}
+	}
+	for _, spec := range []string{"srt://u:secret@h:9000?passphrase=secret", "builtin:nope", "file:/nonexistent.flv"} {
+		_, err := New(spec, nil)
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+}

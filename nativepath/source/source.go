@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/media/sample"
 	"github.com/fmspush/fmspush/redact"
 )
 
@@ -42,8 +43,30 @@ var ErrNoTrack = errors.New("no H.264, H.265 or AAC track (unsupported for FLV t
 // DefaultReadTimeout is how long a network source may stay silent.
 const DefaultReadTimeout = 10 * time.Second
 
-// New returns the source for a URL: rtsp://, rtsps://, rtmp:// or rtmps://.
-func New(rawURL string, log hclog.Logger) (Source, error) {
+// New returns the source for a setting: rtsp://, rtsps://, rtmp://,
+// rtmps://, builtin:sample, or file:PATH (a bare path is a file too; FLV or
+// MP4, looped at real time).
+func New(spec string, log hclog.Logger) (Source, error) {
+	switch {
+	case spec == "builtin:sample":
+		l, err := sample.NewLooper(media.SystemClock)
+		if err != nil {
+			return nil, fmt.Errorf("builtin sample: %w", err)
+		}
+		return &Clip{Looper: l}, nil
+	case strings.HasPrefix(spec, "builtin:"):
+		return nil, fmt.Errorf("unknown builtin source %q (want builtin:sample)", spec)
+	case !strings.Contains(spec, "://"):
+		l, err := media.OpenFileLooper(strings.TrimPrefix(spec, "file:"))
+		if err != nil {
+			return nil, fmt.Errorf("file source: %w", err)
+		}
+		return &Clip{Looper: l}, nil
+	}
+	return newNetwork(spec, log)
+}
+
+func newNetwork(rawURL string, log hclog.Logger) (Source, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: bad URL", redact.URL(rawURL))
