@@ -4,7 +4,7 @@ BIN      := bin/fmspush
 PKGS     := ./...
 export FMSPUSH_REQUIRE_PEERS := 1
 
-.PHONY: demo test build deps deps-demo vet fuzz bench clean
+.PHONY: demo test build deps deps-demo vet fuzz bench soak clean
 
 demo: deps-demo build
 	@echo "fmspush: status at http://127.0.0.1:8765/v1/streams  health at /healthz  metrics at /metrics"
@@ -28,8 +28,15 @@ test: deps vet
 fuzz:
 	@scripts/fuzz.sh 20s
 
+# make bench: every figure of docs/performance.md in one run (about 12 minutes).
 bench: deps build
+	$(GO) run ./bench/cmd/benchtable -bin $(BIN) -out bench/results/latest.json
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+# make soak [SOAK=10m]: the service under a fault every 30 s, then checks for leaks and losses.
+SOAK ?= 10m
+soak: deps
+	SOAK=$(SOAK) $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 3h ./bench
 
 clean:
 	rm -rf bin
