@@ -39,6 +39,7 @@ func TestRTMPPullFromNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUnits(t, rec)
+	decodesCleanly(t, rec, "h264", 640, 360, true)
 }
 
 // The stream name (last segment plus query) moves into the fragment, where

@@ -68,6 +68,7 @@ func TestRTSPFromFFmpeg(t *testing.T) {
 		t.Fatalf("Run after cancel: %v", err)
 	}
 	checkUnits(t, rec)
+	decodesCleanly(t, rec, "h264", 640, 360, true)
 }
 
 // A camera offering only G.711 or Opus audio has nothing FLV can carry:
@@ -159,6 +160,7 @@ func TestRTSPH265(t *testing.T) {
 			t.Fatalf("DTS %v after %v", units[i].DTS, units[i-1].DTS)
 		}
 	}
+	annexBDecodes(t, units)
 }
 
 // Clip replays a looper: parameters first, then units until cancelled.
