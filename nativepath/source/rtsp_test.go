@@ -278,3 +278,30 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// A camera that demands credentials: the right ones from the URL get media;
+// wrong ones fail with an error that shows neither password.
+func TestRTSPCredentials(t *testing.T) {
+	c, err := media.OpenClip(testpeer.SamplePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startRTSPServer(t, "127.0.0.1:0")
+	s.user, s.pass = "admin", "s3cret-pw"
+	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
+	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
+	stop := writeVideo(t, s.serve(t, &description.Session{Medias: []*description.Media{vm}}), vm, h264, c)
+	defer stop()
+
+	err = (&RTSP{URL: "rtsp://admin:wrong-pw@" + s.addr() + "/cam"}).Run(t.Context(), &recorder{})
+	t.Logf("auth failure reads: %v", err)
+	if err == nil || strings.Contains(err.Error(), "wrong-pw") || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Fatalf("want a redacted auth error, got %v", err)
+	}
+	rec := &recorder{}
+	stopSrc := runSource(&RTSP{URL: "rtsp://admin:s3cret-pw@" + s.addr() + "/cam"}, rec)
+	testpeer.Eventually(t, 20*time.Second, "media with credentials", func() bool { k, _ := rec.count(); return k >= 1 })
+	if err := stopSrc(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
@@ -27,7 +28,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // rtspServer is a real gortsplib server on 127.0.0.1: a publisher (ffmpeg)
 // records into it and readers play what it records.
 type rtspServer struct {
-	srv    *gortsplib.Server
+	// user and pass, when set, are required from readers.
+	user, pass string
+	srv        *gortsplib.Server
 	mu     sync.Mutex
 	stream *gortsplib.ServerStream
 	pub    *gortsplib.ServerSession
@@ -85,7 +88,10 @@ func (s *rtspServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCt
 }
 
 // OnDescribe serves the recorded stream.
-func (s *rtspServer) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *rtspServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if s.user != "" && !ctx.Conn.VerifyCredentials(ctx.Request, s.user, s.pass) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stream == nil {
@@ -113,6 +119,9 @@ func (s *rtspServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*bas
 func (s *rtspServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	if s.user != "" && !ctx.Conn.VerifyCredentials(ctx.Request, s.user, s.pass) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
