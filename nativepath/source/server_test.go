@@ -31,9 +31,9 @@ type rtspServer struct {
 	// user and pass, when set, are required from readers.
 	user, pass string
 	srv        *gortsplib.Server
-	mu     sync.Mutex
-	stream *gortsplib.ServerStream
-	pub    *gortsplib.ServerSession
+	mu         sync.Mutex
+	stream     *gortsplib.ServerStream
+	pub        *gortsplib.ServerSession
 }
 
 // startRTSPServer listens on addr ("127.0.0.1:0" for a free port).
