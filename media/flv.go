@@ -177,7 +177,9 @@ func (r *FLVReader) decode(tag FLVTag) (FLVPacket, bool, error) {
 func (r *FLVReader) decodeScript(b []byte) (FLVPacket, bool, error) {
 	d, err := amf0.Unmarshal(b)
 	if err != nil {
-		return FLVPacket{}, false, fmt.Errorf("media: FLV script tag: %w", err)
+		// Script data fmspush cannot decode (AMF0 dates, AMF3) is skipped,
+		// not fatal: the media does not depend on it.
+		return FLVPacket{}, false, &UnsupportedError{What: "FLV script data: " + err.Error()}
 	}
 	if len(d) > 0 && d[0] == "@setDataFrame" {
 		d = d[1:]

@@ -191,3 +191,19 @@ func TestSplitAVCC(t *testing.T) {
 	_, err = SplitAVCC([]byte{0, 0}, 3)
 	isErr(t, err)
 }
+
+// Script data the AMF0 decoder does not know (here an AMF0 date) is
+// skipped; the frames around it still read.
+func TestFLVUndecodableScriptSkipped(t *testing.T) {
+	c := loadSample(t)
+	var buf bytes.Buffer
+	w, err := NewFLVWriter(&buf, true, false)
+	noErr(t, err)
+	noErr(t, w.WriteTag(FLVTagScript, 0, []byte{2, 0, 10, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a', 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}))
+	noErr(t, w.WriteVideoParams(0, *c.Video))
+	noErr(t, w.WriteUnit(firstVideo(c.Units)))
+	back, err := ParseClip(buf.Bytes())
+	noErr(t, err)
+	equal(t, 1, back.Skipped)
+	equal(t, 1, len(back.Units))
+}

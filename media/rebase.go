@@ -61,10 +61,10 @@ func (r *Rebaser) Epochs() int { return r.epochs }
 
 // Last is the latest output DTS, or base-1ms before any output.
 func (r *Rebaser) Last() time.Duration {
-	last, any := r.base-time.Millisecond, false
+	last, seen := r.base-time.Millisecond, false
 	for _, t := range r.tracks {
-		if t.haveOut && (!any || t.lastOut > last) {
-			last, any = t.lastOut, true
+		if t.haveOut && (!seen || t.lastOut > last) {
+			last, seen = t.lastOut, true
 		}
 	}
 	return last
