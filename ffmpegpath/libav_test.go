@@ -153,3 +153,11 @@ func TestLibavRefusesWhatItCannotDo(t *testing.T) {
 		t.Fatalf("%v", v)
 	}
 }
+
+func libavFor(t *testing.T, s Settings) Driver { return libavDriver(t, s) }
+
+func TestLibavPushSampleToEmulatorCloud(t *testing.T) { pushToEmulator(t, libavFor, "cloud") }
+func TestLibavPushSampleToEmulatorCompanion(t *testing.T) {
+	pushToEmulator(t, libavFor, "companion")
+}
+func TestLibavEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, libavFor) }

@@ -155,6 +155,9 @@ func (r *remux) openOutput(tracks []*track) (*astiav.FormatContext, error) {
 		}
 		t.out.CodecParameters().SetCodecTag(0)
 		t.out.SetTimeBase(t.in.TimeBase())
+		// onMetaData's framerate comes from here (strict ingest demands it).
+		t.out.SetAvgFrameRate(t.in.AvgFrameRate())
+		t.out.SetRFrameRate(t.in.RFrameRate())
 	}
 	r.note("debug", "Opening an output file: "+r.s.Target+".")
 	if err := out.WriteHeader(nil); err != nil {

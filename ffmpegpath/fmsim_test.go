@@ -1,0 +1,119 @@
+package ffmpegpath
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// driverFor builds the driver under test from settings.
+type driverFor func(t *testing.T, s Settings) Driver
+
+func execFor(_ *testing.T, s Settings) Driver { return &Exec{Settings: s} }
+
+// startEmulator starts the strict FMS emulator in a profile with rules.
+func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
+	t.Helper()
+	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// lastSession returns the emulator's last session once it has ended.
+func lastSession(t *testing.T, srv *fmsim.Server) fmsim.SessionInfo {
+	t.Helper()
+	var s fmsim.SessionInfo
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ch := srv.Changed()
+		if all := srv.Sessions(); len(all) > 0 && all[len(all)-1].Ended {
+			return all[len(all)-1]
+		} else if len(all) > 0 {
+			s = all[len(all)-1]
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("the emulator's session did not end: %+v", s)
+		}
+	}
+}
+
+// pushToEmulator pushes the sample to the emulator in a profile and checks
+// what it accepted.
+func pushToEmulator(t *testing.T, mk driverFor, profile string) {
+	srv := startEmulator(t, profile)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range srv.Sessions() {
+				t.Logf("emulator session: %+v verdict %+v violation %+v", s, s.Verdict, s.Violation)
+			}
+		}
+	})
+	p := pushAndStop(t, mk(t, sampleSettings(t, srv.URL("live", "emu"))))
+	s := lastSession(t, srv)
+	t.Logf("%s: handshake digest %v, flashVer %q, %s %dx%d %.0f fps, %s %d Hz, %d video / %d audio frames accepted, %d acks, %d/%d pongs, verdict %+v",
+		profile, s.Handshake.Digest, s.FlashVer, s.VideoCodec, s.Width, s.Height, s.FrameRate, s.AudioCodec, s.SampleRate,
+		s.VideoFrames, s.AudioFrames, s.AcksReceived, s.PingResponses, s.PingsSent, s.Verdict)
+	if s.Verdict.ByServer() {
+		t.Fatalf("the emulator ended the session: %+v", s.Verdict)
+	}
+	if s.VideoCodec != "h264" || s.Width != 640 || s.Height != 360 || s.AudioCodec != "aac" {
+		t.Fatalf("accepted media: %+v", s)
+	}
+	if math.Abs(float64(s.VideoFrames)-float64(p.frames)) > 0.05*float64(p.frames) {
+		t.Fatalf("emulator accepted %d video frames, %d sent", s.VideoFrames, p.frames)
+	}
+	if want := p.wall.Seconds() * 25; math.Abs(float64(s.VideoFrames)-want) > 0.05*want {
+		t.Fatalf("emulator accepted %d video frames, %.0f expected over %v", s.VideoFrames, want, p.wall)
+	}
+}
+
+func TestPushSampleToEmulatorCloud(t *testing.T)     { pushToEmulator(t, execFor, fmsim.ProfileCloud) }
+func TestPushSampleToEmulatorCompanion(t *testing.T) { pushToEmulator(t, execFor, fmsim.ProfileCompanion) }
+
+// rejections are the emulator's rejection modes and the layer each must be
+// classified at.
+var rejections = []struct {
+	name    string
+	profile string
+	rules   []string
+	layer   rtmp.Layer
+}{
+	{"reject_flashver", fmsim.ProfileLenient, []string{"reject_flashver=FMLE"}, rtmp.LayerConnect},
+	{"flashver_prefix", fmsim.ProfileLenient, []string{"flashver_prefix=XSPLIT/"}, rtmp.LayerConnect},
+	{"reject_sessions", fmsim.ProfileLenient, []string{"reject_sessions=1"}, rtmp.LayerConnect},
+	{"auth_secret", fmsim.ProfileCloud, []string{"auth_secret=s3cret"}, rtmp.LayerPublish},
+	{"close_after_publish", fmsim.ProfileLenient, []string{"close_after_publish=2s"}, rtmp.LayerUpkeep},
+	{"rst_after_first_frame", fmsim.ProfileLenient, []string{"rst_after_first_frame=100ms"}, rtmp.LayerMedia},
+	{"require_fmt0", fmsim.ProfileCompanion, []string{"require_fmt0"}, rtmp.LayerMedia},
+}
+
+// rejectionLayers pushes into each rejection mode and checks the layer.
+func rejectionLayers(t *testing.T, mk driverFor) {
+	for _, tc := range rejections {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startEmulator(t, tc.profile, tc.rules...)
+			v := driverVerdict(t, mk(t, sampleSettings(t, srv.URL("live", "rej"))))
+			s := lastSession(t, srv)
+			t.Logf("emulator: %+v", s.Verdict)
+			if v.Layer != tc.layer {
+				t.Fatalf("verdict %v, want %s", v, tc.layer)
+			}
+			if tc.layer == rtmp.LayerMedia && s.Verdict != nil && s.Verdict.SinceFirstFrame >= 0 {
+				diff := v.TimeToRST - s.Verdict.SinceFirstFrame
+				t.Logf("RST after the first frame: measured %v, emulator %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
+				if diff < -300*time.Millisecond || diff > 300*time.Millisecond {
+					t.Fatalf("TimeToRST %v, emulator says %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
+				}
+			}
+		})
+	}
+}
+
+func TestEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, execFor) }
