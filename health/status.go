@@ -93,7 +93,10 @@ type PathStatus struct {
 
 // ProbeSummary is the outcome of one layered probe of a target.
 type ProbeSummary struct {
-	At       time.Time      `json:"at"`
+	At time.Time `json:"at"`
+	// Skipped is true when the probe did not run (the per-host connection
+	// limit was reached); it carries no news about the target.
+	Skipped  bool           `json:"skipped,omitempty"`
 	OK       bool           `json:"ok"`
 	Depth    Layer          `json:"depth"`
 	Duration time.Duration  `json:"duration_ns"`

@@ -182,6 +182,9 @@ func (l *loop) onProbe(p probeResult) {
 	if p.checkErr != nil {
 		sl.checkErr = p.checkErr.Error()
 	}
+	if p.summary != nil && p.summary.Skipped {
+		return // no news: the connection limit kept the probe from running
+	}
 	if p.summary != nil {
 		sl.lastProbe = p.summary
 		l.judgeProbe(sl, p.summary)

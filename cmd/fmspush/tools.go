@@ -4,47 +4,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/fmspush/fmspush/fmsim"
 )
 
 // fmsimCommand runs the strict FMS emulator until interrupted.
 func fmsimCommand(args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("fmsim: %w", errUnimplemented) // wired to fmsim.RunCLI when it lands
+	return fmsim.RunCLI(args, stdout, stderr)
 }
 
 // diffCommand prints the first divergence between two transcripts; it exits
 // 0 when they agree, 1 when they diverge, 2 on bad input.
 func diffCommand(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 {
-		fmt.Fprintln(stderr, "usage: fmspush diff A.jsonl B.jsonl")
-		return 2
-	}
-	a, err := os.Open(args[0])
-	if err != nil {
-		fmt.Fprintln(stderr, "fmspush diff:", err)
-		return 2
-	}
-	defer a.Close()
-	b, err := os.Open(args[1])
-	if err != nil {
-		fmt.Fprintln(stderr, "fmspush diff:", err)
-		return 2
-	}
-	defer b.Close()
-	d, err := fmsim.DiffTranscripts(a, b)
-	if err != nil {
-		fmt.Fprintln(stderr, "fmspush diff:", err)
-		return 2
-	}
-	if err := fmsim.PrintDivergence(stdout, d); err != nil {
-		return 2
-	}
-	if d.Same {
+	err := fmsim.RunDiffCLI(args, stdout)
+	switch {
+	case err == nil:
 		return 0
+	case errors.Is(err, fmsim.ErrDiverged):
+		return 1
+	default:
+		fmt.Fprintln(stderr, "fmspush diff:", err)
+		return 2
 	}
-	return 1
 }
-
-var errUnimplemented = errors.New("not implemented yet")
