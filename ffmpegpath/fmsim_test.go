@@ -74,8 +74,10 @@ func pushToEmulator(t *testing.T, mk driverFor, profile string) {
 	}
 }
 
-func TestPushSampleToEmulatorCloud(t *testing.T)     { pushToEmulator(t, execFor, fmsim.ProfileCloud) }
-func TestPushSampleToEmulatorCompanion(t *testing.T) { pushToEmulator(t, execFor, fmsim.ProfileCompanion) }
+func TestPushSampleToEmulatorCloud(t *testing.T) { pushToEmulator(t, execFor, fmsim.ProfileCloud) }
+func TestPushSampleToEmulatorCompanion(t *testing.T) {
+	pushToEmulator(t, execFor, fmsim.ProfileCompanion)
+}
 
 // rejections are the emulator's rejection modes and the layer each must be
 // classified at.
