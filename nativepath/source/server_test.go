@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -39,8 +40,14 @@ type rtspServer struct {
 // startRTSPServer listens on addr ("127.0.0.1:0" for a free port).
 func startRTSPServer(t *testing.T, addr string) *rtspServer {
 	t.Helper()
+	return startRTSPServerTLS(t, addr, nil)
+}
+
+// startRTSPServerTLS is startRTSPServer speaking rtsps when tc is set.
+func startRTSPServerTLS(t *testing.T, addr string, tc *tls.Config) *rtspServer {
+	t.Helper()
 	s := &rtspServer{}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, TLSConfig: tc}
 	if err := s.srv.Start(); err != nil {
 		t.Fatalf("rtsp server: %v", err)
 	}
