@@ -244,11 +244,17 @@ func (r *ChunkReader) startMessage(fmtType uint8, field uint32, st *inStream) {
 }
 
 func (r *ChunkReader) readPayload(csid uint32, st *inStream) (*Message, error) {
-	n := min(st.length-uint32(len(st.buf)), r.chunkSize)
-	start := len(st.buf)
-	st.buf = append(st.buf, make([]byte, n)...)
-	if err := r.readFull(st.buf[start:]); err != nil {
-		return nil, err
+	// Grow the buffer as bytes arrive (at most maxPrealloc ahead of them), so
+	// that a peer announcing huge chunks and messages cannot make us allocate
+	// memory it never fills.
+	for n := min(st.length-uint32(len(st.buf)), r.chunkSize); n > 0; {
+		k := min(n, maxPrealloc)
+		start := len(st.buf)
+		st.buf = append(st.buf, make([]byte, k)...)
+		if err := r.readFull(st.buf[start:]); err != nil {
+			return nil, err
+		}
+		n -= k
 	}
 	if uint32(len(st.buf)) < st.length {
 		return nil, nil

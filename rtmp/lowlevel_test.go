@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -271,4 +272,24 @@ func TestAckWrapAround(t *testing.T) {
 	require.True(t, wrapped, "acks never wrapped: %v", acks)
 	c.Close()
 	<-readerDone
+}
+
+// A peer that announces a 16 MB chunk size and a 16 MB message but sends a
+// few bytes costs us about what it sent, not what it announced.
+func TestChunkReaderAllocatesAsBytesArrive(t *testing.T) {
+	in := []byte{0x02, 0, 0, 0, 0, 0, 4, TypeSetChunkSize, 0, 0, 0, 0, 0x00, 0xFF, 0xFF, 0xFF}
+	for csid := byte(3); csid < 60; csid++ {
+		in = append(in, csid, 0, 0, 0, 0xFF, 0xFF, 0xFF, TypeVideo, 1, 0, 0, 0, 1, 2, 3)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := NewChunkReader(bytes.NewReader(in))
+	_, err := r.ReadMessage() // SetChunkSize
+	require.NoError(t, err)
+	_, err = r.ReadMessage()
+	require.Error(t, err) // the first big message never completes
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		t.Fatalf("allocated %d bytes for %d bytes of input", grew, len(in))
+	}
 }
