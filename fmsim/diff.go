@@ -74,8 +74,9 @@ var diffStreams = []string{"in", "out", "video", "audio", "end"}
 // DiffTranscripts compares two transcripts and returns the first divergence
 // that matters, ignoring time offsets, timestamps, sizes, transaction ids,
 // ports in URLs, volatile metadata (duration, data rates, encoder, filesize),
-// acknowledgements and pings (compared only as "answered or not"), and the
-// order in which audio and video interleave.
+// acknowledgements and pings (compared only as "answered or not"), teardown
+// commands (compared only as "unpublished or not": which of them arrive races
+// with the client's close), and the order in which audio and video interleave.
 func DiffTranscripts(a, b io.Reader) (Divergence, error) {
 	ea, err := decodeEntries(a)
 	if err != nil {
@@ -236,6 +237,9 @@ func fieldDiffs(a, b map[string]string) [][3]string {
 // ignoredCommands are exchanged for bandwidth checks and padding only.
 var ignoredCommands = map[string]bool{"_checkbw": true, "onBWDone": true, padCommand: true}
 
+// teardownCommands end a publish.
+var teardownCommands = map[string]bool{"FCUnpublish": true, "deleteStream": true, "closeStream": true}
+
 // volatileMeta are metadata keys whose values differ between encoders without mattering.
 var volatileMeta = map[string]bool{"duration": true, "filesize": true, "encoder": true,
 	"videodatarate": true, "audiodatarate": true, "creationdate": true}
@@ -244,12 +248,13 @@ func normalize(entries []Entry) normalized {
 	n := normalized{streams: map[string][]event{}, lines: len(entries)}
 	tracks := map[string]*trackSummary{}
 	var acks, pongs, pings int
+	teardown := false
 	for i, e := range entries {
 		line := i + 1
 		switch {
 		case e.Dir == "end":
-			n.add("end", line, "answers", map[string]string{
-				"acks_sent": fmt.Sprint(acks > 0), "pings_answered": fmt.Sprint(pings == 0 || pongs > 0)})
+			n.add("end", line, "answers", map[string]string{"acks_sent": fmt.Sprint(acks > 0),
+				"pings_answered": fmt.Sprint(pings == 0 || pongs > 0), "unpublished": fmt.Sprint(teardown)})
 			n.add("end", line, "verdict", verdictFields(e.Verdict))
 		case e.Handshake != nil:
 			n.add(e.Dir, line, "handshake", map[string]string{"digest": fmt.Sprint(e.Handshake.Digest)})
@@ -266,6 +271,9 @@ func normalize(entries []Entry) normalized {
 				trackOf(tracks, e).add(&n, line, e)
 			}
 		case ignoredCommands[e.Command]:
+		case e.Dir == "in" && teardownCommands[e.Command]:
+			// Which teardown commands arrive races with the client's close: compare only whether one did.
+			teardown = true
 		default:
 			n.add(e.Dir, line, e.Dir+" "+e.TypeName+" "+e.Command, messageFields(e))
 		}
