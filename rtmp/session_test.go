@@ -9,8 +9,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,4 +344,35 @@ func mustAMF(t *testing.T, vals ...any) []byte {
 	b, err := EncodeAMF(vals...)
 	require.NoError(t, err)
 	return b
+}
+
+// The real ffmpeg binary publishing to our server primitives: its C1 digest
+// passes ServerHandshake's check (RequireDigest), it accepts our signed S1
+// and S2, and its whole publish sequence arrives on the stream id we chose.
+func TestFFmpegPublishesToOurServer(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	s := newScriptServer(t, func(s *scriptServer) { s.RequireDigest = true; s.StreamID = 7 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+		"-i", testpeer.SamplePath(t), "-c", "copy", "-f", "flv", s.url("live/key"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "ffmpeg: %s", out)
+	waitFinished(t, s)
+	hs, hsErr := s.handshake()
+	require.NoError(t, hsErr)
+	require.True(t, hs.ClientDigest)
+	require.Equal(t, SchemeA, hs.Scheme)
+	require.Equal(t, DefaultClientVersion, hs.ClientVersion)
+	require.Equal(t, []string{"connect", "releaseStream", "FCPublish", "createStream", "publish", "FCUnpublish", "deleteStream"},
+		commandNames(s.commands()))
+	video := 0
+	for _, m := range s.messages() {
+		if m.Type == TypeVideo {
+			require.Equal(t, uint32(7), m.StreamID)
+			video++
+		}
+	}
+	require.Equal(t, 252, video) // sequence header + 250 frames + end of sequence
 }
