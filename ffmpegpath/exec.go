@@ -100,6 +100,9 @@ func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return &health.Verdict{Layer: rtmp.LayerUnknown, Cause: "bad_settings", Detail: err.Error(),
 			Path: "ffmpeg", At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
 	}
+	if ctx.Err() != nil {
+		return nil // stopped before it started
+	}
 	info := e.sourceInfo(ctx, s)
 	r := &run{s: s, args: BuildArgs(s, info, base), base: base, sig: sig, tail: &e.tail,
 		red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath)}

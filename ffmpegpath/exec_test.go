@@ -272,3 +272,53 @@ func TestSecretsNeverReachLogsOrVerdicts(t *testing.T) {
 		}
 	}
 }
+
+func TestHangingTargetIsL1Timeout(t *testing.T) {
+	target, _ := blackHole(t)
+	s := sampleSettings(t, target)
+	s.IOTimeout = time.Second
+	started := time.Now()
+	v := runToVerdict(t, s)
+	if v.Layer != rtmp.LayerHandshake || v.Cause != "handshake_timeout" {
+		t.Fatalf("verdict %v, want L1 handshake_timeout", v)
+	}
+	t.Logf("reported after %v", time.Since(started).Round(time.Millisecond))
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	return len(fds)
+}
+
+func TestNoFDLeak(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	closed := fmt.Sprintf("rtmp://127.0.0.1:%d/live/x", testpeer.FreePort(t))
+	runToVerdict(t, sampleSettings(t, closed)) // warm up (probe, runtime pollers)
+	before := openFDs(t)
+	for i := 0; i < 3; i++ {
+		runToVerdict(t, sampleSettings(t, closed))
+	}
+	r := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/fds")}, 0)
+	r.waitLive(t, 20*time.Second)
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFDs(t); after > before {
+		t.Fatalf("%d open fds before, %d after four pushes", before, after)
+	}
+}
+
+func TestRunWithCancelledContextStartsNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e := &Exec{Settings: Settings{FFmpegPath: "/nonexistent/ffmpeg", Source: "/s.flv", Target: "rtmp://127.0.0.1:1/live/x"}}
+	if err := e.Run(ctx, 0, health.NewSignals()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -68,6 +68,9 @@ func (l *Libav) Run(ctx context.Context, base time.Duration, sig *health.Signals
 	} else {
 		return unsupported(err)
 	}
+	if ctx.Err() != nil {
+		return nil // stopped before it started
+	}
 	r := &remux{s: s, base: base, sig: sig, red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath),
 		tail: &l.tail, stop: make(chan struct{}), done: make(chan struct{})}
 	v := r.supervise(ctx)

@@ -4,7 +4,6 @@ package ffmpegpath
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -79,37 +78,6 @@ func TestLibavLayers(t *testing.T) {
 			t.Errorf("%s: %v, want %s/%s", tc.target, v, tc.layer, tc.cause)
 		}
 	}
-}
-
-// blackHole accepts TCP connections and never answers: a target that hangs
-// the RTMP handshake. accepted is closed at the first connection.
-func blackHole(t *testing.T) (url string, accepted <-chan struct{}) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done, first := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if conns = append(conns, c); len(conns) == 1 {
-				close(first)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return fmt.Sprintf("rtmp://%s/live/hang", ln.Addr()), first
 }
 
 func TestLibavStallInterruptsHangingOpen(t *testing.T) {

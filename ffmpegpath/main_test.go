@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,4 +180,35 @@ func stopProcess(t testing.TB, pid int) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
+}
+
+// blackHole accepts TCP connections and never answers: a target that hangs
+// the RTMP handshake. accepted is closed at the first connection.
+func blackHole(t *testing.T) (url string, accepted <-chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done, first := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if conns = append(conns, c); len(conns) == 1 {
+				close(first)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return fmt.Sprintf("rtmp://%s/live/hang", ln.Addr()), first
 }
