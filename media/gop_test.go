@@ -126,13 +126,17 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for !done.Load() {
+			for { // at least one snapshot, even if the writer is already done
+				stop := done.Load()
 				s := g.Snapshot()
 				if err := snapshotErr(s, 300<<10); err != "" {
 					t.Error(err)
 					return
 				}
 				served.Add(int64(len(s.Units)))
+				if stop {
+					return
+				}
 			}
 		}()
 	}
