@@ -293,3 +293,25 @@ func TestChunkReaderAllocatesAsBytesArrive(t *testing.T) {
 		t.Fatalf("allocated %d bytes for %d bytes of input", grew, len(in))
 	}
 }
+
+// Sequence headers are not coded frames; frames are, in every carriage.
+func TestIsCodedFrame(t *testing.T) {
+	for _, tc := range []struct {
+		typ  uint8
+		body []byte
+		want bool
+	}{
+		{TypeVideo, []byte{0x17, 0, 0, 0, 0}, false},
+		{TypeVideo, []byte{0x17, 1, 0, 0, 0}, true},
+		{TypeVideo, []byte{0x27, 1, 0, 0, 0}, true},
+		{TypeVideo, []byte{0x1C, 0, 0, 0, 0}, false},
+		{TypeVideo, []byte{0x90, 'h', 'v', 'c', '1'}, false},
+		{TypeVideo, []byte{0x91, 'h', 'v', 'c', '1'}, true},
+		{TypeVideo, []byte{0xA3, 'h', 'v', 'c', '1'}, true},
+		{TypeAudio, []byte{0xAF, 0, 0x12, 0x10}, false},
+		{TypeAudio, []byte{0xAF, 1, 0x21}, true},
+		{TypeAudio, []byte{0x72, 0x55}, true},
+	} {
+		require.Equal(t, tc.want, isCodedFrame(tc.typ, tc.body), "% x", tc.body)
+	}
+}

@@ -8,8 +8,9 @@ import (
 	"github.com/fmspush/fmspush/media"
 )
 
-// writeMedia sends one media message on the published stream.
-func (p *Publisher) writeMedia(m *Message, fmt0 bool) error {
+// writeMedia sends one media message on the published stream; frame marks
+// a coded audio or video frame (not metadata or a sequence header).
+func (p *Publisher) writeMedia(m *Message, fmt0, frame bool) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
@@ -20,7 +21,11 @@ func (p *Publisher) writeMedia(m *Message, fmt0 bool) error {
 		return p.newError(LayerUnknown, "not_published", errors.New("media before NetStream.Publish.Start"))
 	}
 	m.StreamID = p.streamID
-	p.firstAt.CompareAndSwap(0, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	p.firstAt.CompareAndSwap(0, now)
+	if frame {
+		p.firstFrameAt.CompareAndSwap(0, now)
+	}
 	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 	var err error
 	if fmt0 {
@@ -57,11 +62,11 @@ func (p *Publisher) WriteTag(tagType uint8, timestamp uint32, body []byte) error
 	case TypeDataAMF0:
 		m.ChunkStreamID = CSIDAudio
 		m.Payload = withSetDataFrame(body)
-		return p.writeMedia(m, true)
+		return p.writeMedia(m, true, false)
 	default:
 		return fmt.Errorf("rtmp: FLV tag type %d", tagType)
 	}
-	return p.writeMedia(m, false)
+	return p.writeMedia(m, false, isCodedFrame(tagType, body))
 }
 
 func withSetDataFrame(body []byte) []byte {
@@ -79,7 +84,7 @@ func (p *Publisher) WriteMetadata(md Metadata) error {
 	if err != nil {
 		return err
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeDataAMF0, Payload: payload}, true)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeDataAMF0, Payload: payload}, true, false)
 }
 
 // WriteVideoConfig sends the video sequence header for v (AVC, or H.265 per
@@ -98,7 +103,7 @@ func (p *Publisher) WriteVideoConfig(v media.VideoParams, ts time.Duration) erro
 	if err != nil {
 		return err
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(ts), Payload: body}, false)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(ts), Payload: body}, false, false)
 }
 
 // WriteAudioConfig sends the AAC sequence header for a at ts.
@@ -106,7 +111,7 @@ func (p *Publisher) WriteAudioConfig(a media.AudioParams, ts time.Duration) erro
 	if a.Codec != media.CodecAAC || len(a.Config) < 2 {
 		return fmt.Errorf("rtmp: audio needs AAC with an AudioSpecificConfig (codec %s, %d bytes)", a.Codec, len(a.Config))
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(ts), Payload: AACSequenceHeader(a.Config)}, false)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(ts), Payload: AACSequenceHeader(a.Config)}, false, false)
 }
 
 // WriteUnit sends a video or audio access unit according to its codec.
@@ -130,7 +135,7 @@ func (p *Publisher) WriteVideo(u media.Unit) error {
 	default:
 		return fmt.Errorf("rtmp: video codec %s", u.Codec)
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, false)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, false, true)
 }
 
 // WriteAudio sends one raw AAC frame at its DTS.
@@ -138,7 +143,7 @@ func (p *Publisher) WriteAudio(u media.Unit) error {
 	if u.Codec != media.CodecAAC {
 		return fmt.Errorf("rtmp: audio codec %s", u.Codec)
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}, false)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}, false, true)
 }
 
 func ms(d time.Duration) uint32 {
@@ -146,4 +151,20 @@ func ms(d time.Duration) uint32 {
 		return 0
 	}
 	return uint32(d / time.Millisecond)
+}
+
+// isCodedFrame tells coded frames from sequence headers in FLV tag bodies
+// (legacy AVC/HEVC, Enhanced RTMP, AAC; other audio is always a frame).
+func isCodedFrame(tagType uint8, body []byte) bool {
+	if len(body) < 2 {
+		return false
+	}
+	if tagType == TypeAudio {
+		return body[0]>>4 != FLVCodecAAC || body[1] == 1
+	}
+	if body[0]&0x80 != 0 {
+		pt := body[0] & 0x0F
+		return pt == exPacketCodedFrames || pt == 3
+	}
+	return body[1] == flvPacketNALU
 }

@@ -63,8 +63,9 @@ type PublishOptions struct {
 	// CloseTimeout bounds how long Close waits for the server to close after
 	// FCUnpublish and deleteStream (DefaultCloseTimeout if 0).
 	CloseTimeout time.Duration
-	// MediaRejectWindow: a close or reset this soon after the first media
-	// message is classified L5, later ones L4 (DefaultMediaRejectWindow if 0).
+	// MediaRejectWindow: a close or reset this soon after the first coded
+	// frame (or, before any, the first metadata/sequence header) is
+	// classified L5, later ones L4 (DefaultMediaRejectWindow if 0).
 	MediaRejectWindow time.Duration
 	// Dialer dials TCP (a zero net.Dialer if nil).
 	Dialer *net.Dialer
@@ -128,22 +129,24 @@ type Publisher struct {
 	dialAt    time.Time
 	publishAt atomic.Int64 // unix ns, 0 until NetStream.Publish.Start
 	firstAt   atomic.Int64 // unix ns of the first media message, 0 until then
-	step      atomic.Uint32
-	cmds      chan *Command
-	done      chan struct{}
-	closing   atomic.Bool
-	errMu     sync.Mutex
-	err       *Error
-	words     atomic.Pointer[string]
-	video     atomic.Int64
-	audio     atomic.Int64
-	lastTS    atomic.Uint32
-	nextTID   atomic.Int64
-	closeOnce sync.Once
-	steps     [LayerPublish + 1]time.Duration
-	connected StatusInfo // connect's _result info
-	fmsVer    string     // connect's _result fmsVer, if any
-	published StatusInfo // the Publish.Start info
+	// firstFrameAt is the unix ns of the first coded frame, 0 until then.
+	firstFrameAt atomic.Int64
+	step         atomic.Uint32
+	cmds         chan *Command
+	done         chan struct{}
+	closing      atomic.Bool
+	errMu        sync.Mutex
+	err          *Error
+	words        atomic.Pointer[string]
+	video        atomic.Int64
+	audio        atomic.Int64
+	lastTS       atomic.Uint32
+	nextTID      atomic.Int64
+	closeOnce    sync.Once
+	steps        [LayerPublish + 1]time.Duration
+	connected    StatusInfo // connect's _result info
+	fmsVer       string     // connect's _result fmsVer, if any
+	published    StatusInfo // the Publish.Start info
 }
 
 // Dial connects to rawURL and publishes: TCP (and TLS for rtmps), handshake,
@@ -332,7 +335,7 @@ func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
 	if at := p.publishAt.Load(); at != 0 {
 		e.SincePublish = time.Since(time.Unix(0, at))
 	}
-	if at := p.firstAt.Load(); at != 0 {
+	if at := p.mediaAnchor(); at != 0 {
 		e.SinceFirstFrame = time.Since(time.Unix(0, at))
 	}
 	if w := p.words.Load(); w != nil {
@@ -344,6 +347,16 @@ func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
 func (p *Publisher) setWords(s StatusInfo) {
 	w := s.String()
 	p.words.Store(&w)
+}
+
+// mediaAnchor is when the first coded frame went out or, before any, the
+// first media message (metadata, sequence header): what a media-level
+// rejection answers. 0 before any media.
+func (p *Publisher) mediaAnchor() int64 {
+	if at := p.firstFrameAt.Load(); at != 0 {
+		return at
+	}
+	return p.firstAt.Load()
 }
 
 // fail records the session's first terminal error and returns the recorded
@@ -380,7 +393,7 @@ func (p *Publisher) connectionError(err error) *Error {
 	if p.publishAt.Load() == 0 {
 		return p.newError(step, step.Title()+"_"+kind, err)
 	}
-	if at := p.firstAt.Load(); at != 0 && time.Since(time.Unix(0, at)) <= p.opts.MediaRejectWindow {
+	if at := p.mediaAnchor(); at != 0 && time.Since(time.Unix(0, at)) <= p.opts.MediaRejectWindow {
 		return p.newError(LayerMedia, "reset_after_first_frame", err)
 	}
 	return p.newError(LayerUpkeep, "reset_after_publish", err)
