@@ -74,7 +74,7 @@ type LayerResult struct {
 	// Elapsed is how long the layer's step took (0 when unknown).
 	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
 	// TimeToRST is when the server closed or reset: since dial for L0-L3,
-	// since Publish.Start for L4, since the first media message for L5.
+	// since Publish.Start for L4, since the first coded frame for L5.
 	TimeToRST time.Duration `json:"time_to_rst_ns,omitempty"`
 }
 
@@ -138,7 +138,7 @@ func rstFrom(l Layer) string {
 	case rtmp.LayerUpkeep:
 		return "publish"
 	case rtmp.LayerMedia:
-		return "the first media message"
+		return "the first frame"
 	}
 	return "dial"
 }
