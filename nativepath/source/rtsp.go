@@ -58,7 +58,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	em := newEmitter(done)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- s.start(c, u, em) }()
-	return s.pump(ctx, c, sink, em, waitErr)
+	return s.pump(ctx, sink, em, waitErr)
 }
 
 // start describes, sets up and plays; then it waits for the session's end.
@@ -81,7 +81,7 @@ func (s *RTSP) start(c *gortsplib.Client, u *base.URL, em *emitter) error {
 }
 
 // pump delivers events to the sink until the session ends or ctx ends.
-func (s *RTSP) pump(ctx context.Context, c *gortsplib.Client, sink Sink, em *emitter, waitErr <-chan error) error {
+func (s *RTSP) pump(ctx context.Context, sink Sink, em *emitter, waitErr <-chan error) error {
 	for {
 		select {
 		case ev := <-em.ch:
