@@ -315,3 +315,28 @@ func TestIsCodedFrame(t *testing.T) {
 		require.Equal(t, tc.want, isCodedFrame(tc.typ, tc.body), "% x", tc.body)
 	}
 }
+
+// HeaderExplicit replays the fmt a message asks for when the chunk stream's
+// state allows it, and falls back to what is needed otherwise.
+func TestChunkHeaderExplicit(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewChunkWriter(&buf, HeaderExplicit)
+	in := []*Message{
+		{ChunkStreamID: 4, Type: TypeAudio, Timestamp: 0, StreamID: 1, Payload: []byte{1}, Fmt: 3},  // first: fmt 0 needed
+		{ChunkStreamID: 4, Type: TypeAudio, Timestamp: 23, StreamID: 1, Payload: []byte{2}, Fmt: 0}, // fmt 0 on request
+		{ChunkStreamID: 4, Type: TypeAudio, Timestamp: 46, StreamID: 1, Payload: []byte{3}, Fmt: 1}, // fmt 1 allowed
+		{ChunkStreamID: 4, Type: TypeAudio, Timestamp: 69, StreamID: 1, Payload: []byte{4}, Fmt: 3}, // fmt 3 allowed (delta known)
+		{ChunkStreamID: 4, Type: TypeVideo, Timestamp: 70, StreamID: 1, Payload: []byte{5}, Fmt: 2}, // type changed: fmt 1
+	}
+	for _, m := range in {
+		require.NoError(t, w.WriteMessage(m))
+	}
+	r := NewChunkReader(&buf)
+	var fmts []uint8
+	for range in {
+		m, err := r.ReadMessage()
+		require.NoError(t, err)
+		fmts = append(fmts, m.Fmt)
+	}
+	require.Equal(t, []uint8{0, 0, 1, 3, 1}, fmts)
+}
