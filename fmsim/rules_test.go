@@ -139,6 +139,25 @@ func TestFaultStallAfterPublish(t *testing.T) {
 	require.Equal(t, ActionStall, info.Verdict.Action)
 }
 
+// TestStallSwitchedOff: switching stall_after_publish off resumes reading.
+func TestStallSwitchedOff(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, ProfileLenient, "stall_after_publish=50ms")
+	c := &testClient{}
+	defer c.close()
+	_, err := c.dial(s.Addr())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = s.WaitSession(ctx, func(x SessionInfo) bool { return x.Stalled })
+	require.NoError(t, err)
+	require.NoError(t, s.UpdateRules("stall_after_publish=0"))
+	require.NoError(t, c.sendMedia(t, 300*time.Millisecond))
+	info, err := s.WaitSession(ctx, func(x SessionInfo) bool { return !x.Stalled && x.VideoFrames > 0 })
+	require.NoError(t, err)
+	require.Nil(t, info.Verdict)
+}
+
 func TestFaultCloseAfterPublish(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, ProfileLenient, "close_after_publish=200ms")

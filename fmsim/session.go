@@ -356,7 +356,20 @@ func (s *session) armFaults() {
 	s.armFault("rst_after_media", on, r.RSTAfterMedia, s.info.FirstMediaAt)
 	s.armFault("rst_after_first_frame", on, r.RSTAfterFirstFrame, s.info.FirstFrameAt)
 	s.armFault("stall_after_publish", on && !s.info.Stalled, r.StallAfterPublish, s.info.PublishedAt)
+	if s.info.Stalled && (!on || r.StallAfterPublish <= 0) {
+		s.unstall()
+	}
 	s.armFault("close_after_publish", on, r.CloseAfterPublish, s.info.PublishedAt)
+}
+
+// unstall resumes reading once the stall rule is switched off.
+func (s *session) unstall() {
+	s.info.Stalled, s.stallVerdict = false, nil
+	if r := s.rules(); r.PingInterval > 0 {
+		s.after("ping", r.PingInterval)
+	}
+	s.checkWindow()
+	s.log.Info("reading again (stall rule off)")
 }
 
 func (s *session) armFault(key string, on bool, d time.Duration, anchor time.Time) {
