@@ -10,14 +10,18 @@ import (
 	"github.com/fmspush/fmspush/rtmp"
 )
 
-// Server-side identity sent in connect's _result.
+// What the server sends: its version in connect's _result, the padding
+// command and its size, the chunk stream of onStatus, the peer bandwidth limit type.
 const (
 	fmsVer       = "FMS/3,5,7,7009"
 	padCommand   = "fmsimPadding"
 	padChunk     = 16000
-	csidStream   = 5 // onStatus on the publish stream
+	csidStream   = 5
 	peerBWDynLim = 2
 )
+
+// nameCommands carry the publish name (a stream key) as their second argument.
+var nameCommands = map[string]bool{"releaseStream": true, "FCPublish": true, "publish": true, "FCUnpublish": true}
 
 // handle processes one message from the client.
 func (s *session) handle(m *rtmp.Message) {
@@ -34,7 +38,7 @@ func (s *session) handle(m *rtmp.Message) {
 		}
 	case rtmp.TypeCommandAMF0:
 		c, err := rtmp.ParseCommand(m)
-		if err == nil && c.Name != "connect" {
+		if err == nil && nameCommands[c.Name] {
 			s.noteName(c.Arg(1)) // before the line is written, so that it is masked there too
 		}
 		s.tr.write(e)
