@@ -42,6 +42,9 @@ type Exit struct {
 	// long it had gone without progress.
 	Stalled  bool
 	StaleFor time.Duration
+	// NoVideoFor is set when the push was ended because no video frame
+	// (no keyframe) came from the source this long after the publish.
+	NoVideoFor time.Duration
 	// Stopped is set when fmspush asked ffmpeg to stop (SIGINT).
 	Stopped bool
 }
@@ -80,6 +83,10 @@ func Classify(e Exit) *health.Verdict {
 }
 
 func classify(e Exit, st *stages) *health.Verdict {
+	if e.NoVideoFor > 0 && !e.Stalled {
+		return verdict(e, st, rtmp.LayerSource, "no_video", e.End,
+			fmt.Sprintf("no video frame (no keyframe) from the source %v after the publish", e.NoVideoFor.Round(time.Millisecond)))
+	}
 	if v := processVerdict(e); v != nil {
 		return v
 	}

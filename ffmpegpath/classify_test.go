@@ -154,6 +154,11 @@ func TestClassifyProcess(t *testing.T) {
 		}
 	}
 	e := base
+	e.ExitCode, e.Signal, e.NoVideoFor = -1, "killed", 15*time.Second
+	if v := Classify(e); v == nil || v.Layer != rtmp.LayerSource || v.Cause != "no_video" {
+		t.Errorf("no video: %v, want source/no_video", v)
+	}
+	e = base
 	e.ExitCode = 0
 	if v := Classify(e); v == nil || v.Layer != rtmp.LayerSource || v.Cause != "source_ended" {
 		t.Errorf("exit 0: %v, want source/source_ended", v)

@@ -143,6 +143,9 @@ type remux struct {
 	// set by work, read by supervise through atomics
 	lastAdvance atomic.Int64 // unix ns
 	published   atomic.Int64 // unix ns
+	firstVideo  atomic.Int64 // unix ns
+	noVideo     atomic.Bool  // interrupted for want of video
+	noVideoFor  time.Duration
 
 	intMu      sync.Mutex
 	interrupts []astiav.IOInterrupter
@@ -190,7 +193,14 @@ func (r *remux) supervise(ctx context.Context) *health.Verdict {
 
 // watch interrupts a hung push.
 func (r *remux) watch(now time.Time) {
-	if r.stalled.Load() || r.stopping.Load() {
+	if r.stalled.Load() || r.stopping.Load() || r.noVideoFor > 0 {
+		return
+	}
+	if pub := r.published.Load(); pub != 0 && r.firstVideo.Load() == 0 && now.Sub(time.Unix(0, pub)) >= r.s.StartTimeout {
+		r.noVideoFor = now.Sub(time.Unix(0, pub))
+		r.s.Logger.Error("no video frame since the publish; interrupting the push", "for", r.noVideoFor.Round(time.Millisecond))
+		r.noVideo.Store(true)
+		r.interrupt()
 		return
 	}
 	since, limit := now.Sub(time.Unix(0, r.lastAdvance.Load())), r.s.StaleTimeout
@@ -235,7 +245,7 @@ func (r *remux) exit() Exit {
 	return Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt, FirstFrameAt: r.first,
 		End: r.end, ExitCode: r.exitCode, Binary: "libav", Stalled: r.stalled.Load(), StaleFor: staleFor,
-		Stopped: r.stopping.Load()}
+		NoVideoFor: r.noVideoFor, Stopped: r.stopping.Load()}
 }
 
 // emit logs a line and keeps it for classification.

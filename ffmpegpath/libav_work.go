@@ -234,7 +234,7 @@ func (r *remux) stopRequested() bool {
 // error is the source's (unless the push is being stopped or was stalled).
 func (r *remux) readFailed(in *astiav.FormatContext, c *clock, err error) (code int, again bool) {
 	switch {
-	case r.stopping.Load() || r.stalled.Load():
+	case r.stopping.Load() || r.stalled.Load() || r.noVideo.Load():
 		return 0, false
 	case errors.Is(err, astiav.ErrEof) && c.paced:
 		if serr := in.SeekFrame(-1, c.startUs, astiav.NewSeekFlags(astiav.SeekFlagBackward)); serr != nil {
@@ -309,7 +309,7 @@ func (r *remux) write(out *astiav.FormatContext, pkt *astiav.Packet, t *track) (
 	size := int64(pkt.Size())
 	dtsMs := astiav.RescaleQ(pkt.Dts(), t.out.TimeBase(), astiav.NewRational(1, 1000))
 	if err := out.WriteInterleavedFrame(pkt); err != nil { // takes the reference even on error
-		if r.stopping.Load() || r.stalled.Load() {
+		if r.stopping.Load() || r.stalled.Load() || r.noVideo.Load() {
 			return 0, false
 		}
 		r.note("error", fmt.Sprintf("av_interleaved_write_frame(): %v", err))
@@ -321,6 +321,7 @@ func (r *remux) write(out *astiav.FormatContext, pkt *astiav.Packet, t *track) (
 		r.sig.VideoFrames.Add(1)
 		if r.first.IsZero() {
 			r.first = now
+			r.firstVideo.Store(now.UnixNano())
 			r.sig.MarkLive()
 		}
 	} else {

@@ -82,14 +82,19 @@ func (p *ProgressParser) finish(end bool) Progress {
 // ffmpeg can never block on a full progress pipe.
 func ReadProgress(r io.Reader, out chan<- Progress) {
 	var p ProgressParser
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64*1024)
-	for sc.Scan() {
-		if b, ok := p.Line(sc.Text()); ok {
-			out <- b
+	for {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 4096), 64*1024)
+		for sc.Scan() {
+			if b, ok := p.Line(sc.Text()); ok {
+				out <- b
+			}
+		}
+		if sc.Err() != bufio.ErrTooLong { // an overlong line is skipped
+			break
 		}
 	}
-	io.Copy(io.Discard, r) // after an overlong line: keep draining
+	io.Copy(io.Discard, r)
 }
 
 func parseInt(s string, keep int64) int64 {

@@ -71,8 +71,8 @@ func TestReadProgress(t *testing.T) {
 	for range out {
 		n++
 	}
-	if n != 2 {
-		t.Fatalf("%d blocks, want 2 (an overlong line ends parsing but not reading)", n)
+	if n != 3 {
+		t.Fatalf("%d blocks, want 3 (an overlong line is skipped)", n)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 //	   ├── ctx done: intent=stop, SIGINT to the group ──▶ stopping ──Grace──▶ SIGKILL
 //	   ├── no progress for StaleTimeout (StartTimeout before the first report):
 //	   │   intent=kill, SIGKILL to the group ──▶ exited (process verdict "stalled")
+//	   ├── published but no video frame for StartTimeout (no keyframe):
+//	   │   intent=kill, SIGKILL to the group ──▶ exited (source verdict "no_video")
 //	   └── the process exits ──▶ exited: stderr and progress drained, Classify
 //
 // The intent (stop, kill) is kept apart from the observed state so that the
@@ -46,6 +48,7 @@ type run struct {
 	stopping     bool
 	stalled      bool
 	staleFor     time.Duration
+	noVideoFor   time.Duration
 	pid          int
 }
 
@@ -171,7 +174,13 @@ func (r *run) watchPeriod() time.Duration {
 // watch kills a hung ffmpeg: no progress for StaleTimeout, or no first
 // report within StartTimeout.
 func (r *run) watch(p *proc, now time.Time) {
-	if r.stalled || r.stopping {
+	if r.stalled || r.stopping || r.noVideoFor > 0 {
+		return
+	}
+	if !r.publishedAt.IsZero() && r.firstFrameAt.IsZero() && now.Sub(r.publishedAt) >= r.s.StartTimeout {
+		r.noVideoFor = now.Sub(r.publishedAt)
+		r.s.Logger.Error("no video frame since the publish; killing ffmpeg", "for", r.noVideoFor.Round(time.Millisecond))
+		p.signal(syscall.SIGKILL)
 		return
 	}
 	since, limit := now.Sub(r.lastAdvance), r.s.StaleTimeout
@@ -263,7 +272,7 @@ func (r *run) exit(x procExit) Exit {
 	e := Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
-		Stalled: r.stalled, StaleFor: r.staleFor, Stopped: r.stopping}
+		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping}
 	e.ExitCode = -1
 	if x.state != nil {
 		e.ExitCode = x.state.ExitCode()

@@ -84,13 +84,19 @@ func splitCRLF(data []byte, atEOF bool) (int, []byte, error) {
 }
 
 // ReadLines splits r on '\r' and '\n' and sends every non-empty line with
-// the time it was read. It returns at EOF and never stops reading early.
+// the time it was read. It returns at EOF and never stops reading early: a
+// line longer than 256 KiB is cut, the scan goes on after it.
 func ReadLines(r io.Reader, out chan<- LogLine) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 16*1024), 256*1024)
-	sc.Split(splitCRLF)
-	for sc.Scan() {
-		out <- ParseLogLine(sc.Text(), time.Now())
+	for {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 16*1024), 256*1024)
+		sc.Split(splitCRLF)
+		for sc.Scan() {
+			out <- ParseLogLine(sc.Text(), time.Now())
+		}
+		if sc.Err() != bufio.ErrTooLong {
+			break
+		}
 	}
 	io.Copy(io.Discard, r)
 }
