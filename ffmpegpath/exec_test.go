@@ -322,3 +322,25 @@ func TestRunWithCancelledContextStartsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStopDuringHangingOpen(t *testing.T) {
+	target, accepted := blackHole(t)
+	s := sampleSettings(t, target)
+	s.IOTimeout, s.Grace = time.Minute, time.Second
+	r := startRun(t, &Exec{Settings: s}, 0)
+	select {
+	case <-accepted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ffmpeg never connected")
+	}
+	stop := time.Now()
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("stop during a hanging open: %v, want nil", err)
+	}
+	took := time.Since(stop)
+	t.Logf("stopped in %v", took.Round(time.Millisecond))
+	if took > s.Grace+time.Second {
+		t.Fatalf("stop took %v, want within grace %v + 1s", took, s.Grace)
+	}
+}

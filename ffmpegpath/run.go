@@ -161,7 +161,12 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			p.signal(syscall.SIGKILL)
 		case x := <-p.exited:
 			r.drain(p, lines, progress)
-			return Classify(r.exit(x))
+			e := r.exit(x)
+			if e.Stopped {
+				r.s.Logger.Debug("ffmpeg stopped", "exit_status", e.ExitCode, "signal", e.Signal,
+					"after", x.at.Sub(r.start).Round(time.Millisecond))
+			}
+			return Classify(e)
 		}
 	}
 }
