@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/media"
-	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/nativepath/source"
 )
 
 // A publisher may fall behind the source by subscriberQueue units (about
@@ -24,25 +24,23 @@ const (
 // errSlowTarget ends a subscription whose publisher fell too far behind.
 var errSlowTarget = errors.New("the target does not take media as fast as the source produces it")
 
-// hub runs one source (reconnecting it with backoff), rebases its
-// timestamps into one continuous timeline, keeps the last GOP, and fans
-// units out to subscribers. One goroutine (run) drives the source; the
+// hub runs one source (source.Retry reconnects it with backoff), rebases its
+// timestamps onto one continuous timeline, keeps the last GOP, and fans units
+// out to subscribers. The source's goroutine calls the Sink methods; the
 // mutex guards what subscribers read.
 type hub struct {
-	source   Source
-	maxBytes int64
-	log      hclog.Logger
+	source source.Source
+	log    hclog.Logger
+	gop    *media.GOPCache
 
-	mu       sync.Mutex
-	video    *media.VideoParams
-	audio    *media.AudioParams
-	gop      []media.Unit // from the last video keyframe
-	gopBytes int64
-	subs     map[*subscription]struct{}
-	up       bool
-	lastErr  error
-	changed  chan struct{} // closed and replaced on every state change
-	rebase   rebaser
+	mu      sync.Mutex
+	video   *media.VideoParams
+	audio   *media.AudioParams
+	subs    map[*subscription]struct{}
+	up      bool
+	lastErr error
+	changed chan struct{} // closed and replaced on every state change
+	rebase  *media.Rebaser
 }
 
 // subscription is one publisher's feed.
@@ -52,7 +50,7 @@ type subscription struct {
 	err    error        // set before units is closed
 }
 
-// next receives the next unit; ok is false once the hub ended the feed.
+// next accounts for a received unit; ok is false once the hub ended the feed.
 func (s *subscription) next(u media.Unit, ok bool) (media.Unit, bool) {
 	if ok {
 		s.queued.Add(-int64(u.Size()))
@@ -60,35 +58,18 @@ func (s *subscription) next(u media.Unit, ok bool) (media.Unit, bool) {
 	return u, ok
 }
 
-func newHub(src Source, maxBytes int64, log hclog.Logger) *hub {
+func newHub(src source.Source, maxBytes int64, log hclog.Logger) *hub {
 	if maxBytes <= 0 {
 		maxBytes = 4 << 20
 	}
-	return &hub{source: src, maxBytes: maxBytes, log: log, subs: map[*subscription]struct{}{}, changed: make(chan struct{})}
+	return &hub{source: src, log: log, gop: media.NewGOPCache(int(maxBytes)), rebase: media.NewRebaser(0),
+		subs: map[*subscription]struct{}{}, changed: make(chan struct{})}
 }
 
-// run drives the source until ctx ends, reconnecting with backoff.
+// run drives the source until ctx ends.
 func (h *hub) run(ctx context.Context) {
-	wait := 250 * time.Millisecond
-	for ctx.Err() == nil {
-		t0 := time.Now()
-		err := h.source.Run(ctx, h)
-		if ctx.Err() != nil {
-			break
-		}
-		if err == nil {
-			err = errors.New("the source ended")
-		}
-		h.setDown(err)
-		if time.Since(t0) > 10*time.Second {
-			wait = 250 * time.Millisecond
-		}
-		h.log.Warn("source down; reconnecting", "error", redact.Text(err.Error()), "in", wait)
-		if sleepCtx(ctx, wait) != nil {
-			break
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
+	retry := &source.Retry{Source: h.source, Log: h.log, OnDown: h.setDown}
+	_ = retry.Run(ctx, h)
 	h.setDown(context.Canceled)
 	h.closeAll(errors.New("the source stopped"))
 }
@@ -102,36 +83,45 @@ func (h *hub) setDown(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.up, h.lastErr = false, err
-	h.rebase.sourceRestarted()
 	h.notify()
 }
 
-// SetVideo implements Sink.
+// SourceRestarted implements source.Restarter: the next unit opens a new
+// timeline epoch, whatever its timestamp.
+func (h *hub) SourceRestarted() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rebase.Discontinuity()
+}
+
+// SetVideo implements source.Sink.
 func (h *hub) SetVideo(p media.VideoParams) {
+	h.gop.SetVideoParams(p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.video = &p
 	h.notify()
 }
 
-// SetAudio implements Sink.
+// SetAudio implements source.Sink.
 func (h *hub) SetAudio(p media.AudioParams) {
+	h.gop.SetAudioParams(p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.audio = &p
 	h.notify()
 }
 
-// WriteUnit implements Sink: rebase, cache, fan out.
+// WriteUnit implements source.Sink: rebase, cache, fan out.
 func (h *hub) WriteUnit(u media.Unit) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u = h.rebase.apply(u)
-	if !h.up {
+	u = h.rebase.Rebase(u)
+	h.gop.Push(u)
+	if !h.up || (u.Key && u.Codec.IsVideo()) {
 		h.up, h.lastErr = true, nil
 		h.notify()
 	}
-	h.cache(u)
 	size := int64(u.Size())
 	for s := range h.subs {
 		if s.queued.Load()+size > subscriberBytes {
@@ -145,28 +135,6 @@ func (h *hub) WriteUnit(u media.Unit) {
 			h.drop(s, errSlowTarget)
 		}
 	}
-}
-
-// cache keeps the units since the last video keyframe, within maxBytes. A
-// GOP over the bound is dropped whole: a GOP is never served without its
-// keyframe.
-func (h *hub) cache(u media.Unit) {
-	if u.Codec.IsVideo() && u.Key {
-		h.gop, h.gopBytes = h.gop[:0], 0
-		h.notify()
-	}
-	if len(h.gop) == 0 && !(u.Codec.IsVideo() && u.Key) {
-		if h.video != nil {
-			return // wait for a keyframe
-		}
-	}
-	size := int64(u.Size())
-	if h.gopBytes+size > h.maxBytes {
-		h.gop, h.gopBytes = h.gop[:0], 0
-		return
-	}
-	h.gop = append(h.gop, u)
-	h.gopBytes += size
 }
 
 func (h *hub) drop(s *subscription, err error) {
@@ -183,47 +151,46 @@ func (h *hub) closeAll(err error) {
 	}
 }
 
-// ready is a consistent view for a new publisher: the parameters and the
-// cached GOP (starting at a keyframe).
-type ready struct {
-	video *media.VideoParams
-	audio *media.AudioParams
-	gop   []media.Unit
-}
-
-// startable reports whether a publisher can start now.
-func (h *hub) startable() bool {
+// startable returns the view a publisher starts from, if it can start now:
+// the source is up and, with video, a GOP with its keyframe is cached.
+func (h *hub) startable() (media.GOPSnapshot, bool) {
 	if !h.up || (h.video == nil && h.audio == nil) {
-		return false
+		return media.GOPSnapshot{}, false
 	}
-	return h.video == nil || len(h.gop) > 0
+	snap := h.gop.Snapshot()
+	if h.video != nil && len(snap.Units) == 0 {
+		return snap, false
+	}
+	if snap.Audio == nil {
+		snap.Audio = h.audio
+	}
+	return snap, true
 }
 
-// subscribe waits until the source is up with a keyframe cached (or
-// grace passes: the error says why the source is away), then returns the
-// view and a live feed that continues right after the cached GOP.
-func (h *hub) subscribe(ctx context.Context, grace time.Duration) (ready, *subscription, error) {
+// subscribe waits until a publisher can start (or grace passes: the error
+// says why the source is away), then returns the view and a live feed that
+// continues right after the cached GOP.
+func (h *hub) subscribe(ctx context.Context, grace time.Duration) (media.GOPSnapshot, *subscription, error) {
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	for {
 		h.mu.Lock()
-		if h.startable() {
-			r := ready{video: h.video, audio: h.audio, gop: append([]media.Unit(nil), h.gop...)}
+		if snap, ok := h.startable(); ok {
 			s := &subscription{units: make(chan media.Unit, subscriberQueue)}
 			h.subs[s] = struct{}{}
 			h.mu.Unlock()
-			return r, s, nil
+			return snap, s, nil
 		}
 		changed, lastErr := h.changed, h.lastErr
 		h.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return ready{}, nil, ctx.Err()
+			return media.GOPSnapshot{}, nil, ctx.Err()
 		case <-deadline.C:
 			if lastErr == nil {
 				lastErr = errors.New("no keyframe from the source yet")
 			}
-			return ready{}, nil, lastErr
+			return media.GOPSnapshot{}, nil, lastErr
 		case <-changed:
 		}
 	}
@@ -233,14 +200,12 @@ func (h *hub) subscribe(ctx context.Context, grace time.Duration) (ready, *subsc
 func (h *hub) unsubscribe(s *subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-	}
+	delete(h.subs, s)
 }
 
 // state reports whether the source is up and, if not, why.
-func (h *hub) state() (up bool, err error, changed <-chan struct{}) {
+func (h *hub) state() (up bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.up, h.lastErr, h.changed
+	return h.up, h.lastErr
 }

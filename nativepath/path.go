@@ -2,16 +2,13 @@ package nativepath
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/nativepath/source"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -63,7 +60,7 @@ func New(s Settings) (*Path, error) {
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()
 	}
-	if _, err := openSource(s.Source); err != nil {
+	if _, err := openSource(s.Source, s.Logger); err != nil {
 		return nil, err
 	}
 	return &Path{Settings: s}, nil
@@ -76,13 +73,13 @@ func (p *Path) Kind() string { return "native" }
 // Whether the source itself is up is found out by pulling it, and reported
 // as a source verdict, never as the path's fault.
 func (p *Path) Check(ctx context.Context) error {
-	_, err := openSource(p.Source)
+	_, err := openSource(p.Source, p.Logger)
 	return err
 }
 
 // Warm runs the ingest until ctx ends, keeping the GOP cache filled.
 func (p *Path) Warm(ctx context.Context) {
-	src, err := openSource(p.Source)
+	src, err := openSource(p.Source, p.Logger.Named("source"))
 	if err != nil {
 		return
 	}
@@ -104,7 +101,7 @@ func (p *Path) acquireHub(ctx context.Context) (*hub, func(), error) {
 	if h != nil {
 		return h, func() {}, nil
 	}
-	src, err := openSource(p.Source)
+	src, err := openSource(p.Source, p.Logger.Named("source"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +119,7 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return p.verdict(health.LayerSource, "source_unsupported", err)
 	}
 	defer release()
-	rd, sub, err := h.subscribe(ctx, p.SourceGrace)
+	snap, sub, err := h.subscribe(ctx, p.SourceGrace)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -138,7 +135,7 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return p.classify(err)
 	}
 	s := &session{p: p, pub: pub, sig: sig, hub: h, sub: sub, base: base}
-	return s.run(ctx, rd)
+	return s.run(ctx, snap)
 }
 
 func (p *Path) classify(err error) *health.Verdict {
@@ -153,47 +150,8 @@ func (p *Path) verdict(layer health.Layer, cause string, err error) *health.Verd
 		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
 }
 
-var (
-	clipOnce   sync.Once
-	sampleClip *media.Clip
-	sampleErr  error
-)
-
-// openSource makes the Source for a source setting.
-func openSource(spec string) (Source, error) {
-	switch {
-	case spec == "builtin:sample":
-		clipOnce.Do(func() { sampleClip, sampleErr = media.ParseClip(sampleBytes()) })
-		if sampleErr != nil {
-			return nil, fmt.Errorf("builtin sample: %w", sampleErr)
-		}
-		return newClipSource(sampleClip), nil
-	case strings.HasPrefix(spec, "builtin:"):
-		return nil, fmt.Errorf("unknown builtin source %q (want builtin:sample)", spec)
-	case strings.Contains(spec, "://"):
-		return networkSource(spec)
-	default:
-		return fileSource(strings.TrimPrefix(spec, "file:")), nil
-	}
-}
-
-// fileSource reads an FLV file each time it (re)starts, so that a file that
-// is missing now is picked up when it appears: a missing file is the
-// source's problem, not the path's.
-type fileSource string
-
-// Run implements Source.
-func (f fileSource) Run(ctx context.Context, sink Sink) error {
-	c, err := media.OpenClip(string(f))
-	if err != nil {
-		return fmt.Errorf("file source: %w", err)
-	}
-	return newClipSource(c).Run(ctx, sink)
-}
-
-// errNotBuilt says a source kind is not part of this build yet.
-var errNotBuilt = errors.New("not supported by the native path yet")
-
-func networkSource(spec string) (Source, error) {
-	return nil, fmt.Errorf("source %s: %w", redact.URL(spec), errNotBuilt)
+// openSource makes the Source for a source setting (source.New), checking
+// only that its kind is supported: whether it is up is found by pulling it.
+func openSource(spec string, log hclog.Logger) (source.Source, error) {
+	return source.New(spec, log)
 }

@@ -11,6 +11,12 @@ import (
 	"github.com/fmspush/fmspush/rtmp"
 )
 
+// Silent audio is AAC-LC 44.1 kHz stereo, what most platforms expect.
+const (
+	silenceRate     = 44100
+	silenceChannels = 2
+)
+
 // session is one publish: it writes the cached GOP, then the live feed,
 // rebased so that the target's timeline continues from base.
 type session struct {
@@ -21,22 +27,19 @@ type session struct {
 	sub  *subscription
 	base time.Duration
 
-	first     time.Duration // hub timestamp mapped to base
-	started   bool
-	lastVideo time.Duration
-	lastAudio time.Duration
-	lastUnit  time.Time
-	params    media.ParamTracker
-	audio     bool // audio units are passed on
-	silence   *silence
+	rebase   *media.Rebaser
+	params   media.ParamTracker
+	audio    bool // the source's audio units are passed on
+	silence  *media.SilenceGenerator
+	lastUnit time.Time
 }
 
-func (s *session) run(ctx context.Context, rd ready) error {
-	if err := s.start(rd); err != nil {
+func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
+	if err := s.start(snap); err != nil {
 		s.pub.Close()
 		return s.p.classify(err)
 	}
-	for _, u := range rd.gop {
+	for _, u := range snap.Units {
 		if err := s.write(u); err != nil {
 			return s.p.classify(err)
 		}
@@ -67,16 +70,19 @@ func (s *session) run(ctx context.Context, rd ready) error {
 }
 
 // start sends onMetaData and the sequence headers.
-func (s *session) start(rd ready) error {
+func (s *session) start(snap media.GOPSnapshot) error {
 	s.lastUnit = time.Now()
-	audio := s.audioParams(rd)
-	s.audio = audio != nil && s.p.Audio != AudioDrop && s.p.Audio != AudioSilent
-	if err := s.pub.WriteMetadata(rtmp.MetadataFor(rd.video, audio, s.p.Publish.H265)); err != nil {
+	s.rebase = media.NewRebaser(s.base)
+	audio, err := s.audioParams(snap.Audio)
+	if err != nil {
 		return err
 	}
-	if rd.video != nil {
-		s.params.Set(*rd.video)
-		if err := s.pub.WriteVideoConfig(*rd.video, s.base); err != nil {
+	if err := s.pub.WriteMetadata(rtmp.MetadataFor(snap.Video, audio, s.p.Publish.H265)); err != nil {
+		return err
+	}
+	if snap.Video != nil {
+		s.params.Set(*snap.Video)
+		if err := s.pub.WriteVideoConfig(*snap.Video, s.base); err != nil {
 			return err
 		}
 	}
@@ -87,64 +93,47 @@ func (s *session) start(rd ready) error {
 }
 
 // audioParams decides the audio track: the source's, generated silence, or none.
-func (s *session) audioParams(rd ready) *media.AudioParams {
-	switch s.p.Audio {
-	case AudioDrop:
-		return nil
-	case AudioSilent:
-		s.silence = newSilence()
-	case AudioSilentIfMissing:
-		if rd.audio == nil {
-			s.silence = newSilence()
+func (s *session) audioParams(src *media.AudioParams) (*media.AudioParams, error) {
+	policy := s.p.Audio
+	if policy == AudioDrop {
+		return nil, nil
+	}
+	if policy == AudioSilent || (policy == AudioSilentIfMissing && src == nil) {
+		g, err := media.NewSilenceGenerator(silenceRate, silenceChannels)
+		if err != nil {
+			return nil, err
 		}
+		s.silence = g
+		p := g.Params()
+		return &p, nil
 	}
-	if s.silence != nil {
-		p := s.silence.params()
-		return &p
-	}
-	return rd.audio
+	s.audio = src != nil
+	return src, nil
 }
 
-// write sends one unit at its rebased timestamp.
+// write sends one unit (with the silence due before it) at its rebased timestamp.
 func (s *session) write(u media.Unit) error {
 	s.lastUnit = time.Now()
 	if !u.Codec.IsVideo() && !s.audio {
 		return nil
 	}
-	if !s.started {
-		s.started, s.first = true, u.DTS
-	}
-	u = s.rebase(u)
+	u = s.rebase.Rebase(u)
 	if u.Codec.IsVideo() {
 		if err := s.videoParamsChanged(u); err != nil {
 			return err
 		}
 	}
-	if err := s.pub.WriteUnit(u); err != nil {
-		return err
-	}
-	s.account(u)
+	units := []media.Unit{u}
 	if s.silence != nil && u.Codec.IsVideo() {
-		return s.writeSilenceUntil(u.DTS)
+		units = s.silence.Feed(u)
+	}
+	for _, out := range units {
+		if err := s.pub.WriteUnit(out); err != nil {
+			return err
+		}
+		s.account(out)
 	}
 	return nil
-}
-
-// rebase maps a hub timestamp onto the target's timeline, never letting a
-// track go backwards.
-func (s *session) rebase(u media.Unit) media.Unit {
-	cts := u.PTS - u.DTS
-	u.DTS = s.base + u.DTS - s.first
-	last := &s.lastAudio
-	if u.Codec.IsVideo() {
-		last = &s.lastVideo
-	}
-	if u.DTS < *last {
-		u.DTS = *last
-	}
-	*last = u.DTS
-	u.PTS = u.DTS + cts
-	return u
 }
 
 func (s *session) videoParamsChanged(u media.Unit) error {
@@ -166,25 +155,13 @@ func (s *session) account(u media.Unit) {
 	s.sig.LastTimestamp.Store(u.DTS.Milliseconds())
 	s.sig.AcksReceived.Store(s.pub.Stats().AcksReceived)
 	s.sig.Progress()
-	if u.Codec.IsVideo() || s.p.Audio != AudioDrop {
-		s.sig.MarkLive()
-	}
-}
-
-func (s *session) writeSilenceUntil(ts time.Duration) error {
-	for _, u := range s.silence.until(ts) {
-		if err := s.pub.WriteAudio(u); err != nil {
-			return err
-		}
-		s.account(u)
-	}
-	return nil
+	s.sig.MarkLive()
 }
 
 // checkSource ends the publish with a source verdict when the source has
 // been away for longer than the grace period.
 func (s *session) checkSource() error {
-	up, err, _ := s.hub.state()
+	up, err := s.hub.state()
 	if up || time.Since(s.lastUnit) < s.p.SourceGrace {
 		return nil
 	}

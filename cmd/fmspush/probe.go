@@ -8,15 +8,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/fmspush/fmspush"
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 	"github.com/fmspush/fmspush/supervisor"
 )
-
-func sampleBytes() []byte { return fmspush.Sample }
 
 // probeCommand triages one RTMP endpoint layer by layer. Exit status: 0 when
 // every layer walked is ok, 1 when the target failed, 2 on bad usage.

@@ -14,6 +14,7 @@ import (
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/ffmpegpath"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/media/sample"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -113,12 +114,12 @@ func (s *service) sampleFile() string {
 		dir = os.TempDir()
 	}
 	path := filepath.Join(dir, "fmspush", "sample.flv")
-	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(sampleBytes())) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(sample.Bytes())) {
 		return path
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
 		tmp := path + ".tmp"
-		if os.WriteFile(tmp, sampleBytes(), 0o644) == nil {
+		if os.WriteFile(tmp, sample.Bytes(), 0o644) == nil {
 			_ = os.Rename(tmp, path)
 		}
 	}

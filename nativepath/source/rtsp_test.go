@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -263,19 +264,27 @@ func TestNew(t *testing.T) {
 		"rtsps://cam/stream":             "*source.RTSP",
 		"rtmp://h/live/key":              "*source.RTMP",
 		"builtin:sample":                 "*source.Clip",
-		"file:" + testpeer.SamplePath(t): "*source.Clip",
-		testpeer.SamplePath(t):           "*source.Clip",
+		"file:" + testpeer.SamplePath(t): "source.File",
+		testpeer.SamplePath(t):           "source.File",
 	} {
 		s, err := New(spec, nil)
 		if err != nil || typeName(s) != want {
 			t.Errorf("%s: got %s, %v", spec, typeName(s), err)
 		}
 	}
-	for _, spec := range []string{"srt://u:secret@h:9000?passphrase=secret", "builtin:nope", "file:/nonexistent.flv"} {
+	for _, spec := range []string{"srt://u:secret@h:9000?passphrase=secret", "builtin:nope"} {
 		_, err := New(spec, nil)
 		if err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: %v", spec, err)
 		}
+	}
+	// A missing file is the source's failure when it runs, not New's.
+	s, err := New("file:/nonexistent.flv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "file source") {
+		t.Fatalf("running a missing file: %v", err)
 	}
 }
 

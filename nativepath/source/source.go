@@ -57,11 +57,7 @@ func New(spec string, log hclog.Logger) (Source, error) {
 	case strings.HasPrefix(spec, "builtin:"):
 		return nil, fmt.Errorf("unknown builtin source %q (want builtin:sample)", spec)
 	case !strings.Contains(spec, "://"):
-		l, err := media.OpenFileLooper(strings.TrimPrefix(spec, "file:"))
-		if err != nil {
-			return nil, fmt.Errorf("file source: %w", err)
-		}
-		return &Clip{Looper: l}, nil
+		return File(strings.TrimPrefix(spec, "file:")), nil
 	}
 	return newNetwork(spec, log)
 }
@@ -134,6 +130,20 @@ func (e *emitter) send(ev event) {
 func ticks(v int64, rate int) time.Duration {
 	r := int64(rate)
 	return time.Duration(v/r)*time.Second + time.Duration(v%r)*time.Second/time.Duration(r)
+}
+
+// File replays an FLV or MP4 file forever at real time. It opens the file
+// each time it runs, so a file that is missing now is a source failure that
+// heals when the file appears, not a configuration error.
+type File string
+
+// Run implements Source.
+func (f File) Run(ctx context.Context, sink Sink) error {
+	l, err := media.OpenFileLooper(string(f))
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	return (&Clip{Looper: l}).Run(ctx, sink)
 }
 
 // Clip replays a media.Looper (builtin sample, file:) as a Source.

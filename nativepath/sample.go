@@ -1,5 +1,0 @@
-package nativepath
-
-import "github.com/fmspush/fmspush"
-
-func sampleBytes() []byte { return fmspush.Sample }
