@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -119,3 +120,55 @@ func rejectionLayers(t *testing.T, mk driverFor) {
 }
 
 func TestEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, execFor) }
+
+// timelineContinues pushes with base 90 s and checks on the emulator that
+// the target's timeline starts there and never goes backwards.
+func timelineContinues(t *testing.T, mk driverFor) {
+	srv := startEmulator(t, fmsim.ProfileLenient)
+	const base = 90 * time.Second
+	r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "base"))), base)
+	r.waitLive(t, 20*time.Second)
+	testpeer.Eventually(t, 10*time.Second, "a second of media", func() bool {
+		return r.sig.LastTimestamp.Load() > (base + time.Second).Milliseconds()
+	})
+	r.cancel()
+	if err := r.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s := lastSession(t, srv)
+	t.Logf("emulator: video ts %d..%d ms, audio ts %d..%d ms, regressions %d/%d",
+		s.FirstVideoTS, s.LastVideoTS, s.FirstAudioTS, s.LastAudioTS, s.VideoTSRegressions, s.AudioTSRegressions)
+	if s.FirstVideoTS < uint32(base.Milliseconds()) || s.FirstVideoTS > uint32((base+time.Second).Milliseconds()) ||
+		s.VideoTSRegressions+s.AudioTSRegressions > 0 {
+		t.Fatalf("timeline does not continue from %v: %+v", base, s)
+	}
+}
+
+func TestTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, execFor) }
+
+// switchKeepsTimeline pushes twice to one stream name, the second push
+// starting from the first one's last timestamp (as the supervisor does on a
+// switch), and checks that the emulator saw one monotonic timeline.
+func switchKeepsTimeline(t *testing.T, first, second driverFor) {
+	srv := startEmulator(t, fmsim.ProfileLenient)
+	base := time.Duration(0)
+	for i, mk := range []driverFor{first, second} {
+		r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "switch"))), base)
+		r.waitLive(t, 20*time.Second)
+		testpeer.Eventually(t, 10*time.Second, "a second of media", func() bool {
+			return r.sig.LastTimestamp.Load() > (base + time.Second).Milliseconds()
+		})
+		r.cancel()
+		if err := r.wait(t, 10*time.Second); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+		base = time.Duration(r.sig.LastTimestamp.Load()+40) * time.Millisecond
+	}
+	st := srv.Streams()["switch"]
+	t.Logf("stream: %+v", st)
+	if len(st.Sessions) != 2 || !st.Monotonic {
+		t.Fatalf("the timeline went backwards across the switch: %+v", st)
+	}
+}
+
+func TestSwitchKeepsTimelineMonotonic(t *testing.T) { switchKeepsTimeline(t, execFor, execFor) }

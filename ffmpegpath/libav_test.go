@@ -129,3 +129,7 @@ func TestLibavPushSampleToEmulatorCompanion(t *testing.T) {
 	pushToEmulator(t, libavFor, "companion")
 }
 func TestLibavEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, libavFor) }
+
+func TestLibavTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, libavFor) }
+
+func TestLibavSwitchWithExecKeepsTimeline(t *testing.T) { switchKeepsTimeline(t, execFor, libavFor) }

@@ -17,6 +17,7 @@ var usec = astiav.NewRational(1, 1000000)
 // unsupportedError is a source the libav driver cannot push as asked.
 type unsupportedError string
 
+// Error says what the driver cannot do.
 func (e unsupportedError) Error() string { return "ffmpegpath: " + string(e) }
 
 // track is one mapped stream.
