@@ -56,9 +56,9 @@ func checkUnits(t *testing.T, r *recorder) {
 // The RTSP camera recipe: ffmpeg records the sample into an in-process
 // gortsplib server, the RTSP source plays it over TCP into units.
 func TestRTSPFromFFmpeg(t *testing.T) {
-	s := startRTSPServer(t, "127.0.0.1:0")
-	url := "rtsp://" + s.addr() + "/cam"
-	feed(t, s, url)
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	url := "rtsp://" + s.Addr() + "/cam"
+	testpeer.FeedRTSP(t, s, url)
 	rec := &recorder{}
 	stop := runSource(&RTSP{URL: url}, rec)
 	testpeer.Eventually(t, 20*time.Second, "two keyframes and audio", func() bool {
@@ -75,12 +75,12 @@ func TestRTSPFromFFmpeg(t *testing.T) {
 // A camera offering only G.711 or Opus audio has nothing FLV can carry:
 // Run says so (ErrNoTrack) without leaking the URL's password.
 func TestRTSPUnsupportedCodecs(t *testing.T) {
-	s := startRTSPServer(t, "127.0.0.1:0")
-	s.serve(t, &description.Session{Medias: []*description.Media{
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	s.Serve(t, &description.Session{Medias: []*description.Media{
 		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G711{PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1}}},
 		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 96, ChannelCount: 2}}},
 	}})
-	err := (&RTSP{URL: "rtsp://admin:hunter2@" + s.addr() + "/cam"}).Run(t.Context(), &recorder{})
+	err := (&RTSP{URL: "rtsp://admin:hunter2@" + s.Addr() + "/cam"}).Run(t.Context(), &recorder{})
 	if !errors.Is(err, ErrNoTrack) {
 		t.Fatalf("want ErrNoTrack, got %v", err)
 	}
@@ -107,10 +107,10 @@ func TestRTSPDownRedacted(t *testing.T) {
 // The server restarts mid-stream on the same address: Retry reconnects with
 // backoff, tells the sink, and units flow again.
 func TestRetryReconnectsRTSP(t *testing.T) {
-	s := startRTSPServer(t, "127.0.0.1:0")
-	addr := s.addr()
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	addr := s.Addr()
 	url := "rtsp://" + addr + "/cam"
-	cmd := feed(t, s, url)
+	cmd := testpeer.FeedRTSP(t, s, url)
 	rec := &recorder{}
 	var downs int
 	stop := runSource(&Retry{Source: &RTSP{URL: url, ReadTimeout: 3 * time.Second}, Min: 100 * time.Millisecond,
@@ -118,10 +118,10 @@ func TestRetryReconnectsRTSP(t *testing.T) {
 	testpeer.Eventually(t, 20*time.Second, "first session media", func() bool { k, _ := rec.count(); return k >= 1 })
 
 	cmd.Process.Kill()
-	s.close()
+	s.Close()
 	_, _, before, _ := rec.snapshot()
-	s2 := startRTSPServer(t, addr)
-	feed(t, s2, url)
+	s2 := testpeer.StartRTSP(t, addr)
+	testpeer.FeedRTSP(t, s2, url)
 	testpeer.Eventually(t, 30*time.Second, "media after the restart", func() bool {
 		_, _, units, restarts := rec.snapshot()
 		return restarts >= 1 && len(units) > len(before)+100
@@ -138,9 +138,9 @@ func TestRetryReconnectsRTSP(t *testing.T) {
 // source derives DTS, parses VPS/SPS/PPS and starts at an IRAP picture.
 func TestRTSPH265(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
-	s := startRTSPServer(t, "127.0.0.1:0")
-	url := "rtsp://" + s.addr() + "/cam"
-	feedArgs(t, s, url, "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-c:v", "libx265",
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	url := "rtsp://" + s.Addr() + "/cam"
+	testpeer.FeedRTSPArgs(t, s, url, "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-c:v", "libx265",
 		"-preset", "ultrafast", "-x265-params", "keyint=25:log-level=error")
 	rec := &recorder{}
 	stop := runSource(&RTSP{URL: url}, rec)
@@ -193,19 +193,19 @@ func TestRTSPVideoWithG711(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startRTSPServer(t, "127.0.0.1:0")
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
 	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
 	am := &description.Media{Type: description.MediaTypeAudio,
 		Formats: []format.Format{&format.G711{PayloadTyp: 8, MULaw: false, SampleRate: 8000, ChannelCount: 1}}}
-	stream := s.serve(t, &description.Session{Medias: []*description.Media{vm, am}})
+	stream := s.Serve(t, &description.Session{Medias: []*description.Media{vm, am}})
 	stopWriter := writeVideo(t, stream, vm, h264, c)
 	defer stopWriter()
 
 	var mu sync.Mutex
 	var unsupported []string
 	rec := &recorder{}
-	stop := runSource(&RTSP{URL: "rtsp://" + s.addr() + "/cam", OnUnsupported: func(kind, codec string) {
+	stop := runSource(&RTSP{URL: "rtsp://" + s.Addr() + "/cam", OnUnsupported: func(kind, codec string) {
 		mu.Lock()
 		unsupported = append(unsupported, kind+"/"+codec)
 		mu.Unlock()
@@ -295,20 +295,20 @@ func TestRTSPCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startRTSPServer(t, "127.0.0.1:0")
-	s.user, s.pass = "admin", "s3cret-pw"
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	s.User, s.Pass = "admin", "s3cret-pw"
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
 	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
-	stop := writeVideo(t, s.serve(t, &description.Session{Medias: []*description.Media{vm}}), vm, h264, c)
+	stop := writeVideo(t, s.Serve(t, &description.Session{Medias: []*description.Media{vm}}), vm, h264, c)
 	defer stop()
 
-	err = (&RTSP{URL: "rtsp://admin:wrong-pw@" + s.addr() + "/cam"}).Run(t.Context(), &recorder{})
+	err = (&RTSP{URL: "rtsp://admin:wrong-pw@" + s.Addr() + "/cam"}).Run(t.Context(), &recorder{})
 	t.Logf("auth failure reads: %v", err)
 	if err == nil || strings.Contains(err.Error(), "wrong-pw") || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Fatalf("want a redacted auth error, got %v", err)
 	}
 	rec := &recorder{}
-	stopSrc := runSource(&RTSP{URL: "rtsp://admin:s3cret-pw@" + s.addr() + "/cam"}, rec)
+	stopSrc := runSource(&RTSP{URL: "rtsp://admin:s3cret-pw@" + s.Addr() + "/cam"}, rec)
 	testpeer.Eventually(t, 20*time.Second, "media with credentials", func() bool { k, _ := rec.count(); return k >= 1 })
 	if err := stopSrc(); err != nil {
 		t.Fatal(err)

@@ -49,13 +49,13 @@ func TestRTSPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startRTSPServerTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	s := testpeer.StartRTSPTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
 	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
-	stop := writeVideo(t, s.serve(t, &description.Session{Medias: []*description.Media{vm}}), vm, h264, c)
+	stop := writeVideo(t, s.Serve(t, &description.Session{Medias: []*description.Media{vm}}), vm, h264, c)
 	defer stop()
 
-	url := "rtsps://" + s.addr() + "/cam"
+	url := "rtsps://" + s.Addr() + "/cam"
 	if err := (&RTSP{URL: url, ReadTimeout: 3 * time.Second}).Run(t.Context(), &recorder{}); err == nil {
 		t.Fatal("an untrusted certificate was accepted")
 	}
