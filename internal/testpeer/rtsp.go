@@ -173,4 +173,3 @@ func FeedRTSPArgs(t testing.TB, s *RTSPServer, url string, args ...string) *exec
 	Eventually(t, 20*time.Second, "ffmpeg publishing "+url, s.HasStream)
 	return cmd
 }
-

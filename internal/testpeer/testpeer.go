@@ -248,7 +248,10 @@ func (p *Probe) first(kind string) *Stream {
 }
 
 // DurationSeconds is the container duration.
-func (p *Probe) DurationSeconds() float64 { d, _ := strconv.ParseFloat(p.Format.Duration, 64); return d }
+func (p *Probe) DurationSeconds() float64 {
+	d, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	return d
+}
 
 // FFprobe runs ffprobe -count_frames on a file or URL.
 func FFprobe(t testing.TB, target string) *Probe {
