@@ -100,7 +100,7 @@ func classify(e Exit, st *stages) *health.Verdict {
 		return verdict(e, st, rtmp.LayerProcess, "signalled", l.At, "ffmpeg was stopped by a signal fmspush did not send: "+l.Msg)
 	}
 	if e.ExitCode == 0 {
-		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended (ffmpeg exited with status 0)")
+		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended")
 	}
 	return verdict(e, st, rtmp.LayerUnknown, "ffmpeg_failed", e.End, exitWords(e, st.firstErr))
 }

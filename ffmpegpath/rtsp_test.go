@@ -16,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
 )
 
 // camera is an in-process RTSP server relaying one published stream to its
@@ -96,6 +97,13 @@ func (c *camera) publishing() bool {
 // startCamera starts the RTSP server on a free loopback port and an ffmpeg
 // feeding it the sample in a loop; it returns the camera URL.
 func startCamera(t *testing.T) string {
+	url, _ := startCameraStoppable(t)
+	return url
+}
+
+// startCameraStoppable is startCamera with a function that takes the camera
+// down (feeder and server).
+func startCameraStoppable(t *testing.T) (string, func()) {
 	t.Helper()
 	testpeer.Need(t, "ffmpeg")
 	c := &camera{}
@@ -103,7 +111,6 @@ func startCamera(t *testing.T) string {
 	if err := c.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.srv.Close)
 	url := fmt.Sprintf("rtsp://127.0.0.1:%d/cam", c.srv.NetListener().Addr().(*net.TCPAddr).Port)
 	feed := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
 		"-i", testpeer.SamplePath(t), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url)
@@ -111,9 +118,17 @@ func startCamera(t *testing.T) string {
 	if err := feed.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { feed.Process.Kill(); feed.Wait() })
+	var once sync.Once
+	down := func() {
+		once.Do(func() {
+			feed.Process.Kill()
+			feed.Wait()
+			c.srv.Close()
+		})
+	}
+	t.Cleanup(down)
 	testpeer.Eventually(t, 10*time.Second, "the feed to publish", c.publishing)
-	return url
+	return url, down
 }
 
 func TestRTSPSourceToNginx(t *testing.T) {
@@ -124,4 +139,28 @@ func TestRTSPSourceToNginx(t *testing.T) {
 	// A live source: ffmpeg first sends the frames it buffered while
 	// probing, so the wall time is not compared.
 	checkReceived(t, ng.Recording("rtsp"), pushAndStop(t, &Exec{Settings: s}), false)
+}
+
+func TestRTSPCameraDownIsSourceVerdict(t *testing.T) {
+	cam, down := startCameraStoppable(t)
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/camdown")
+	s.Source, s.SampleFile = cam, ""
+	r := startRun(t, &Exec{Settings: s}, 0)
+	r.waitLive(t, 20*time.Second)
+	down()
+	v := verdictOf(t, r.wait(t, 15*time.Second))
+	t.Logf("camera down: %v", v)
+	if v.Layer != rtmp.LayerSource {
+		t.Fatalf("verdict %v, want a source verdict", v)
+	}
+}
+
+func TestRTMPSourceToNginx(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	feed := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/feed")}, 0)
+	feed.waitLive(t, 20*time.Second)
+	s := sampleSettings(t, ng.AppURL+"/relay")
+	s.Source, s.SampleFile = ng.AppURL+"/feed", ""
+	checkReceived(t, ng.Recording("relay"), pushAndStop(t, &Exec{Settings: s}), false)
 }
