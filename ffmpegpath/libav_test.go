@@ -133,3 +133,18 @@ func TestLibavEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, libavFo
 func TestLibavTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, libavFor) }
 
 func TestLibavSwitchWithExecKeepsTimeline(t *testing.T) { switchKeepsTimeline(t, execFor, libavFor) }
+
+func TestLibavRTSPCameraDownIsSourceVerdict(t *testing.T) {
+	cam, down := startCameraStoppable(t)
+	ng := testpeer.StartNginx(t)
+	s := sampleSettings(t, ng.AppURL+"/libavcamdown")
+	s.Source, s.SampleFile = cam, ""
+	r := startRun(t, libavDriver(t, s), 0)
+	r.waitLive(t, 20*time.Second)
+	down()
+	v := verdictOf(t, r.wait(t, 15*time.Second))
+	t.Logf("camera down: %v", v)
+	if v.Layer != rtmp.LayerSource {
+		t.Fatalf("verdict %v, want a source verdict", v)
+	}
+}
