@@ -41,6 +41,9 @@ type hub struct {
 	lastErr error
 	changed chan struct{} // closed and replaced on every state change
 	rebase  *media.Rebaser
+	// awaitKey drops video after a source restart until a keyframe: a
+	// publisher never gets frames that reference pictures it never saw.
+	awaitKey bool
 }
 
 // subscription is one publisher's feed.
@@ -92,6 +95,7 @@ func (h *hub) SourceRestarted() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.rebase.Discontinuity()
+	h.awaitKey = h.video != nil
 }
 
 // SetVideo implements source.Sink.
@@ -116,6 +120,12 @@ func (h *hub) SetAudio(p media.AudioParams) {
 func (h *hub) WriteUnit(u media.Unit) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if u.Codec.IsVideo() && h.awaitKey {
+		if !u.Key {
+			return
+		}
+		h.awaitKey = false
+	}
 	u = h.rebase.Rebase(u)
 	h.gop.Push(u)
 	if !h.up || (u.Key && u.Codec.IsVideo()) {

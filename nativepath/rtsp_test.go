@@ -1,0 +1,169 @@
+package nativepath
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// camera starts an RTSP camera (a gortsplib server fed by the real ffmpeg)
+// and returns its URL; args are ffmpeg's input and codec arguments.
+func camera(t *testing.T, args ...string) (*testpeer.RTSPServer, string) {
+	t.Helper()
+	testpeer.Need(t, "ffmpeg")
+	s := testpeer.StartRTSP(t, "127.0.0.1:0")
+	url := "rtsp://" + s.Addr() + "/cam"
+	if len(args) == 0 {
+		testpeer.FeedRTSP(t, s, url)
+	} else {
+		testpeer.FeedRTSPArgs(t, s, url, args...)
+	}
+	return s, url
+}
+
+func TestRTSPCameraToNginx(t *testing.T) {
+	_, cam := camera(t)
+	n := testpeer.StartNginx(t)
+	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/cam"})
+	r := start(t, p, 0)
+	testpeer.Eventually(t, 30*time.Second, "3 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 75 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	pr := testpeer.FFprobe(t, n.Recording("cam"))
+	v, a := pr.Video(), pr.Audio()
+	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 || a == nil || a.CodecName != "aac" {
+		t.Fatalf("recording: %+v", pr.Streams)
+	}
+}
+
+func TestRTSPCameraHolds30sOnStrictCompanion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 s of real-time media")
+	}
+	_, cam := camera(t)
+	srv := startEmulator(t, "companion")
+	p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "cam")})
+	r := start(t, p, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool {
+		return s.Ended || (s.FirstFrameAt.After(time.Time{}) && time.Since(s.FirstFrameAt) >= 30*time.Second)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ended || info.Violation != nil {
+		t.Fatalf("reset within 30 s: %+v %+v", info.Verdict, info.Violation)
+	}
+	sent := r.sig.VideoFrames.Load()
+	if info.VideoFrames < 30*25*95/100 || int64(info.VideoFrames) > sent || sent-int64(info.VideoFrames) > 2 {
+		t.Fatalf("emulator accepted %d video frames of %d sent", info.VideoFrames, sent)
+	}
+	if info.VideoTSRegressions+info.AudioTSRegressions != 0 {
+		t.Fatalf("timestamps went backwards: %+v", info)
+	}
+}
+
+func TestCameraWithoutAudioGetsDecodableSilence(t *testing.T) {
+	_, cam := camera(t, "-re", "-stream_loop", "-1", "-i", testpeer.SamplePath(t), "-an", "-c:v", "copy")
+	n := testpeer.StartNginx(t)
+	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/mute", Audio: AudioSilentIfMissing})
+	r := start(t, p, 0)
+	testpeer.Eventually(t, 30*time.Second, "3 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 75 })
+	if r.sig.AudioFrames.Load() < 100 {
+		t.Fatalf("only %d silent audio frames for %d video frames", r.sig.AudioFrames.Load(), r.sig.VideoFrames.Load())
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	rec := n.Recording("mute")
+	if a := testpeer.FFprobe(t, rec).Audio(); a == nil || a.CodecName != "aac" || a.FrameCount() < 100 {
+		t.Fatalf("no decodable aac track in the recording: %+v", a)
+	}
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", rec, "-map", "0:a", "-f", "null", "-").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("ffmpeg decoding the silent track: %v: %s", err, out)
+	}
+}
+
+func TestSourceRestartKeepsThePublishAndTheTimeline(t *testing.T) {
+	s, cam := camera(t)
+	dir := t.TempDir()
+	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: "companion", TranscriptDir: dir}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "cam")})
+	r := start(t, p, 0)
+	testpeer.Eventually(t, 30*time.Second, "2 s of video", func() bool { return r.sig.VideoFrames.Load() >= 50 })
+
+	addr := s.Addr()
+	down := time.Now()
+	s.Close() // the camera goes away (its ffmpeg feeder dies with it)
+	s2 := testpeer.StartRTSP(t, addr)
+	testpeer.FeedRTSP(t, s2, "rtsp://"+addr+"/cam")
+	before := r.sig.VideoFrames.Load()
+	testpeer.Eventually(t, 30*time.Second, "video after the restart", func() bool { return r.sig.VideoFrames.Load() >= before+50 })
+	outage := time.Since(down)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	sessions := srv.Sessions()
+	if len(sessions) != 1 || (sessions[0].Verdict != nil && sessions[0].Verdict.ByServer()) {
+		t.Fatalf("the publish session dropped: %d sessions, %+v", len(sessions), sessions[len(sessions)-1].Verdict)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	entries, err := fmsim.ReadTranscript(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint32
+	var maxGap time.Duration
+	seen := false
+	for _, e := range entries {
+		if e.Dir != "in" || e.Type != rtmp.TypeVideo || strings.HasSuffix(e.Kind, "seq") {
+			continue
+		}
+		if seen && e.Timestamp <= last {
+			t.Fatalf("video timestamp %d after %d", e.Timestamp, last)
+		}
+		if seen {
+			maxGap = max(maxGap, time.Duration(e.Timestamp-last)*time.Millisecond)
+		}
+		last, seen = e.Timestamp, true
+	}
+	if gop := 2 * time.Second; maxGap > outage+gop {
+		t.Fatalf("largest video timestamp gap %v exceeds the outage %v plus one GOP", maxGap, outage)
+	}
+	t.Logf("outage %v, largest video timestamp gap %v", outage.Round(time.Millisecond), maxGap)
+}
+
+func TestH265CameraBothCarriages(t *testing.T) {
+	_, cam := camera(t, "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i",
+		"sine=frequency=440:sample_rate=44100", "-c:v", "libx265", "-preset", "ultrafast",
+		"-x265-params", "keyint=25:log-level=error", "-c:a", "aac")
+	for _, mode := range []rtmp.H265Mode{rtmp.H265Enhanced, rtmp.H265Legacy} {
+		srv := startEmulator(t, "companion")
+		p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "hevc"), Publish: rtmp.PublishOptions{H265: mode}})
+		r := start(t, p, 0)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 50 || s.Ended })
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Ended || info.VideoCodec != "hevc" || info.Width != 320 || info.Height != 240 {
+			t.Fatalf("mode %d: emulator saw %s %dx%d, verdict %+v", mode, info.VideoCodec, info.Width, info.Height, info.Verdict)
+		}
+		r.stop(t)
+	}
+}
