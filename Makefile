@@ -21,9 +21,14 @@ deps-demo:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags libav ./ffmpegpath/... ./cmd/...
 
+# Every test with -race; then the libav driver (build tag libav, cgo against
+# Debian's FFmpeg 5.1 libraries) and the binary built with it.
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m -tags libav ./ffmpegpath/...
+	$(GO) build -tags libav -o /dev/null ./cmd/fmspush
 
 fuzz:
 	@scripts/fuzz.sh 20s
