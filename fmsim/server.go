@@ -25,6 +25,9 @@ type Server struct {
 	TranscriptDir string
 	// Logger gets one line per session event (redacted); nil means silent.
 	Logger hclog.Logger
+	// MaxSessions bounds the session history kept for Sessions and Streams
+	// (0: keep every session, as tests want); the oldest ended ones go first.
+	MaxSessions int
 
 	rules    atomic.Pointer[Rules]
 	ln       net.Listener
@@ -36,7 +39,8 @@ type Server struct {
 
 	mu           sync.Mutex
 	live         map[int]*session // running sessions, for Reset
-	sessions     []SessionInfo
+	sessions     []SessionInfo    // ids dropped+1, dropped+2, ...
+	dropped      int              // sessions forgotten by MaxSessions
 	changed      chan struct{}
 	rulesChanged chan struct{}
 }
@@ -209,7 +213,8 @@ func (s *Server) Reset(pred func(SessionInfo) bool) int {
 	defer s.mu.Unlock()
 	n := 0
 	for id, sess := range s.live {
-		if id <= len(s.sessions) && (pred == nil || pred(s.sessions[id-1])) {
+		info, ok := s.sessionLocked(id)
+		if ok && (pred == nil || pred(info)) {
 			select {
 			case sess.kick <- struct{}{}:
 			default:

@@ -110,11 +110,20 @@ func (s *Server) Sessions() []SessionInfo {
 func (s *Server) Session(id int) (SessionInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id < 1 || id > len(s.sessions) {
+	return s.sessionLocked(id)
+}
+
+// sessionLocked finds session id in the kept history; s.mu is held.
+func (s *Server) sessionLocked(id int) (SessionInfo, bool) {
+	i := id - s.firstID()
+	if id < 1 || i < 0 || i >= len(s.sessions) {
 		return SessionInfo{}, false
 	}
-	return s.sessions[id-1], true
+	return s.sessions[i], true
 }
+
+// firstID is the id of the oldest session kept; s.mu is held.
+func (s *Server) firstID() int { return s.dropped + 1 }
 
 // Changed returns a channel closed at the next change of any session.
 func (s *Server) Changed() <-chan struct{} {
@@ -193,12 +202,30 @@ func (s *Server) Streams() map[string]StreamInfo {
 func (s *Server) update(info SessionInfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.sessions) < info.ID {
-		s.sessions = append(s.sessions, SessionInfo{ID: len(s.sessions) + 1})
+	if info.ID < s.firstID() {
+		return // fell out of the kept history
 	}
-	s.sessions[info.ID-1] = info
+	for s.firstID()+len(s.sessions) <= info.ID {
+		s.sessions = append(s.sessions, SessionInfo{ID: s.firstID() + len(s.sessions)})
+	}
+	s.sessions[info.ID-s.firstID()] = info
+	s.trimHistory()
 	if s.changed != nil {
 		close(s.changed)
 		s.changed = nil
+	}
+}
+
+// trimHistory forgets the oldest ended sessions beyond MaxSessions, so that
+// an emulator running for days (the service's builtin one) stays bounded.
+// s.mu is held.
+func (s *Server) trimHistory() {
+	if s.MaxSessions <= 0 {
+		return
+	}
+	for len(s.sessions) > s.MaxSessions && s.sessions[0].Ended {
+		s.sessions[0] = SessionInfo{}
+		s.sessions = s.sessions[1:]
+		s.dropped++
 	}
 }

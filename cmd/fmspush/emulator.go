@@ -25,6 +25,8 @@ func (s *service) startEmulator(cfg *config.Config) error {
 		Profile: string(cfg.Emulator.Profile),
 		Rules:   ruleSpecs(cfg.Emulator.Rules),
 		Logger:  s.log.Named("fmsim"),
+		// The builtin emulator may run for days: keep a bounded history.
+		MaxSessions: 1000,
 	}
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("emulator: %w", err)
