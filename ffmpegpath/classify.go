@@ -129,7 +129,7 @@ func processVerdict(e Exit) *health.Verdict {
 		if crashSignal(e.Signal) {
 			cause = "crashed"
 		}
-		return verdict(e, none, rtmp.LayerProcess, cause, e.End, "ffmpeg ended by signal: "+e.Signal)
+		return verdict(e, none, rtmp.LayerProcess, cause, e.End, "ffmpeg was ended by a signal fmspush did not send")
 	}
 	return nil
 }
