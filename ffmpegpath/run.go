@@ -161,6 +161,7 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			p.signal(syscall.SIGKILL)
 		case x := <-p.exited:
 			r.drain(p, lines, progress)
+			r.boundTimestamp(x.at)
 			e := r.exit(x)
 			if e.Stopped {
 				r.s.Logger.Debug("ffmpeg stopped", "exit_status", e.ExitCode, "signal", e.Signal,
@@ -228,6 +229,26 @@ func (r *run) onProgress(b Progress, now time.Time) {
 		r.sig.MarkLive()
 	}
 	r.last = b
+}
+
+// timestampMargin covers what ffmpeg may have written after its last
+// progress report beyond real-time pacing (the muxer's interleaving queue).
+const timestampMargin = 500 * time.Millisecond
+
+// boundTimestamp raises Signals.LastTimestamp, at the exit, to an upper bound
+// of what the target received: progress reports lag (ffmpeg kept sending for
+// up to a report period after the last one, faster than real time while it
+// flushes what it buffered), and the next path continues the timeline from
+// this value, so it must never be below the truth.
+func (r *run) boundTimestamp(end time.Time) {
+	if r.lastAdvance.IsZero() || r.last.OutTime <= 0 {
+		return
+	}
+	speed := max(r.last.Speed, 1)
+	ahead := time.Duration(float64(end.Sub(r.lastAdvance))*speed) + timestampMargin
+	if ts := (r.base + r.last.OutTime + ahead).Milliseconds(); ts > r.sig.LastTimestamp.Load() {
+		r.sig.LastTimestamp.Store(ts)
+	}
 }
 
 // FirstFrameEstimate is when the first frame went out, judged from the

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,22 +99,8 @@ func TestFailoverWhenNativeFlashVerIsRejected(t *testing.T) {
 // ffmpegChild finds the ffmpeg process this test process started.
 func ffmpegChild(t *testing.T) int {
 	t.Helper()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		stat, err := os.ReadFile(filepath.Join(d, "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		end := bytes.LastIndexByte(stat, ')')
-		if end < 0 || !bytes.Contains(stat[:end], []byte("(ffmpeg")) {
-			continue
-		}
-		fields := strings.Fields(string(stat[end+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
-			pid, _ := strconv.Atoi(filepath.Base(d))
-			return pid
-		}
+	if kids := childrenOf(os.Getpid(), "ffmpeg"); len(kids) > 0 {
+		return kids[0]
 	}
 	return 0
 }
@@ -148,6 +132,19 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 	s := r.stream()
 	if s.ActivePath != "native" || s.LastVerdicts[len(s.LastVerdicts)-1].Layer != rtmp.LayerProcess {
 		t.Fatalf("active %s, verdicts %+v", s.ActivePath, s.LastVerdicts)
+	}
+	// ffmpeg's last progress report lags what it sent: native must still
+	// continue the target's timeline without going back.
+	testpeer.Eventually(t, 5*time.Second, "native frames past ffmpeg's last", func() bool {
+		for _, ss := range r.emu().Sessions()[before:] {
+			if ss.FlashVer == nativeFlashVer && ss.VideoFrames > 10 {
+				return true
+			}
+		}
+		return false
+	})
+	if info := r.emu().Streams()["s"]; !info.Monotonic {
+		t.Fatalf("timestamps went backwards across the failover: %+v", info)
 	}
 }
 
