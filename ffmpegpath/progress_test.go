@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fmspush/fmspush/health"
 )
 
 // A -progress capture of ffmpeg 5.1.9 pushing the sample (two blocks).
@@ -93,4 +95,21 @@ func FuzzProgressParser(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The next path continues the timeline from LastTimestamp, so at the exit it
+// must cover what ffmpeg sent after its last (lagging) progress report.
+func TestExitBoundsLastTimestamp(t *testing.T) {
+	sig := health.NewSignals()
+	r := &run{base: 10 * time.Second, sig: sig}
+	t0 := time.Now()
+	r.onProgress(Progress{Frame: 50, TotalSize: 1000, OutTime: 2 * time.Second, Speed: 1}, t0)
+	if got := sig.LastTimestamp.Load(); got != 12000 {
+		t.Fatalf("after the report: %d, want 12000", got)
+	}
+	r.last.Speed = 1.5 // flushing faster than real time
+	r.boundTimestamp(t0.Add(200 * time.Millisecond))
+	if got, min := sig.LastTimestamp.Load(), int64(12000+300+500); got < min {
+		t.Fatalf("at exit 200ms after the report at 1.5x: %d, want at least %d", got, min)
+	}
 }
