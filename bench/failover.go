@@ -68,6 +68,29 @@ func (in *Injector) Active(ctx context.Context, minFrames int, within time.Durat
 	return cur, err
 }
 
+// Settle waits until the current session cur has been live for a second
+// and the other path may be tried at once (its backoff from an earlier
+// fault has passed, its circuit is closed): a fault injected before that is
+// a double fault, after which the supervisor rightly retries the same path.
+func (in *Injector) Settle(ctx context.Context, cur fmsim.SessionInfo, within time.Duration) error {
+	other := pathName(!IsNative(cur.FlashVer))
+	return Poll(ctx, within, func() bool {
+		if time.Since(cur.FirstFrameAt) < time.Second {
+			return false
+		}
+		st, err := in.Svc.Streams()
+		if err != nil {
+			return false
+		}
+		for _, p := range st[in.Stream].Paths {
+			if p.Kind == other {
+				return p.Circuit == "closed" && (p.NextAttempt.IsZero() || time.Now().After(p.NextAttempt))
+			}
+		}
+		return false
+	})
+}
+
 // Inject injects one fault of kind into the current session cur (which must
 // be on the matching path) and waits for the recovery on the other path.
 func (in *Injector) Inject(ctx context.Context, kind string, cur fmsim.SessionInfo) FaultSample {
@@ -163,7 +186,7 @@ func RunFailover(ctx context.Context, env Env, profile string, n int) ([]FaultSa
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer env.cleanup(dir)
 	name := "failover"
 	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir, Failover: FastFailover,
 		Streams: []StreamSpec{{Name: name, Source: "builtin:sample", Target: env.Emu.Target(name), Prefer: "native"}}})
@@ -178,6 +201,9 @@ func RunFailover(ctx context.Context, env Env, profile string, n int) ([]FaultSa
 		cur, err := in.Active(ctx, 10, 30*time.Second)
 		if err != nil {
 			return out, fmt.Errorf("stream not live after %d faults: %w (log %s)", len(out), err, svc.LogPath)
+		}
+		if err := in.Settle(ctx, cur, 10*time.Second); err != nil {
+			return out, fmt.Errorf("the other path never became ready after %d faults: %w", len(out), err)
 		}
 		native := IsNative(cur.FlashVer)
 		var kind string

@@ -38,7 +38,7 @@ func RunLatency(ctx context.Context, env Env, path string, d time.Duration) (Lat
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
+	defer env.cleanup(dir)
 	tdir := filepath.Join(dir, "transcripts")
 	if err := os.MkdirAll(tdir, 0o755); err != nil {
 		return res, err

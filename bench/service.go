@@ -242,8 +242,16 @@ func (s *Service) Goroutines() (int, error) {
 
 // CPUProfile records a CPU profile of the service for d into path.
 func (s *Service) CPUProfile(d time.Duration, path string) error {
+	return s.fetchProfile(fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), d, path)
+}
+
+// HeapProfile writes the service's heap profile (in-use and allocated
+// since start) into path.
+func (s *Service) HeapProfile(path string) error { return s.fetchProfile("heap", 0, path) }
+
+func (s *Service) fetchProfile(what string, d time.Duration, path string) error {
 	c := &http.Client{Timeout: d + 30*time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.Debug, int(d.Seconds())))
+	resp, err := c.Get("http://" + s.Debug + "/debug/pprof/" + what)
 	if err != nil {
 		return err
 	}

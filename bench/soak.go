@@ -146,6 +146,10 @@ func RunSoak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 				problem("fault %d (%s): the stream was not live on the right path", i, kind)
 				continue
 			}
+			if err := in.Settle(ctx, cur, soakRecovery); err != nil {
+				problem("fault %d (%s): the other path never became ready", i, kind)
+				continue
+			}
 			f := in.Inject(ctx, kind, cur)
 			rep.Faults = append(rep.Faults, f)
 			logf("soak fault %d %s: recovered=%v in %s %s", i, kind, f.OK, f.Recovery.Round(time.Millisecond), f.Note)

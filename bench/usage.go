@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -12,6 +13,14 @@ type Env struct {
 	Binary string // bin/fmspush
 	Dir    string // scratch directory
 	Emu    *Emulator
+	// Keep leaves each run's directory (config, service log) in Dir.
+	Keep bool
+}
+
+func (e Env) cleanup(dir string) {
+	if !e.Keep {
+		os.RemoveAll(dir)
+	}
 }
 
 // UsageCase is one configuration of the CPU/RSS figure.
@@ -44,14 +53,15 @@ type UsageRun struct {
 // RunUsage starts a service with c.Streams streams of c.Path, waits until
 // every stream is live on that path, lets it settle for warmup, and
 // measures CPU, RSS and accepted frames over window. When profile is set, a
-// CPU profile of the service is taken over the window into that file.
+// CPU profile of the service is taken over the window into that file, and a
+// heap profile after it (NAME.heap.pprof).
 func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, window time.Duration, profile string) (UsageRun, error) {
 	run := UsageRun{Case: c, Window: window}
 	dir, err := os.MkdirTemp(env.Dir, "usage-")
 	if err != nil {
 		return run, err
 	}
-	defer os.RemoveAll(dir)
+	defer env.cleanup(dir)
 	names := make([]string, c.Streams)
 	specs := make([]StreamSpec, c.Streams)
 	set := map[string]bool{}
@@ -60,7 +70,10 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 		set[names[i]] = true
 		specs[i] = StreamSpec{Name: names[i], Source: c.Source, Target: env.Emu.Target(names[i]), Prefer: c.Path}
 	}
-	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir, Streams: specs})
+	// Every stream connects to the same host: lift the per-host limit of
+	// connection attempts (6 a minute by default) so that all start at once.
+	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir, Streams: specs,
+		Failover: Failover{AttemptsPerMinute: 100000}})
 	if err != nil {
 		return run, err
 	}
@@ -95,6 +108,11 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 	if err != nil {
 		return run, err
 	}
+	if profile != "" {
+		if err := svc.HeapProfile(strings.TrimSuffix(profile, ".pprof") + ".heap.pprof"); err != nil {
+			return run, err
+		}
+	}
 	f1 := env.Emu.VideoFrames(set)
 	live1 := env.Emu.Live()
 	for n, s := range live0 {
@@ -121,7 +139,7 @@ func IdleRSS(ctx context.Context, env Env, settle time.Duration) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer env.cleanup(dir)
 	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir})
 	if err != nil {
 		return 0, err

@@ -42,6 +42,8 @@ type Report struct {
 	Probe    map[string]Dist       `json:"probe"`
 	Latency  []bench.LatencyResult `json:"latency"`
 	Profile  string                `json:"profile_top,omitempty"`
+	// HeapProfile is the in-use heap of the largest scale step that ran.
+	HeapProfile string `json:"heap_top,omitempty"`
 	// ProfileFile is the CPU profile of the largest scale step that ran.
 	ProfileFile string                 `json:"profile_file,omitempty"`
 	Notes       []string               `json:"notes"`
@@ -126,6 +128,7 @@ func main() {
 	profile := flag.String("profile", fmsim.ProfileCompanion, "emulator profile")
 	only := flag.String("only", "", "comma-separated figures to run (usage,scale,failover,probe,latency); empty runs all")
 	cpuprof := flag.String("cpuprofile", "bench/results/native-scale.pprof", "CPU profiles of the service at each scale step (NAME-STREAMS.pprof)")
+	keep := flag.Bool("keep", false, "keep the scratch directory (configs, service logs)")
 	commit := flag.String("commit", "", "the commit measured (default: git rev-parse HEAD)")
 	flag.Parse()
 
@@ -162,13 +165,17 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	defer os.RemoveAll(scratch)
+	if *keep {
+		logf("scratch directory %s is kept", scratch)
+	} else {
+		defer os.RemoveAll(scratch)
+	}
 	emu, err := bench.StartEmulator(*profile, "")
 	if err != nil {
 		fatal(err)
 	}
 	defer emu.Close()
-	env := bench.Env{Binary: binary, Dir: scratch, Emu: emu}
+	env := bench.Env{Binary: binary, Dir: scratch, Emu: emu, Keep: *keep}
 	logf("machine: %s, %d cores, kernel %s, %s; load %s", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel, rep.Machine.Go, rep.Machine.LoadStart)
 
 	cache, _ := os.UserCacheDir()
@@ -384,6 +391,10 @@ func runScale(ctx context.Context, env bench.Env, rep *Report, steps []int, warm
 			rep.ProfileFile = p
 			if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", env.Binary, p).Output(); err == nil {
 				rep.Profile = string(top)
+			}
+			heap := strings.TrimSuffix(p, ".pprof") + ".heap.pprof"
+			if top, err := exec.Command("go", "tool", "pprof", "-sample_index=inuse_space", "-top", "-nodecount=12", env.Binary, heap).Output(); err == nil {
+				rep.HeapProfile = string(top)
 			}
 		}
 	}
