@@ -7,11 +7,12 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fmspush/fmspush/rtmp"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
 // TestDiffFFmpegAgainstWrongClient records two real ffmpeg publishes and one
@@ -114,7 +115,7 @@ func TestRunCLI(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testpeer.LogBuffer
 	go func() {
 		done <- RunCLIContext(ctx, []string{"-listen", "127.0.0.1:0", "-profile", "companion", "-rule", "stream_id=9"}, &stdout, &stderr)
 	}()
@@ -129,24 +130,6 @@ func TestRunCLI(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	require.NoError(t, (&Server{Listen: "127.0.0.1:0"}).Run(ctx2))
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // FuzzSessionInput feeds arbitrary bytes after a valid handshake into a

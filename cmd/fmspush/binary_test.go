@@ -76,7 +76,7 @@ func alive(pid int) bool {
 
 // startBinary runs `fmspush run` on a config with one ffmpeg-preferred stream
 // to the builtin emulator and waits until ffmpeg publishes.
-func startBinary(t *testing.T) (*exec.Cmd, int, *syncBuffer) {
+func startBinary(t *testing.T) (*exec.Cmd, int, *testpeer.LogBuffer) {
 	t.Helper()
 	testpeer.Need(t, "ffmpeg")
 	dir := t.TempDir()
@@ -87,7 +87,7 @@ func startBinary(t *testing.T) (*exec.Cmd, int, *syncBuffer) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary(t), "run", "-config", path)
-	logs := &syncBuffer{}
+	logs := &testpeer.LogBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

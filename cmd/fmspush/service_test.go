@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,31 +28,13 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// syncBuffer collects the service's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a service started in-process on a config file in a temp dir.
 type running struct {
 	t      *testing.T
 	dir    string
 	path   string
 	http   string
-	logs   *syncBuffer
+	logs   *testpeer.LogBuffer
 	hup    chan os.Signal
 	svc    *service
 	cancel context.CancelFunc
@@ -81,7 +62,7 @@ func idleStream(name, target string) string {
 func startService(t *testing.T, text string) *running {
 	t.Helper()
 	dir := t.TempDir()
-	r := &running{t: t, dir: dir, path: filepath.Join(dir, "config.hcl"), logs: &syncBuffer{},
+	r := &running{t: t, dir: dir, path: filepath.Join(dir, "config.hcl"), logs: &testpeer.LogBuffer{},
 		hup: make(chan os.Signal, 1), done: make(chan error, 1)}
 	r.http = fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	if err := os.WriteFile(r.path, []byte(fmt.Sprintf(text, r.http)), 0o644); err != nil {
