@@ -13,6 +13,8 @@ import (
 	"github.com/fmspush/fmspush/rtmp"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestDiffFFmpegAgainstWrongClient records two real ffmpeg publishes and one

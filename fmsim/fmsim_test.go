@@ -20,6 +20,8 @@ import (
 	"github.com/fmspush/fmspush/rtmp"
 
 	"net/url"
+
+	"github.com/stretchr/testify/require"
 )
 
 // startServer starts an emulator on a free loopback port with transcripts.

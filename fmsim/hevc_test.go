@@ -14,6 +14,8 @@ import (
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
+
+	"github.com/stretchr/testify/require"
 )
 
 // hevcSample encodes three 320x240 frames with libx265 and returns the

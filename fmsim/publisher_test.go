@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/rtmp"
+
+	"github.com/stretchr/testify/require"
 )
 
 // publishSample publishes d of the sample with the rtmp package's Publisher,

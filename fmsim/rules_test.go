@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/rtmp"
+
+	"github.com/stretchr/testify/require"
 )
 
 // isReset reports whether err is what a RST looks like to a peer.

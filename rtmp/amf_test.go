@@ -3,6 +3,8 @@ package rtmp
 import (
 	"bytes"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Commands encode and decode through amf0, integers become numbers, and the

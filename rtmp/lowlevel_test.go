@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+
+	"github.com/stretchr/testify/require"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.

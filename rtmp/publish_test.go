@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+
+	"github.com/stretchr/testify/require"
 )
 
 func checkRecording(t *testing.T, path string, wantVideoFrames int) *testpeer.Probe {

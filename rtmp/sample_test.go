@@ -9,6 +9,8 @@ import (
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
+
+	"github.com/stretchr/testify/require"
 )
 
 // readSampleTags returns every tag of the embedded sample.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+
+	"github.com/stretchr/testify/require"
 )
 
 func dial(t *testing.T, url string, opts PublishOptions) (*Publisher, error) {
