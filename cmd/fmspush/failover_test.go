@@ -270,3 +270,41 @@ func TestSourceDownWaitsWithoutFlappingAndRecovers(t *testing.T) {
 		})
 	}
 }
+
+func liveStream(name, target string) string {
+	return fmt.Sprintf("stream %q {\n  source = \"builtin:sample\"\n  target = %q\n}\n", name, target)
+}
+
+func TestReloadChangesOneLiveStreamOthersUnbroken(t *testing.T) {
+	r := startService(t, withStreams(liveStream("a", "emulator://live/a"), liveStream("b", "emulator://live/b")))
+	testpeer.Eventually(t, 20*time.Second, "both live", func() bool {
+		s := r.streams()
+		return s["a"].State == health.StateLive && s["b"].State == health.StateLive
+	})
+	publishing := func(name string) []fmsim.SessionInfo {
+		var out []fmsim.SessionInfo
+		for _, ss := range r.emu().Sessions() {
+			if ss.StreamName == name && ss.Published() {
+				out = append(out, ss)
+			}
+		}
+		return out
+	}
+	before := publishing("a")
+	if len(before) != 1 {
+		t.Fatalf("stream a: %d publish sessions", len(before))
+	}
+	// Change b only (its target's name), by atomic rename.
+	r.writeByRename(withStreams(liveStream("a", "emulator://live/a"), liveStream("b", "emulator://live/b2")))
+	testpeer.Eventually(t, 20*time.Second, "b republished under its new name", func() bool {
+		ss := publishing("b2")
+		return len(ss) == 1 && ss[0].VideoFrames > 0
+	})
+	after := publishing("a")
+	if len(after) != 1 || after[0].ID != before[0].ID || after[0].Ended || after[0].VideoFrames <= before[0].VideoFrames {
+		t.Fatalf("stream a's session was touched by the reload: before %+v after %+v", before[0].ID, after)
+	}
+	if old := publishing("b"); len(old) != 1 || !old[0].Ended || old[0].Verdict.ByServer() {
+		t.Fatalf("stream b's old session did not end cleanly: %+v", old)
+	}
+}
