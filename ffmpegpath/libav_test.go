@@ -148,3 +148,13 @@ func TestLibavRTSPCameraDownIsSourceVerdict(t *testing.T) {
 		t.Fatalf("verdict %v, want a source verdict", v)
 	}
 }
+
+func TestLibavRTSPSourceToFFmpegListen(t *testing.T) { rtspToListen(t, libavFor) }
+
+func TestLibavRTSPSourceToEmulatorCloud(t *testing.T) {
+	pushSourceToEmulator(t, libavFor, "cloud", startCamera(t))
+}
+
+func TestLibavRTSPSourceToEmulatorCompanion(t *testing.T) {
+	pushSourceToEmulator(t, libavFor, "companion", startCamera(t))
+}

@@ -61,3 +61,23 @@ func TestRTMPSourceToNginx(t *testing.T) {
 	s.Source, s.SampleFile = ng.AppURL+"/feed", ""
 	checkReceived(t, ng.Recording("relay"), pushAndStop(t, &Exec{Settings: s}), false)
 }
+
+func TestRTSPSourceToFFmpegListen(t *testing.T) { rtspToListen(t, execFor) }
+
+func TestRTSPSourceToEmulatorCloud(t *testing.T) {
+	pushSourceToEmulator(t, execFor, "cloud", startCamera(t))
+}
+
+func TestRTSPSourceToEmulatorCompanion(t *testing.T) {
+	pushSourceToEmulator(t, execFor, "companion", startCamera(t))
+}
+
+// rtspToListen pushes an RTSP camera to a one-shot `ffmpeg -listen`.
+func rtspToListen(t *testing.T, mk driverFor) {
+	cam := startCamera(t)
+	l := testpeer.StartFFmpegListen(t)
+	s := sampleSettings(t, l.URL)
+	s.Source, s.SampleFile = cam, ""
+	pushed := pushAndStop(t, mk(t, s))
+	checkReceived(t, l.Wait(t, 30*time.Second), pushed, false)
+}

@@ -153,7 +153,8 @@ type Listener struct {
 	Out  string
 	cmd  *exec.Cmd
 	done chan struct{}
-	Err  bytes.Buffer
+	// Err is the receiver's stderr.
+	Err LogBuffer
 }
 
 // StartFFmpegListen starts `ffmpeg -listen 1` on a free port receiving into Out.
