@@ -47,7 +47,9 @@ func lastSession(t *testing.T, srv *fmsim.Server) fmsim.SessionInfo {
 
 // pushToEmulator pushes the sample to the emulator in a profile and checks
 // what it accepted.
-func pushToEmulator(t *testing.T, mk driverFor, profile string) { pushSourceToEmulator(t, mk, profile, "") }
+func pushToEmulator(t *testing.T, mk driverFor, profile string) {
+	pushSourceToEmulator(t, mk, profile, "")
+}
 
 // pushSourceToEmulator is pushToEmulator from a live source (an RTSP
 // camera URL), or from the sample when source is empty. A live source's
