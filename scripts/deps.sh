@@ -2,7 +2,8 @@
 # Installs what fmspush's build, tests and demo need on Debian 12, only when missing.
 # Usage: scripts/deps.sh [demo|test]
 set -euo pipefail
-want=(ffmpeg nginx-light libnginx-mod-rtmp)
+want=(ffmpeg)
+[ "${1:-test}" = test ] && want+=(nginx-light libnginx-mod-rtmp)
 if [ "${1:-test}" = test ]; then
   want+=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
 fi
