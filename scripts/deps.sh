@@ -3,9 +3,8 @@
 # Usage: scripts/deps.sh [demo|test]
 set -euo pipefail
 want=(ffmpeg)
-[ "${1:-test}" = test ] && want+=(nginx-light libnginx-mod-rtmp)
 if [ "${1:-test}" = test ]; then
-  want+=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+  want+=(nginx-light libnginx-mod-rtmp pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
 fi
 missing=()
 for p in "${want[@]}"; do
