@@ -7,12 +7,15 @@ import (
 )
 
 // HostLimiter caps connection attempts per target host over a sliding
-// minute, shared by every stream and path: no failure pattern can make
-// fmspush reconnect faster than PerMinute to one host (platforms blacklist
-// reconnect storms). Unlike a token bucket it never allows a burst above the
-// limit within any 60-second window.
+// minute. The history of attempts to a host is shared by every stream and
+// path, and each caller passes its own limit: a stream allowed 6 a minute
+// does not connect when 6 attempts to its host (by anyone) happened in the
+// last minute, so no failure pattern can make fmspush reconnect to a host
+// faster than its streams allow (platforms blacklist reconnect storms).
+// Unlike a token bucket it never allows a burst above the limit within any
+// window.
 type HostLimiter struct {
-	// PerMinute is the most attempts to one host in any 60 s window (default 6).
+	// PerMinute is the limit of callers that pass none (default 6).
 	PerMinute int
 	// Window is the sliding window (default one minute).
 	Window time.Duration
@@ -37,25 +40,30 @@ func (l *HostLimiter) window() time.Duration {
 	return time.Minute
 }
 
-func (l *HostLimiter) limit() int {
-	if l.PerMinute > 0 {
+func (l *HostLimiter) limit(perMinute int) int {
+	switch {
+	case perMinute > 0:
+		return perMinute
+	case l.PerMinute > 0:
 		return l.PerMinute
 	}
 	return 6
 }
 
-// TryTake records an attempt to host if the window allows one now; otherwise
-// it returns how long until one is allowed.
-func (l *HostLimiter) TryTake(host string) (ok bool, wait time.Duration) {
+// TryTake records an attempt to host if fewer than limit attempts (0: the
+// default) happened in the window; otherwise it returns how long until one
+// is allowed.
+func (l *HostLimiter) TryTake(host string, limit int) (ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	recent := l.prune(host, now)
-	if len(recent) < l.limit() {
+	n := l.limit(limit)
+	if len(recent) < n {
 		l.attempts[host] = append(recent, now)
 		return true, 0
 	}
-	return false, recent[0].Add(l.window()).Sub(now)
+	return false, recent[len(recent)-n].Add(l.window()).Sub(now)
 }
 
 func (l *HostLimiter) prune(host string, now time.Time) []time.Time {
@@ -73,9 +81,9 @@ func (l *HostLimiter) prune(host string, now time.Time) []time.Time {
 }
 
 // Wait blocks until an attempt to host is allowed and records it.
-func (l *HostLimiter) Wait(ctx context.Context, host string) error {
+func (l *HostLimiter) Wait(ctx context.Context, host string, limit int) error {
 	for {
-		ok, wait := l.TryTake(host)
+		ok, wait := l.TryTake(host, limit)
 		if ok {
 			return nil
 		}

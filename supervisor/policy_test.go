@@ -30,10 +30,10 @@ func TestHostLimiterNeverExceedsPerMinute(t *testing.T) {
 	l := &HostLimiter{PerMinute: 6, Now: func() time.Time { return now }}
 	var taken []time.Time
 	for step := 0; step < 600; step++ { // ten minutes in one-second steps, trying every step
-		if ok, _ := l.TryTake("h:1935"); ok {
+		if ok, _ := l.TryTake("h:1935", 0); ok {
 			taken = append(taken, now)
 		}
-		if ok, _ := l.TryTake("other:1935"); !ok && step == 0 {
+		if ok, _ := l.TryTake("other:1935", 0); !ok && step == 0 {
 			t.Fatal("limits must be per host")
 		}
 		now = now.Add(time.Second)
@@ -92,5 +92,21 @@ func TestBreakerForgetsOldFailures(t *testing.T) {
 	b.Fail(rtmp.LayerNetwork, now.Add(3*time.Minute))
 	if b.Fail(rtmp.LayerNetwork, now.Add(6*time.Minute)) {
 		t.Fatal("failures older than the window must not count")
+	}
+}
+
+func TestHostLimiterSharesHistoryWithPerCallerLimits(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &HostLimiter{Now: func() time.Time { return now }}
+	for i := 0; i < 6; i++ {
+		if ok, _ := l.TryTake("h", 60); !ok {
+			t.Fatal("a stream allowed 60 a minute was refused")
+		}
+	}
+	if ok, wait := l.TryTake("h", 6); ok || wait != time.Minute {
+		t.Fatalf("a stream allowed 6 a minute connected after 6 attempts to its host (wait %v)", wait)
+	}
+	if ok, _ := l.TryTake("h", 60); !ok {
+		t.Fatal("the 60-a-minute stream was refused at 7")
 	}
 }

@@ -63,13 +63,15 @@ type Stream struct {
 	Enabled bool
 	// Source and Target are shown in status; they must already be redacted.
 	Source, Target string
-	// TargetHost keys the shared rate limiter.
-	TargetHost string
-	Preferred  PathSpec
-	Fallback   PathSpec // may have a nil Path: then there is no failover
-	Policy     Policy
-	Limiter    *HostLimiter
-	Logger     hclog.Logger
+	// TargetHost keys the shared rate limiter; AttemptsPerMinute is this
+	// stream's limit there (0: the limiter's default).
+	TargetHost        string
+	AttemptsPerMinute int
+	Preferred         PathSpec
+	Fallback          PathSpec // may have a nil Path: then there is no failover
+	Policy            Policy
+	Limiter           *HostLimiter
+	Logger            hclog.Logger
 
 	status  atomic.Pointer[health.StreamStatus]
 	current atomic.Pointer[health.Signals]
@@ -199,7 +201,7 @@ func (l *loop) run(ctx context.Context) error {
 	stable.Stop()
 	l.pending = l.slots[0]
 	l.warm(ctx)
-	l.launchProbes(ctx, true)
+	l.launchProbes(ctx)
 	for {
 		var liveCh <-chan struct{}
 		if l.sig != nil && !l.live {
@@ -220,7 +222,7 @@ func (l *loop) run(ctx context.Context) error {
 		case r := <-l.runDone:
 			l.onRunDone(r, attempt)
 		case <-probeTick.C:
-			l.launchProbes(ctx, false)
+			l.launchProbes(ctx)
 		case p := <-l.probes:
 			l.onProbe(p)
 		}
@@ -239,7 +241,7 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 		return
 	}
 	if l.s.Limiter != nil {
-		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost); !ok {
+		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost, l.s.AttemptsPerMinute); !ok {
 			l.setState(l.state, fmt.Sprintf("waiting %v for the per-host connection limit before starting %s",
 				wait.Round(time.Millisecond), l.pending.kind()))
 			attempt.Reset(wait)

@@ -144,11 +144,12 @@ func (l *loop) shutdown() {
 	l.publish()
 }
 
-// launchProbes checks every path's driver and probes the target for every
-// path that is not active. init probes all of them once at start.
-func (l *loop) launchProbes(ctx context.Context, init bool) {
+// launchProbes checks the driver of, and probes the target for, every path
+// that is neither active nor about to start (that one finds out by
+// connecting, and probing it too would spend the per-host connection budget).
+func (l *loop) launchProbes(ctx context.Context) {
 	for _, sl := range l.slots {
-		if sl.probing || (!init && sl == l.active) {
+		if sl.probing || sl == l.active || sl == l.pending {
 			continue
 		}
 		sl.probing = true

@@ -80,7 +80,7 @@ func (s *service) prober(st config.Stream, style probeStyle) supervisor.ProbeFun
 	}
 	host := redact.Host(st.Target)
 	return func(ctx context.Context) health.ProbeSummary {
-		if ok, _ := s.limiter.TryTake(host); !ok {
+		if ok, _ := s.limiter.TryTake(host, st.Failover.AttemptsPerMinute); !ok {
 			return health.ProbeSummary{At: time.Now(), Skipped: true}
 		}
 		opts := health.ProbeOptions{Session: style.session, NoBisect: true, Publish: depth >= 3, Media: depth >= 4}

@@ -40,16 +40,17 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 		pref, other = ff, nat
 	}
 	return &supervisor.Stream{
-		Name:       st.Name,
-		Enabled:    st.Enabled,
-		Source:     redact.URL(st.Source),
-		Target:     redact.URL(st.TargetSpec),
-		TargetHost: redact.Host(st.Target),
-		Preferred:  pref,
-		Fallback:   other,
-		Policy:     policyOf(st.Failover),
-		Limiter:    s.limiterFor(st.Failover.AttemptsPerMinute),
-		Logger:     log,
+		Name:              st.Name,
+		Enabled:           st.Enabled,
+		Source:            redact.URL(st.Source),
+		Target:            redact.URL(st.TargetSpec),
+		TargetHost:        redact.Host(st.Target),
+		Preferred:         pref,
+		Fallback:          other,
+		Policy:            policyOf(st.Failover),
+		Limiter:           s.limiter,
+		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
+		Logger:            log,
 	}
 }
 
@@ -63,17 +64,6 @@ func policyOf(f config.Failover) supervisor.Policy {
 		CircuitWindow:   f.CircuitWindow,
 		CircuitCooldown: f.CircuitCooldown,
 	}
-}
-
-// limiterFor returns the service-wide per-host limiter. The first stream's
-// attempts_per_minute sets it; the limit protects the host, not one stream.
-func (s *service) limiterFor(perMinute int) *supervisor.HostLimiter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.limiter.PerMinute == 0 {
-		s.limiter.PerMinute = perMinute
-	}
-	return s.limiter
 }
 
 func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Logger) supervisor.PathSpec {
