@@ -20,7 +20,6 @@ type Signals struct {
 
 	once sync.Once
 	live chan struct{}
-	mu   sync.Mutex
 }
 
 // NewSignals returns empty signals.

@@ -132,7 +132,7 @@ func (w *FLVWriter) WriteTag(typ uint8, ts time.Duration, body []byte) error {
 	n := len(body)
 	h := []byte{typ, byte(n >> 16), byte(n >> 8), byte(n), byte(ms >> 16), byte(ms >> 8), byte(ms), byte(ms >> 24), 0, 0, 0}
 	b := make([]byte, 0, len(h)+n+4)
-	b = append(append(h, body...), 0, 0, 0, 0)
+	b = append(append(append(b, h...), body...), 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(b[len(b)-4:], uint32(11+n))
 	_, err := w.w.Write(b)
 	return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -204,7 +203,6 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) {
 	s.apply(ctx, u.Config)
 }
 
-var errNotBuilt = errors.New("not built yet")
 
 func (s *service) currentConfig() *config.Config {
 	s.mu.Lock()
