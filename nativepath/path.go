@@ -45,8 +45,11 @@ type Settings struct {
 type Path struct {
 	Settings
 
-	mu   sync.Mutex
-	warm *hub
+	mu     sync.Mutex
+	hub    *hub          // the running ingest, shared by Warm and every Run
+	users  int           // Warm and Runs holding hub
+	cancel func()        // stops hub
+	done   chan struct{} // closed when hub's goroutine returned
 }
 
 // New returns a native path; it fails when the source kind is not supported.
@@ -77,44 +80,57 @@ func (p *Path) Check(ctx context.Context) error {
 	return err
 }
 
-// Warm runs the ingest until ctx ends, keeping the GOP cache filled.
+// Warm keeps the ingest running until ctx ends, so that the GOP cache is
+// filled while the path stands by.
 func (p *Path) Warm(ctx context.Context) {
-	src, err := openSource(p.Source, p.Logger.Named("source"))
+	_, release, err := p.acquireHub()
 	if err != nil {
 		return
 	}
-	h := newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
-	p.mu.Lock()
-	p.warm = h
-	p.mu.Unlock()
-	h.run(ctx)
-	p.mu.Lock()
-	p.warm = nil
-	p.mu.Unlock()
+	defer release()
+	<-ctx.Done()
 }
 
-// acquireHub returns the warm hub, or starts a private one for this Run.
-func (p *Path) acquireHub(ctx context.Context) (*hub, func(), error) {
+// acquireHub returns the path's one ingest, starting it for the first user
+// (Warm or a Run, whichever comes first); release stops it after the last
+// user, and waits for it.
+func (p *Path) acquireHub() (*hub, func(), error) {
 	p.mu.Lock()
-	h := p.warm
+	defer p.mu.Unlock()
+	if p.hub == nil {
+		src, err := openSource(p.Source, p.Logger.Named("source"))
+		if err != nil {
+			return nil, nil, err
+		}
+		h := newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); h.run(ctx) }()
+		p.hub, p.cancel, p.done = h, cancel, done
+	}
+	p.users++
+	h := p.hub
+	var once sync.Once
+	return h, func() { once.Do(p.releaseHub) }, nil
+}
+
+func (p *Path) releaseHub() {
+	p.mu.Lock()
+	p.users--
+	if p.users > 0 {
+		p.mu.Unlock()
+		return
+	}
+	cancel, done := p.cancel, p.done
+	p.hub, p.cancel, p.done = nil, nil, nil
 	p.mu.Unlock()
-	if h != nil {
-		return h, func() {}, nil
-	}
-	src, err := openSource(p.Source, p.Logger.Named("source"))
-	if err != nil {
-		return nil, nil, err
-	}
-	h = newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
-	hctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); h.run(hctx) }()
-	return h, func() { cancel(); <-done }, nil
+	cancel()
+	<-done
 }
 
 // Run publishes until ctx ends (nil) or the push fails (*health.Verdict).
 func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
-	h, release, err := p.acquireHub(ctx)
+	h, release, err := p.acquireHub()
 	if err != nil {
 		return p.verdict(health.LayerSource, "source_unsupported", err)
 	}

@@ -205,3 +205,27 @@ func TestSampleAcrossProfilesWithEveryRule(t *testing.T) {
 		})
 	}
 }
+
+func TestWarmAndRunShareOneIngest(t *testing.T) {
+	srv := startEmulator(t, "lenient")
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "w")})
+	ctx, cancel := context.WithCancel(context.Background())
+	warmed := make(chan struct{})
+	go func() { defer close(warmed); p.Warm(ctx) }()
+	r := start(t, p, 0) // races Warm, as the supervisor does
+	testpeer.Eventually(t, 10*time.Second, "live", r.sig.IsLive)
+	p.mu.Lock()
+	users := p.users
+	p.mu.Unlock()
+	if users != 2 {
+		t.Fatalf("%d users of the ingest, want Warm and Run on one", users)
+	}
+	r.stop(t)
+	cancel()
+	<-warmed
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hub != nil || p.users != 0 {
+		t.Fatalf("the ingest outlived its users: %d", p.users)
+	}
+}
