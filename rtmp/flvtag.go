@@ -127,10 +127,24 @@ func frameType(key bool) byte {
 	return flvFrameInter
 }
 
+// avccSize is the size of nalus in AVCC form (4-byte lengths).
+func avccSize(nalus [][]byte) int {
+	n := 0
+	for _, u := range nalus {
+		n += 4 + len(u)
+	}
+	return n
+}
+
+// videoBody allocates a video tag body once: head, then nalus as AVCC.
+func videoBody(head []byte, cts int32, nalus [][]byte) []byte {
+	b := make([]byte, 0, len(head)+3+avccSize(nalus))
+	return AppendAVCC(appendCTS(append(b, head...), cts), nalus)
+}
+
 // AVCFrame is the FLV video tag body of one H.264 access unit.
 func AVCFrame(key bool, cts int32, nalus [][]byte) []byte {
-	b := appendCTS([]byte{frameType(key)<<4 | FLVCodecAVC, flvPacketNALU}, cts)
-	return AppendAVCC(b, nalus)
+	return videoBody([]byte{frameType(key)<<4 | FLVCodecAVC, flvPacketNALU}, cts, nalus)
 }
 
 // AACSequenceHeader is the FLV audio tag body `af 00` + AudioSpecificConfig.
@@ -198,13 +212,10 @@ func HEVCSequenceHeader(vps, sps, pps []byte, mode H265Mode) ([]byte, error) {
 
 // HEVCFrame is the FLV video tag body of one H.265 access unit.
 func HEVCFrame(key bool, cts int32, nalus [][]byte, mode H265Mode) []byte {
-	var b []byte
 	if mode == H265Legacy {
-		b = appendCTS([]byte{frameType(key)<<4 | FLVCodecHEVCLegacy, flvPacketNALU}, cts)
-	} else {
-		b = appendCTS([]byte{0x80 | frameType(key)<<4 | exPacketCodedFrames, 'h', 'v', 'c', '1'}, cts)
+		return videoBody([]byte{frameType(key)<<4 | FLVCodecHEVCLegacy, flvPacketNALU}, cts, nalus)
 	}
-	return AppendAVCC(b, nalus)
+	return videoBody([]byte{0x80 | frameType(key)<<4 | exPacketCodedFrames, 'h', 'v', 'c', '1'}, cts, nalus)
 }
 
 // Metadata is onMetaData as ffmpeg's FLV muxer writes it. HasVideo and
