@@ -80,6 +80,16 @@ func (l *HostLimiter) prune(host string, now time.Time) []time.Time {
 	return list
 }
 
+// Take records an attempt to host whatever the window holds: a stream's
+// first attempt is not a reconnect, so N streams to one host all start at
+// once, while everything after counts against them.
+func (l *HostLimiter) Take(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.attempts[host] = append(l.prune(host, now), now)
+}
+
 // Wait blocks until an attempt to host is allowed and records it.
 func (l *HostLimiter) Wait(ctx context.Context, host string, limit int) error {
 	for {

@@ -110,3 +110,17 @@ func TestHostLimiterSharesHistoryWithPerCallerLimits(t *testing.T) {
 		t.Fatal("the 60-a-minute stream was refused at 7")
 	}
 }
+
+func TestHostLimiterFirstAttemptsAreNotHeldBack(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &HostLimiter{Now: func() time.Time { return now }}
+	for i := 0; i < 8; i++ {
+		l.Take("h") // eight streams starting together
+	}
+	if ok, _ := l.TryTake("h", 6); ok {
+		t.Fatal("a reconnect after eight starts must wait for the window")
+	}
+	if got := l.Recent("h"); got != 8 {
+		t.Fatalf("recent %d, want the 8 starts counted", got)
+	}
+}

@@ -240,7 +240,9 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 		attempt.Reset(wait)
 		return
 	}
-	if l.s.Limiter != nil {
+	if l.s.Limiter != nil && l.counters.Attempts == 0 {
+		l.s.Limiter.Take(l.s.TargetHost) // a first attempt is no reconnect
+	} else if l.s.Limiter != nil {
 		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost, l.s.AttemptsPerMinute); !ok {
 			l.setState(l.state, fmt.Sprintf("waiting %v for the per-host connection limit before starting %s",
 				wait.Round(time.Millisecond), l.pending.kind()))
