@@ -21,6 +21,7 @@ type ProcSample struct {
 	PPID    int
 	CPU     time.Duration // utime+stime
 	RSS     int64         // bytes (VmRSS)
+	RSSAnon int64         // bytes (RssAnon: heap, stacks; no file-backed pages of the binary)
 	FDs     int
 	Threads int
 }
@@ -52,8 +53,10 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err == nil {
 		for _, line := range strings.Split(string(status), "\n") {
 			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				s.RSS = kb << 10
+				s.RSS = kib(v)
+			}
+			if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+				s.RSSAnon = kib(v)
 			}
 		}
 	}
@@ -61,6 +64,11 @@ func ReadProc(pid int) (ProcSample, error) {
 		s.FDs = len(ents)
 	}
 	return s, nil
+}
+
+func kib(v string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+	return n << 10
 }
 
 // Children returns the live direct children of pid, optionally only those
