@@ -3,6 +3,8 @@ package source
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +314,32 @@ func TestRTSPCredentials(t *testing.T) {
 	testpeer.Eventually(t, 20*time.Second, "media with credentials", func() bool { k, _ := rec.count(); return k >= 1 })
 	if err := stopSrc(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Streams looping the same file share one parsed clip; a changed file is read again.
+func TestFileClipsAreShared(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cam.flv")
+	sampleBytes, err := os.ReadFile(testpeer.SamplePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, sampleBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := clips.open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := clips.open(path)
+	if a != b {
+		t.Fatal("the same file was parsed twice")
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := clips.open(path); c == a {
+		t.Fatal("a modified file was not read again")
 	}
 }

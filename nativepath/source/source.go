@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -139,11 +141,52 @@ type File string
 
 // Run implements Source.
 func (f File) Run(ctx context.Context, sink Sink) error {
-	l, err := media.OpenFileLooper(string(f))
+	c, err := clips.open(string(f))
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	l, err := media.NewLooper(c, media.SystemClock)
 	if err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
 	return (&Clip{Looper: l}).Run(ctx, sink)
+}
+
+// clipCache shares parsed files between the streams (and restarts) that
+// loop the same file: a clip is read-only, and a 1080p file is megabytes.
+// A file whose size or modification time changed is read again.
+type clipCache struct {
+	mu    sync.Mutex
+	clips map[string]cachedClip
+}
+
+type cachedClip struct {
+	size  int64
+	mtime time.Time
+	clip  *media.Clip
+}
+
+var clips clipCache
+
+func (c *clipCache) open(path string) (*media.Clip, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.clips[path]; ok && e.size == fi.Size() && e.mtime.Equal(fi.ModTime()) {
+		return e.clip, nil
+	}
+	clip, err := media.OpenClip(path)
+	if err != nil {
+		return nil, err
+	}
+	if c.clips == nil {
+		c.clips = make(map[string]cachedClip)
+	}
+	c.clips[path] = cachedClip{size: fi.Size(), mtime: fi.ModTime(), clip: clip}
+	return clip, nil
 }
 
 // Clip replays a media.Looper (builtin sample, file:) as a Source.
