@@ -37,6 +37,7 @@ fuzz:
 bench: deps build
 	$(GO) run ./bench/cmd/benchtable -bin $(BIN) -out bench/results/latest.json
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m -tags libav ./ffmpegpath/...
 
 # make soak [SOAK=10m]: the service under a fault every 30 s, then checks for leaks and losses.
 SOAK ?= 10m
