@@ -35,7 +35,8 @@ fuzz:
 
 # make bench: every figure of docs/performance.md in one run (about 12 minutes).
 bench: deps build
-	$(GO) run ./bench/cmd/benchtable -bin $(BIN) -out bench/results/latest.json
+	@rm -f bin/fmspush-libav; $(GO) build -tags libav -o bin/fmspush-libav ./cmd/fmspush || echo "bench: no libav build: the libav driver is not measured"
+	$(GO) run ./bench/cmd/benchtable -bin $(BIN) $$(test -x bin/fmspush-libav && echo -libav-bin bin/fmspush-libav) -out bench/results/latest.json
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m -tags libav ./ffmpegpath/...
 

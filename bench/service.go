@@ -33,6 +33,7 @@ type StreamSpec struct {
 	Source string // builtin:sample or file:PATH
 	Target string // rtmp://...
 	Prefer string // native or ffmpeg
+	Driver string // the ffmpeg path's driver: exec (default) or libav
 }
 
 // Failover are the failover settings written into every stream; zero
@@ -103,6 +104,9 @@ func Config(opts ServiceOptions, httpAddr string) string {
 	for _, s := range opts.Streams {
 		fmt.Fprintf(&b, "stream %q {\n  source = %q\n  target = %q\n  prefer = %q\n", s.Name, s.Source, s.Target, s.Prefer)
 		fmt.Fprintf(&b, "  native {\n    flashver = %q\n  }\n", NativeFlashVer)
+		if s.Driver != "" {
+			fmt.Fprintf(&b, "  ffmpeg {\n    driver = %q\n  }\n", s.Driver)
+		}
 		b.WriteString("  failover {\n")
 		if f.ProbeInterval > 0 {
 			fmt.Fprintf(&b, "    probe_interval = %s\n", dur(f.ProbeInterval))

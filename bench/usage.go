@@ -15,6 +15,8 @@ type Env struct {
 	Emu    *Emulator
 	// Keep leaves each run's directory (config, service log) in Dir.
 	Keep bool
+	// LibavBinary is fmspush built with -tags libav (empty: no libav cases).
+	LibavBinary string
 }
 
 func (e Env) cleanup(dir string) {
@@ -25,7 +27,7 @@ func (e Env) cleanup(dir string) {
 
 // UsageCase is one configuration of the CPU/RSS figure.
 type UsageCase struct {
-	Path    string  // native or ffmpeg
+	Path    string  // native, ffmpeg (exec driver) or libav (ffmpeg path, libav driver)
 	Source  string  // builtin:sample or file:PATH
 	Label   string  // "sample" or "1080p30"
 	Streams int     // concurrent streams
@@ -70,9 +72,16 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 		set[names[i]] = true
 		specs[i] = StreamSpec{Name: names[i], Source: c.Source, Target: env.Emu.Target(names[i]), Prefer: c.Path}
 	}
+	binary := env.Binary
+	if c.Path == "libav" {
+		binary = env.LibavBinary
+		for i := range specs {
+			specs[i].Prefer, specs[i].Driver = "ffmpeg", "libav"
+		}
+	}
 	// Every stream connects to the same host: lift the per-host limit of
 	// connection attempts (6 a minute by default) so that all start at once.
-	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir, Streams: specs,
+	svc, err := StartService(ctx, ServiceOptions{Binary: binary, Dir: dir, Streams: specs,
 		Failover: Failover{AttemptsPerMinute: 100000}})
 	if err != nil {
 		return run, err
@@ -132,15 +141,15 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 	return run, nil
 }
 
-// IdleRSS is the RSS of a service with no streams: the baseline the native
-// path's per-stream RSS is counted from.
-func IdleRSS(ctx context.Context, env Env, settle time.Duration) (int64, error) {
+// IdleRSS is the RSS of a service (binary) with no streams: the baseline
+// the in-process paths' (native, libav) per-stream RSS is counted from.
+func IdleRSS(ctx context.Context, env Env, binary string, settle time.Duration) (int64, error) {
 	dir, err := os.MkdirTemp(env.Dir, "idle-")
 	if err != nil {
 		return 0, err
 	}
 	defer env.cleanup(dir)
-	svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir})
+	svc, err := StartService(ctx, ServiceOptions{Binary: binary, Dir: dir})
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,21 +28,23 @@ import (
 
 // Report is the JSON document benchtable writes.
 type Report struct {
-	Machine  Machine               `json:"machine"`
-	Started  time.Time             `json:"started"`
-	Elapsed  time.Duration         `json:"elapsed_ns"`
-	Settings Settings              `json:"settings"`
-	Source   bench.HDSource        `json:"source_1080p"`
-	IdleRSS  int64                 `json:"idle_rss"`
-	Usage    []UsageRow            `json:"usage"`
-	Runs     []bench.UsageRun      `json:"usage_runs"`
-	TTFF     map[string]Dist       `json:"ttff"`
-	Scale    []ScaleRow            `json:"scale"`
-	Failover map[string]Dist       `json:"failover"`
-	Faults   []bench.FaultSample   `json:"faults"`
-	Probe    map[string]Dist       `json:"probe"`
-	Latency  []bench.LatencyResult `json:"latency"`
-	Profile  string                `json:"profile_top,omitempty"`
+	Machine  Machine        `json:"machine"`
+	Started  time.Time      `json:"started"`
+	Elapsed  time.Duration  `json:"elapsed_ns"`
+	Settings Settings       `json:"settings"`
+	Source   bench.HDSource `json:"source_1080p"`
+	IdleRSS  int64          `json:"idle_rss"`
+	// IdleRSSLibav is the idle RSS of the binary built with -tags libav.
+	IdleRSSLibav int64                 `json:"idle_rss_libav,omitempty"`
+	Usage        []UsageRow            `json:"usage"`
+	Runs         []bench.UsageRun      `json:"usage_runs"`
+	TTFF         map[string]Dist       `json:"ttff"`
+	Scale        []ScaleRow            `json:"scale"`
+	Failover     map[string]Dist       `json:"failover"`
+	Faults       []bench.FaultSample   `json:"faults"`
+	Probe        map[string]Dist       `json:"probe"`
+	Latency      []bench.LatencyResult `json:"latency"`
+	Profile      string                `json:"profile_top,omitempty"`
 	// HeapProfile is the in-use heap of the largest scale step that ran.
 	HeapProfile string `json:"heap_top,omitempty"`
 	// ProfileFile is the CPU profile of the largest scale step that ran.
@@ -129,6 +132,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated figures to run (usage,scale,failover,probe,latency); empty runs all")
 	cpuprof := flag.String("cpuprofile", "bench/results/native-scale.pprof", "CPU profiles of the service at each scale step (NAME-STREAMS.pprof)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (configs, service logs)")
+	libavBin := flag.String("libav-bin", "", "fmspush built with -tags libav: adds the libav driver to the CPU/RSS figure")
 	commit := flag.String("commit", "", "the commit measured (default: git rev-parse HEAD)")
 	flag.Parse()
 
@@ -176,6 +180,15 @@ func main() {
 	}
 	defer emu.Close()
 	env := bench.Env{Binary: binary, Dir: scratch, Emu: emu, Keep: *keep}
+	libavNote := "libav driver: not measured (no -libav-bin: build fmspush with -tags libav; make bench does when libav is installed)"
+	if *libavBin != "" {
+		if p, err := filepath.Abs(*libavBin); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				env.LibavBinary = p
+				libavNote = "libav driver: the ffmpeg path in-process (fmspush built with -tags libav); its CPU and RSS are the service process's, RSS per stream counted from that binary's idle RSS"
+			}
+		}
+	}
 	logf("machine: %s, %d cores, kernel %s, %s; load %s", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel, rep.Machine.Go, rep.Machine.LoadStart)
 
 	cache, _ := os.UserCacheDir()
@@ -190,7 +203,7 @@ func main() {
 		}
 	}
 	rep.Notes = append(rep.Notes,
-		"libav driver: not measured (this binary is built without the libav tag; the driver is not in the tree yet)",
+		libavNote,
 		"ffmpeg CPU/RSS count the service process and its ffmpeg children; the service process also keeps the native ingest warm as standby",
 		"native RSS per stream = (service RSS - idle service RSS) / streams",
 	)
@@ -278,11 +291,22 @@ func main() {
 }
 
 func runUsage(ctx context.Context, env bench.Env, rep *Report, reps, n int, warmup, window time.Duration) {
-	idle, err := bench.IdleRSS(ctx, env, 2*time.Second)
+	idle, err := bench.IdleRSS(ctx, env, env.Binary, 2*time.Second)
 	if err != nil {
 		rep.Errors = append(rep.Errors, "idle rss: "+err.Error())
 	}
 	rep.IdleRSS = idle
+	paths := []string{"native", "ffmpeg"}
+	idleOf := map[string]int64{"native": idle}
+	if env.LibavBinary != "" {
+		paths = append(paths, "libav")
+		li, err := bench.IdleRSS(ctx, env, env.LibavBinary, 2*time.Second)
+		if err != nil {
+			rep.Errors = append(rep.Errors, "idle rss (libav build): "+err.Error())
+		}
+		idleOf["libav"] = li
+		rep.IdleRSSLibav = li
+	}
 	type src struct {
 		label, spec string
 		fps         float64
@@ -291,27 +315,32 @@ func runUsage(ctx context.Context, env bench.Env, rep *Report, reps, n int, warm
 	if rep.Source.Path != "" {
 		srcs = append(srcs, src{"1080p30", "file:" + rep.Source.Path, rep.Source.FPS})
 	}
-	var cases [][2]bench.UsageCase
+	var cases [][]bench.UsageCase
 	for _, s := range srcs {
 		for _, k := range []int{1, n} {
-			var pair [2]bench.UsageCase
-			for i, p := range []string{"native", "ffmpeg"} {
-				pair[i] = bench.UsageCase{Path: p, Source: s.spec, Label: s.label, Streams: k, FPS: s.fps}
+			var group []bench.UsageCase
+			for _, p := range paths {
+				group = append(group, bench.UsageCase{Path: p, Source: s.spec, Label: s.label, Streams: k, FPS: s.fps})
 			}
-			cases = append(cases, pair)
+			cases = append(cases, group)
 		}
 	}
 	runs := map[bench.UsageCase][]bench.UsageRun{}
 	seq := 0
 	for r := 0; r < reps; r++ {
-		for _, pair := range cases {
-			order := []int{0, 1}
+		for _, group := range cases {
+			// Rotate which path goes first, so that none is always first
+			// (or always last) on a machine whose load drifts.
+			var order []int
+			for i := range group {
+				order = append(order, (i+r+seq)%len(group))
+			}
 			if (r+seq)%2 == 1 {
-				order = []int{1, 0}
+				slices.Reverse(order)
 			}
 			seq++
 			for _, i := range order {
-				c := pair[i]
+				c := group[i]
 				if ctx.Err() != nil {
 					return
 				}
@@ -327,8 +356,8 @@ func runUsage(ctx context.Context, env bench.Env, rep *Report, reps, n int, warm
 		}
 	}
 	ttff := map[string][]time.Duration{}
-	for _, pair := range cases {
-		for _, c := range pair {
+	for _, group := range cases {
+		for _, c := range group {
 			rs := runs[c]
 			if len(rs) == 0 {
 				continue
@@ -340,8 +369,8 @@ func runUsage(ctx context.Context, env bench.Env, rep *Report, reps, n int, warm
 				child = append(child, r.ChildCPUPerStream)
 				mainRSS = append(mainRSS, float64(r.MainRSS))
 				frames = append(frames, r.FramesAccepted)
-				if c.Path == "native" {
-					rss = append(rss, float64(r.MainRSS-idle)/float64(c.Streams))
+				if c.Path != "ffmpeg" {
+					rss = append(rss, float64(r.MainRSS-idleOf[c.Path])/float64(c.Streams))
 				} else {
 					rss = append(rss, float64(r.ChildRSS)/float64(c.Streams))
 				}
@@ -407,17 +436,26 @@ func printTable(w io.Writer, rep *Report) {
 		m.CPU, m.Cores, m.Kernel, m.Go, m.FFmpeg, m.Commit, m.LoadStart, m.LoadEnd, rep.Elapsed.Round(time.Second))
 	if len(rep.Usage) > 0 {
 		fmt.Fprintf(w, "### 1. CPU and RSS per stream (median of %d alternating runs, %s windows)\n\n", rep.Settings.Reps, rep.Settings.Window)
-		fmt.Fprintln(w, "| source | streams | path | CPU/stream (% of a core) | of which ffmpeg | RSS/stream | service RSS | frames accepted | native/ffmpeg CPU |")
+		fmt.Fprintln(w, "| source | streams | path | CPU/stream (% of a core) | of which ffmpeg | RSS/stream | service RSS | frames accepted | native/this CPU |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for i, r := range rep.Usage {
 			ratio := ""
-			if r.Path == "ffmpeg" && i > 0 && rep.Usage[i-1].Path == "native" && r.CPUPerStream > 0 {
-				ratio = fmt.Sprintf("%.2f", rep.Usage[i-1].CPUPerStream/r.CPUPerStream)
+			if r.Path != "native" && r.CPUPerStream > 0 {
+				for j := i - 1; j >= 0; j-- {
+					if u := rep.Usage[j]; u.Path == "native" && u.Source == r.Source && u.Streams == r.Streams {
+						ratio = fmt.Sprintf("%.2f", u.CPUPerStream/r.CPUPerStream)
+						break
+					}
+				}
 			}
 			fmt.Fprintf(w, "| %s | %d | %s | %.2f%% | %.2f%% | %s | %s | %.3f | %s |\n", r.Source, r.Streams, r.Path,
 				100*r.CPUPerStream, 100*r.ChildCPU, mib(r.RSSPerStream), mib(r.MainRSS), r.FramesAccepted, ratio)
 		}
-		fmt.Fprintf(w, "\nidle service RSS: %s. libav: not measured (not built).\n\n", mib(rep.IdleRSS))
+		fmt.Fprintf(w, "\nidle service RSS: %s", mib(rep.IdleRSS))
+		if rep.IdleRSSLibav > 0 {
+			fmt.Fprintf(w, " (libav build: %s)", mib(rep.IdleRSSLibav))
+		}
+		fmt.Fprint(w, ".\n\n")
 	}
 	if len(rep.Scale) > 0 {
 		fmt.Fprintln(w, "### 2. Scale: native 1080p30 4 Mbit/s streams")
