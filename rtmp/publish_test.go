@@ -37,7 +37,7 @@ func checkRecording(t *testing.T, path string, wantVideoFrames int) *testpeer.Pr
 // with all 250 video frames.
 func TestPublishNginx(t *testing.T) {
 	ng := testpeer.StartNginx(t)
-	s := toUnits(t, readSampleTags(t))
+	s := loadSample(t)
 	for i, tc := range []PublishOptions{
 		{},
 		{HeaderPolicy: HeaderType0, SimpleHandshake: true},
@@ -101,10 +101,10 @@ func TestPublishExtendedTimestampsFFmpeg(t *testing.T) {
 		const offset = 0xFFFFFF - 4000 // crosses the boundary 4 s into the sample
 		for _, tag := range readSampleTags(t) {
 			ts := tag.Timestamp
-			if tag.Type != FLVTagScript {
+			if tag.Type != TypeDataAMF0 {
 				ts += offset
 			}
-			require.NoError(t, p.WriteTag(tag.Type, ts, tag.Body))
+			require.NoError(t, p.WriteTag(tag.Type, ts, tag.Data))
 		}
 		require.NoError(t, p.Close())
 		out := l.Wait(t, 20*time.Second)

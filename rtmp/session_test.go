@@ -58,7 +58,7 @@ func TestPublishSequenceOnTheWire(t *testing.T) {
 	p, err := dial(t, s.url("live-bvc/"+name), PublishOptions{})
 	require.NoError(t, err)
 	require.Equal(t, uint32(7), p.StreamID())
-	su := toUnits(t, readSampleTags(t))
+	su := loadSample(t)
 	su.units = su.units[:30]
 	publishUnits(t, p, su)
 	require.NoError(t, p.Close())
@@ -195,7 +195,7 @@ func TestResetAfterFirstFrameIsL5(t *testing.T) {
 	p, err := dial(t, s.url("live/key"), PublishOptions{})
 	require.NoError(t, err)
 	defer p.Close()
-	su := toUnits(t, readSampleTags(t))
+	su := loadSample(t)
 	require.NoError(t, p.WriteMetadata(MetadataFor(&su.video, &su.audio, H265Enhanced)))
 	require.NoError(t, p.WriteVideoConfig(su.video, 0))
 	for _, u := range su.units {
