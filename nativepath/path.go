@@ -21,6 +21,11 @@ const (
 	AudioDrop            = "drop"
 )
 
+// DefaultAudioCoalesce is how long an audio frame may wait for a video frame
+// to share its socket write (rtmp.PublishOptions.AudioCoalesce): one frame
+// interval at 25 fps.
+const DefaultAudioCoalesce = 40 * time.Millisecond
+
 // Settings configure one stream's native path.
 type Settings struct {
 	// Source is builtin:sample, file:PATH (or a plain path), rtsp(s)://, rtmp(s)://.
@@ -59,6 +64,10 @@ func New(s Settings) (*Path, error) {
 	}
 	if s.Audio == "" {
 		s.Audio = AudioCopy
+	}
+	if s.Publish.AudioCoalesce == 0 {
+		// Audio rides with the next video frame: about half the syscalls.
+		s.Publish.AudioCoalesce = DefaultAudioCoalesce
 	}
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()

@@ -39,6 +39,7 @@ type Conn struct {
 
 	readBase      uint64
 	bytesWritten  atomic.Uint64
+	socketWrites  atomic.Uint64
 	peerWindow    atomic.Uint32
 	peerBandwidth atomic.Uint32
 	acksReceived  atomic.Int64
@@ -49,13 +50,15 @@ type Conn struct {
 }
 
 type countingWriter struct {
-	w io.Writer
-	n *atomic.Uint64
+	w      io.Writer
+	n      *atomic.Uint64
+	writes *atomic.Uint64
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
+	c.writes.Add(1)
 	return n, err
 }
 
@@ -65,7 +68,7 @@ func NewConn(nc net.Conn, opt ConnOptions) *Conn {
 	c.readBase = opt.BytesReadBase
 	c.lastAckAt = opt.BytesReadBase
 	c.cr = NewChunkReader(nc)
-	c.bw = bufio.NewWriterSize(countingWriter{w: nc, n: &c.bytesWritten}, 64*1024)
+	c.bw = bufio.NewWriterSize(countingWriter{w: nc, n: &c.bytesWritten, writes: &c.socketWrites}, 64*1024)
 	c.cw = NewChunkWriter(c.bw, opt.HeaderPolicy)
 	return c
 }
@@ -158,6 +161,23 @@ func (c *Conn) WriteMessages(ms ...*Message) error {
 	return c.bw.Flush()
 }
 
+// BufferMessage chunks m into the send buffer without writing it to the
+// socket: the next write that flushes (any WriteMessage) or Flush sends it,
+// so that several messages leave in one syscall. A full buffer is written
+// as it fills.
+func (c *Conn) BufferMessage(m *Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.cw.WriteMessage(m)
+}
+
+// Flush writes what BufferMessage left in the send buffer.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.bw.Flush()
+}
+
 // WriteMessageFmt0 writes m with a fmt 0 first chunk whatever the policy
 // (ffmpeg sends metadata so).
 func (c *Conn) WriteMessageFmt0(m *Message) error {
@@ -207,6 +227,9 @@ func (c *Conn) BytesRead() uint64 { return c.readBase + c.cr.BytesRead() }
 
 // BytesWritten counts bytes written after the handshake.
 func (c *Conn) BytesWritten() uint64 { return c.bytesWritten.Load() }
+
+// SocketWrites is how many writes reached the socket (each one a syscall).
+func (c *Conn) SocketWrites() uint64 { return c.socketWrites.Load() }
 
 // AcksReceived counts the peer's Acknowledgement messages.
 func (c *Conn) AcksReceived() int64 { return c.acksReceived.Load() }

@@ -11,6 +11,12 @@ import (
 // writeMedia sends one media message on the published stream; frame marks
 // a coded audio or video frame (not metadata or a sequence header).
 func (p *Publisher) writeMedia(m *Message, fmt0, frame bool) error {
+	return p.writeMediaMode(m, fmt0, frame, false)
+}
+
+// writeMediaMode is writeMedia; with buffer, the message waits in the send
+// buffer for the next flushing write or the coalescing timer.
+func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
@@ -28,10 +34,15 @@ func (p *Publisher) writeMedia(m *Message, fmt0, frame bool) error {
 	}
 	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 	var err error
-	if fmt0 {
+	switch {
+	case fmt0:
 		err = p.conn.WriteMessageFmt0(m)
-	} else {
+	case buffer:
+		err = p.conn.BufferMessage(m)
+		p.armFlush()
+	default:
 		err = p.conn.WriteMessage(m)
+		p.disarmFlush()
 	}
 	if err != nil {
 		if p.closing.Load() {
@@ -143,7 +154,8 @@ func (p *Publisher) WriteAudio(u media.Unit) error {
 	if u.Codec != media.CodecAAC {
 		return fmt.Errorf("rtmp: audio codec %s", u.Codec)
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}, false, true)
+	m := &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}
+	return p.writeMediaMode(m, false, true, p.opts.AudioCoalesce > 0)
 }
 
 func ms(d time.Duration) uint32 {
@@ -167,4 +179,44 @@ func isCodedFrame(tagType uint8, body []byte) bool {
 		return pt == exPacketCodedFrames || pt == 3
 	}
 	return body[1] == flvPacketNALU
+}
+
+// armFlush makes sure buffered audio leaves within AudioCoalesce even when
+// no video frame comes to carry it.
+func (p *Publisher) armFlush() {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.flushArmed {
+		return
+	}
+	p.flushArmed = true
+	if p.flushTimer == nil {
+		p.flushTimer = time.AfterFunc(p.opts.AudioCoalesce, p.flushPending)
+		return
+	}
+	p.flushTimer.Reset(p.opts.AudioCoalesce)
+}
+
+// disarmFlush: a flushing write just sent whatever was buffered.
+func (p *Publisher) disarmFlush() {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.flushArmed {
+		p.flushTimer.Stop()
+		p.flushArmed = false
+	}
+}
+
+// flushPending runs on the coalescing timer.
+func (p *Publisher) flushPending() {
+	p.flushMu.Lock()
+	p.flushArmed = false
+	p.flushMu.Unlock()
+	if p.closing.Load() || p.Err() != nil {
+		return
+	}
+	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
+	if err := p.conn.Flush(); err != nil && !p.closing.Load() {
+		p.fail(p.connectionError(err))
+	}
 }

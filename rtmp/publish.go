@@ -69,6 +69,11 @@ type PublishOptions struct {
 	MediaRejectWindow time.Duration
 	// Dialer dials TCP (a zero net.Dialer if nil).
 	Dialer *net.Dialer
+	// AudioCoalesce, when positive, holds each audio frame in the send
+	// buffer until the next video frame (or at most this long), so that audio
+	// and video leave in one write: about half the syscalls of a stream, for
+	// at most this much added audio latency. Zero sends every frame at once.
+	AudioCoalesce time.Duration
 	// OnStatus, if set, is called from the reader goroutine with every
 	// onStatus the server sends after NetStream.Publish.Start.
 	OnStatus func(StatusInfo)
@@ -147,6 +152,10 @@ type Publisher struct {
 	connected    StatusInfo // connect's _result info
 	fmsVer       string     // connect's _result fmsVer, if any
 	published    StatusInfo // the Publish.Start info
+
+	flushMu    sync.Mutex // guards the audio coalescing timer
+	flushTimer *time.Timer
+	flushArmed bool
 }
 
 // Dial connects to rawURL and publishes: TCP (and TLS for rtmps), handshake,

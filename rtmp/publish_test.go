@@ -139,3 +139,26 @@ func packetSpan(t *testing.T, path string) (first, last float64) {
 	}
 	return first, last
 }
+
+// With AudioCoalesce, audio rides in the same socket write as the next video
+// frame: far fewer writes, and nginx still records every frame.
+func TestAudioCoalescingHalvesWrites(t *testing.T) {
+	ng := testpeer.StartNginx(t)
+	s := loadSample(t)
+	writes := map[time.Duration]uint64{}
+	for i, coalesce := range []time.Duration{0, 50 * time.Millisecond} {
+		name := "co" + strconv.Itoa(i)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p, err := Dial(ctx, ng.AppURL+"/"+name, PublishOptions{AudioCoalesce: coalesce})
+		cancel()
+		require.NoError(t, err)
+		before := p.Conn().SocketWrites()
+		publishUnits(t, p, s)
+		writes[coalesce] = p.Conn().SocketWrites() - before
+		require.NoError(t, p.Close())
+		pr := checkRecording(t, ng.Recording(name), 250)
+		require.GreaterOrEqual(t, pr.Audio().FrameCount(), 400)
+	}
+	t.Logf("socket writes for the sample: %d one by one, %d coalesced", writes[0], writes[50*time.Millisecond])
+	require.Less(t, float64(writes[50*time.Millisecond]), 0.6*float64(writes[0]))
+}

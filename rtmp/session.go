@@ -234,6 +234,7 @@ func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		failed := p.Err() != nil
 		p.closing.Store(true)
+		p.disarmFlush()
 		if !failed && p.publishAt.Load() != 0 {
 			p.goodbye()
 		}
