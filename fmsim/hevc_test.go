@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,16 +20,7 @@ import (
 // parameter sets and the access units (NALUs without start codes).
 func hevcSample(t *testing.T) (vps, sps, pps []byte, aus [][][]byte) {
 	t.Helper()
-	testpeer.Need(t, "ffmpeg")
-	out := filepath.Join(t.TempDir(), "t.hevc")
-	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc2=size=320x240:rate=25", "-frames:v", "3", "-c:v", "libx265",
-		"-x265-params", "log-level=none:bframes=0", "-f", "hevc", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("no libx265 here: %v %s", err, b)
-	}
-	raw, err := readFile(out)
-	require.NoError(t, err)
+	raw := testpeer.EncodeHEVC(t, 3)
 	var nalus h264.AnnexB
 	require.NoError(t, nalus.Unmarshal(raw))
 	var cur [][]byte

@@ -3,9 +3,6 @@ package rtmp_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,18 +16,7 @@ import (
 // parameters and access units.
 func x265Units(t *testing.T) (media.VideoParams, []media.Unit) {
 	t.Helper()
-	testpeer.Need(t, "ffmpeg")
-	out := filepath.Join(t.TempDir(), "t.hevc")
-	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-		"-i", "testsrc2=size=320x240:rate=25", "-frames:v", "5", "-c:v", "libx265",
-		"-x265-params", "log-level=none:bframes=0", "-f", "hevc", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("no libx265: %v %s", err, b)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testpeer.EncodeHEVC(t, 5)
 	var vps, sps, pps []byte
 	var units []media.Unit
 	for _, n := range splitAnnexB(raw) {
