@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -127,4 +126,3 @@ func TestCloseInterruptsSilentHandshake(t *testing.T) {
 	require.Equal(t, "server_closed", info.Verdict.Cause)
 }
 
-func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
