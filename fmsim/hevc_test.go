@@ -125,4 +125,3 @@ func TestCloseInterruptsSilentHandshake(t *testing.T) {
 	info, _ := s.Session(1)
 	require.Equal(t, "server_closed", info.Verdict.Cause)
 }
-
