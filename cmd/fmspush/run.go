@@ -203,7 +203,6 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) {
 	s.apply(ctx, u.Config)
 }
 
-
 func (s *service) currentConfig() *config.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
