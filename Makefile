@@ -20,6 +20,7 @@ deps-demo:
 	@scripts/deps.sh demo
 
 vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags libav ./ffmpegpath/... ./cmd/...
 
