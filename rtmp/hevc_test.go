@@ -52,10 +52,10 @@ func splitAnnexB(b []byte) [][]byte {
 
 // H.265 goes out as Enhanced RTMP hvc1 or legacy codec id 12, and the
 // emulator decodes either: codec, picture size from our
-// HEVCDecoderConfigurationRecord, and every frame with valid NALU lengths.
+// HEVCDecoderConfigurationRecord (media.HEVCConfig), and every frame with valid NALU lengths.
 func TestPublishHEVCBothModes(t *testing.T) {
 	vp, units := x265Units(t)
-	rec, err := rtmp.HEVCDecoderConfig(vp.VPS, vp.SPS, vp.PPS)
+	rec, err := media.HEVCConfig(vp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,18 +101,9 @@ func (p *Publisher) WriteMetadata(md Metadata) error {
 // WriteVideoConfig sends the video sequence header for v (AVC, or H.265 per
 // PublishOptions.H265) at ts.
 func (p *Publisher) WriteVideoConfig(v media.VideoParams, ts time.Duration) error {
-	var body []byte
-	var err error
-	switch v.Codec {
-	case media.CodecH264:
-		body, err = AVCSequenceHeader(v.SPS, v.PPS)
-	case media.CodecH265:
-		body, err = HEVCSequenceHeader(v.VPS, v.SPS, v.PPS, p.opts.H265)
-	default:
-		err = fmt.Errorf("rtmp: video codec %s", v.Codec)
-	}
+	body, err := media.VideoSequenceHeaderTag(v, p.hevcMode())
 	if err != nil {
-		return err
+		return fmt.Errorf("rtmp: %w", err)
 	}
 	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(ts), Payload: body}, false, false)
 }
@@ -122,7 +113,7 @@ func (p *Publisher) WriteAudioConfig(a media.AudioParams, ts time.Duration) erro
 	if a.Codec != media.CodecAAC || len(a.Config) < 2 {
 		return fmt.Errorf("rtmp: audio needs AAC with an AudioSpecificConfig (codec %s, %d bytes)", a.Codec, len(a.Config))
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(ts), Payload: AACSequenceHeader(a.Config)}, false, false)
+	return p.writeMedia(&Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(ts), Payload: media.AudioSequenceHeaderTag(a)}, false, false)
 }
 
 // WriteUnit sends a video or audio access unit according to its codec.
@@ -136,15 +127,9 @@ func (p *Publisher) WriteUnit(u media.Unit) error {
 // WriteVideo sends one H.264 or H.265 access unit (AVCC, composition time
 // PTS-DTS) at its DTS.
 func (p *Publisher) WriteVideo(u media.Unit) error {
-	cts := int32((u.PTS - u.DTS) / time.Millisecond)
-	var body []byte
-	switch u.Codec {
-	case media.CodecH264:
-		body = AVCFrame(u.Key, cts, u.NALUs)
-	case media.CodecH265:
-		body = HEVCFrame(u.Key, cts, u.NALUs, p.opts.H265)
-	default:
-		return fmt.Errorf("rtmp: video codec %s", u.Codec)
+	body, err := media.VideoFrameTag(u, p.hevcMode())
+	if err != nil {
+		return fmt.Errorf("rtmp: %w", err)
 	}
 	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, false, true)
 }
@@ -154,8 +139,16 @@ func (p *Publisher) WriteAudio(u media.Unit) error {
 	if u.Codec != media.CodecAAC {
 		return fmt.Errorf("rtmp: audio codec %s", u.Codec)
 	}
-	m := &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: AACFrame(u.Payload)}
+	m := &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: media.AudioFrameTag(u)}
 	return p.writeMediaMode(m, false, true, p.opts.AudioCoalesce > 0)
+}
+
+// hevcMode is PublishOptions.H265 in package media's terms.
+func (p *Publisher) hevcMode() media.HEVCMode {
+	if p.opts.H265 == H265Legacy {
+		return media.HEVCLegacy
+	}
+	return media.HEVCEnhanced
 }
 
 func ms(d time.Duration) uint32 {
