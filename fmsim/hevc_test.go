@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
 
@@ -19,25 +17,11 @@ import (
 // parameter sets and the access units (NALUs without start codes).
 func hevcSample(t *testing.T) (vps, sps, pps []byte, aus [][][]byte) {
 	t.Helper()
-	raw := testpeer.EncodeHEVC(t, 3)
-	var nalus h264.AnnexB
-	require.NoError(t, nalus.Unmarshal(raw))
-	var cur [][]byte
-	for _, n := range nalus {
-		switch typ := (n[0] >> 1) & 0x3f; {
-		case typ == 32:
-			vps = n
-		case typ == 33:
-			sps = n
-		case typ == 34:
-			pps = n
-		case typ < 32:
-			cur = append(cur, n)
-			aus = append(aus, cur)
-			cur = nil
-		}
+	h := testpeer.EncodeHEVC(t, 3)
+	for _, pic := range h.Pictures {
+		aus = append(aus, [][]byte{pic})
 	}
-	return vps, sps, pps, aus
+	return h.VPS, h.SPS, h.PPS, aus
 }
 
 // hvcc builds a minimal HEVCDecoderConfigurationRecord with 4-byte lengths.

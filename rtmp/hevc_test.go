@@ -1,7 +1,6 @@
 package rtmp_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -16,38 +15,18 @@ import (
 // parameters and access units.
 func x265Units(t *testing.T) (media.VideoParams, []media.Unit) {
 	t.Helper()
-	raw := testpeer.EncodeHEVC(t, 5)
-	var vps, sps, pps []byte
+	h := testpeer.EncodeHEVC(t, 5)
 	var units []media.Unit
-	for _, n := range splitAnnexB(raw) {
-		switch typ := (n[0] >> 1) & 0x3F; {
-		case typ == 32:
-			vps = n
-		case typ == 33:
-			sps = n
-		case typ == 34:
-			pps = n
-		case typ < 32:
-			dts := time.Duration(len(units)) * 40 * time.Millisecond
-			units = append(units, media.Unit{Codec: media.CodecH265, DTS: dts, PTS: dts, Key: typ >= 16, NALUs: [][]byte{n}})
-		}
+	for i, pic := range h.Pictures {
+		dts := time.Duration(i) * 40 * time.Millisecond
+		key := (pic[0]>>1)&0x3f >= 16 // IRAP
+		units = append(units, media.Unit{Codec: media.CodecH265, DTS: dts, PTS: dts, Key: key, NALUs: [][]byte{pic}})
 	}
-	vp, err := media.NewVideoParams(media.CodecH265, vps, sps, pps)
+	vp, err := media.NewVideoParams(media.CodecH265, h.VPS, h.SPS, h.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return vp, units
-}
-
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	for _, part := range bytes.Split(b, []byte{0, 0, 1}) {
-		part = bytes.TrimRight(part, "\x00")
-		if len(part) > 0 {
-			out = append(out, part)
-		}
-	}
-	return out
 }
 
 // H.265 goes out as Enhanced RTMP hvc1 or legacy codec id 12, and the

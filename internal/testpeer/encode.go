@@ -6,11 +6,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
+// HEVC is a short H.265 stream: its parameter sets and one NAL unit (a
+// whole single-slice picture) per frame, without start codes.
+type HEVC struct {
+	VPS, SPS, PPS []byte
+	Pictures      [][]byte
+}
+
 // EncodeHEVC encodes frames 320x240 test-pattern pictures with the real
-// ffmpeg's libx265 (no B-frames) and returns the Annex B byte stream.
-func EncodeHEVC(t testing.TB, frames int) []byte {
+// ffmpeg's libx265 (no B-frames) and splits the Annex B stream.
+func EncodeHEVC(t testing.TB, frames int) HEVC {
 	t.Helper()
 	Need(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "t.hevc")
@@ -24,5 +33,25 @@ func EncodeHEVC(t testing.TB, frames int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw
+	var nalus h264.AnnexB // the start-code format is the same for H.265
+	if err := nalus.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	var h HEVC
+	for _, n := range nalus {
+		switch typ := (n[0] >> 1) & 0x3f; {
+		case typ == 32:
+			h.VPS = n
+		case typ == 33:
+			h.SPS = n
+		case typ == 34:
+			h.PPS = n
+		case typ < 32:
+			h.Pictures = append(h.Pictures, n)
+		}
+	}
+	if len(h.Pictures) != frames || h.SPS == nil {
+		t.Fatalf("x265 gave %d pictures for %d frames", len(h.Pictures), frames)
+	}
+	return h
 }
