@@ -56,6 +56,22 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
+// acceptedFrames waits (up to within) until the emulator's first session
+// accepted frames video frames, and fails the test if it ended first.
+func acceptedFrames(t *testing.T, srv *fmsim.Server, frames int, within time.Duration) fmsim.SessionInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= frames || s.Ended })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ended {
+		t.Fatalf("the emulator ended the session (%s %dx%d): %+v", info.VideoCodec, info.Width, info.Height, info.Verdict)
+	}
+	return info
+}
+
 func mustNew(t *testing.T, s Settings) *Path {
 	t.Helper()
 	p, err := New(s)
@@ -69,16 +85,8 @@ func TestSamplePassesStrictCompanion(t *testing.T) {
 	srv := startEmulator(t, "companion")
 	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "cam1")})
 	r := start(t, p, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	// 3 s of 25 fps video accepted (the cached-GOP burst is not yet cached on a cold start).
-	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 75 || s.Ended })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Ended {
-		t.Fatalf("session ended: %+v", info.Verdict)
-	}
+	info := acceptedFrames(t, srv, 75, 20*time.Second)
 	if info.VideoCodec != "h264" || info.Width != 640 || info.Height != 360 || info.AudioCodec != "aac" {
 		t.Fatalf("emulator saw %s %dx%d %s", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
 	}
@@ -91,6 +99,8 @@ func TestSamplePassesStrictCompanion(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("clean stop returned %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	end, _ := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.Ended })
 	if end.Verdict == nil || end.Verdict.ByServer() {
 		t.Fatalf("the server ended the session: %+v", end.Verdict)
@@ -188,16 +198,8 @@ func TestSampleAcrossProfilesWithEveryRule(t *testing.T) {
 			srv := startEmulator(t, c.profile, c.rules...)
 			p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", c.name)})
 			r := start(t, p, 0)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
 			// 3 s of accepted video: longer than the cloud profile's ack and ping timeouts here.
-			info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 75 || s.Ended })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Ended {
-				t.Fatalf("%s ended the session: %+v", c.profile, info.Verdict)
-			}
+			info := acceptedFrames(t, srv, 75, 20*time.Second)
 			if c.profile == "cloud" && (info.AcksReceived == 0 || info.PingResponses == 0) {
 				t.Fatalf("cloud saw %d acks and %d ping responses", info.AcksReceived, info.PingResponses)
 			}
