@@ -153,7 +153,7 @@ func (s *session) account(u media.Unit) {
 		s.sig.AudioFrames.Add(1)
 	}
 	s.sig.LastTimestamp.Store(u.DTS.Milliseconds())
-	s.sig.AcksReceived.Store(s.pub.Stats().AcksReceived)
+	s.sig.AcksReceived.Store(s.pub.Conn().AcksReceived())
 	s.sig.Progress()
 	s.sig.MarkLive()
 }

@@ -113,7 +113,6 @@ type runResult struct {
 	slot *slot
 	err  error
 	sig  *health.Signals
-	dur  time.Duration
 }
 
 type probeResult struct {
@@ -138,7 +137,6 @@ type loop struct {
 	cancel   context.CancelFunc
 	sig      *health.Signals
 	live     bool
-	liveAt   time.Time
 	counters health.Counters
 	fails    map[[3]string]int64
 	verdicts []health.Verdict
@@ -270,9 +268,8 @@ func (l *loop) start(ctx context.Context, sl *slot) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		t0 := time.Now()
 		err := sl.spec.Path.Run(runCtx, base, sig)
-		l.runDone <- runResult{slot: sl, err: err, sig: sig, dur: time.Since(t0)}
+		l.runDone <- runResult{slot: sl, err: err, sig: sig}
 	}()
 }
 
@@ -288,7 +285,7 @@ func (l *loop) nextBase() time.Duration {
 }
 
 func (l *loop) onLive(stable *time.Timer) {
-	l.live, l.liveAt = true, time.Now()
+	l.live = true
 	sl := l.active
 	sl.breaker.Succeed()
 	l.srcWait.Reset()
