@@ -234,6 +234,10 @@ type Native struct {
 	// SourceGrace is how long the publish stays up while the source is away
 	// before the path reports a source verdict (default 10s).
 	SourceGrace time.Duration
+	// MaxDelay bounds the delivery lag on a slow uplink: past it the native
+	// path drops non-key video (whole GOPs if needed), never audio or
+	// sequence headers, and resumes on a keyframe (default 2s).
+	MaxDelay time.Duration
 	// GOPCacheBytes bounds the GOP cache (default 4 MiB; 0 disables it).
 	GOPCacheBytes int64
 }
@@ -312,6 +316,9 @@ type Failover struct {
 	// CircuitCooldown is how long an open circuit stays open before a
 	// half-open probe (default 1m).
 	CircuitCooldown time.Duration
+	// StallTimeout: when the server takes nothing for this long while data
+	// waits to be delivered, the active path has stalled (L4) (default 3s).
+	StallTimeout time.Duration
 }
 
 // ProbeDepth is the deepest layer a probe walks: "L0" (TCP/TLS) .. "L5" (media).

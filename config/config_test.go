@@ -113,6 +113,7 @@ stream "cam-1.hd" {
     chunk_size      = 60000
     h265            = "legacy"
     source_grace    = "0s"
+    max_delay       = "1500ms"
     gop_cache_bytes = 0
   }
   rtmp {
@@ -132,6 +133,7 @@ stream "cam-1.hd" {
     circuit_failures    = 5
     circuit_window      = "10m"
     circuit_cooldown    = "30s"
+    stall_timeout       = "4s"
   }
 }`), "full.hcl")
 	if err != nil {
@@ -152,13 +154,13 @@ stream "cam-1.hd" {
 		FFmpeg: FFmpeg{Driver: DriverLibav, StaleTimeout: 2500 * time.Millisecond,
 			InputArgs: []string{"-rtsp_transport", "udp"}, ExtraArgs: []string{"-g", "50"}},
 		Native: Native{Handshake: HandshakeSimple, FlashVer: "FMLE/3.0 (compatible; native)", HeaderPolicy: HeaderType0,
-			ChunkSize: 60000, H265: H265Legacy},
+			ChunkSize: 60000, H265: H265Legacy, MaxDelay: 1500 * time.Millisecond},
 		RTMP: RTMP{App: "live-bvc", PlayPath: "?streamname=live_1_2&key=abc",
 			TCURL: "rtmp://live-push.bilivideo.com/live-bvc", FlashVer: "FMLE/3.0 (compatible; FMSc/1.0)"},
 		Failover: Failover{ProbeInterval: 10 * time.Second, ProbeDepth: ProbeL3,
 			ProbeTarget: "rtmp://127.0.0.1:0/probe/test", ProbeTargetSpec: "emulator://probe/test",
 			BackoffInitial: 500 * time.Millisecond, BackoffMax: 2 * time.Minute, AttemptsPerMinute: 3,
-			CircuitFailures: 5, CircuitWindow: 10 * time.Minute, CircuitCooldown: 30 * time.Second},
+			CircuitFailures: 5, CircuitWindow: 10 * time.Minute, CircuitCooldown: 30 * time.Second, StallTimeout: 4 * time.Second},
 	}
 	if fmt.Sprintf("%+v", s) != fmt.Sprintf("%+v", want) {
 		t.Errorf("got  %+v\nwant %+v", s, want)

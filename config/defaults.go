@@ -27,6 +27,7 @@ const (
 	DefaultChunkSize     = 4096
 	DefaultH265          = H265Enhanced
 	DefaultSourceGrace   = 10 * time.Second
+	DefaultMaxDelay      = 2 * time.Second
 	DefaultGOPCacheBytes = 4 << 20
 
 	DefaultProbeInterval     = 30 * time.Second
@@ -38,6 +39,7 @@ const (
 	DefaultCircuitFailures   = 3
 	DefaultCircuitWindow     = 5 * time.Minute
 	DefaultCircuitCooldown   = 1 * time.Minute
+	DefaultStallTimeout      = 3 * time.Second
 )
 
 // Limits checked by validation.

@@ -64,6 +64,7 @@ type rawNative struct {
 	ChunkSize     *hcl.Attribute `hcl:"chunk_size,attr"`
 	H265          *hcl.Attribute `hcl:"h265,attr"`
 	SourceGrace   *hcl.Attribute `hcl:"source_grace,attr"`
+	MaxDelay      *hcl.Attribute `hcl:"max_delay,attr"`
 	GOPCacheBytes *hcl.Attribute `hcl:"gop_cache_bytes,attr"`
 }
 
@@ -85,6 +86,7 @@ type rawFailover struct {
 	CircuitFailures   *hcl.Attribute `hcl:"circuit_failures,attr"`
 	CircuitWindow     *hcl.Attribute `hcl:"circuit_window,attr"`
 	CircuitCooldown   *hcl.Attribute `hcl:"circuit_cooldown,attr"`
+	StallTimeout      *hcl.Attribute `hcl:"stall_timeout,attr"`
 }
 
 // Load reads, decodes and validates the configuration file at path.

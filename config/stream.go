@@ -87,6 +87,7 @@ func decodeNative(s scope, r *rawNative, rtmpFlashVer string) Native {
 		ChunkSize:     int(s.integer(r.ChunkSize, DefaultChunkSize, MinChunkSize, MaxChunkSize)),
 		H265:          enum(s, r.H265, DefaultH265, H265Enhanced, H265Legacy),
 		SourceGrace:   s.duration(r.SourceGrace, DefaultSourceGrace, 0),
+		MaxDelay:      s.duration(r.MaxDelay, DefaultMaxDelay, minPositive),
 		GOPCacheBytes: s.integer(r.GOPCacheBytes, DefaultGOPCacheBytes, 0, MaxGOPCacheBytes),
 	}
 }
@@ -118,6 +119,7 @@ func decodeFailover(s scope, r *rawFailover, emu *Emulator) Failover {
 		CircuitFailures:   int(s.integer(r.CircuitFailures, DefaultCircuitFailures, 1, math.MaxInt32)),
 		CircuitWindow:     s.duration(r.CircuitWindow, DefaultCircuitWindow, minPositive),
 		CircuitCooldown:   s.duration(r.CircuitCooldown, DefaultCircuitCooldown, minPositive),
+		StallTimeout:      s.duration(r.StallTimeout, DefaultStallTimeout, minPositive),
 	}
 	if spec, ok := s.strOK(r.ProbeTarget, ""); ok && r.ProbeTarget != nil {
 		f.ProbeTargetSpec, f.ProbeTarget = spec, target(s, r.ProbeTarget, spec, false, emu)

@@ -16,7 +16,26 @@ type Signals struct {
 	AcksReceived atomic.Int64 // Acknowledgement messages from the server
 	// LastTimestamp is the last media timestamp sent to the target, in ms.
 	LastTimestamp atomic.Int64
-	lastProgress  atomic.Int64 // unix nanoseconds of the last progress
+
+	// Delivery evidence: what the server has taken, measured from TCP's own
+	// accounting of the socket (and RTMP acks where the server sends them).
+
+	// BytesAcked is how many bytes the server has taken (read) so far.
+	BytesAcked atomic.Int64
+	// LagMillis is the delivery lag: media written but not yet taken by the
+	// server, in milliseconds of media.
+	LagMillis atomic.Int64
+	// DroppedFrames counts video frames dropped to keep the lag bounded.
+	DroppedFrames atomic.Int64
+	// ThroughputBps is the rate at which the server takes bytes, bits/s.
+	ThroughputBps atomic.Int64
+	// NeededBps is the media's own rate (what real time needs), bits/s.
+	NeededBps atomic.Int64
+	// UnackedFor is how long, in ms, nothing was taken while data waited.
+	UnackedFor atomic.Int64
+
+	lastProgress atomic.Int64 // unix nanoseconds of the last progress
+	congested    atomic.Bool
 
 	once sync.Once
 	live chan struct{}
@@ -58,6 +77,13 @@ func (s *Signals) IsLive() bool {
 		return false
 	}
 }
+
+// SetCongested records whether the uplink is slower than the stream (the
+// path is dropping frames or its lag is past its bound).
+func (s *Signals) SetCongested(c bool) { s.congested.Store(c) }
+
+// Congested reports what SetCongested last recorded.
+func (s *Signals) Congested() bool { return s.congested.Load() }
 
 // Frames is the number of video and audio frames sent.
 func (s *Signals) Frames() int64 { return s.VideoFrames.Load() + s.AudioFrames.Load() }

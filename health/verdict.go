@@ -112,3 +112,24 @@ const (
 	LayerSource    = rtmp.LayerSource
 	LayerProcess   = rtmp.LayerProcess
 )
+
+// Causes that several packages produce and the supervisor acts on.
+const (
+	// CauseStalled (L4): the server took nothing for the stall timeout
+	// while data waited to be delivered.
+	CauseStalled = "stalled"
+	// CauseNameLocked (L3): the server refused the publish because the name
+	// is still held by a previous session ("already publishing", BadName
+	// right after a switch); it frees when the server drops the stale one.
+	CauseNameLocked = "name_locked"
+)
+
+// NotReached is the value of SinceDial, SincePublish and SinceFirstFrame
+// for a step that was never reached.
+const NotReached time.Duration = -1
+
+// NewVerdict builds a verdict at now with no timings (every step not reached).
+func NewVerdict(layer Layer, cause, detail string) *Verdict {
+	return &Verdict{Layer: layer, Cause: cause, Detail: detail, At: time.Now(),
+		SinceDial: NotReached, SincePublish: NotReached, SinceFirstFrame: NotReached}
+}
