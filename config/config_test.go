@@ -67,10 +67,10 @@ func TestDefaults(t *testing.T) {
 		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: AudioCopy,
 		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second},
 		Native: Native{Handshake: HandshakeDigest, HeaderPolicy: HeaderAuto, ChunkSize: 4096, H265: H265Enhanced,
-			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20},
+			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20, MaxDelay: 2 * time.Second},
 		Failover: Failover{ProbeInterval: 30 * time.Second, ProbeDepth: ProbeL2, FailbackAfter: time.Minute,
 			BackoffInitial: time.Second, BackoffMax: time.Minute, AttemptsPerMinute: 6, CircuitFailures: 3,
-			CircuitWindow: 5 * time.Minute, CircuitCooldown: time.Minute},
+			CircuitWindow: 5 * time.Minute, CircuitCooldown: time.Minute, StallTimeout: 3 * time.Second},
 	}
 	if !s.Equal(want) {
 		t.Errorf("got  %+v\nwant %+v", s, want)
