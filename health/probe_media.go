@@ -85,7 +85,8 @@ func writeMinimalMetadata(sess *rtmp.Publisher, v *media.VideoParams) error {
 	return sess.WriteTag(rtmp.TypeDataAMF0, 0, body)
 }
 
-// waitUntil waits for t, the context, or the session's end (then its error).
+// waitUntil waits for t, the context, or the session's end (then its error),
+// sending the replies (acks, PingResponses) the session queues meanwhile.
 func waitUntil(ctx context.Context, sess *rtmp.Publisher, t time.Time) error {
 	d := time.Until(t)
 	if d <= 0 {
@@ -93,12 +94,18 @@ func waitUntil(ctx context.Context, sess *rtmp.Publisher, t time.Time) error {
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return sess.Err()
-	case <-sess.Done():
-		return sess.Err()
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		select {
+		case <-timer.C:
+			return sess.Err()
+		case <-sess.Wake():
+			if err := sess.Service(); err != nil {
+				return err
+			}
+		case <-sess.Done():
+			return sess.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }

@@ -3,10 +3,10 @@ package rtmp
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ConnOptions configure a Conn.
@@ -20,6 +20,13 @@ type ConnOptions struct {
 	// BytesReadBase is added to the read counter, for a peer that counts the
 	// handshake too or to test the 32-bit wrap-around of acks.
 	BytesReadBase uint64
+	// DeferReplies makes the writer the only one to touch the socket: with
+	// AutoAck, the reader queues its Acknowledgement and PingResponses and
+	// signals Replies; the next write (or Flush) sends them first.
+	DeferReplies bool
+	// WriteTimeout, when positive, is set as the deadline of every socket
+	// write, right before it.
+	WriteTimeout time.Duration
 }
 
 // Conn is an RTMP connection after the handshake: a chunk reader and a chunk
@@ -29,13 +36,18 @@ type ConnOptions struct {
 // with AutoAck it also acks and answers pings. Every message, control ones
 // included, is returned to the caller.
 type Conn struct {
-	nc      net.Conn
-	cr      *ChunkReader
-	autoAck bool
+	nc           net.Conn
+	cr           *ChunkReader
+	autoAck      bool
+	deferReplies bool
 
 	wmu sync.Mutex
 	cw  *ChunkWriter
 	bw  *bufio.Writer
+
+	replyMu sync.Mutex
+	replies []*Message    // acks and pongs queued by the reader (DeferReplies)
+	wake    chan struct{} // signalled when replies were queued
 
 	readBase      uint64
 	bytesWritten  atomic.Uint64
@@ -50,12 +62,16 @@ type Conn struct {
 }
 
 type countingWriter struct {
-	w      io.Writer
-	n      *atomic.Uint64
-	writes *atomic.Uint64
+	w       net.Conn
+	n       *atomic.Uint64
+	writes  *atomic.Uint64
+	timeout time.Duration
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
+	if c.timeout > 0 {
+		c.w.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
 	c.writes.Add(1)
@@ -64,11 +80,12 @@ func (c countingWriter) Write(p []byte) (int, error) {
 
 // NewConn wraps nc, whose handshake is done.
 func NewConn(nc net.Conn, opt ConnOptions) *Conn {
-	c := &Conn{nc: nc, autoAck: opt.AutoAck}
+	c := &Conn{nc: nc, autoAck: opt.AutoAck, deferReplies: opt.DeferReplies, wake: make(chan struct{}, 1)}
 	c.readBase = opt.BytesReadBase
 	c.lastAckAt = opt.BytesReadBase
 	c.cr = NewChunkReader(nc)
-	c.bw = bufio.NewWriterSize(countingWriter{w: nc, n: &c.bytesWritten, writes: &c.socketWrites}, 64*1024)
+	cw := countingWriter{w: nc, n: &c.bytesWritten, writes: &c.socketWrites, timeout: opt.WriteTimeout}
+	c.bw = bufio.NewWriterSize(cw, 64*1024)
 	c.cw = NewChunkWriter(c.bw, opt.HeaderPolicy)
 	return c
 }
@@ -122,10 +139,51 @@ func (c *Conn) handleUserControl(m *Message) error {
 	if err != nil || ev != PingRequest || !c.autoAck {
 		return nil
 	}
-	if err := c.WriteMessage(UserControlMessage(PingResponse, v)); err != nil {
+	if err := c.reply(UserControlMessage(PingResponse, v)); err != nil {
 		return err
 	}
 	c.pingsAnswered.Add(1)
+	return nil
+}
+
+// maxReplies bounds the reader's queue: a server that pings faster than
+// the writer drains gets its oldest pings unanswered, not unbounded memory.
+const maxReplies = 16
+
+// reply sends a control reply at once, or with DeferReplies queues it for
+// the writer and wakes it.
+func (c *Conn) reply(m *Message) error {
+	if !c.deferReplies {
+		return c.WriteMessage(m)
+	}
+	c.replyMu.Lock()
+	if len(c.replies) == maxReplies {
+		c.replies = append(c.replies[:0], c.replies[1:]...)
+	}
+	c.replies = append(c.replies, m)
+	c.replyMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Replies is signalled when the reader queued replies (DeferReplies): the
+// writer should then Flush, or write, soon.
+func (c *Conn) Replies() <-chan struct{} { return c.wake }
+
+// takeReplies chunks the queued replies into the send buffer; wmu held.
+func (c *Conn) takeReplies() error {
+	c.replyMu.Lock()
+	q := c.replies
+	c.replies = nil
+	c.replyMu.Unlock()
+	for _, m := range q {
+		if err := c.cw.WriteMessage(m); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -138,7 +196,7 @@ func (c *Conn) maybeAck() error {
 	if win == 0 || read-c.lastAckAt < win {
 		return nil
 	}
-	if err := c.WriteMessage(AckMessage(uint32(read))); err != nil {
+	if err := c.reply(AckMessage(uint32(read))); err != nil {
 		return err
 	}
 	c.lastAckAt = read
@@ -153,6 +211,9 @@ func (c *Conn) WriteMessage(m *Message) error { return c.WriteMessages(m) }
 func (c *Conn) WriteMessages(ms ...*Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.takeReplies(); err != nil {
+		return err
+	}
 	for _, m := range ms {
 		if err := c.cw.WriteMessage(m); err != nil {
 			return err
@@ -171,11 +232,22 @@ func (c *Conn) BufferMessage(m *Message) error {
 	return c.cw.WriteMessage(m)
 }
 
-// Flush writes what BufferMessage left in the send buffer.
+// Flush writes the queued replies and what BufferMessage left in the send
+// buffer.
 func (c *Conn) Flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.takeReplies(); err != nil {
+		return err
+	}
 	return c.bw.Flush()
+}
+
+// Buffered is how many bytes wait in the send buffer.
+func (c *Conn) Buffered() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.bw.Buffered()
 }
 
 // WriteMessageFmt0 writes m with a fmt 0 first chunk whatever the policy
@@ -183,6 +255,9 @@ func (c *Conn) Flush() error {
 func (c *Conn) WriteMessageFmt0(m *Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.takeReplies(); err != nil {
+		return err
+	}
 	if err := c.cw.writeMessage(m, true); err != nil {
 		return err
 	}

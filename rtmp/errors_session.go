@@ -20,8 +20,9 @@ type redactedError struct {
 func (r *redactedError) Error() string { return r.msg }
 func (r *redactedError) Unwrap() error { return r.err }
 
-// redactErr wraps err so that its text never shows a key or auth value.
-func redactErr(err error) error {
+// redactErr wraps err so that its text never shows a key or auth value,
+// nor one of the session's literal secrets (nil: URLs and pairs only).
+func redactErr(err error, sec *redact.Secrets) error {
 	if err == nil {
 		return nil
 	}
@@ -29,7 +30,7 @@ func redactErr(err error) error {
 	if errors.As(err, &re) && re == err {
 		return err
 	}
-	return &redactedError{msg: redact.Text(err.Error()), err: err}
+	return &redactedError{msg: sec.Text(err.Error()), err: err}
 }
 
 // netKind names what went wrong with a connection: "refused", "reset",

@@ -32,17 +32,19 @@ func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 	if frame {
 		p.firstFrameAt.CompareAndSwap(0, now)
 	}
-	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 	var err error
 	switch {
 	case fmt0:
 		err = p.conn.WriteMessageFmt0(m)
+		p.bufferedAt = time.Time{}
 	case buffer:
 		err = p.conn.BufferMessage(m)
-		p.armFlush()
+		if p.bufferedAt.IsZero() {
+			p.bufferedAt = time.Now()
+		}
 	default:
 		err = p.conn.WriteMessage(m)
-		p.disarmFlush()
+		p.bufferedAt = time.Time{}
 	}
 	if err != nil {
 		if p.closing.Load() {
@@ -174,42 +176,34 @@ func isCodedFrame(tagType uint8, body []byte) bool {
 	return body[1] == flvPacketNALU
 }
 
-// armFlush makes sure buffered audio leaves within AudioCoalesce even when
-// no video frame comes to carry it.
-func (p *Publisher) armFlush() {
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	if p.flushArmed {
-		return
+// Wake is signalled when the reader queued replies (acks, PingResponses):
+// the owner should call Service soon.
+func (p *Publisher) Wake() <-chan struct{} { return p.conn.Replies() }
+
+// FlushDue is when coalesced audio waiting in the send buffer must leave
+// (Service sends it); zero when nothing waits.
+func (p *Publisher) FlushDue() time.Time {
+	if p.bufferedAt.IsZero() {
+		return time.Time{}
 	}
-	p.flushArmed = true
-	if p.flushTimer == nil {
-		p.flushTimer = time.AfterFunc(p.opts.AudioCoalesce, p.flushPending)
-		return
-	}
-	p.flushTimer.Reset(p.opts.AudioCoalesce)
+	return p.bufferedAt.Add(p.opts.AudioCoalesce)
 }
 
-// disarmFlush: a flushing write just sent whatever was buffered.
-func (p *Publisher) disarmFlush() {
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	if p.flushArmed {
-		p.flushTimer.Stop()
-		p.flushArmed = false
+// Service writes the queued replies and whatever waits in the send buffer.
+// Only the owner calls it.
+func (p *Publisher) Service() error {
+	if err := p.Err(); err != nil {
+		return err
 	}
-}
-
-// flushPending runs on the coalescing timer.
-func (p *Publisher) flushPending() {
-	p.flushMu.Lock()
-	p.flushArmed = false
-	p.flushMu.Unlock()
-	if p.closing.Load() || p.Err() != nil {
-		return
+	if p.closing.Load() {
+		return nil
 	}
-	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
-	if err := p.conn.Flush(); err != nil && !p.closing.Load() {
-		p.fail(p.connectionError(err))
+	p.bufferedAt = time.Time{}
+	if err := p.conn.Flush(); err != nil {
+		if p.closing.Load() {
+			return nil
+		}
+		return p.fail(p.connectionError(err))
 	}
+	return nil
 }

@@ -58,7 +58,9 @@ type PublishOptions struct {
 	// StepTimeout bounds each setup step (dial, handshake, connect, publish)
 	// on top of the context's deadline (DefaultStepTimeout if 0).
 	StepTimeout time.Duration
-	// WriteTimeout bounds each media write (DefaultWriteTimeout if 0).
+	// WriteTimeout bounds each socket write (DefaultWriteTimeout if 0): a
+	// write that the server does not take within it, after publish, fails
+	// the session as L4 "stalled".
 	WriteTimeout time.Duration
 	// CloseTimeout bounds how long Close waits for the server to close after
 	// FCUnpublish and deleteStream (DefaultCloseTimeout if 0).
@@ -121,10 +123,13 @@ type Stats struct {
 
 // Publisher is a client publish session: Dial walks L0-L3 (network,
 // handshake, connect, publish), then the Write methods send media on the
-// stream id the server returned. One reader goroutine answers pings, acks,
-// follows SetChunkSize and watches for the server closing; its failure is
-// kept as an *Error (Err, Done) and returned by the next write. Writes may
-// come from several goroutines; frames must be given in timestamp order.
+// stream id the server returned. One reader goroutine reads acks, pings,
+// SetChunkSize and watches for the server closing; its failure is kept as
+// an *Error (Err, Done) and returned by the next write. The reader never
+// writes: the socket's write side has one owner, the goroutine that calls
+// the Write methods, Service and Close. It must call Service when Wake
+// fires (acks and PingResponses queued by the reader) and by FlushDue
+// (coalesced audio). Frames must be given in timestamp order.
 type Publisher struct {
 	opts      PublishOptions
 	target    *Target
@@ -153,9 +158,11 @@ type Publisher struct {
 	fmsVer       string     // connect's _result fmsVer, if any
 	published    StatusInfo // the Publish.Start info
 
-	flushMu    sync.Mutex // guards the audio coalescing timer
-	flushTimer *time.Timer
-	flushArmed bool
+	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
+	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger
+	bufferedAt time.Time       // when coalesced audio started waiting; owner-only
+	sentBase   uint64          // TCP's byte count at BytesWritten 0; owner-only
+	calibrated bool
 }
 
 // Dial connects to rawURL and publishes: TCP (and TLS for rtmps), handshake,
@@ -181,6 +188,7 @@ func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publishe
 	opts.defaults()
 	p := &Publisher{opts: opts, dialAt: time.Now(), cmds: make(chan *Command, 64), done: make(chan struct{})}
 	p.nextTID.Store(tidPublish)
+	p.secrets = redact.NewSecrets("", rawURL, opts.StreamName)
 	t, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, p.newError(LayerNetwork, "bad_url", err)
@@ -240,7 +248,8 @@ func (p *Publisher) setup(ctx context.Context) error {
 		return err
 	}
 	p.markStep(LayerHandshake)
-	p.conn = NewConn(nc, ConnOptions{AutoAck: true, HeaderPolicy: p.opts.HeaderPolicy})
+	p.conn = NewConn(nc, ConnOptions{AutoAck: true, DeferReplies: true, WriteTimeout: p.opts.WriteTimeout,
+		HeaderPolicy: p.opts.HeaderPolicy})
 	go p.readLoop()
 	if err := p.connect(ctx); err != nil {
 		p.abort()
@@ -288,6 +297,7 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, p.newError(LayerNetwork, dialCause(err), err)
 	}
+	p.tcp, _ = nc.(*net.TCPConn)
 	nc = withQuickAck(nc)
 	if p.target.Scheme != "rtmps" {
 		return nc, nil
@@ -339,7 +349,7 @@ func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
 
 // newError builds an *Error with the session's timings and a redacted cause.
 func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
-	e := &Error{Layer: layer, Cause: cause, Err: redactErr(err), SinceDial: time.Since(p.dialAt),
+	e := &Error{Layer: layer, Cause: cause, Err: redactErr(err, p.secrets), SinceDial: time.Since(p.dialAt),
 		SincePublish: -1, SinceFirstFrame: -1}
 	if at := p.publishAt.Load(); at != 0 {
 		e.SincePublish = time.Since(time.Unix(0, at))
@@ -348,7 +358,7 @@ func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
 		e.SinceFirstFrame = time.Since(time.Unix(0, at))
 	}
 	if w := p.words.Load(); w != nil {
-		e.ServerWords = redact.Text(*w)
+		e.ServerWords = p.secrets.Text(*w)
 	}
 	return e
 }
@@ -401,6 +411,9 @@ func (p *Publisher) connectionError(err error) *Error {
 	step := Layer(p.step.Load())
 	if p.publishAt.Load() == 0 {
 		return p.newError(step, step.Title()+"_"+kind, err)
+	}
+	if kind == "timeout" {
+		return p.newError(LayerUpkeep, "stalled", fmt.Errorf("the server took nothing for %v: %w", p.opts.WriteTimeout, err))
 	}
 	if at := p.mediaAnchor(); at != 0 && time.Since(time.Unix(0, at)) <= p.opts.MediaRejectWindow {
 		return p.newError(LayerMedia, "reset_after_first_frame", err)

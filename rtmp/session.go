@@ -68,6 +68,10 @@ func (p *Publisher) await(ctx context.Context, layer Layer, what string, match f
 			if done {
 				return nil
 			}
+		case <-p.conn.Replies():
+			if err := p.conn.Flush(); err != nil {
+				return p.connectionError(err)
+			}
 		case <-p.done:
 			if done, err := p.drain(match); done || err != nil {
 				return err
@@ -113,7 +117,6 @@ func (p *Publisher) writeCommands(cmds ...*Command) error {
 		}
 		ms[i] = m
 	}
-	p.conn.NetConn().SetWriteDeadline(time.Now().Add(p.opts.StepTimeout))
 	return p.conn.WriteMessages(ms...)
 }
 
@@ -212,31 +215,45 @@ func (p *Publisher) matchPublishStart(c *Command) (bool, *Error) {
 		p.published = st
 		return true, nil
 	case c.Name == "onStatus" && (st.Level == "error" || strings.Contains(st.Code, "Publish.BadName")):
-		return false, p.newError(LayerPublish, publishCause(st.Code), errors.New(st.String()))
+		return false, p.newError(LayerPublish, publishCause(st), errors.New(st.String()))
 	case c.Name == "_error" && c.TransactionID == tidPublish:
-		return false, p.newError(LayerPublish, publishCause(st.Code), errors.New(st.String()))
+		return false, p.newError(LayerPublish, publishCause(st), errors.New(st.String()))
 	}
 	return false, nil
 }
 
-func publishCause(code string) string {
-	if strings.Contains(code, "BadName") {
+// publishCause names a publish refusal. A name held by another session
+// ("KEY is already publishing", nginx-rtmp and SRS) is "name_locked": it
+// frees when the server drops the stale session.
+func publishCause(st StatusInfo) string {
+	d := strings.ToLower(st.Description)
+	if strings.Contains(d, "already") && strings.Contains(d, "publish") {
+		return "name_locked"
+	}
+	if strings.Contains(st.Code, "BadName") {
 		return "publish_bad_name"
 	}
 	return "publish_rejected"
 }
 
-// Close ends the publish: FCUnpublish and deleteStream, a half-close, a short
-// wait (CloseTimeout) for the server to close its side so that nothing we
-// sent is lost to a reset, then the connection is closed. It returns the
-// session's error if it had failed before.
+// Close ends the session and its connection, whatever state it is in. A
+// healthy publish ends cleanly: FCUnpublish and deleteStream, a half-close,
+// a short wait (CloseTimeout) for the server to close its side so that
+// nothing we sent is lost. A session that failed, or whose server does not
+// close within CloseTimeout (it stopped reading), is reset (RST): a
+// half-dead connection left open would keep the stream name locked at
+// servers that refuse a second publisher. Close returns the session's
+// error if it had failed before.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		failed := p.Err() != nil
 		p.closing.Store(true)
-		p.disarmFlush()
-		if !failed && p.publishAt.Load() != 0 {
-			p.goodbye()
+		clean := !failed
+		if clean && p.publishAt.Load() != 0 {
+			clean = p.goodbye()
+		}
+		if !clean {
+			p.setResetOnClose()
 		}
 		p.conn.Close()
 		<-p.done
@@ -244,16 +261,36 @@ func (p *Publisher) Close() error {
 	return p.Err()
 }
 
-func (p *Publisher) goodbye() {
+// Reset ends the connection at once with a TCP RST, sending nothing more:
+// for a session whose server stopped taking data (a stall), where a clean
+// goodbye would only queue behind what the server never read.
+func (p *Publisher) Reset() {
+	p.closeOnce.Do(func() {
+		p.closing.Store(true)
+		p.setResetOnClose()
+		p.conn.Close()
+		<-p.done
+	})
+}
+
+// setResetOnClose makes the next close send a RST (SO_LINGER 0).
+func (p *Publisher) setResetOnClose() {
+	if p.tcp != nil {
+		p.tcp.SetLinger(0)
+	}
+}
+
+// goodbye unpublishes and half-closes; it reports whether the server then
+// closed its side within CloseTimeout.
+func (p *Publisher) goodbye() bool {
 	deadline := time.Now().Add(p.opts.CloseTimeout)
-	p.conn.NetConn().SetWriteDeadline(deadline)
 	name := p.target.StreamName
 	err := p.writeCommands(
 		&Command{Name: "FCUnpublish", TransactionID: float64(p.nextTID.Add(1)), Args: []any{nil, name}},
 		&Command{Name: "deleteStream", TransactionID: float64(p.nextTID.Add(1)), Args: []any{nil, float64(p.streamID)}},
 	)
 	if err != nil {
-		return
+		return false
 	}
 	if cw, ok := p.conn.NetConn().(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
@@ -262,7 +299,9 @@ func (p *Publisher) goodbye() {
 	defer t.Stop()
 	select {
 	case <-p.done:
+		return true
 	case <-t.C:
+		return false
 	}
 }
 

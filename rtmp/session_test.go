@@ -305,9 +305,10 @@ func TestConnectOnlyNeverPublishes(t *testing.T) {
 	require.Equal(t, []string{"connect"}, commandNames(s.commands()))
 }
 
-// The reader goroutine keeps the session up: it acks once the server's
-// window is passed, answers a ping, and tolerates message types and user
-// control events it does not know.
+// The reader goroutine keeps the session up: it queues an ack once the
+// server's window is passed and a ping response, which the owner sends when
+// Wake fires, and tolerates message types and user control events it does
+// not know.
 func TestPublisherUpkeep(t *testing.T) {
 	s := newScriptServer(t, func(s *scriptServer) {
 		s.Window = 1000
@@ -324,6 +325,11 @@ func TestPublisherUpkeep(t *testing.T) {
 	require.NoError(t, err)
 	var pong, ack bool
 	testpeer.Eventually(t, 5*time.Second, "an ack and a ping response", func() bool {
+		select {
+		case <-p.Wake():
+			require.NoError(t, p.Service())
+		default:
+		}
 		for _, m := range s.messages() {
 			if m.Type == TypeAck {
 				ack = true
