@@ -37,10 +37,14 @@ func (a *API) Handler() http.Handler {
 type HealthReport struct {
 	Healthy   bool            `json:"healthy"`
 	Unhealthy []UnhealthyItem `json:"unhealthy,omitempty"`
-	Config    ConfigStatus    `json:"config"`
+	// Warnings lists healthy streams that deliver with trouble (congested):
+	// they do not make /healthz fail.
+	Warnings []UnhealthyItem `json:"warnings,omitempty"`
+	Config   ConfigStatus    `json:"config"`
 }
 
-// UnhealthyItem names a stream that is not live and says why.
+// UnhealthyItem names a stream that is not live (or, in Warnings, live with
+// trouble) and says why.
 type UnhealthyItem struct {
 	Stream string `json:"stream"`
 	State  State  `json:"state"`
@@ -51,9 +55,13 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 	snap := a.Source.Snapshot()
 	rep := HealthReport{Healthy: true, Config: snap.Config}
 	for _, s := range snap.Streams {
-		if !s.State.Healthy() {
+		item := UnhealthyItem{Stream: s.Name, State: s.State, Reason: s.Reason}
+		switch {
+		case !s.State.Healthy():
 			rep.Healthy = false
-			rep.Unhealthy = append(rep.Unhealthy, UnhealthyItem{Stream: s.Name, State: s.State, Reason: s.Reason})
+			rep.Unhealthy = append(rep.Unhealthy, item)
+		case s.State.Warning():
+			rep.Warnings = append(rep.Warnings, item)
 		}
 	}
 	code := http.StatusOK
@@ -103,6 +111,18 @@ var (
 		"Duration of the last layered probe of the target for a path.", []string{"stream", "path"}, nil)
 	descVerdict = prometheus.NewDesc("fmspush_last_verdict_layer",
 		"Layer of the path's last failure: 0 none/unknown, 1-6 for L0-L5, 7 source, 8 process.", []string{"stream", "path"}, nil)
+	descLag = prometheus.NewDesc("fmspush_delivery_lag_seconds",
+		"Media written by the active path but not yet taken by the server, in seconds of media.", []string{"stream", "path"}, nil)
+	descThroughput = prometheus.NewDesc("fmspush_throughput_bits_per_second",
+		"Rate at which the server takes the active path's bytes.", []string{"stream", "path"}, nil)
+	descNeeded = prometheus.NewDesc("fmspush_needed_bits_per_second",
+		"The media's own rate on the active path (what real time needs).", []string{"stream", "path"}, nil)
+	descAcked = prometheus.NewDesc("fmspush_bytes_acked_total",
+		"Bytes the server has taken, over every session.", []string{"stream"}, nil)
+	descDropped = prometheus.NewDesc("fmspush_dropped_frames_total",
+		"Video frames dropped to keep the delivery delay bounded.", []string{"stream"}, nil)
+	descNameLock = prometheus.NewDesc("fmspush_name_lock_retries_total",
+		"Publish attempts made again because the server still held the name for a previous session.", []string{"stream"}, nil)
 )
 
 // collector exports snapshots as Prometheus metrics. Labels carry stream and
@@ -110,7 +130,8 @@ var (
 type collector struct{ source StatusSource }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descActive, descFailovers, descReconnects, descBytes, descFrames, descProbe, descVerdict} {
+	for _, d := range []*prometheus.Desc{descUp, descActive, descFailovers, descReconnects, descBytes, descFrames, descProbe, descVerdict,
+		descLag, descThroughput, descNeeded, descAcked, descDropped, descNameLock} {
 		ch <- d
 	}
 }
@@ -126,6 +147,14 @@ func collectStream(ch chan<- prometheus.Metric, s StreamStatus) {
 	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name)
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name)
 	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name)
+	ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(s.Counters.BytesAcked), s.Name)
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Counters.DroppedFrames), s.Name)
+	ch <- prometheus.MustNewConstMetric(descNameLock, prometheus.CounterValue, float64(s.Counters.NameLockRetries), s.Name)
+	if d := s.Delivery; d != nil && s.ActivePath != "" {
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(d.LagMillis)/1000, s.Name, s.ActivePath)
+		ch <- prometheus.MustNewConstMetric(descThroughput, prometheus.GaugeValue, float64(d.ThroughputBps), s.Name, s.ActivePath)
+		ch <- prometheus.MustNewConstMetric(descNeeded, prometheus.GaugeValue, float64(d.NeededBps), s.Name, s.ActivePath)
+	}
 	failovers := append([]Failover(nil), s.Failovers...)
 	sort.Slice(failovers, func(i, j int) bool {
 		return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String()

@@ -14,11 +14,22 @@ const (
 	StateWaitingForSource State = "waiting_for_source" // the source is away; no path is blamed
 	StateStopped          State = "stopped"            // the stream was stopped (shutdown or reload)
 	StateIdle             State = "idle"               // disabled in the config: deliberately not publishing
+	// StateCongested: the active path is live but the uplink takes less than
+	// the stream needs; the path drops frames to keep the delay bounded. It
+	// delivers, so it is healthy, with a warning.
+	StateCongested State = "congested"
+	// StateNameLocked: the server refused the publish because a previous
+	// session of this stream still holds the name; the stream retries on a
+	// short schedule until the server frees it (not healthy).
+	StateNameLocked State = "name_locked"
 )
 
-// Healthy reports whether the state counts as healthy for /healthz: live, or
-// deliberately idle.
-func (s State) Healthy() bool { return s == StateLive || s == StateIdle }
+// Healthy reports whether the state counts as healthy for /healthz: live
+// (congested included: it delivers with a bounded delay), or deliberately idle.
+func (s State) Healthy() bool { return s == StateLive || s == StateCongested || s == StateIdle }
+
+// Warning reports whether a healthy state deserves a warning in /healthz.
+func (s State) Warning() bool { return s == StateCongested }
 
 // ServiceStatus is the whole service's status document.
 type ServiceStatus struct {
@@ -53,10 +64,13 @@ type StreamStatus struct {
 	StartedAt    time.Time    `json:"started_at"`
 	SourceStatus string       `json:"source_status,omitempty"`
 	Paths        []PathStatus `json:"paths"`
-	Counters     Counters     `json:"counters"`
-	Failovers    []Failover   `json:"failovers,omitempty"`
-	LastVerdicts []Verdict    `json:"last_verdicts,omitempty"`
-	LastError    string       `json:"last_error,omitempty"`
+	// Delivery is what the server takes of the active session (nil when no
+	// session is running): live values at the time of the snapshot.
+	Delivery     *Delivery  `json:"delivery,omitempty"`
+	Counters     Counters   `json:"counters"`
+	Failovers    []Failover `json:"failovers,omitempty"`
+	LastVerdicts []Verdict  `json:"last_verdicts,omitempty"`
+	LastError    string     `json:"last_error,omitempty"`
 }
 
 // Counters are a stream's running totals.
@@ -67,6 +81,35 @@ type Counters struct {
 	Attempts   int64 `json:"attempts"`
 	BytesSent  int64 `json:"bytes_sent"`
 	FramesSent int64 `json:"frames_sent"`
+	// BytesAcked is the bytes the server has taken, over every session.
+	BytesAcked int64 `json:"bytes_acked"`
+	// DroppedFrames is the video frames dropped to keep the delay bounded,
+	// over every session.
+	DroppedFrames int64 `json:"dropped_frames"`
+	// NameLockRetries counts the attempts made again because the server still
+	// held the stream name for a previous session.
+	NameLockRetries int64 `json:"name_lock_retries"`
+}
+
+// Delivery is the delivery evidence of the session publishing now, read from
+// its Signals.
+type Delivery struct {
+	LagMillis     int64 `json:"lag_ms"`         // media written but not yet taken by the server, ms of media
+	BytesAcked    int64 `json:"bytes_acked"`    // bytes the server has taken in this session
+	DroppedFrames int64 `json:"dropped_frames"` // video frames dropped in this session to bound the lag
+	ThroughputBps int64 `json:"throughput_bps"` // rate at which the server takes bytes, bits/s
+	NeededBps     int64 `json:"needed_bps"`     // the media's own rate, bits/s
+	UnackedMillis int64 `json:"unacked_for_ms"` // how long nothing was taken while data waited, ms
+	Congested     bool  `json:"congested"`      // the uplink is slower than the stream
+}
+
+// DeliveryOf reads sig's delivery evidence.
+func DeliveryOf(sig *Signals) *Delivery {
+	return &Delivery{
+		LagMillis: sig.LagMillis.Load(), BytesAcked: sig.BytesAcked.Load(), DroppedFrames: sig.DroppedFrames.Load(),
+		ThroughputBps: sig.ThroughputBps.Load(), NeededBps: sig.NeededBps.Load(), UnackedMillis: sig.UnackedFor.Load(),
+		Congested: sig.Congested(),
+	}
 }
 
 // Failover counts switches from one path to another caused by a layer.
@@ -89,6 +132,9 @@ type PathStatus struct {
 	LastProbe   *ProbeSummary `json:"last_probe,omitempty"`
 	LastVerdict *Verdict      `json:"last_verdict,omitempty"`
 	Failures    int64         `json:"failures"`
+	// DroppedFrames is the video frames this path dropped to bound the
+	// delay, over every session of the path.
+	DroppedFrames int64 `json:"dropped_frames"`
 }
 
 // ProbeSummary is the outcome of one layered probe of a target.

@@ -7,6 +7,13 @@ import (
 	"github.com/fmspush/fmspush/health"
 )
 
+// snapshot is what Status reads: the loop's state and the signals of the
+// session running when it was taken (nil: none).
+type snapshot struct {
+	st  health.StreamStatus
+	sig *health.Signals
+}
+
 // Status returns the stream's latest status, with the live counters of the
 // session that is publishing now.
 func (s *Stream) Status() health.StreamStatus {
@@ -14,10 +21,20 @@ func (s *Stream) Status() health.StreamStatus {
 	if p == nil {
 		return health.StreamStatus{Name: s.Name, Enabled: s.Enabled, State: health.StateStarting, Source: s.Source, Target: s.Target}
 	}
-	st := *p
-	if sig := s.current.Load(); sig != nil {
+	st := p.st
+	if sig := p.sig; sig != nil {
+		d := health.DeliveryOf(sig)
+		st.Delivery = d
 		st.Counters.BytesSent += sig.BytesSent.Load()
 		st.Counters.FramesSent += sig.Frames()
+		st.Counters.BytesAcked += d.BytesAcked
+		st.Counters.DroppedFrames += d.DroppedFrames
+		st.Paths = append([]health.PathStatus(nil), st.Paths...) // the snapshot is shared
+		for i := range st.Paths {
+			if st.Paths[i].Active {
+				st.Paths[i].DroppedFrames += d.DroppedFrames
+			}
+		}
 	}
 	return st
 }
@@ -56,7 +73,7 @@ func (l *loop) publish() {
 		st.Paths = append(st.Paths, l.pathStatus(sl, now))
 	}
 	st.Failovers = l.failoverList()
-	s.status.Store(st)
+	s.status.Store(&snapshot{st: *st, sig: l.sig})
 }
 
 func (l *loop) pathStatus(sl *slot, now time.Time) health.PathStatus {
@@ -64,6 +81,7 @@ func (l *loop) pathStatus(sl *slot, now time.Time) health.PathStatus {
 		Kind: sl.kind(), Active: sl == l.active, Ready: sl.ready || !sl.checked, CheckError: sl.checkErr,
 		Circuit: sl.breaker.State(now), Backoff: sl.backoff.Peek(), NextAttempt: sl.nextAttempt,
 		LastProbe: sl.lastProbe, LastVerdict: sl.lastVerdict, Failures: sl.failures,
+		DroppedFrames: sl.dropped,
 	}
 }
 

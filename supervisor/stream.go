@@ -27,6 +27,15 @@ type Policy struct {
 	CircuitFailures int           // default 3
 	CircuitWindow   time.Duration // default 5m
 	CircuitCooldown time.Duration // default 30s
+	// NameLockWindow is how long after a live session of the stream ended
+	// a publish refused for the name (name_locked, or BadName) is taken for
+	// the server still holding that session: retried every NameLockRetry,
+	// without counting against the path (default 30s).
+	NameLockWindow time.Duration
+	NameLockRetry  time.Duration // default 1s (±10% jitter)
+	// DeliveryTick is how often the loop reads the active session's delivery
+	// signals (congestion) (default 500ms).
+	DeliveryTick time.Duration
 }
 
 func (p Policy) withDefaults() Policy {
@@ -43,6 +52,9 @@ func (p Policy) withDefaults() Policy {
 	def(&p.StableAfter, 10*time.Second)
 	def(&p.CircuitWindow, 5*time.Minute)
 	def(&p.CircuitCooldown, 30*time.Second)
+	def(&p.NameLockWindow, 30*time.Second)
+	def(&p.NameLockRetry, time.Second)
+	def(&p.DeliveryTick, 500*time.Millisecond)
 	if p.CircuitFailures <= 0 {
 		p.CircuitFailures = 3
 	}
@@ -67,14 +79,19 @@ type Stream struct {
 	// stream's limit there (0: the limiter's default).
 	TargetHost        string
 	AttemptsPerMinute int
-	Preferred         PathSpec
-	Fallback          PathSpec // may have a nil Path: then there is no failover
-	Policy            Policy
-	Limiter           *HostLimiter
-	Logger            hclog.Logger
+	// MaxDelay is the delay bound the path keeps by dropping frames
+	// (native.max_delay); only shown in the congested state's reason.
+	MaxDelay  time.Duration
+	Preferred PathSpec
+	Fallback  PathSpec // may have a nil Path: then there is no failover
+	Policy    Policy
+	Limiter   *HostLimiter
+	Logger    hclog.Logger
 
-	status  atomic.Pointer[health.StreamStatus]
-	current atomic.Pointer[health.Signals]
+	// status is the loop's last snapshot with the signals of the session
+	// running then: one pointer, so that a finished session's counters move
+	// into the totals in the same step as its live values leave.
+	status atomic.Pointer[snapshot]
 }
 
 // slot is the run loop's record of one path.
@@ -90,24 +107,14 @@ type slot struct {
 	probing      bool
 	lastVerdict  *health.Verdict
 	failures     int64
+	dropped      int64 // video frames dropped over the path's finished sessions
 	nextAttempt  time.Time
 }
 
 func (sl *slot) kind() string { return sl.spec.Path.Kind() }
 
 // usable reports whether the slot may be tried now as a failover target.
-func (sl *slot) usable(now time.Time) bool {
-	if sl.checked && !sl.ready {
-		return false
-	}
-	if sl.breaker.State(now) == CircuitOpen {
-		return false
-	}
-	if sl.lastProbe != nil && !sl.lastProbe.OK {
-		return false
-	}
-	return !now.Before(sl.nextAttempt)
-}
+func (sl *slot) usable(now time.Time) bool { return sl.usableBy(now, now) }
 
 type runResult struct {
 	slot *slot
@@ -142,10 +149,17 @@ type loop struct {
 	verdicts []health.Verdict
 	lastTS   time.Duration
 	lastEnd  time.Time
-	srcWait  Backoff
-	runDone  chan runResult
-	probes   chan probeResult
-	wg       sync.WaitGroup
+	// liveEnd is when the last session that had been live ended.
+	liveEnd time.Time
+	// lockSince is when the current name-lock episode began (zero: none);
+	// lockRetry marks the pending attempt as a name-lock retry.
+	lockSince time.Time
+	lockRetry bool
+	lockWait  Backoff
+	srcWait   Backoff
+	runDone   chan runResult
+	probes    chan probeResult
+	wg        sync.WaitGroup
 }
 
 // Run runs the stream until ctx is cancelled. It returns after the active
@@ -170,7 +184,8 @@ func (s *Stream) newLoop() *loop {
 	}
 	l := &loop{s: s, pol: pol, log: log, started: time.Now(), fails: map[[3]string]int64{},
 		runDone: make(chan runResult, 1), probes: make(chan probeResult, 4),
-		srcWait: Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1}}
+		srcWait:  Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1},
+		lockWait: Backoff{Initial: pol.NameLockRetry, Max: pol.NameLockRetry, Jitter: 0.1}}
 	for _, spec := range []PathSpec{s.Preferred, s.Fallback} {
 		if spec.Path == nil {
 			continue
@@ -197,6 +212,8 @@ func (l *loop) run(ctx context.Context) error {
 	defer attempt.Stop()
 	stable := time.NewTimer(time.Hour)
 	stable.Stop()
+	deliveryTick := time.NewTicker(l.pol.DeliveryTick)
+	defer deliveryTick.Stop()
 	l.pending = l.slots[0]
 	l.warm(ctx)
 	l.launchProbes(ctx)
@@ -223,6 +240,8 @@ func (l *loop) run(ctx context.Context) error {
 			l.launchProbes(ctx)
 		case p := <-l.probes:
 			l.onProbe(p)
+		case <-deliveryTick.C:
+			l.refreshDelivery()
 		}
 		l.publish()
 	}
@@ -238,8 +257,11 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 		attempt.Reset(wait)
 		return
 	}
-	if l.s.Limiter != nil && l.counters.Attempts == 0 {
-		l.s.Limiter.Take(l.s.TargetHost) // a first attempt is no reconnect
+	if l.s.Limiter != nil && (l.counters.Attempts == 0 || l.lockRetry) {
+		// A first attempt is no reconnect; a name-lock retry is bounded by
+		// NameLockWindow instead of the per-stream limit. Both count in the
+		// host's shared history.
+		l.s.Limiter.Take(l.s.TargetHost)
 	} else if l.s.Limiter != nil {
 		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost, l.s.AttemptsPerMinute); !ok {
 			l.setState(l.state, fmt.Sprintf("waiting %v for the per-host connection limit before starting %s",
@@ -254,10 +276,9 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 func (l *loop) start(ctx context.Context, sl *slot) {
 	runCtx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
-	l.active, l.pending, l.live = sl, nil, false
+	l.active, l.pending, l.live, l.lockRetry = sl, nil, false, false
 	l.since = time.Now()
 	l.sig = health.NewSignals()
-	l.s.current.Store(l.sig)
 	if l.counters.Attempts > 0 {
 		l.counters.Reconnects++
 	}
@@ -286,6 +307,7 @@ func (l *loop) nextBase() time.Duration {
 
 func (l *loop) onLive(stable *time.Timer) {
 	l.live = true
+	l.lockSince = time.Time{}
 	sl := l.active
 	sl.breaker.Succeed()
 	l.srcWait.Reset()

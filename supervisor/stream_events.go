@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fmspush/fmspush/health"
@@ -25,10 +27,19 @@ func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
 	}
 	v := health.AsVerdict(r.err)
 	if v == nil {
-		v = &health.Verdict{Layer: rtmp.LayerUnknown, Cause: "stopped", Detail: "the path returned without an error", At: time.Now()}
+		v = health.NewVerdict(rtmp.LayerUnknown, "stopped", "the path returned without an error")
 	}
 	v.Path = r.slot.kind()
+	locked := l.nameLocked(v, time.Now())
+	if locked {
+		v.Cause = health.CauseNameLocked
+	}
 	l.recordVerdict(r.slot, v)
+	if locked {
+		l.onNameLocked(r.slot, attempt)
+		return
+	}
+	l.lockSince = time.Time{}
 	if v.Layer == rtmp.LayerSource {
 		l.onSourceDown(r.slot, v, attempt)
 		return
@@ -40,12 +51,18 @@ func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
 func (l *loop) closeRun(r runResult) {
 	l.counters.BytesSent += r.sig.BytesSent.Load()
 	l.counters.FramesSent += r.sig.Frames()
+	l.counters.BytesAcked += r.sig.BytesAcked.Load()
+	dropped := r.sig.DroppedFrames.Load()
+	l.counters.DroppedFrames += dropped
+	r.slot.dropped += dropped
 	if ts := time.Duration(r.sig.LastTimestamp.Load()) * time.Millisecond; ts > l.lastTS {
 		l.lastTS = ts
 	}
 	l.lastEnd = time.Now()
+	if r.sig.IsLive() {
+		l.liveEnd = l.lastEnd
+	}
 	l.active, l.sig, l.live, l.cancel = nil, nil, false, nil
-	l.s.current.Store(nil)
 }
 
 func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
@@ -129,7 +146,7 @@ func (l *loop) other(sl *slot) *slot {
 }
 
 func (l *loop) schedule(sl *slot, attempt *time.Timer) {
-	l.pending = sl
+	l.pending, l.lockRetry = sl, false
 	attempt.Reset(max(time.Until(sl.nextAttempt), 0))
 }
 
@@ -226,4 +243,129 @@ func (l *loop) considerFailback(sl *slot) {
 	l.switchTo = preferred
 	preferred.nextAttempt = time.Time{}
 	l.cancel()
+}
+
+// nameLocked reports whether v is the server still holding the stream name
+// for a previous session of this stream: an L3 refusal that says so
+// (name_locked), or a BadName, within NameLockWindow after a session of
+// this stream that had been live ended. A name_locked refusal with no such
+// session is measured from the loop's start (a session of the previous run
+// of this stream, before a reload or a restart, may hold the name). Past the
+// window it is the target's answer, and a normal L3 failure.
+func (l *loop) nameLocked(v *health.Verdict, now time.Time) bool {
+	if v.Layer != rtmp.LayerPublish {
+		return false
+	}
+	ref := l.liveEnd
+	switch v.Cause {
+	case health.CauseNameLocked:
+		if ref.IsZero() {
+			ref = l.started
+		}
+	case "publish_bad_name":
+		if ref.IsZero() {
+			return false
+		}
+	default:
+		return false
+	}
+	return now.Sub(ref) <= l.pol.NameLockWindow
+}
+
+// onNameLocked retries after NameLockRetry, without counting against the
+// path (no circuit failure, no backoff, no failover): the name frees when
+// the server drops the stale session, and the other path would meet the same
+// lock with the same key. It retries the preferred path when usable by then,
+// the refused one otherwise. The retries are bounded by NameLockWindow.
+func (l *loop) onNameLocked(sl *slot, attempt *time.Timer) {
+	now := time.Now()
+	if l.lockSince.IsZero() {
+		l.lockSince = now
+	}
+	l.counters.NameLockRetries++
+	at := now.Add(l.lockWait.Next())
+	next := sl
+	if pref := l.slots[0]; pref != sl && pref.usableBy(now, at) {
+		next = pref
+	}
+	next.nextAttempt = at
+	l.log.Info("name locked by a previous session; retrying", "path", next.kind(),
+		"since", now.Sub(l.lockSince).Round(time.Millisecond))
+	l.setState(health.StateNameLocked, l.nameLockReason(now))
+	l.schedule(next, attempt)
+	l.lockRetry = true
+}
+
+func (l *loop) nameLockReason(now time.Time) string {
+	return fmt.Sprintf("the server still holds the stream name for a previous session; retrying every %s (since %s)",
+		humanDuration(l.pol.NameLockRetry), humanDuration(now.Sub(l.lockSince)))
+}
+
+// usableBy reports whether the slot may be tried at at, judged now.
+func (sl *slot) usableBy(now, at time.Time) bool {
+	if sl.checked && !sl.ready {
+		return false
+	}
+	if sl.breaker.State(now) == CircuitOpen {
+		return false
+	}
+	if sl.lastProbe != nil && !sl.lastProbe.OK {
+		return false
+	}
+	return !at.Before(sl.nextAttempt)
+}
+
+// refreshDelivery reads the active session's delivery signals, which change
+// without sending events: live and congested follow Signals.Congested, and
+// the name-lock reason its age.
+func (l *loop) refreshDelivery() {
+	switch {
+	case l.state == health.StateNameLocked && !l.lockSince.IsZero():
+		l.reason = l.nameLockReason(time.Now())
+	case l.active == nil || !l.live || l.sig == nil:
+	case l.sig.Congested() && l.state == health.StateLive:
+		l.log.Warn("congested", "path", l.active.kind())
+		l.setState(health.StateCongested, l.congestedReason())
+	case l.sig.Congested() && l.state == health.StateCongested:
+		l.reason = l.congestedReason() // fresh figures, without a log line per tick
+	case !l.sig.Congested() && l.state == health.StateCongested:
+		l.log.Info("no longer congested", "path", l.active.kind())
+		l.setState(health.StateLive, fmt.Sprintf("%s path is live", l.active.kind()))
+	}
+}
+
+// congestedReason: "uplink takes 2.4 Mbit/s of the 4.0 Mbit/s the stream
+// needs; dropping frames to keep the delay under 2 s".
+func (l *loop) congestedReason() string {
+	sig := l.sig
+	got, need := sig.ThroughputBps.Load(), sig.NeededBps.Load()
+	var b strings.Builder
+	if need > 0 {
+		fmt.Fprintf(&b, "uplink takes %.1f Mbit/s of the %.1f Mbit/s the stream needs", float64(got)/1e6, float64(need)/1e6)
+	} else {
+		b.WriteString("the uplink is slower than the stream")
+	}
+	lag := time.Duration(sig.LagMillis.Load()) * time.Millisecond
+	switch {
+	case sig.DroppedFrames.Load() > 0 && l.s.MaxDelay > 0:
+		fmt.Fprintf(&b, "; dropping frames to keep the delay under %s", humanDuration(l.s.MaxDelay))
+	case sig.DroppedFrames.Load() > 0:
+		fmt.Fprintf(&b, "; dropping frames to keep the delay bounded (now %s)", humanDuration(lag))
+	default:
+		fmt.Fprintf(&b, "; delay %s", humanDuration(lag))
+	}
+	return b.String()
+}
+
+// humanDuration renders d for a reason: "20 ms", "1 s", "4.5 s", "2 min 5 s".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Round(100*time.Millisecond).Seconds(), 'f', -1, 64) + " s"
+	default:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%d min %d s", int(d.Minutes()), int(d.Seconds())%60)
+	}
 }
