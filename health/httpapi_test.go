@@ -1,0 +1,88 @@
+package health
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+type staticSource ServiceStatus
+
+func (s staticSource) Snapshot() ServiceStatus { return ServiceStatus(s) }
+
+func serve(t *testing.T, src StatusSource, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	(&API{Source: src}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func congestedStream() StreamStatus {
+	return StreamStatus{Name: "cam", Enabled: true, State: StateCongested, ActivePath: "native",
+		Reason: "uplink takes 2.4 Mbit/s of the 4.0 Mbit/s the stream needs; dropping frames to keep the delay under 2 s",
+		Paths:  []PathStatus{{Kind: "native", Active: true, DroppedFrames: 9}, {Kind: "ffmpeg"}},
+		Delivery: &Delivery{LagMillis: 1800, BytesAcked: 5000, DroppedFrames: 9, ThroughputBps: 2_400_000,
+			NeededBps: 4_000_000, UnackedMillis: 0, Congested: true},
+		Counters: Counters{BytesAcked: 5000, DroppedFrames: 9, NameLockRetries: 3}}
+}
+
+func TestHealthzCongestedIsHealthyWithAWarning(t *testing.T) {
+	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream()}}, "/healthz")
+	require.Equal(t, http.StatusOK, code, body)
+	var rep HealthReport
+	require.NoError(t, json.Unmarshal([]byte(body), &rep))
+	require.True(t, rep.Healthy)
+	require.Empty(t, rep.Unhealthy)
+	require.Equal(t, []UnhealthyItem{{Stream: "cam", State: StateCongested, Reason: congestedStream().Reason}}, rep.Warnings)
+}
+
+func TestHealthzNameLockedAndFailingOverAreUnhealthy(t *testing.T) {
+	for _, st := range []State{StateNameLocked, StateFailingOver} {
+		src := staticSource{Streams: []StreamStatus{congestedStream(), {Name: "b", State: st, Reason: "why"}}}
+		code, body := serve(t, src, "/healthz")
+		require.Equal(t, http.StatusServiceUnavailable, code, body)
+		var rep HealthReport
+		require.NoError(t, json.Unmarshal([]byte(body), &rep))
+		require.False(t, rep.Healthy)
+		require.Equal(t, []UnhealthyItem{{Stream: "b", State: st, Reason: "why"}}, rep.Unhealthy)
+		require.Len(t, rep.Warnings, 1)
+	}
+}
+
+func TestStreamJSONHasDelivery(t *testing.T) {
+	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream()}}, "/v1/streams/cam")
+	require.Equal(t, http.StatusOK, code)
+	var m struct {
+		Delivery map[string]any `json:"delivery"`
+		Counters map[string]any `json:"counters"`
+		Paths    []map[string]any
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &m))
+	require.Equal(t, map[string]any{"lag_ms": 1800.0, "bytes_acked": 5000.0, "dropped_frames": 9.0, "throughput_bps": 2.4e6,
+		"needed_bps": 4e6, "unacked_for_ms": 0.0, "congested": true}, m.Delivery)
+	require.Equal(t, 3.0, m.Counters["name_lock_retries"])
+	require.Equal(t, 9.0, m.Paths[0]["dropped_frames"])
+}
+
+func TestMetricsHaveDeliverySeries(t *testing.T) {
+	idle := StreamStatus{Name: "idle", State: StateIdle}
+	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream(), idle}}, "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	for _, line := range []string{
+		`fmspush_delivery_lag_seconds{path="native",stream="cam"} 1.8`,
+		`fmspush_throughput_bits_per_second{path="native",stream="cam"} 2.4e+06`,
+		`fmspush_needed_bits_per_second{path="native",stream="cam"} 4e+06`,
+		`fmspush_bytes_acked_total{stream="cam"} 5000`,
+		`fmspush_dropped_frames_total{stream="cam"} 9`,
+		`fmspush_name_lock_retries_total{stream="cam"} 3`,
+		`fmspush_stream_up{stream="cam"} 1`,
+		`fmspush_bytes_sent_total{stream="cam"} 0`,
+		`fmspush_name_lock_retries_total{stream="idle"} 0`,
+	} {
+		require.Contains(t, body, line)
+	}
+	require.NotContains(t, body, `fmspush_delivery_lag_seconds{path="native",stream="idle"}`, "no gauge without a session")
+}
