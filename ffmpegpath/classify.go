@@ -151,7 +151,12 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 	published := st.published(e)
 	if st.serverWords != "" {
 		layer, cause := rtmp.LayerPublish, "publish_rejected"
-		if st.connectOK.IsZero() && published.IsZero() {
+		switch {
+		case nameHeld(st.serverWords):
+			// The name is still held by an earlier session: it frees when the
+			// server drops that one (the supervisor retries, not fails over).
+			cause = health.CauseNameLocked
+		case st.connectOK.IsZero() && published.IsZero():
 			layer, cause = rtmp.LayerConnect, "connect_rejected"
 		}
 		v := verdict(e, st, layer, cause, st.serverAt, "the server refused: "+st.serverWords)
@@ -165,6 +170,16 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 		return afterPublishVerdict(e, st, published)
 	}
 	return nil
+}
+
+// nameHeld reports whether the server's words say the stream name is held
+// by another publisher ("Already publishing" from nginx-rtmp, "KEY is
+// already publishing" from SRS and others). A bare NetStream.Publish.BadName
+// says no such thing: ffmpeg prints only the description, and the
+// supervisor relabels a BadName that comes right after a switch.
+func nameHeld(words string) bool {
+	w := strings.ToLower(words)
+	return strings.Contains(w, "already") && strings.Contains(w, "publish")
 }
 
 // openVerdict classifies a failure while opening the target (L0-L3).

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -83,7 +84,8 @@ func TestClassifyCaptures(t *testing.T) {
 		{"l2_nginx_unknown_app", sample, "rtmp://127.0.0.1:19360/nosuchapp/sekrit", rtmp.LayerConnect, "connect_closed", "", 0, 0},
 		{"l3_badname", sample, scripted, rtmp.LayerPublish, "publish_rejected", "Stream key is invalid", 0, 0},
 		{"l3_closed", sample, scripted, rtmp.LayerPublish, "publish_closed", "", 0, 0},
-		{"l3_nginx_already_publishing", sample, "rtmp://127.0.0.1:19360/live/sekrit", rtmp.LayerPublish, "publish_rejected", "Already publishing", 0, 0},
+		{"l3_nginx_already_publishing", sample, "rtmp://127.0.0.1:19360/live/sekrit", rtmp.LayerPublish, health.CauseNameLocked, "Already publishing", 0, 0},
+		{"l3_already_publishing_echo", sample, "rtmp://127.0.0.1:19360/live/sekrit9/", rtmp.LayerPublish, health.CauseNameLocked, "*** is already publishing", 0, 0},
 		{"l4_reset_after_publish", sample, scripted, rtmp.LayerUpkeep, "reset_after_publish", "", 2500 * time.Millisecond, 3500 * time.Millisecond},
 		{"l5_reset_after_first_frame", sample, scripted, rtmp.LayerMedia, "reset_after_first_frame", "", 50 * time.Millisecond, 500 * time.Millisecond},
 		{"source_missing", "/nonexistent/cam.flv", scripted, rtmp.LayerSource, "source_missing", "", 0, 0},
@@ -105,7 +107,7 @@ func TestClassifyCaptures(t *testing.T) {
 			if v.Path != "ffmpeg" || !strings.Contains(v.Detail, "exit status 1") {
 				t.Errorf("path %q, detail %q: want ffmpeg and the exit status", v.Path, v.Detail)
 			}
-			if strings.Contains(v.Error(), "sekrit") || strings.Contains(v.Error(), "token=abc") {
+			if strings.Contains(v.Error(), "sekrit") || strings.Contains(v.Error(), "token=abc") || strings.Contains(v.Error(), "abc") {
 				t.Errorf("verdict leaks the key: %v", v)
 			}
 			if tc.layer.IsTarget() && tc.layer > rtmp.LayerNetwork && v.SinceDial < 0 {

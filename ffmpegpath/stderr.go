@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -102,11 +100,15 @@ func ReadLines(r io.Reader, out chan<- LogLine) {
 }
 
 // Redactor hides one stream's secrets in ffmpeg's text: every URL and
-// well-known key=value (redact.Text), plus the literal stream name, query
-// values and passwords of the source and target, which ffmpeg's debug lines
-// print outside URLs ("fname = KEY", "publish command for 'KEY'").
+// well-known key=value, plus the literal stream name, query values and
+// passwords of the source and target (redact.Secrets, shared with the native
+// path), which ffmpeg's debug lines print outside URLs ("fname = KEY",
+// "publish command for 'KEY'") and servers echo in their own words ("KEY is
+// already publishing"). On top of that it masks the shapes only ffmpeg
+// prints: quoted names, the Proto line's fields and auth headers, so that a
+// stream name shorter than redact.MinSecret is still hidden there.
 type Redactor struct {
-	secrets *strings.Replacer
+	secrets *redact.Secrets
 }
 
 var (
@@ -115,57 +117,10 @@ var (
 	authHeader  = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization:\s*)\S.*`)
 )
 
-// minSecret is the shortest literal replaced everywhere; shorter stream names
-// are still masked where ffmpeg prints them in a known shape.
-const minSecret = 4
-
 // NewRedactor builds the redactor for a source and target (and an explicit
 // play path, if any).
 func NewRedactor(source, target, playPath string) *Redactor {
-	var secrets []string
-	secrets = append(secrets, urlSecrets(source, false)...)
-	secrets = append(secrets, urlSecrets(target, true)...)
-	if playPath != "" {
-		secrets = append(secrets, playPath)
-	}
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	var pairs []string
-	for _, s := range secrets {
-		if len(s) >= minSecret {
-			pairs = append(pairs, s, redact.Mask)
-		}
-	}
-	return &Redactor{secrets: strings.NewReplacer(pairs...)}
-}
-
-// urlSecrets lists the secret parts of a URL: the password, every query
-// value and, for an rtmp target, the stream name (the last path segment).
-func urlSecrets(raw string, name bool) []string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return nil
-	}
-	var out []string
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			out = append(out, p)
-		}
-	}
-	_, path, _ := strings.Cut(rest, "/")
-	body, query, _ := strings.Cut(path, "?")
-	for _, pair := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == '?' || r == '/' }) {
-		if _, v, ok := strings.Cut(pair, "="); ok {
-			out = append(out, v)
-		} else {
-			out = append(out, pair)
-		}
-	}
-	if name {
-		if i := strings.LastIndexByte(body, '/'); i >= 0 && i < len(body)-1 {
-			out = append(out, body[i+1:])
-		}
-	}
-	return out
+	return &Redactor{secrets: redact.NewSecrets(source, target, playPath)}
 }
 
 // Text redacts one line or sentence.
@@ -173,8 +128,7 @@ func (r *Redactor) Text(s string) string {
 	s = quotedName.ReplaceAllString(s, "$1 '"+redact.Mask+"'")
 	s = protoFields.ReplaceAllString(s, "$1 = "+redact.Mask)
 	s = authHeader.ReplaceAllString(s, "${1}"+redact.Mask)
-	s = redact.Text(s)
-	return r.secrets.Replace(s)
+	return r.secrets.Text(s)
 }
 
 // tail keeps the last TailLines redacted lines; safe for concurrent use.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
 )
 
 func TestReadLinesSplitsOnCRAndLF(t *testing.T) {
@@ -102,5 +103,29 @@ func TestTranscriptIsBounded(t *testing.T) {
 	got := tr.lines()
 	if len(got) != headLines+tailKeep || got[len(got)-1].Msg != "e9999" {
 		t.Fatalf("%d lines, last %q", len(got), got[len(got)-1].Msg)
+	}
+}
+
+func TestRedactorMasksKeysServersEcho(t *testing.T) {
+	for _, target := range []string{"rtmp://h/live/Sk3yXYZ", "rtmp://h/live/Sk3yXYZ/", "rtmp://h/live/Sk3yXYZ?token=t0kenVAL",
+		"rtmp://h/live/?streamname=Sk3yXYZ&key=t0kenVAL"} {
+		r := NewRedactor("/s.flv", target, "")
+		var tl tail
+		log, buf := testLogger(t)
+		lines := []string{
+			"[rtmp @ 0x1] [error] Server error: Sk3yXYZ is already publishing",
+			"[rtmp @ 0x1] [error] Server error: NetStream.Publish.BadName: stream Sk3yXYZ/ is held",
+			"[error] " + target + ": Operation not permitted",
+		}
+		if strings.Contains(target, "t0kenVAL") {
+			lines = append(lines, "[rtmp @ 0x1] [error] Server error: bad token t0kenVAL for Sk3yXYZ")
+		}
+		for _, l := range lines {
+			logLine(log, &tl, r, ParseLogLine(l, time.Now()))
+		}
+		all := strings.Join(tl.get(), "\n") + buf.String()
+		require.NotContains(t, all, "Sk3yXYZ", target)
+		require.NotContains(t, all, "t0kenVAL", target)
+		require.Contains(t, all, "*** is already publishing", target)
 	}
 }
