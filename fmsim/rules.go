@@ -34,6 +34,13 @@ type Rules struct {
 	RejectSessions int
 	// RequireFCPublish (require_fcpublish): publish without releaseStream and FCPublish first gets BadName (L3).
 	RequireFCPublish bool
+	// SinglePublisher (single_publisher): while a session publishes a stream name (the bare name,
+	// without the query), another publish of it gets onStatus error NetStream.Publish.BadName
+	// "NAME is already publishing" (L3), as FMS, nginx-rtmp and SRS refuse a second live publisher.
+	// The holder keeps the name until it unpublishes or its connection is gone: a stalled session
+	// holds it until the client closes or resets the socket (the emulator notices that while not
+	// reading), or until the server closes or resets it.
+	SinglePublisher bool
 	// AuthSecret (auth_secret): token auth; the publish name query must carry wsSecret/txSecret =
 	// hex MD5(secret + stream name + time) and an unexpired wsTime/txTime (L3).
 	AuthSecret string
@@ -172,6 +179,7 @@ var ruleDefs = []ruleDef{
 	stringRule("reject_flashver", "fault: reject a flashVer matching this pattern at connect (L2)", func(r *Rules) *string { return &r.RejectFlashVer }),
 	intRule("reject_sessions", "fault: reject the next N connects (matching fault_flashver), then accept (L2)", func(r *Rules) *int { return &r.RejectSessions }),
 	boolRule("require_fcpublish", "publish needs releaseStream and FCPublish first (L3)", func(r *Rules) *bool { return &r.RequireFCPublish }),
+	boolRule("single_publisher", "refuse a publish of a stream name another session is publishing: BadName \"NAME is already publishing\" (L3)", func(r *Rules) *bool { return &r.SinglePublisher }),
 	stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
 	uintRule("stream_id", "message stream id returned by createStream (default 1)", func(r *Rules) *uint32 { return &r.StreamID }),
 	uintRule("window_ack_size", "window announced after connect (default 2500000)", func(r *Rules) *uint32 { return &r.WindowAckSize }),
@@ -277,8 +285,9 @@ const (
 
 // Profile returns the rules of a named profile: lenient (what nginx-rtmp
 // accepts), cloud (token auth when a secret is set, 64 KiB window, acks and
-// pings enforced within 5 s) or companion (digest, FMLE flashVer, stream id 7
-// and the media-level checks answered by a RST 120 ms after the offending frame).
+// pings enforced within 5 s, one publisher per name) or companion (digest,
+// FMLE flashVer, one publisher per name, stream id 7 and the media-level
+// checks answered by a RST 120 ms after the offending frame).
 func Profile(name string) (Rules, error) {
 	switch name {
 	case ProfileLenient, "":
@@ -287,10 +296,11 @@ func Profile(name string) (Rules, error) {
 		return Rules{
 			WindowAckSize: 64 * 1024, PadBytes: 64*1024 + 16*1024, RequireAcks: true,
 			AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 5 * time.Second,
+			SinglePublisher: true,
 		}, nil
 	case ProfileCompanion:
 		return Rules{
-			RequireDigest: true, FlashVerPrefix: "FMLE/", RequireFCPublish: true, StreamID: 7,
+			RequireDigest: true, FlashVerPrefix: "FMLE/", RequireFCPublish: true, SinglePublisher: true, StreamID: 7,
 			StrictStreamID: true, RequireMetadata: true, AudioWithin: time.Second,
 			ValidateNALU: true, RequireSeqHeader: true, RSTDelay: 120 * time.Millisecond,
 		}, nil

@@ -134,11 +134,11 @@ func TestFaultStallAfterPublish(t *testing.T) {
 	now, _ := s.Session(1)
 	require.Equal(t, stalled.VideoFrames, now.VideoFrames, "nothing read after the stall")
 	require.Equal(t, stalled.BytesIn, now.BytesIn)
-	c.close()
-	require.NoError(t, s.Close()) // a stalled server notices nothing until it closes
+	require.NoError(t, s.Close()) // a stalled session the server closes ends for the stall
 	info, _ := s.Session(1)
 	require.Equal(t, "stall_after_publish", info.Verdict.Rule)
 	require.Equal(t, ActionStall, info.Verdict.Action)
+	require.Equal(t, ClosedByServer, info.Verdict.ClosedBy)
 }
 
 // TestStallSwitchedOff: switching stall_after_publish off resumes reading.
@@ -260,10 +260,14 @@ func TestRulesByName(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "100ms", v)
 	require.Equal(t, "require_digest=true stream_id=7 fault_flashver=FMSc rst_after_first_frame=100ms", r.String())
+	single := map[string]bool{ProfileLenient: false, ProfileCloud: true, ProfileCompanion: true}
 	for _, p := range Profiles() {
-		_, err := Profile(p)
+		r, err := Profile(p)
 		require.NoError(t, err)
+		require.Equal(t, single[p], r.SinglePublisher, "single_publisher in %s", p)
 	}
+	require.NoError(t, r.Set("single_publisher", "true"))
+	require.True(t, r.SinglePublisher)
 	_, err := Profile("nope")
 	require.Error(t, err)
 	require.Equal(t, len(ruleDefs), len(RuleNames()))

@@ -39,6 +39,7 @@ type Server struct {
 
 	mu           sync.Mutex
 	live         map[int]*session // running sessions, for Reset
+	publishers   map[string]int   // bare stream name -> the session publishing it (single_publisher)
 	sessions     []SessionInfo    // ids dropped+1, dropped+2, ...
 	dropped      int              // sessions forgotten by MaxSessions
 	changed      chan struct{}
@@ -223,4 +224,31 @@ func (s *Server) Reset(pred func(SessionInfo) bool) int {
 		}
 	}
 	return n
+}
+
+// claimName registers session id as the publisher of the bare stream name.
+// When another running session already holds the name, it returns that
+// session's id and, if exclusive (single_publisher), false: the publish is
+// refused. Without exclusive the publish goes ahead and the first holder keeps
+// the name.
+func (s *Server) claimName(name string, id int, exclusive bool) (holder int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, held := s.publishers[name]; held && h != id {
+		return h, !exclusive
+	}
+	if s.publishers == nil {
+		s.publishers = map[string]int{}
+	}
+	s.publishers[name] = id
+	return id, true
+}
+
+// releaseName frees a stream name held by session id.
+func (s *Server) releaseName(name string, id int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, held := s.publishers[name]; held && h == id {
+		delete(s.publishers, name)
+	}
 }

@@ -47,7 +47,13 @@ type session struct {
 	sawKey                                bool
 	stallVerdict                          *Verdict
 	verdict                               *Verdict
+	holds                                 string // the bare stream name this session publishes
+	peerClose                             string // PeerFIN or PeerRST once the client ended the connection
 }
+
+// peerCheckInterval is how often a stalled session, which does not read,
+// looks at its socket for the client's FIN or RST.
+const peerCheckInterval = 50 * time.Millisecond
 
 func newSession(srv *Server, id int, nc net.Conn) *session {
 	now := time.Now()
@@ -110,6 +116,7 @@ func (s *session) handshake(ctx context.Context) bool {
 		s.end(Verdict{Layer: rtmp.LayerHandshake, Rule: "require_digest", Cause: "digest_missing",
 			Action: ActionClose, Detail: "C1 carries no valid digest; closed after C1"})
 	default:
+		s.peerClose = peerCloseOf(err)
 		s.end(Verdict{Layer: rtmp.LayerHandshake, Cause: "handshake_failed", Action: ActionNone, Detail: err.Error()})
 	}
 	return false
@@ -181,13 +188,48 @@ func (s *session) clientGone(err error) {
 		s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
 		return
 	}
+	s.peerClose = peerCloseOf(err)
 	cause := "client_closed"
 	if s.unpublished {
 		cause = "unpublished"
 	} else if !isClosed(err) {
 		cause = "client_error"
 	}
-	s.end(Verdict{Layer: s.layer(), Cause: cause, Action: ActionNone, Detail: redact.Text(err.Error())})
+	detail := redact.Text(err.Error())
+	if s.info.Stalled {
+		detail = "closed by the client while the server did not read (stall_after_publish): " + detail
+	}
+	s.end(Verdict{Layer: s.layer(), Cause: cause, Action: ActionNone, Detail: detail})
+}
+
+// peerCloseOf tells, from a read error, whether the client closed (FIN) or
+// reset (RST) the connection; "" for anything else (our own close, garbage).
+func peerCloseOf(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return PeerRST
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return PeerFIN
+	}
+	return ""
+}
+
+// checkPeer, while the session is stalled (not reading), looks at the socket
+// for the client's FIN or RST: a client that gave up on a stalled server
+// ends the session (and frees its stream name) within peerCheckInterval.
+func (s *session) checkPeer() {
+	if !s.info.Stalled {
+		return
+	}
+	how := peerGone(s.nc)
+	if how == "" {
+		s.after("peer_check", peerCheckInterval)
+		return
+	}
+	s.peerClose = how
+	what := map[string]string{PeerFIN: "closed (FIN)", PeerRST: "reset (RST)"}[how]
+	s.end(Verdict{Layer: s.layer(), Cause: "client_closed", Action: ActionNone,
+		Detail: "the client " + what + " the connection while the server did not read (stall_after_publish)"})
 }
 
 // isClosed reports whether err means the peer went away (as opposed to
@@ -202,8 +244,8 @@ func (s *session) end(v Verdict) {
 	if s.verdict != nil {
 		return
 	}
-	if s.stallVerdict != nil && v.Rule == "" {
-		v = *s.stallVerdict // a stalled session ends for the stall, whoever closes it
+	if s.stallVerdict != nil && v.Rule == "" && s.peerClose == "" {
+		v = *s.stallVerdict // a stalled session the server closes ends for the stall
 	}
 	now := time.Now()
 	v.At = now
@@ -231,9 +273,14 @@ func (s *session) finish(readerStarted bool) {
 		}
 	}
 	_ = s.nc.Close()
+	s.releaseName()
 	close(s.done)
 	if readerStarted {
 		<-s.readerOut
+	}
+	v.ClosedBy, v.PeerClose = ClosedByServer, ""
+	if s.peerClose != "" {
+		v.ClosedBy, v.PeerClose = ClosedByClient, s.peerClose
 	}
 	s.info.Ended, s.info.EndedAt, s.info.Verdict = true, v.At, v
 	s.tr.write(Entry{Dir: "end", Verdict: v})
@@ -244,9 +291,19 @@ func (s *session) finish(readerStarted bool) {
 		"audio_frames", s.info.AudioFrames)
 }
 
+// releaseName frees the stream name this session publishes, if it holds one.
+func (s *session) releaseName() {
+	if s.holds != "" {
+		s.srv.releaseName(s.holds, s.info.ID)
+		s.holds = ""
+	}
+}
+
 // publish stores the current snapshot on the server.
 func (s *session) publish() {
-	if s.conn != nil {
+	if s.conn != nil && !s.info.Stalled {
+		// Frozen while stalled: the reader goroutine's read-ahead (one
+		// message) is not taken by the session.
 		s.info.BytesIn, s.info.BytesOut = s.conn.BytesRead(), s.conn.BytesWritten()
 	}
 	s.srv.update(s.info)
@@ -324,6 +381,8 @@ func (s *session) onDeadline(key string) {
 		v := *s.info.Violation
 		v.Action = ActionRST
 		s.end(v)
+	case "peer_check":
+		s.checkPeer()
 	default:
 		s.onFault(key)
 	}
@@ -345,6 +404,7 @@ func (s *session) onFault(key string) {
 		s.stallVerdict = &Verdict{Layer: rtmp.LayerUpkeep, Rule: key, Cause: "stalled", Action: ActionStall,
 			Detail: "fault injection: the server stopped reading", Offending: time.Now()}
 		s.log.Info("stalled (fault injection)")
+		s.after("peer_check", peerCheckInterval)
 	}
 }
 
@@ -365,6 +425,7 @@ func (s *session) armFaults() {
 // unstall resumes reading once the stall rule is switched off.
 func (s *session) unstall() {
 	s.info.Stalled, s.stallVerdict = false, nil
+	s.cancel("peer_check")
 	if r := s.rules(); r.PingInterval > 0 {
 		s.after("ping", r.PingInterval)
 	}

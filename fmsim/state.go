@@ -16,6 +16,14 @@ const (
 	ActionStall  = "stall"  // the server stopped reading
 )
 
+// Who ended the TCP connection (Verdict.ClosedBy) and how the client did (Verdict.PeerClose).
+const (
+	ClosedByClient = "client" // the emulator saw the client's FIN or RST first
+	ClosedByServer = "server" // the emulator closed or reset the connection (or never saw the client's end)
+	PeerFIN        = "fin"
+	PeerRST        = "rst"
+)
+
 // Verdict is what ended a session: the layer, the rule that fired (empty when
 // the client ended it), a short cause and how long after publish and after the
 // first video frame it happened.
@@ -31,6 +39,11 @@ type Verdict struct {
 	// SincePublish and SinceFirstFrame are measured at At; -1 when never reached.
 	SincePublish    time.Duration `json:"since_publish_ns"`
 	SinceFirstFrame time.Duration `json:"since_first_frame_ns"`
+	// ClosedBy is ClosedByClient when the emulator saw the client end the
+	// connection (PeerClose says how: PeerFIN or PeerRST), even while it was
+	// not reading (a stalled session); otherwise ClosedByServer.
+	ClosedBy  string `json:"closed_by"`
+	PeerClose string `json:"peer_close,omitempty"`
 }
 
 // ByServer reports whether a rule of the server ended the session.
@@ -76,8 +89,12 @@ type SessionInfo struct {
 	// AcksReceived, PingsSent and PingResponses count upkeep messages.
 	AcksReceived, PingsSent, PingResponses int
 	BytesIn, BytesOut                      uint64
-	// Stalled is true once stall_after_publish stopped the reading.
+	// Stalled is true once stall_after_publish stopped the reading (it stays
+	// true after the session ended stalled).
 	Stalled bool
+	// NameHolder is, when single_publisher refused this session's publish,
+	// the id of the session that held the stream name.
+	NameHolder int
 	// Violation is a pending media-level verdict (the RST follows RSTDelay later).
 	Violation *Verdict
 	// Ended is true once the session is over; Verdict says why.
