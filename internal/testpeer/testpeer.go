@@ -96,15 +96,39 @@ rtmp {
       live on;
       record all;
       record_path %[1]s/rec;
-      record_unique off;
+      record_unique off;%[3]s
     }
   }
 }
 `
 
+// NginxOptions add directives to the application "live".
+type NginxOptions struct {
+	// DropIdlePublisher, when positive, sets drop_idle_publisher: nginx
+	// drops a publisher that sent no audio or video for this long (it then
+	// logs "live: drop idle publisher"). nginx-rtmp's default is off: a
+	// stale publisher keeps the name until its TCP connection ends.
+	DropIdlePublisher time.Duration
+}
+
+// directives renders the options as nginx directives (each on its own line).
+func (o NginxOptions) directives() string {
+	var out string
+	if o.DropIdlePublisher > 0 {
+		out += fmt.Sprintf("\n      drop_idle_publisher %dms;", o.DropIdlePublisher.Milliseconds())
+	}
+	return out
+}
+
 // StartNginx starts nginx-rtmp on a free port. Its application "live" records
 // every publish to Dir/rec/NAME.flv so that tests can ffprobe what arrived.
 func StartNginx(t testing.TB) *Nginx {
+	t.Helper()
+	return StartNginxWith(t, NginxOptions{})
+}
+
+// StartNginxWith is StartNginx with options added to the application "live".
+func StartNginxWith(t testing.TB, opts NginxOptions) *Nginx {
 	t.Helper()
 	Need(t, "nginx")
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_rtmp_module.so"); err != nil {
@@ -117,7 +141,7 @@ func StartNginx(t testing.TB) *Nginx {
 	os.Chmod(filepath.Join(dir, "rec"), 0o777)
 	port := FreePort(t)
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, opts.directives())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
@@ -141,6 +165,16 @@ func StartNginx(t testing.TB) *Nginx {
 	})
 	WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	return n
+}
+
+// Addr is nginx's RTMP address (127.0.0.1:PORT).
+func (n *Nginx) Addr() string { return fmt.Sprintf("127.0.0.1:%d", n.Port) }
+
+// ErrorLog returns nginx's error log so far (info level: every session,
+// "live: already publishing", "live: drop idle publisher").
+func (n *Nginx) ErrorLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "error.log"))
+	return string(b)
 }
 
 // Recording is the path nginx records a publish of name to.
