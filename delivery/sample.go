@@ -1,0 +1,24 @@
+package delivery
+
+import (
+	"errors"
+	"time"
+)
+
+// Sample is TCP's accounting of one socket at one moment.
+type Sample struct {
+	At         time.Time
+	Acked      uint64        // tcpi_bytes_acked: bytes the peer's TCP acknowledged
+	Queued     uint64        // bytes handed to TCP, not yet acknowledged (unacked + not yet sent)
+	PeerWindow uint32        // tcpi_snd_wnd: the peer's advertised receive window after scaling, bytes
+	RTT        time.Duration // smoothed round trip (tcpi_rtt)
+}
+
+// Sent is Acked + Queued: every byte handed to TCP so far, in the same coordinates as Acked.
+func (s Sample) Sent() uint64 { return s.Acked + s.Queued }
+
+// ErrNoSocket means the process has no established TCP socket to that remote address.
+var ErrNoSocket = errors.New("delivery: no such socket")
+
+// errNotTCP is returned by ReadConn for a connection that does not unwrap to a socket.
+var errNotTCP = errors.New("delivery: not a TCP connection")
