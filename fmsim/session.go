@@ -195,11 +195,12 @@ func (s *session) clientGone(err error) {
 	} else if !isClosed(err) {
 		cause = "client_error"
 	}
-	detail := redact.Text(err.Error())
+	detail, layer := redact.Text(err.Error()), s.layer()
 	if s.info.Stalled {
 		detail = "closed by the client while the server did not read (stall_after_publish): " + detail
+		layer = rtmp.LayerUpkeep // where the stall verdict is
 	}
-	s.end(Verdict{Layer: s.layer(), Cause: cause, Action: ActionNone, Detail: detail})
+	s.end(Verdict{Layer: layer, Cause: cause, Action: ActionNone, Detail: detail})
 }
 
 // peerCloseOf tells, from a read error, whether the client closed (FIN) or
@@ -228,7 +229,7 @@ func (s *session) checkPeer() {
 	}
 	s.peerClose = how
 	what := map[string]string{PeerFIN: "closed (FIN)", PeerRST: "reset (RST)"}[how]
-	s.end(Verdict{Layer: s.layer(), Cause: "client_closed", Action: ActionNone,
+	s.end(Verdict{Layer: rtmp.LayerUpkeep, Cause: "client_closed", Action: ActionNone,
 		Detail: "the client " + what + " the connection while the server did not read (stall_after_publish)"})
 }
 

@@ -169,6 +169,7 @@ func TestStalledSessionReleasesNameWhenClientCloses(t *testing.T) {
 			require.Equal(t, how, ended.Verdict.PeerClose)
 			require.False(t, ended.Verdict.ByServer(), "verdict %+v", ended.Verdict)
 			require.Equal(t, "client_closed", ended.Verdict.Cause)
+			require.Equal(t, rtmp.LayerUpkeep, ended.Verdict.Layer, "the stall's layer")
 			require.True(t, strings.Contains(ended.Verdict.Detail, "stall_after_publish"), ended.Verdict.Detail)
 
 			again, err := dialPublisher(t, s, key, rtmp.PublishOptions{})
