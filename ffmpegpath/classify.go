@@ -47,6 +47,16 @@ type Exit struct {
 	NoVideoFor time.Duration
 	// Stopped is set when fmspush asked ffmpeg to stop (SIGINT).
 	Stopped bool
+	// ServerStalledFor is set when the push was ended because the target's
+	// connection showed the server taking nothing for this long while Queued
+	// bytes waited (seen at ServerStalledAt): an L4 stall, whatever the
+	// process did after.
+	ServerStalledFor time.Duration
+	ServerStalledAt  time.Time
+	Queued           uint64
+	// ResetHow says how the connection was reset at the end, if it was
+	// ("pidfd_getfd+SO_LINGER0", "dup+SO_LINGER0", "sock_destroy").
+	ResetHow string
 }
 
 // stages are the moments of a push that ffmpeg's debug lines reveal, with
@@ -68,7 +78,7 @@ type stages struct {
 // Classify turns an ended push into a verdict. It returns nil when the push
 // ended because it was asked to stop. It is a pure function of e.
 func Classify(e Exit) *health.Verdict {
-	if e.Stopped && !e.Stalled {
+	if e.Stopped && !e.Stalled && e.ServerStalledFor == 0 {
 		return nil
 	}
 	r := NewRedactor(e.Source, e.Target, e.PlayPath)
@@ -83,6 +93,9 @@ func Classify(e Exit) *health.Verdict {
 }
 
 func classify(e Exit, st *stages) *health.Verdict {
+	if e.ServerStalledFor > 0 {
+		return stallVerdict(e, st)
+	}
 	if e.NoVideoFor > 0 && !e.Stalled {
 		return verdict(e, st, rtmp.LayerSource, "no_video", e.End,
 			fmt.Sprintf("no video frame (no keyframe) from the source %v after the publish", e.NoVideoFor.Round(time.Millisecond)))
@@ -103,6 +116,20 @@ func classify(e Exit, st *stages) *health.Verdict {
 		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended")
 	}
 	return verdict(e, st, rtmp.LayerUnknown, "ffmpeg_failed", e.End, exitWords(e, st.firstErr))
+}
+
+// stallVerdict is the server's stall: it took nothing while data waited.
+func stallVerdict(e Exit, st *stages) *health.Verdict {
+	s := stallInfo{At: e.ServerStalledAt, For: e.ServerStalledFor, Queued: e.Queued}
+	words := s.words()
+	if e.ResetHow != "" {
+		words += "; the connection was reset"
+	}
+	v := verdict(e, st, rtmp.LayerUpkeep, health.CauseStalled, e.ServerStalledAt, words)
+	if e.Binary != "libav" {
+		v.Detail = words + " (ffmpeg was killed for it)"
+	}
+	return v
 }
 
 // processVerdict covers the failures of the process itself.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,15 +160,32 @@ type remux struct {
 	staleFor           time.Duration
 	script             transcript
 	scriptMu           sync.Mutex
+
+	// owned by supervise: the target connection (in this process) and a
+	// server stall seen on it
+	sock        *sockWatch
+	serverStall *stallInfo
+	rst         *resetter
+	resetHow    string
 }
 
 // supervise starts the work and watches it until it returns.
 func (r *remux) supervise(ctx context.Context) *health.Verdict {
+	addrs, err := targetAddrs(ctx, r.s.Target)
+	if err != nil {
+		r.s.Logger.Debug("the target's address is not known here; delivery is judged by progress alone",
+			"error", r.red.Text(err.Error()))
+	}
+	// The socket is this process's: it is watched only while it is the one
+	// connection of the process to that address (findSocket).
+	r.sock = newSockWatch(os.Getpid(), addrs, r.s.StallTimeout, r.sig)
 	r.start = time.Now()
 	r.lastAdvance.Store(r.start.UnixNano())
 	go r.work()
 	tick := time.NewTicker(min(r.s.StaleTimeout/5, 100*time.Millisecond))
 	defer tick.Stop()
+	sample := time.NewTicker(samplePeriod(r.s.StallTimeout))
+	defer sample.Stop()
 	done := ctx.Done()
 	var grace <-chan time.Time
 	for {
@@ -179,16 +197,62 @@ func (r *remux) supervise(ctx context.Context) *health.Verdict {
 			grace = time.After(r.s.Grace)
 		case <-grace:
 			r.s.Logger.Warn("libav push did not stop within the grace period; interrupting it", "grace", r.s.Grace)
+			if r.rst == nil {
+				r.rst = r.sock.reset()
+			}
 			r.interrupt()
 		case now := <-tick.C:
 			r.watch(now)
+		case now := <-sample.C:
+			r.sample(now)
 		case <-r.done:
+			r.releaseReset()
 			if r.unsupported != nil && !r.stopping.Load() {
 				return unsupported(r.unsupported)
 			}
 			return Classify(r.exit())
 		}
 	}
+}
+
+// sample reads the target connection (delivery evidence for the signals)
+// and ends the push when the server has taken nothing for StallTimeout
+// while data waited (an L4 stall).
+func (r *remux) sample(now time.Time) {
+	published := r.published.Load() != 0
+	if ts := time.Duration(r.sig.LastTimestamp.Load())*time.Millisecond - r.base; published && ts > 0 {
+		r.sock.progress(Progress{TotalSize: r.sig.BytesSent.Load(), OutTime: ts})
+	}
+	st := r.sock.sample(now, published)
+	if st == nil || r.stopping.Load() || r.stalled.Load() || r.noVideoFor > 0 {
+		return
+	}
+	r.stallInterrupt(st)
+}
+
+// stallInterrupt ends a push whose server stopped taking data: it holds the
+// connection with linger 0 and interrupts libav; releaseReset resets it.
+func (r *remux) stallInterrupt(st *stallInfo) {
+	r.serverStall = st
+	r.s.Logger.Error("the server took nothing while data waited; interrupting the push and resetting the connection",
+		"for", st.For.Round(time.Millisecond), "queued", bytesText(st.Queued))
+	r.rst = r.sock.reset()
+	r.interrupt()
+}
+
+// releaseReset resets the held connection once libav has let it go.
+func (r *remux) releaseReset() {
+	if r.rst == nil {
+		return
+	}
+	how, err := r.rst.release()
+	r.rst = nil
+	if err != nil {
+		r.s.Logger.Warn("the stalled connection could not be reset", "how", how, "error", err)
+		return
+	}
+	r.resetHow = how
+	r.s.Logger.Debug("the stalled connection was reset", "how", how)
 }
 
 // watch interrupts a hung push.
@@ -208,6 +272,10 @@ func (r *remux) watch(now time.Time) {
 		since, limit = now.Sub(r.start), r.s.StartTimeout
 	}
 	if since < limit {
+		return
+	}
+	if st := r.sock.starving(now); st != nil && r.published.Load() != 0 {
+		r.stallInterrupt(st) // libav is blocked on a server that does not read
 		return
 	}
 	r.staleFor = since
@@ -242,10 +310,14 @@ func (r *remux) guard(fc *astiav.FormatContext) {
 // exit gathers what Classify needs once work has returned.
 func (r *remux) exit() Exit {
 	staleFor := r.staleFor
-	return Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
+	e := Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt, FirstFrameAt: r.first,
 		End: r.end, ExitCode: r.exitCode, Binary: "libav", Stalled: r.stalled.Load(), StaleFor: staleFor,
-		NoVideoFor: r.noVideoFor, Stopped: r.stopping.Load()}
+		NoVideoFor: r.noVideoFor, Stopped: r.stopping.Load(), ResetHow: r.resetHow}
+	if st := r.serverStall; st != nil {
+		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
+	}
+	return e
 }
 
 // emit logs a line and keeps it for classification.

@@ -158,3 +158,7 @@ func TestLibavRTSPSourceToEmulatorCloud(t *testing.T) {
 func TestLibavRTSPSourceToEmulatorCompanion(t *testing.T) {
 	pushSourceToEmulator(t, libavFor, "companion", startCamera(t))
 }
+
+func TestLibavServerStallIsL4AndResets(t *testing.T) {
+	stallRun(t, libavDriver, "", resetDup)
+}

@@ -20,6 +20,10 @@ import (
 //	running ──first progress──▶ published ──frame > 0──▶ live (MarkLive)
 //	   │  (every state until exited)
 //	   ├── ctx done: intent=stop, SIGINT to the group ──▶ stopping ──Grace──▶ SIGKILL
+//	   ├── the target socket shows the server taking nothing for StallTimeout
+//	   │   while data waits (or the progress watchdog fires while it shows
+//	   │   that): the socket is duplicated with linger 0, intent=kill, SIGKILL
+//	   │   to the group, the duplicate closed (RST) ──▶ exited (L4 "stalled")
 //	   ├── no progress for StaleTimeout (StartTimeout before the first report):
 //	   │   intent=kill, SIGKILL to the group ──▶ exited (process verdict "stalled")
 //	   ├── published but no video frame for StartTimeout (no keyframe):
@@ -50,6 +54,12 @@ type run struct {
 	staleFor     time.Duration
 	noVideoFor   time.Duration
 	pid          int
+
+	addrs       []string   // where the target may be connected (targetAddrs)
+	sock        *sockWatch // the target connection's delivery evidence
+	serverStall *stallInfo // the server stopped taking data: the push was ended for it
+	rst         *resetter  // holds the connection to reset it once ffmpeg is gone
+	resetHow    string     // how the connection was reset, if it was
 }
 
 // procExit is how the process ended.
@@ -119,6 +129,7 @@ func (p *proc) signal(sig syscall.Signal) {
 
 // loop starts ffmpeg and owns its state until it has exited.
 func (r *run) loop(ctx context.Context) *health.Verdict {
+	r.addrs = r.resolveTarget(ctx)
 	r.start = time.Now()
 	r.s.Logger.Debug("starting ffmpeg", "args", r.red.Text(strings.Join(r.args, " ")))
 	p, err := startProc(r.s.FFmpegPath, r.args)
@@ -127,6 +138,9 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			Binary: r.s.FFmpegPath, Start: r.start, End: time.Now(), ExitCode: -1})
 	}
 	r.pid = p.pid
+	r.sock = newSockWatch(p.pid, r.addrs, r.s.StallTimeout, r.sig)
+	sample := time.NewTicker(samplePeriod(r.s.StallTimeout))
+	defer sample.Stop()
 	lines := make(chan LogLine, 256)
 	progress := make(chan Progress, 16)
 	go func() { ReadLines(p.stderr, lines); close(lines) }()
@@ -151,6 +165,8 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			}
 		case now := <-tick.C:
 			r.watch(p, now)
+		case now := <-sample.C:
+			r.sample(p, now)
 		case <-done:
 			done = nil
 			r.stopping = true
@@ -158,8 +174,12 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			grace = time.After(r.s.Grace)
 		case <-grace:
 			r.s.Logger.Warn("ffmpeg did not stop within the grace period; killing it", "grace", r.s.Grace)
+			if r.rst == nil {
+				r.rst = r.sock.reset() // whatever it still sends is lost anyway: no half-dead connection
+			}
 			p.signal(syscall.SIGKILL)
 		case x := <-p.exited:
+			r.releaseReset()
 			r.drain(p, lines, progress)
 			r.boundTimestamp(x.at)
 			e := r.exit(x)
@@ -170,6 +190,55 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			return Classify(e)
 		}
 	}
+}
+
+// resolveTarget lists the addresses ffmpeg may connect to for the target
+// (see targetAddrs); none when the name does not resolve here, and then the
+// push is judged by its progress alone.
+func (r *run) resolveTarget(ctx context.Context) []string {
+	addrs, err := targetAddrs(ctx, r.s.Target)
+	if err != nil {
+		r.s.Logger.Debug("the target's address is not known here; delivery is judged by progress alone",
+			"error", r.red.Text(err.Error()))
+	}
+	return addrs
+}
+
+// sample reads the target connection (delivery evidence for the signals)
+// and ends the push when the server has taken nothing for StallTimeout
+// while data waited: an L4 stall, the server's doing, not ffmpeg's.
+func (r *run) sample(p *proc, now time.Time) {
+	st := r.sock.sample(now, !r.publishedAt.IsZero())
+	if st == nil || r.stopping || r.stalled || r.noVideoFor > 0 {
+		return
+	}
+	r.stallKill(p, st)
+}
+
+// stallKill ends a push whose server stopped taking data: it takes hold of
+// the connection (linger 0), kills ffmpeg, and releaseReset then resets
+// the connection instead of leaving it to linger with queued data.
+func (r *run) stallKill(p *proc, st *stallInfo) {
+	r.serverStall = st
+	r.s.Logger.Error("the server took nothing while data waited; killing ffmpeg and resetting the connection",
+		"for", st.For.Round(time.Millisecond), "queued", bytesText(st.Queued))
+	r.rst = r.sock.reset()
+	p.signal(syscall.SIGKILL)
+}
+
+// releaseReset resets the held connection once ffmpeg has exited.
+func (r *run) releaseReset() {
+	if r.rst == nil {
+		return
+	}
+	how, err := r.rst.release()
+	r.rst = nil
+	if err != nil {
+		r.s.Logger.Warn("the stalled connection could not be reset", "how", how, "error", err)
+		return
+	}
+	r.resetHow = how
+	r.s.Logger.Debug("the stalled connection was reset", "how", how)
 }
 
 // watchPeriod is how often the watchdog looks.
@@ -196,6 +265,10 @@ func (r *run) watch(p *proc, now time.Time) {
 	if since < limit {
 		return
 	}
+	if st := r.sock.starving(now); st != nil && !r.publishedAt.IsZero() {
+		r.stallKill(p, st) // ffmpeg is blocked on a server that does not read
+		return
+	}
 	r.stalled, r.staleFor = true, since
 	r.s.Logger.Error("ffmpeg made no progress; killing it", "for", since.Round(time.Millisecond))
 	p.signal(syscall.SIGKILL)
@@ -219,6 +292,7 @@ func (r *run) onProgress(b Progress, now time.Time) {
 	if d := b.Frame - r.last.Frame; d > 0 {
 		r.sig.VideoFrames.Add(d)
 	}
+	r.sock.progress(b)
 	if advanced {
 		r.lastAdvance = now
 		r.sig.LastTimestamp.Store((r.base + b.OutTime).Milliseconds())
@@ -298,7 +372,11 @@ func (r *run) exit(x procExit) Exit {
 	e := Exit{Source: inputOf(r.s), Target: r.s.Target, PlayPath: r.s.RTMPPlayPath,
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
-		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping}
+		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
+		ResetHow: r.resetHow}
+	if st := r.serverStall; st != nil {
+		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
+	}
 	e.ExitCode = -1
 	if x.state != nil {
 		e.ExitCode = x.state.ExitCode()

@@ -83,6 +83,12 @@ type Settings struct {
 	// StaleTimeout is how long the push may go without progress before it is
 	// considered hung, killed and reported as a process stall (default 5 s).
 	StaleTimeout time.Duration
+	// StallTimeout is how long the server may take nothing from the target
+	// connection while data waits before the push is ended as an L4 stall
+	// (health.CauseStalled) and the connection reset (default 3 s). It is
+	// judged from the socket's TCP state (delivery.Meter), sampled every
+	// 50-200 ms, whatever ffmpeg itself reports.
+	StallTimeout time.Duration
 	// StartTimeout is how long the first progress may take after start
 	// (opening the source, probing it, connecting and publishing); default
 	// max(15 s, 3 × StaleTimeout).
@@ -126,6 +132,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.StaleTimeout <= 0 {
 		s.StaleTimeout = DefaultStaleTimeout
+	}
+	if s.StallTimeout <= 0 {
+		s.StallTimeout = DefaultStallTimeout
 	}
 	if s.StartTimeout <= 0 {
 		s.StartTimeout = max(15*time.Second, 3*s.StaleTimeout)

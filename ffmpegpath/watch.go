@@ -1,0 +1,177 @@
+package ffmpegpath
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fmspush/fmspush/delivery"
+	"github.com/fmspush/fmspush/health"
+)
+
+// DefaultStallTimeout is Settings.StallTimeout's default.
+const DefaultStallTimeout = 3 * time.Second
+
+// samplePeriod is how often the target socket is read: fine enough that a
+// stall is seen within StallTimeout + 1 s, coarse enough to cost nothing
+// (one sock_diag query and a /proc/PID/fd walk).
+func samplePeriod(stall time.Duration) time.Duration {
+	return min(max(stall/15, 50*time.Millisecond), 200*time.Millisecond)
+}
+
+// stallInfo is a stall seen on the target socket: the server took nothing
+// for For while Queued bytes waited.
+type stallInfo struct {
+	At     time.Time
+	For    time.Duration
+	Queued uint64
+}
+
+// words is the verdict's detail.
+func (s *stallInfo) words() string {
+	return fmt.Sprintf("the server took nothing for %.1f s; %s queued", s.For.Seconds(), bytesText(s.Queued))
+}
+
+// sockWatch is the delivery evidence of one push: it samples the target's
+// TCP connection of the process pid (ffmpeg's, or this process's for the
+// libav driver) and feeds a delivery.Meter. It is owned by one goroutine.
+//
+// What it measures, and what it cannot: Taken is what the server's
+// application read (TCP's bytes_acked and the peer's window, RTMP framing
+// included); Pending is what ffmpeg wrote to the socket that the server has
+// not taken. The lag is an estimate for ffmpeg: Pending in bits over the
+// media's rate (total_size over out_time of its progress), not a timestamp
+// mapping. Data still in ffmpeg's own muxer queue is not seen.
+type sockWatch struct {
+	pid   int
+	addrs []string // where the target may be connected
+	stall time.Duration
+	sig   *health.Signals
+
+	remote    string // the address matched, once found
+	sock      procSocket
+	meter     delivery.Meter
+	found     bool
+	takenBase uint64 // Taken when the publish was first seen
+	baseSet   bool
+	last      delivery.Reading
+	lastAt    time.Time
+	needed    float64 // bits/s of the media, from progress
+	stalled   *stallInfo
+}
+
+func newSockWatch(pid int, addrs []string, stall time.Duration, sig *health.Signals) *sockWatch {
+	return &sockWatch{pid: pid, addrs: addrs, stall: stall, sig: sig, meter: delivery.Meter{StallTimeout: stall}}
+}
+
+// sample reads the socket once and updates the signals. It returns a stall
+// the first time the meter judges one; published says whether the publish
+// went through (the bytes before it are the setup's, not media).
+func (w *sockWatch) sample(now time.Time, published bool) *stallInfo {
+	if w == nil || w.stalled != nil || len(w.addrs) == 0 {
+		return nil
+	}
+	smp, err := w.read()
+	if err != nil {
+		return nil // not connected yet, or gone: nothing to judge
+	}
+	r := w.meter.Observe(smp)
+	w.last, w.lastAt = r, now
+	if published && !w.baseSet {
+		w.takenBase, w.baseSet = r.Taken, true
+	}
+	w.report(r)
+	if r.Stalled {
+		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending}
+		return w.stalled
+	}
+	return nil
+}
+
+// read samples the connection to the target: it finds it among the
+// candidate addresses (exactly one such connection of the process, see
+// findSocket) and reads it with delivery.ReadProcess. A connection that is
+// not the one found first (another inode) is not judged.
+func (w *sockWatch) read() (delivery.Sample, error) {
+	if !w.found {
+		for _, a := range w.addrs {
+			if s, err := findSocket(w.pid, a); err == nil {
+				w.remote, w.sock, w.found = a, s, true
+				break
+			}
+		}
+		if !w.found {
+			return delivery.Sample{}, delivery.ErrNoSocket
+		}
+	} else if w.pid == os.Getpid() {
+		// This process has other connections: check it is still the one.
+		if s, err := findSocket(w.pid, w.remote); err != nil || s.inode != w.sock.inode {
+			return delivery.Sample{}, delivery.ErrNoSocket
+		}
+	}
+	return delivery.ReadProcess(w.pid, w.remote)
+}
+
+// report publishes one reading in the signals.
+func (w *sockWatch) report(r delivery.Reading) {
+	if w.baseSet && r.Taken >= w.takenBase {
+		w.sig.BytesAcked.Store(int64(r.Taken - w.takenBase))
+	}
+	w.sig.UnackedFor.Store(r.StalledFor.Milliseconds())
+	w.sig.ThroughputBps.Store(int64(r.Throughput))
+	if w.needed > 0 {
+		w.sig.LagMillis.Store(int64(float64(r.Pending) * 8 * 1000 / w.needed))
+	}
+}
+
+// progress takes the media rate from a progress report: total_size (the
+// FLV bytes muxed) over out_time, once a second of media went out.
+func (w *sockWatch) progress(b Progress) {
+	if w == nil || b.OutTime < time.Second || b.TotalSize <= 0 {
+		return
+	}
+	w.needed = float64(b.TotalSize) * 8 / b.OutTime.Seconds()
+	w.sig.NeededBps.Store(int64(w.needed))
+}
+
+// starving reports, when the progress watchdog fires, whether the socket
+// shows the server not taking data: then the hang is the server's (an L4
+// stall), not ffmpeg's.
+func (w *sockWatch) starving(now time.Time) *stallInfo {
+	switch {
+	case w == nil:
+		return nil
+	case w.stalled != nil:
+		return w.stalled
+	case w.lastAt.IsZero() || now.Sub(w.lastAt) > time.Second:
+		return nil // no fresh evidence
+	}
+	if r := w.last; r.StalledFor > 0 && r.Pending > 0 {
+		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending}
+		return w.stalled
+	}
+	return nil
+}
+
+// reset takes hold of the connection so that it ends with a RST when
+// released (see armReset); nil when no connection was found.
+func (w *sockWatch) reset() *resetter {
+	if w == nil || !w.found {
+		return nil
+	}
+	if s, err := findSocket(w.pid, w.remote); err == nil && s.inode == w.sock.inode {
+		w.sock = s
+	}
+	return armReset(w.pid, w.sock) // a stale fd falls back to SOCK_DESTROY by the addresses
+}
+
+// bytesText renders a byte count as people read it: "412 KB", "3.9 MB".
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
