@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Sample is TCP's accounting of one socket at one moment.
+// Sample is TCP's accounting of one socket at one moment. Acked and Sent count in the
+// kernel's coordinates: on a socket that opened the connection (a client) they include 1 for
+// the SYN, so Mark offsets should come from Samples, not from a count of bytes written.
 type Sample struct {
 	At         time.Time
 	Acked      uint64        // tcpi_bytes_acked: bytes the peer's TCP acknowledged
