@@ -26,6 +26,7 @@ var nameCommands = map[string]bool{"releaseStream": true, "FCPublish": true, "pu
 // handle processes one message from the client.
 func (s *session) handle(m *rtmp.Message) {
 	e := s.entry("in", m)
+	s.ackClient()
 	switch m.Type {
 	case rtmp.TypeAck:
 		s.info.AcksReceived++
@@ -53,6 +54,19 @@ func (s *session) handle(m *rtmp.Message) {
 		return
 	}
 	s.tr.write(e)
+}
+
+// ackClient acknowledges what the session read once the client's window
+// (its WindowAckSize, if it sent one) is passed, as FMS, nginx-rtmp and SRS
+// do: a stalled session reads nothing, so it acknowledges nothing.
+func (s *session) ackClient() {
+	win := uint64(s.conn.PeerWindow())
+	read := s.conn.BytesRead()
+	if win == 0 || read-s.lastAckIn < win {
+		return
+	}
+	s.lastAckIn = read
+	s.send(rtmp.AckMessage(uint32(read)))
 }
 
 // entry describes a message for the transcript.

@@ -28,6 +28,11 @@ type Server struct {
 	// MaxSessions bounds the session history kept for Sessions and Streams
 	// (0: keep every session, as tests want); the oldest ended ones go first.
 	MaxSessions int
+	// MaxSegment, when positive, caps the TCP segment size the emulator's
+	// connections announce (TCP_MAXSEG). Loopback's 64 KiB segments make a
+	// receiver's window move in 64 KiB steps; 1448 (an Ethernet path) makes
+	// the emulator's TCP behave as a real ingest's does.
+	MaxSegment int
 
 	rules    atomic.Pointer[Rules]
 	ln       net.Listener
@@ -62,7 +67,8 @@ func (s *Server) Start() error {
 	if addr == "" {
 		addr = "127.0.0.1:1935"
 	}
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{Control: maxSegment(s.MaxSegment)}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("fmsim: listen: %w", err)
 	}

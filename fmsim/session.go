@@ -41,6 +41,7 @@ type session struct {
 
 	sawRelease, sawFCPublish, unpublished bool
 	lastAckOut                            uint64
+	lastAckIn                             uint64 // BytesRead when the client was last acknowledged
 	videoSeq, audioSeq, audioSeen         bool
 	nalLen                                int
 	lastKeyTS                             uint32 // media time of the last keyframe

@@ -26,6 +26,12 @@ const (
 // interval at 25 fps.
 const DefaultAudioCoalesce = 40 * time.Millisecond
 
+// Defaults of Settings.StallTimeout and Settings.MaxDelay.
+const (
+	DefaultStallTimeout = 3 * time.Second
+	DefaultMaxDelay     = 2 * time.Second
+)
+
 // Settings configure one stream's native path.
 type Settings struct {
 	// Source is builtin:sample, file:PATH (or a plain path), rtsp(s)://, rtmp(s)://.
@@ -41,6 +47,13 @@ type Settings struct {
 	SourceGrace time.Duration
 	// GOPCacheBytes bounds the cached GOP (default 4 MiB).
 	GOPCacheBytes int64
+	// StallTimeout: when the server takes nothing for this long while data
+	// waits, the publish has stalled (an L4 verdict; default 3 s). It also
+	// bounds each socket write (Publish.WriteTimeout) unless that is set.
+	StallTimeout time.Duration
+	// MaxDelay bounds the delivery lag: past it video is dropped, audio and
+	// sequence headers never (default 2 s).
+	MaxDelay time.Duration
 	// Logger receives the path's log lines (default: discard).
 	Logger hclog.Logger
 }
@@ -64,6 +77,18 @@ func New(s Settings) (*Path, error) {
 	}
 	if s.Audio == "" {
 		s.Audio = AudioCopy
+	}
+	if s.StallTimeout <= 0 {
+		s.StallTimeout = DefaultStallTimeout
+	}
+	if s.MaxDelay <= 0 {
+		s.MaxDelay = DefaultMaxDelay
+	}
+	if s.Publish.AckWindow == 0 {
+		s.Publish.AckWindow = DefaultAckWindow
+	}
+	if s.Publish.WriteTimeout <= 0 {
+		s.Publish.WriteTimeout = s.StallTimeout
 	}
 	if s.Publish.AudioCoalesce == 0 {
 		// Audio rides with the next video frame: about half the syscalls.
@@ -171,8 +196,9 @@ func (p *Path) classify(err error) *health.Verdict {
 }
 
 func (p *Path) verdict(layer health.Layer, cause string, err error) *health.Verdict {
-	return &health.Verdict{Layer: layer, Cause: cause, Detail: redact.Text(err.Error()), Path: "native", At: time.Now(),
-		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	v := health.NewVerdict(layer, cause, redact.Text(err.Error()))
+	v.Path = "native"
+	return v
 }
 
 // openSource makes the Source for a source setting (source.New), checking

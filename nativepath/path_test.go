@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	t.Helper()
-	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules}
+	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules, MaxSegment: 1448}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

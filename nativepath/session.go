@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
@@ -17,8 +18,13 @@ const (
 	silenceChannels = 2
 )
 
+// deliveryPeriod is how often a session reads TCP's accounting of its
+// socket: the resolution of stall detection and of the delivery lag.
+const deliveryPeriod = 100 * time.Millisecond
+
 // session is one publish: it writes the cached GOP, then the live feed,
-// rebased so that the target's timeline continues from base.
+// rebased so that the target's timeline continues from base. Its goroutine
+// is the only writer of the publisher's socket.
 type session struct {
 	p    *Path
 	pub  *rtmp.Publisher
@@ -32,11 +38,36 @@ type session struct {
 	audio    bool // the source's audio units are passed on
 	silence  *media.SilenceGenerator
 	lastUnit time.Time
+
+	meter     delivery.Meter
+	acks      ackWatch
+	takenTS   time.Duration // media timestamp the server has taken up to
+	lastMark  time.Duration // timestamp of the last video frame written
+	ackedBase uint64        // TCP's count of what was taken before the first media
+	drop      dropper
+	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
+	flushAt   time.Time  // when the flush timer is armed for
 }
 
+// run publishes until ctx ends or the push fails, and closes the session
+// on every exit: a reset after a stall, a clean unpublish otherwise.
 func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
-	if err := s.start(snap); err != nil {
+	err := s.publish(ctx, snap)
+	if v, ok := err.(*health.Verdict); ok && v.Cause == health.CauseStalled {
+		s.pub.Reset()
+	} else {
 		s.pub.Close()
+	}
+	return err
+}
+
+func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
+	s.meter.StallTimeout = s.p.StallTimeout
+	s.drop = dropper{maxDelay: s.p.MaxDelay}
+	if err := s.observe(time.Now()); err != nil {
+		return err
+	}
+	if err := s.start(snap); err != nil {
 		return s.p.classify(err)
 	}
 	for _, u := range snap.Units {
@@ -44,15 +75,32 @@ func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
 			return s.p.classify(err)
 		}
 	}
-	tick := time.NewTicker(250 * time.Millisecond)
+	return s.loop(ctx)
+}
+
+// loop owns the session: media from the hub, replies the reader queued,
+// the coalesced-audio flush, and the delivery and source checks.
+func (s *session) loop(ctx context.Context) error {
+	tick := time.NewTicker(deliveryPeriod)
 	defer tick.Stop()
+	flush := time.NewTimer(time.Hour)
+	defer flush.Stop()
 	for {
+		s.armFlush(flush)
 		select {
 		case <-ctx.Done():
-			s.pub.Close()
 			return nil
 		case <-s.pub.Done():
 			return s.p.classify(s.pub.Err())
+		case <-s.pub.Wake():
+			if err := s.pub.Service(); err != nil {
+				return s.p.classify(err)
+			}
+		case <-flush.C:
+			s.flushAt = time.Time{}
+			if err := s.pub.Service(); err != nil {
+				return s.p.classify(err)
+			}
 		case u, ok := <-s.sub.units:
 			if u, ok = s.sub.next(u, ok); !ok {
 				return s.subscriptionEnded()
@@ -60,19 +108,32 @@ func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
 			if err := s.write(u); err != nil {
 				return s.p.classify(err)
 			}
-		case <-tick.C:
+		case now := <-tick.C:
+			if err := s.observe(now); err != nil {
+				return err
+			}
 			if err := s.checkSource(); err != nil {
-				s.pub.Close()
 				return err
 			}
 		}
 	}
 }
 
+// armFlush points the flush timer at when coalesced audio must leave.
+func (s *session) armFlush(t *time.Timer) {
+	due := s.pub.FlushDue()
+	if due.IsZero() || due.Equal(s.flushAt) {
+		return
+	}
+	s.flushAt = due
+	t.Reset(max(time.Until(due), 0))
+}
+
 // start sends onMetaData and the sequence headers.
 func (s *session) start(snap media.GOPSnapshot) error {
 	s.lastUnit = time.Now()
 	s.rebase = media.NewRebaser(s.base)
+	s.takenTS = s.base
 	audio, err := s.audioParams(snap.Audio)
 	if err != nil {
 		return err
@@ -111,13 +172,15 @@ func (s *session) audioParams(src *media.AudioParams) (*media.AudioParams, error
 	return src, nil
 }
 
-// write sends one unit (with the silence due before it) at its rebased timestamp.
+// write sends one unit (with the silence due before it) at its rebased
+// timestamp, unless the delivery lag asks to drop it.
 func (s *session) write(u media.Unit) error {
 	s.lastUnit = time.Now()
 	if !u.Codec.IsVideo() && !s.audio {
 		return nil
 	}
 	u = s.rebase.Rebase(u)
+	s.rate.add(s.lastUnit, u.Size())
 	if u.Codec.IsVideo() {
 		if err := s.videoParamsChanged(u); err != nil {
 			return err
@@ -128,6 +191,10 @@ func (s *session) write(u media.Unit) error {
 		units = s.silence.Feed(u)
 	}
 	for _, out := range units {
+		if !s.drop.keep(out, out.DTS-s.takenTS, s.lastUnit) {
+			s.sig.DroppedFrames.Add(1)
+			continue
+		}
 		if err := s.pub.WriteUnit(out); err != nil {
 			return err
 		}
@@ -149,6 +216,8 @@ func (s *session) account(u media.Unit) {
 	s.sig.BytesSent.Add(int64(u.Size()))
 	if u.Codec.IsVideo() {
 		s.sig.VideoFrames.Add(1)
+		s.meter.Mark(s.pub.Sent(), u.DTS)
+		s.lastMark = u.DTS
 	} else {
 		s.sig.AudioFrames.Add(1)
 	}
@@ -156,6 +225,46 @@ func (s *session) account(u media.Unit) {
 	s.sig.AcksReceived.Store(s.pub.Conn().AcksReceived())
 	s.sig.Progress()
 	s.sig.MarkLive()
+}
+
+// observe reads TCP's accounting of the socket: what the server has taken,
+// the delivery lag, and a stall (an L4 verdict) when it took nothing for
+// StallTimeout while newer data waited.
+func (s *session) observe(now time.Time) error {
+	smp, err := s.pub.Delivery()
+	if err != nil {
+		return nil // no evidence (not a TCP socket): writes still fail on their deadline
+	}
+	r := s.meter.Observe(smp)
+	if silent := s.acks.observe(s.pub.Conn(), s.p.Publish.AckWindow, now); silent > r.StalledFor {
+		r.StalledFor = silent
+		r.Stalled = r.Stalled || silent >= s.p.StallTimeout
+	}
+	if s.ackedBase == 0 {
+		s.ackedBase = max(r.Taken, 1)
+	}
+	if s.lastMark > 0 {
+		s.takenTS = s.lastMark - r.Lag
+	}
+	s.report(r, now)
+	if r.Stalled {
+		return s.p.verdict(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
+			"the server took nothing for %v while %s waited (%s of media)",
+			r.StalledFor.Round(100*time.Millisecond), bytesText(r.Pending), r.Lag.Round(100*time.Millisecond)))
+	}
+	return nil
+}
+
+// report publishes the delivery view in the signals.
+func (s *session) report(r delivery.Reading, now time.Time) {
+	if r.Taken > s.ackedBase {
+		s.sig.BytesAcked.Store(int64(r.Taken - s.ackedBase))
+	}
+	s.sig.LagMillis.Store(r.Lag.Milliseconds())
+	s.sig.UnackedFor.Store(r.StalledFor.Milliseconds())
+	s.sig.ThroughputBps.Store(int64(r.Throughput))
+	s.sig.NeededBps.Store(int64(s.rate.bitsPerSecond(now)))
+	s.sig.SetCongested(s.drop.congested(now))
 }
 
 // checkSource ends the publish with a source verdict when the source has
@@ -172,9 +281,19 @@ func (s *session) checkSource() error {
 }
 
 func (s *session) subscriptionEnded() error {
-	s.pub.Close()
 	if errors.Is(s.sub.err, errSlowTarget) {
 		return s.p.verdict(health.LayerUpkeep, "target_too_slow", s.sub.err)
 	}
 	return s.p.verdict(health.LayerSource, "source_stopped", s.sub.err)
+}
+
+// bytesText renders a byte count as people read it: "412 KB", "3.9 MB".
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

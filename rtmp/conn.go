@@ -56,6 +56,7 @@ type Conn struct {
 	peerBandwidth atomic.Uint32
 	acksReceived  atomic.Int64
 	lastAck       atomic.Uint32
+	peerAckAt     atomic.Int64 // unix ns of the peer's last Acknowledgement
 	acksSent      atomic.Int64
 	pingsAnswered atomic.Int64
 	lastAckAt     uint64 // bytesRead when the last ack was sent; reader-owned
@@ -117,8 +118,9 @@ func (c *Conn) handleControl(m *Message) error {
 	switch m.Type { // SetChunkSize and Abort are applied by the chunk reader
 	case TypeAck:
 		if v, err := ParseUint32(m); err == nil {
-			c.acksReceived.Add(1)
 			c.lastAck.Store(v)
+			c.peerAckAt.Store(time.Now().UnixNano())
+			c.acksReceived.Add(1)
 		}
 	case TypeWindowAckSize:
 		if v, err := ParseUint32(m); err == nil {
@@ -311,6 +313,14 @@ func (c *Conn) AcksReceived() int64 { return c.acksReceived.Load() }
 
 // LastAck is the sequence number of the peer's last Acknowledgement.
 func (c *Conn) LastAck() uint32 { return c.lastAck.Load() }
+
+// LastAckAt is when the peer's last Acknowledgement arrived (zero if none).
+func (c *Conn) LastAckAt() time.Time {
+	if n := c.peerAckAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // AcksSent counts Acknowledgements sent by AutoAck.
 func (c *Conn) AcksSent() int64 { return c.acksSent.Load() }

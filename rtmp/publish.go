@@ -76,6 +76,12 @@ type PublishOptions struct {
 	// and video leave in one write: about half the syscalls of a stream, for
 	// at most this much added audio latency. Zero sends every frame at once.
 	AudioCoalesce time.Duration
+	// AckWindow, when positive, is sent to the server as our Window
+	// Acknowledgement Size after connect: servers that honour it (nginx-rtmp,
+	// SRS, FMS) then acknowledge every AckWindow bytes their application
+	// reads, evidence of delivery that no kernel buffer blurs. 0 asks
+	// nothing (ffmpeg asks nothing).
+	AckWindow uint32
 	// OnStatus, if set, is called from the reader goroutine with every
 	// onStatus the server sends after NetStream.Publish.Start.
 	OnStatus func(StatusInfo)

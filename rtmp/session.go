@@ -164,6 +164,11 @@ func (p *Publisher) connect(ctx context.Context) error {
 	if err := p.conn.SetOutChunkSize(p.opts.ChunkSize); err != nil {
 		return p.connectionError(err)
 	}
+	if p.opts.AckWindow > 0 {
+		if err := p.conn.WriteMessage(WindowAckSizeMessage(p.opts.AckWindow)); err != nil {
+			return p.connectionError(err)
+		}
+	}
 	return nil
 }
 

@@ -37,6 +37,8 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		Audio:         string(st.Audio),
 		SourceGrace:   st.Native.SourceGrace,
 		GOPCacheBytes: st.Native.GOPCacheBytes,
+		StallTimeout:  st.Failover.StallTimeout,
+		MaxDelay:      st.Native.MaxDelay,
 		Logger:        log,
 	})
 	if err != nil {

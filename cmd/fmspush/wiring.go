@@ -50,6 +50,7 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 		Policy:            policyOf(st.Failover),
 		Limiter:           s.limiter,
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
+		MaxDelay:          st.Native.MaxDelay,
 		Logger:            log,
 	}
 }

@@ -1,0 +1,54 @@
+package nativepath
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type fakeAcks struct {
+	n       int64
+	seq     uint32
+	at      time.Time
+	written uint64
+}
+
+func (f *fakeAcks) AcksReceived() int64  { return f.n }
+func (f *fakeAcks) LastAck() uint32      { return f.seq }
+func (f *fakeAcks) LastAckAt() time.Time { return f.at }
+func (f *fakeAcks) BytesWritten() uint64 { return f.written }
+
+func TestAckWatch(t *testing.T) {
+	var a ackWatch
+	c := &fakeAcks{}
+	t0 := time.Unix(3000, 0)
+	c.written = 1 << 20
+	require.Zero(t, a.observe(c, 16<<10, t0.Add(time.Hour)), "a server that never acks gives no evidence")
+
+	// Acks every 16 KiB while 64 KB/s flow: never silent.
+	for i := 1; i <= 40; i++ {
+		now := t0.Add(time.Duration(i) * 250 * time.Millisecond)
+		c.n, c.seq, c.at, c.written = int64(i), uint32(i*16<<10), now, uint64(i*16<<10+8<<10)
+		require.Zero(t, a.observe(c, 16<<10, now))
+	}
+	last := c.at
+	// The server stops reading: writes go on, acks stop.
+	c.written += 16 << 10
+	require.Zero(t, a.observe(c, 16<<10, last.Add(time.Second)), "not two spacings written yet")
+	c.written += 64 << 10
+	require.Equal(t, 3*time.Second, a.observe(c, 16<<10, last.Add(3*time.Second)))
+	// An idle writer (source away) is never counted.
+	var b ackWatch
+	c2 := &fakeAcks{n: 1, seq: 16 << 10, at: t0, written: 20 << 10}
+	require.Zero(t, b.observe(c2, 16<<10, t0))
+	require.Zero(t, b.observe(c2, 16<<10, t0.Add(time.Minute)))
+}
+
+func TestAckWatchLearnsTheServersSpacing(t *testing.T) {
+	var a ackWatch
+	c := &fakeAcks{n: 1, seq: 2_500_000, at: time.Unix(0, 0), written: 2_600_000}
+	require.Zero(t, a.observe(c, 16<<10, c.at))
+	c.written += 1 << 20 // 1 MB written: far less than two of this server's 2.5 MB spacings
+	require.Zero(t, a.observe(c, 16<<10, c.at.Add(10*time.Second)))
+}

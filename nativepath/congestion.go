@@ -1,0 +1,79 @@
+package nativepath
+
+import (
+	"time"
+
+	"github.com/fmspush/fmspush/media"
+)
+
+// congestedHold is how long a stream stays "congested" after its last
+// dropped frame: long enough that a link which keeps up only between drops
+// is not shown healthy in between.
+const congestedHold = 5 * time.Second
+
+// dropper bounds the delivery lag on a link slower than the stream: past
+// maxDelay it drops video, non-key frames and then whole GOPs, until a
+// keyframe finds the lag back under half the bound; audio and sequence
+// headers (written apart) always pass.
+type dropper struct {
+	maxDelay time.Duration
+	dropping bool
+	lastDrop time.Time
+}
+
+// keep decides for one unit, given the lag it would join.
+func (d *dropper) keep(u media.Unit, lag time.Duration, now time.Time) bool {
+	if !u.Codec.IsVideo() || d.maxDelay <= 0 {
+		return true
+	}
+	if !d.dropping && lag > d.maxDelay {
+		d.dropping = true
+	}
+	if d.dropping && u.Key && lag <= d.maxDelay/2 {
+		d.dropping = false
+	}
+	if d.dropping {
+		d.lastDrop = now
+		return false
+	}
+	return true
+}
+
+// congested reports whether frames are being dropped, or were lately.
+func (d *dropper) congested(now time.Time) bool {
+	return d.dropping || (!d.lastDrop.IsZero() && now.Sub(d.lastDrop) < congestedHold)
+}
+
+// rateWindow measures the media's own rate over the last rateSpan of wall
+// time, in fixed buckets: what real time needs from the uplink.
+type rateWindow struct {
+	buckets [rateBuckets]int64
+	stamp   [rateBuckets]int64 // the bucket's index in time, to expire it
+}
+
+const (
+	rateBuckets = 8
+	rateBucket  = 250 * time.Millisecond
+	rateSpan    = rateBuckets * rateBucket
+)
+
+func (w *rateWindow) add(now time.Time, n int) {
+	idx := now.UnixNano() / int64(rateBucket)
+	i := idx % rateBuckets
+	if w.stamp[i] != idx {
+		w.stamp[i], w.buckets[i] = idx, 0
+	}
+	w.buckets[i] += int64(n)
+}
+
+// bitsPerSecond is the rate over the complete buckets of the span.
+func (w *rateWindow) bitsPerSecond(now time.Time) float64 {
+	idx := now.UnixNano() / int64(rateBucket)
+	var sum int64
+	for i := range w.buckets {
+		if age := idx - w.stamp[i]; age >= 1 && age < rateBuckets {
+			sum += w.buckets[i]
+		}
+	}
+	return float64(sum*8) / (rateSpan - rateBucket).Seconds()
+}

@@ -1,0 +1,40 @@
+package nativepath
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/media"
+)
+
+func TestDropperBoundsLag(t *testing.T) {
+	d := dropper{maxDelay: 2 * time.Second}
+	t0 := time.Unix(1000, 0)
+	video := func(key bool) media.Unit { return media.Unit{Codec: media.CodecH264, Key: key} }
+	audio := media.Unit{Codec: media.CodecAAC}
+
+	require.True(t, d.keep(video(false), time.Second, t0), "under the bound: sent")
+	require.False(t, d.congested(t0))
+	require.False(t, d.keep(video(false), 2500*time.Millisecond, t0), "past the bound: non-key video dropped")
+	require.True(t, d.keep(audio, 2500*time.Millisecond, t0), "audio always passes")
+	require.True(t, d.congested(t0))
+	require.False(t, d.keep(video(true), 1500*time.Millisecond, t0), "a keyframe while the lag is over half the bound: the GOP goes too")
+	require.False(t, d.keep(video(false), 500*time.Millisecond, t0), "no resuming on a non-key frame")
+	require.True(t, d.keep(video(true), 900*time.Millisecond, t0), "resumes on a keyframe once under half the bound")
+	require.True(t, d.keep(video(false), 900*time.Millisecond, t0))
+	require.True(t, d.congested(t0.Add(congestedHold-time.Millisecond)), "still shown congested just after the drops")
+	require.False(t, d.congested(t0.Add(congestedHold)))
+}
+
+func TestRateWindow(t *testing.T) {
+	var w rateWindow
+	t0 := time.Unix(2000, 0)
+	for i := range 100 { // 2.5 s at 40 ms: 12.5 kB/s = 100 kbit/s
+		w.add(t0.Add(time.Duration(i)*40*time.Millisecond), 500)
+	}
+	got := w.bitsPerSecond(t0.Add(100 * 40 * time.Millisecond))
+	require.InDelta(t, 100_000, got, 10_000)
+	require.Zero(t, w.bitsPerSecond(t0.Add(time.Minute)), "old buckets expire")
+}
