@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,12 +104,14 @@ func (p *pacer) tick() {
 	_, _ = p.c.Write(p.chunk)
 }
 
-// flow is one paced connection observed by a Meter every 100 ms.
+// flow is one paced connection observed by a Meter every sampleEvery.
 type flow struct {
+	name         string
 	rate, rcvbuf int
 	stopAfter    time.Duration // when the reader stops reading; 0: never
 	run          time.Duration // the longest run
 	timeout      time.Duration // the Meter's StallTimeout
+	within       time.Duration // the required detection time; 0: only never worse than bytes_acked
 }
 
 // result is what a flow observed.
@@ -116,42 +119,58 @@ type result struct {
 	detect      time.Duration // from the reader stopping to the first Stalled reading; -1: never
 	ackedStop   time.Duration // from the reader stopping to Acked no longer advancing; -1: never
 	earlyStalls int           // Stalled readings while the reader was reading
+	err         error
 	samples     []Sample
 	readings    []Reading
 }
 
-// runFlow drives f until the Meter reports a stall after the reader stopped, or f.run passes.
-func runFlow(t *testing.T, f flow) result {
+// flowRun is a flow set up and ready to drive.
+type flowRun struct {
+	flow
+	c   net.Conn
+	rd  *reader
+	res result
+}
+
+// startFlow sets up f's listener, reader and connection.
+func startFlow(t *testing.T, f flow) *flowRun {
 	ln := listen(t, f.rcvbuf)
 	rd := startReader(t, ln)
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	require.NoError(t, err)
-	defer c.Close()
-	p := &pacer{c: c, rate: f.rate}
-	m := &Meter{StallTimeout: f.timeout}
-	res := result{detect: -1, ackedStop: -1}
+	t.Cleanup(func() { c.Close() })
+	return &flowRun{flow: f, c: c, rd: rd, res: result{detect: -1, ackedStop: -1}}
+}
+
+// drive paces the flow until the Meter reports a stall after the reader stopped, or f.run
+// passes. It runs in its own goroutine, so it records errors instead of failing the test.
+func (fr *flowRun) drive() {
+	p := &pacer{c: fr.c, rate: fr.rate}
+	m := &Meter{StallTimeout: fr.timeout}
 	var stoppedAt time.Time
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for n := 0; time.Since(start) < f.run && res.detect < 0; n++ {
+	for n := 0; time.Since(start) < fr.run && fr.res.detect < 0 && fr.res.err == nil; n++ {
 		<-tick.C
 		p.tick()
-		if f.stopAfter > 0 && stoppedAt.IsZero() && time.Since(start) >= f.stopAfter {
-			close(rd.stop)
-			stoppedAt = <-rd.stopped
+		if fr.stopAfter > 0 && stoppedAt.IsZero() && time.Since(start) >= fr.stopAfter {
+			close(fr.rd.stop)
+			stoppedAt = <-fr.rd.stopped
 		}
 		if n%int(sampleEvery/(10*time.Millisecond)) == 0 {
-			res.observe(t, c, m, stoppedAt)
+			fr.res.observe(fr.c, m, stoppedAt)
 		}
 	}
-	return res
 }
 
 // observe samples c into m and records the judgement.
-func (res *result) observe(t *testing.T, c net.Conn, m *Meter, stoppedAt time.Time) {
+func (res *result) observe(c net.Conn, m *Meter, stoppedAt time.Time) {
 	s, err := ReadConn(c)
-	require.NoError(t, err)
+	if err != nil {
+		res.err = err
+		return
+	}
 	r := m.Observe(s)
 	if n := len(res.samples); n > 0 && !stoppedAt.IsZero() && res.ackedStop < 0 &&
 		s.Acked == res.samples[n-1].Acked && s.Queued > 0 {
@@ -175,80 +194,89 @@ func logFlow(t *testing.T, res result) {
 	}
 }
 
-// Bitrates and receive buffers of the loopback tests.
+// Bitrates, receive buffers and timing of the loopback tests.
 const (
-	lowRate  = 64 << 10 // bytes per second: 0.5 Mbit/s
-	highRate = 4e6 / 8  // 4 Mbit/s
-	bigBuf   = 4 << 20  // SO_RCVBUF, doubled by the kernel
+	lowRate     = 64 << 10 // bytes per second: 0.5 Mbit/s
+	highRate    = 4e6 / 8  // 4 Mbit/s
+	bigBuf      = 4 << 20  // SO_RCVBUF, doubled by the kernel
+	sampleEvery = 100 * time.Millisecond
+	stopAfter   = 2 * time.Second
+	loopTimeout = time.Second
 )
 
-// sampleEvery is how often the loopback tests observe.
-const sampleEvery = 100 * time.Millisecond
-
-func TestLoopbackStallDetection(t *testing.T) {
-	t.Parallel()
-	const timeout = time.Second
-	for _, tc := range []struct {
-		name         string
-		rate, rcvbuf int
-		within       time.Duration // the required detection time; 0: only never worse than bytes_acked
-	}{
-		{"4Mbps/default-rcvbuf", highRate, 0, timeout + 500*time.Millisecond},
+// loopbackFlows are the flows of TestLoopback: readers that stop reading after stopAfter,
+// and healthy ones.
+func loopbackFlows(short bool) []flow {
+	healthy := 10 * time.Second
+	if short {
+		healthy = 3 * time.Second
+	}
+	flows := []flow{
+		{name: "stop/4Mbps/default-rcvbuf", rate: highRate, within: loopTimeout + 500*time.Millisecond},
 		// At 0.5 Mbit/s the default-buffer peer advertises a window capped below its free
-		// space (rcv_ssthresh), so unread bytes do not shrink it for about a second.
-		{"0.5Mbps/default-rcvbuf", lowRate, 0, 0},
+		// space (rcv_ssthresh), so unread bytes do not shrink it for about a second, and
+		// then only by part of each byte.
+		{name: "stop/0.5Mbps/default-rcvbuf", rate: lowRate},
 		// With a large buffer the peer's window shrinks by the bytes it receives whether or
 		// not its application reads (its right edge stays put), or by only part of them.
-		{"0.5Mbps/4MB-rcvbuf", lowRate, bigBuf, 0},
-		{"4Mbps/4MB-rcvbuf", highRate, bigBuf, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			const run = 2*time.Second + 6*time.Second
-			res := runFlow(t, flow{rate: tc.rate, rcvbuf: tc.rcvbuf, stopAfter: 2 * time.Second, run: run, timeout: timeout})
-			t.Logf("%s: Stalled %v after the reader stopped; bytes_acked stopped after %v (-1: not within %v)",
-				tc.name, roundMs(res.detect), roundMs(res.ackedStop), run-2*time.Second)
-			require.Zero(t, res.earlyStalls, "stalled while the reader was reading")
-			if res.detect >= 0 {
-				require.GreaterOrEqual(t, res.detect, timeout)
-			}
-			if tc.within > 0 {
-				if res.detect < 0 || res.detect > tc.within {
-					logFlow(t, res)
-				}
-				require.GreaterOrEqual(t, res.detect, time.Duration(0), "never stalled")
-				require.LessOrEqual(t, res.detect, tc.within)
-			}
-			if res.ackedStop >= 0 { // never later than bytes_acked alone would tell
-				require.GreaterOrEqual(t, res.detect, time.Duration(0), "never stalled")
-				require.LessOrEqual(t, res.detect, res.ackedStop+timeout+2*sampleEvery)
-			}
-		})
+		{name: "stop/0.5Mbps/4MB-rcvbuf", rate: lowRate, rcvbuf: bigBuf},
+		{name: "stop/4Mbps/4MB-rcvbuf", rate: highRate, rcvbuf: bigBuf},
+		{name: "healthy/0.5Mbps/default-rcvbuf", rate: lowRate, run: healthy},
+		{name: "healthy/4Mbps/default-rcvbuf", rate: highRate, run: healthy},
+		{name: "healthy/0.5Mbps/4MB-rcvbuf", rate: lowRate, rcvbuf: bigBuf, run: healthy},
+		{name: "healthy/4Mbps/4MB-rcvbuf", rate: highRate, rcvbuf: bigBuf, run: healthy},
+	}
+	for i := range flows {
+		flows[i].timeout = loopTimeout
+		if flows[i].run == 0 {
+			flows[i].stopAfter, flows[i].run = stopAfter, stopAfter+6*time.Second
+		}
+	}
+	return flows
+}
+
+// TestLoopback drives all flows at once (they mostly wait), then judges each.
+func TestLoopback(t *testing.T) {
+	t.Parallel()
+	var runs []*flowRun
+	for _, f := range loopbackFlows(testing.Short()) {
+		runs = append(runs, startFlow(t, f))
+	}
+	var wg sync.WaitGroup
+	for _, fr := range runs {
+		wg.Go(fr.drive)
+	}
+	wg.Wait()
+	for _, fr := range runs {
+		t.Run(fr.name, func(t *testing.T) { judgeFlow(t, fr) })
 	}
 }
 
-func TestLoopbackHealthyNeverStalls(t *testing.T) {
-	t.Parallel()
-	run := 10 * time.Second
-	if testing.Short() {
-		run = 3 * time.Second
+// judgeFlow checks what one flow observed.
+func judgeFlow(t *testing.T, fr *flowRun) {
+	res := fr.res
+	require.NoError(t, res.err)
+	require.Zero(t, res.earlyStalls, "stalled while the reader was reading")
+	if fr.stopAfter == 0 {
+		last := res.readings[len(res.readings)-1]
+		t.Logf("%s: no stall; throughput %.0f bit/s, pending %d, backlog %d", fr.name, last.Throughput, last.Pending, last.Backlog)
+		return
 	}
-	for _, tc := range []struct {
-		name         string
-		rate, rcvbuf int
-	}{
-		{"0.5Mbps/default-rcvbuf", lowRate, 0},
-		{"4Mbps/default-rcvbuf", highRate, 0},
-		{"0.5Mbps/4MB-rcvbuf", lowRate, bigBuf},
-		{"4Mbps/4MB-rcvbuf", highRate, bigBuf},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			res := runFlow(t, flow{rate: tc.rate, rcvbuf: tc.rcvbuf, run: run, timeout: time.Second})
-			require.Zero(t, res.earlyStalls)
-			last := res.readings[len(res.readings)-1]
-			t.Logf("%s: throughput %.0f bit/s, pending %d, backlog %d", tc.name, last.Throughput, last.Pending, last.Backlog)
-		})
+	t.Logf("%s: Stalled %v after the reader stopped; bytes_acked stopped after %v (-1: not within %v)",
+		fr.name, roundMs(res.detect), roundMs(res.ackedStop), fr.run-fr.stopAfter)
+	if res.detect >= 0 {
+		require.GreaterOrEqual(t, res.detect, fr.timeout)
+	}
+	if fr.within > 0 {
+		if res.detect < 0 || res.detect > fr.within {
+			logFlow(t, res)
+		}
+		require.GreaterOrEqual(t, res.detect, time.Duration(0), "never stalled")
+		require.LessOrEqual(t, res.detect, fr.within)
+	}
+	if res.ackedStop >= 0 { // never later than bytes_acked alone would tell
+		require.GreaterOrEqual(t, res.detect, time.Duration(0), "never stalled")
+		require.LessOrEqual(t, res.detect, res.ackedStop+fr.timeout+2*sampleEvery)
 	}
 }
 
