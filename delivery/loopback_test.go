@@ -95,13 +95,14 @@ type pacer struct {
 	chunk []byte
 }
 
-// tick writes one 10 ms slice.
-func (p *pacer) tick() {
+// tick writes one 10 ms slice and returns the bytes written.
+func (p *pacer) tick() int {
 	if p.chunk == nil {
 		p.chunk = make([]byte, p.rate/100)
 	}
 	_ = p.c.SetWriteDeadline(time.Now().Add(2 * time.Millisecond))
-	_, _ = p.c.Write(p.chunk)
+	n, _ := p.c.Write(p.chunk)
+	return n
 }
 
 // flow is one paced connection observed by a Meter every sampleEvery.
@@ -151,9 +152,11 @@ func (fr *flowRun) drive() {
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	written := uint64(1) // the SYN: Sample coordinates of a client socket
 	for n := 0; time.Since(start) < fr.run && fr.res.detect < 0 && fr.res.err == nil; n++ {
 		<-tick.C
-		p.tick()
+		written += uint64(p.tick())
+		m.Mark(written, time.Duration(n)*10*time.Millisecond) // 10 ms of media per slice
 		if fr.stopAfter > 0 && stoppedAt.IsZero() && time.Since(start) >= fr.stopAfter {
 			close(fr.rd.stop)
 			stoppedAt = <-fr.rd.stopped
@@ -259,11 +262,18 @@ func judgeFlow(t *testing.T, fr *flowRun) {
 	require.Zero(t, res.earlyStalls, "stalled while the reader was reading")
 	if fr.stopAfter == 0 {
 		last := res.readings[len(res.readings)-1]
-		t.Logf("%s: no stall; throughput %.0f bit/s, pending %d, backlog %d", fr.name, last.Throughput, last.Pending, last.Backlog)
+		t.Logf("%s: no stall; throughput %.0f bit/s, lag %v, pending %d, backlog %d",
+			fr.name, last.Throughput, last.Lag, last.Pending, last.Backlog)
+		if fr.rcvbuf == 0 { // see the package documentation for the large buffer
+			require.InDelta(t, float64(fr.rate*8), last.Throughput, float64(fr.rate*8)/4)
+			require.Less(t, last.Lag, 500*time.Millisecond)
+		}
 		return
 	}
-	t.Logf("%s: Stalled %v after the reader stopped; bytes_acked stopped after %v (-1: not within %v)",
-		fr.name, roundMs(res.detect), roundMs(res.ackedStop), fr.run-fr.stopAfter)
+	last := res.readings[len(res.readings)-1]
+	t.Logf("%s: Stalled %v after the reader stopped; bytes_acked stopped after %v (-1: not within %v); "+
+		"last: throughput %.0f bit/s, lag %v, backlog %d", fr.name, roundMs(res.detect), roundMs(res.ackedStop),
+		fr.run-fr.stopAfter, last.Throughput, last.Lag, last.Backlog)
 	if res.detect >= 0 {
 		require.GreaterOrEqual(t, res.detect, fr.timeout)
 	}
