@@ -38,7 +38,8 @@ type stallClock struct {
 	active        time.Time // the latest sample since then that showed the writer active
 }
 
-// Observe folds in one sample and returns the judgement at s.At.
+// Observe folds in one sample and returns the judgement at s.At. Samples should come in
+// time order; an earlier one never yields a negative StalledFor.
 func (m *Meter) Observe(s Sample) Reading {
 	backlog := m.backlog(s.PeerWindow)
 	advanced := m.advance(s.Acked, backlog)
@@ -48,7 +49,7 @@ func (m *Meter) Observe(s Sample) Reading {
 	m.takenLog.add(s.At, m.taken)
 	m.marks.settle(m.taken)
 	m.prev, m.started = s, true
-	stalledFor := m.clock.active.Sub(m.clock.since)
+	stalledFor := max(m.clock.active.Sub(m.clock.since), 0)
 	return Reading{
 		Taken:      m.taken,
 		Backlog:    backlog,

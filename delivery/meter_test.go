@@ -222,3 +222,13 @@ func TestMeterThroughputFallsWhenTakenStops(t *testing.T) {
 	}
 	require.Zero(t, r.Throughput)
 }
+
+func TestMeterSampleBackInTime(t *testing.T) {
+	s, m := newSim(1<<20), &Meter{StallTimeout: time.Second}
+	m.Observe(s.step(100*time.Millisecond, 5000, 1<<20))
+	m.Observe(s.step(100*time.Millisecond, 5000, 0))
+	s.now = s.now.Add(-time.Hour)
+	r := m.Observe(s.step(0, 5000, 0))
+	require.GreaterOrEqual(t, r.StalledFor, time.Duration(0))
+	require.False(t, r.Stalled)
+}
