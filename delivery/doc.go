@@ -49,7 +49,7 @@
 //     (bytes_acked stopped after 0.3 s, when the 107 KB window closed).
 //   - 0.5 Mbit/s, default receive buffer: the 64 KB window is capped below the free space, so
 //     it hardly moves for 0.9 s; then it shrinks by about 80% of each byte. Stalled after
-//     3.1-3.2 s: what bytes_acked alone tells (it stopped after 2.1 s).
+//     3.0-3.2 s: what bytes_acked alone tells (it stopped after 2.0-2.1 s).
 //   - 4 MB SO_RCVBUF, 4 Mbit/s: the window shrinks by 87% of each unread byte, so Taken keeps
 //     advancing at 13% of the bitrate: not Stalled within 6 s, but Throughput falls to about
 //     0.5 Mbit/s and Lag grows.
