@@ -61,15 +61,19 @@
 //     520 KB (Lag about 8 s).
 //
 // No healthy flow (10 s, both bitrates, both buffers) was ever judged stalled. So Stalled
-// errs towards late, never early; Backlog and Lag can be overstated by a large buffer's
-// promised window, and are exact only once the peer's free space bounds its window. Where the
-// window tells nothing, the Meter is no worse than bytes_acked: once the window closes, Acked
-// stops, Taken stops, and bytes wait in TCP.
+// errs towards late, never early; Backlog can be overstated by a large buffer's promised
+// window, and is exact only once the peer's free space bounds its window. Where the window
+// tells nothing, the Meter is no worse than bytes_acked: once the window closes, Acked stops,
+// Taken stops, and bytes wait in TCP. An exact answer needs the server application's own
+// word: RTMP Acknowledgements at a window the publisher asks for (the native path does).
 //
-// Lag is the media duration written but not yet taken: the caller marks the byte offset at
-// which each piece of media ends ([Meter.Mark]) and the Meter subtracts the timestamp of the
-// newest mark at or below Taken from the last marked timestamp. Throughput is the growth of
-// Taken over about the last two seconds. Every buffer the Meter keeps is bounded.
+// Lag is the media duration written but not yet acknowledged by the server's TCP: the caller
+// marks the byte offset at which each piece of media ends ([Meter.Mark]) and the Meter
+// subtracts the timestamp of the newest mark at or below Acked from the last marked timestamp.
+// It is measured against Acked rather than Taken so that an overstated Backlog never shows as
+// a slow uplink (and drops frames): what a slow uplink fills is the sender's own queue and the
+// path. Throughput is the growth of Acked over about the last two seconds: what the uplink
+// delivers. Every buffer the Meter keeps is bounded.
 //
 // Samples come from a connection of this process ([ReadConn]: getsockopt TCP_INFO and ioctl
 // SIOCOUTQ) or from another process's socket ([ReadProcess]: /proc/PID/fd and a sock_diag

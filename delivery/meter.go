@@ -12,8 +12,16 @@ type Reading struct {
 	Pending    uint64        // Sent - Taken: written, not yet taken
 	StalledFor time.Duration // how long Taken has not advanced while newer data waited
 	Stalled    bool          // StalledFor >= StallTimeout
-	Lag        time.Duration // media written but not yet taken: last marked ts minus the ts at Taken (0 without marks)
-	Throughput float64       // bits per second taken, over about the last 2 s
+	// Lag is the media written but not yet acknowledged by the server's TCP:
+	// the last marked ts minus the ts at Acked (0 without marks). It is
+	// measured against Acked, not Taken: a receiver with a large buffer makes
+	// Backlog overstate what its application has not read (the package
+	// documentation), and the lag bounds what sits in our own queue and on
+	// the path, which is what a slow uplink fills.
+	Lag time.Duration
+	// Throughput is bits per second acknowledged, over about the last 2 s:
+	// what the uplink delivers.
+	Throughput float64
 }
 
 // Meter judges delivery from successive Samples of one connection (see the package
@@ -46,8 +54,8 @@ func (m *Meter) Observe(s Sample) Reading {
 	sent := s.Sent()
 	pending := sent - min(m.taken, sent)
 	m.tick(s, advanced, pending)
-	m.takenLog.add(s.At, m.taken)
-	m.marks.settle(m.taken)
+	m.takenLog.add(s.At, s.Acked)
+	m.marks.settle(s.Acked)
 	m.prev, m.started = s, true
 	stalledFor := max(m.clock.active.Sub(m.clock.since), 0)
 	return Reading{
@@ -57,7 +65,7 @@ func (m *Meter) Observe(s Sample) Reading {
 		StalledFor: stalledFor,
 		Stalled:    stalledFor >= m.timeout(),
 		Lag:        m.marks.lag(),
-		Throughput: m.takenLog.rate(s.At, m.taken),
+		Throughput: m.takenLog.rate(s.At, s.Acked),
 	}
 }
 
@@ -65,7 +73,7 @@ func (m *Meter) Observe(s Sample) Reading {
 // Lag. Offsets should not decrease; a mark below the previous one replaces the marks above it.
 func (m *Meter) Mark(sent uint64, ts time.Duration) {
 	m.marks.add(mark{off: sent, ts: ts})
-	m.marks.settle(m.taken)
+	m.marks.settle(m.prev.Acked)
 }
 
 // timeout is StallTimeout or its default.

@@ -211,12 +211,18 @@ func TestMeterRingsAreBounded(t *testing.T) {
 	require.LessOrEqual(t, m.marks.pending.n, maxMarks)
 }
 
-func TestMeterThroughputFallsWhenTakenStops(t *testing.T) {
+// Throughput is what the uplink delivers (acknowledged bytes): it falls to
+// zero once the reader's buffer is full and acknowledgements stop.
+func TestMeterThroughputFallsWhenAckedStops(t *testing.T) {
 	s, m := newSim(1<<20), &Meter{StallTimeout: time.Second}
 	for range 30 {
 		m.Observe(s.step(100*time.Millisecond, 50_000, 1<<20))
 	}
 	var r Reading
+	for range 21 { // the reader's kernel still takes the first 1 MB
+		r = m.Observe(s.step(100*time.Millisecond, 50_000, 0))
+	}
+	require.Positive(t, r.Throughput)
 	for range 21 {
 		r = m.Observe(s.step(100*time.Millisecond, 50_000, 0))
 	}

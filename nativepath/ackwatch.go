@@ -15,12 +15,14 @@ const DefaultAckWindow = 16 << 10
 // the server sends them: each says how much its application has read, so a
 // server that stops reading stops acknowledging at once, whatever its
 // kernel still buffers. It learns the server's real spacing of acks (a
-// server may ignore the window asked for and use its own, 2.5 MB at FMS)
-// and only counts silence once more than two such spacings were written.
+// server may ignore the window asked for and use its own, 2.5 MB at FMS;
+// nginx-rtmp acks on its reads, a little past the window) as a moving
+// average, and only counts silence once more than two such spacings were
+// written.
 type ackWatch struct {
 	n       int64     // acks seen
 	seq     uint32    // the last ack's sequence number
-	spacing uint64    // the largest spacing seen between acks, bytes
+	spacing uint64    // the usual spacing between acks, bytes (moving average)
 	at      time.Time // when the last new ack arrived
 	written uint64    // bytes written by then
 }
@@ -34,8 +36,15 @@ func (a *ackWatch) observe(c ackSource, asked uint32, now time.Time) time.Durati
 	}
 	if n != a.n {
 		seq := c.LastAck()
-		gap := uint64(seq - a.seq) // 32-bit sequence numbers wrap
-		a.spacing = max(a.spacing, gap, uint64(asked))
+		// Several acks may arrive between two looks: the mean gap of them.
+		// 32-bit sequence numbers wrap; the subtraction wraps with them.
+		gap := max(int64(seq-a.seq)/(n-a.n), int64(asked))
+		if a.n == 0 {
+			a.spacing = uint64(gap)
+		} else {
+			sp := int64(a.spacing)
+			a.spacing = uint64(sp + (gap-sp)/8)
+		}
 		a.n, a.seq, a.at, a.written = n, seq, c.LastAckAt(), c.BytesWritten()
 		return 0
 	}

@@ -32,7 +32,7 @@ type Policy struct {
 	// the server still holding that session: retried every NameLockRetry,
 	// without counting against the path (default 30s).
 	NameLockWindow time.Duration
-	NameLockRetry  time.Duration // default 1s (±10% jitter)
+	NameLockRetry  time.Duration // default 1s (±10% jitter); the first retry comes after a fifth of it, doubling
 	// DeliveryTick is how often the loop reads the active session's delivery
 	// signals (congestion) (default 500ms).
 	DeliveryTick time.Duration
@@ -185,7 +185,7 @@ func (s *Stream) newLoop() *loop {
 	l := &loop{s: s, pol: pol, log: log, started: time.Now(), fails: map[[3]string]int64{},
 		runDone: make(chan runResult, 1), probes: make(chan probeResult, 4),
 		srcWait:  Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1},
-		lockWait: Backoff{Initial: pol.NameLockRetry, Max: pol.NameLockRetry, Jitter: 0.1}}
+		lockWait: Backoff{Initial: pol.NameLockRetry / 5, Max: pol.NameLockRetry, Jitter: 0.1}}
 	for _, spec := range []PathSpec{s.Preferred, s.Fallback} {
 		if spec.Path == nil {
 			continue

@@ -76,6 +76,7 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		Target:       st.Target,
 		Audio:        ffmpegpath.AudioPolicy(st.Audio),
 		StaleTimeout: st.FFmpeg.StaleTimeout,
+		StallTimeout: st.Failover.StallTimeout,
 		FlashVer:     st.RTMP.FlashVer,
 		RTMPApp:      st.RTMP.App,
 		RTMPPlayPath: st.RTMP.PlayPath,

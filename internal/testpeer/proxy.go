@@ -250,6 +250,11 @@ func (p *Proxy) SetBandwidth(kbitPerSec int) {
 // everything, so a sender never blocks.)
 func (p *Proxy) Freeze() { p.gate.set(true) }
 
+// FreezeExisting freezes the connections open now, as Freeze does, and
+// lets new ones through: the old session is lost in a black hole (its
+// server never learns it is dead), while a reconnect reaches the server.
+func (p *Proxy) FreezeExisting() { p.gate.freezeBelow() }
+
 // Thaw resumes forwarding; what the freeze held is delivered in order.
 func (p *Proxy) Thaw() { p.gate.set(false) }
 
@@ -281,29 +286,62 @@ func (p *Proxy) stop() {
 	p.mu.Unlock()
 }
 
-// gate is the freeze switch shared by both directions' gate toxics.
+// gate is the freeze switch shared by both directions' gate toxics. Each
+// link (one direction of one connection) has an id in creation order;
+// links below frozenBelow are frozen too (FreezeExisting).
 type gate struct {
-	mu     sync.Mutex
-	frozen bool
-	change chan struct{} // closed and replaced at every change
+	mu          sync.Mutex
+	frozen      bool
+	frozenBelow uint64
+	nextID      uint64
+	change      chan struct{} // closed and replaced at every change
 }
 
 func newGate() *gate { return &gate{change: make(chan struct{})} }
 
-func (g *gate) get() (bool, <-chan struct{}) {
+func (g *gate) get(id uint64) (bool, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.frozen, g.change
+	return g.frozen || id < g.frozenBelow, g.change
 }
 
 func (g *gate) set(frozen bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.frozen != frozen {
-		g.frozen = frozen
-		close(g.change)
-		g.change = make(chan struct{})
+	g.frozen = frozen
+	if !frozen {
+		g.frozenBelow = 0
 	}
+	close(g.change)
+	g.change = make(chan struct{})
+}
+
+func (g *gate) freezeBelow() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.frozenBelow = g.nextID
+	close(g.change)
+	g.change = make(chan struct{})
+}
+
+func (g *gate) newID() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.nextID++
+	return g.nextID - 1
+}
+
+// linkState is a gate toxic's state for one link: its id.
+type linkState struct{ id uint64 }
+
+// NewState implements toxics.StatefulToxic: a fresh id for each link.
+func (t *gateToxic) NewState() interface{} { return &linkState{id: t.gate.newID()} }
+
+func linkID(stub *toxics.ToxicStub) uint64 {
+	if st, ok := stub.State.(*linkState); ok {
+		return st.id
+	}
+	return 0
 }
 
 // gateToxic forwards chunks while its gate is open and, while it is closed,
@@ -316,7 +354,7 @@ type gateToxic struct {
 // Pipe implements toxics.Toxic.
 func (t *gateToxic) Pipe(stub *toxics.ToxicStub) {
 	for {
-		frozen, change := t.gate.get()
+		frozen, change := t.gate.get(linkID(stub))
 		if frozen {
 			select {
 			case <-stub.Interrupt:
@@ -346,7 +384,7 @@ func (t *gateToxic) Pipe(stub *toxics.ToxicStub) {
 // toxiproxy's toxics do, so nothing is lost).
 func (t *gateToxic) forward(stub *toxics.ToxicStub, c *stream.StreamChunk) bool {
 	for {
-		frozen, change := t.gate.get()
+		frozen, change := t.gate.get(linkID(stub))
 		if !frozen {
 			break
 		}

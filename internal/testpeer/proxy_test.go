@@ -227,6 +227,27 @@ func TestProxyFreeze(t *testing.T) {
 	roundTrip(t, c)
 }
 
+// FreezeExisting black-holes the connections open now; a new one passes.
+func TestProxyFreezeExisting(t *testing.T) {
+	up := startTCPServer(t, true)
+	p := StartProxy(t, up.ln.Addr().String())
+	old := dialProxy(t, p)
+	roundTrip(t, old)
+
+	p.FreezeExisting()
+	_, err := old.Write([]byte{1})
+	require.NoError(t, err)
+	require.NoError(t, old.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err = old.Read(make([]byte, 1))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the old connection is frozen")
+	roundTrip(t, dialProxy(t, p))
+
+	p.Thaw()
+	require.NoError(t, old.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.ReadFull(old, make([]byte, 1))
+	require.NoError(t, err, "the held byte comes back after the thaw")
+}
+
 // TestProxyFreezeBuffering measures how much a frozen proxy takes from a
 // sender before the sender's TCP sees a zero window: the bytes the proxy
 // acknowledged (TCP_INFO bytes_acked on the client socket) and the bytes

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// lastVerdict is the stream's newest verdict of path with cause, if any.
+func lastVerdict(s health.StreamStatus, path, cause string) *health.Verdict {
+	for i := len(s.LastVerdicts) - 1; i >= 0; i-- {
+		if v := s.LastVerdicts[i]; v.Path == path && v.Cause == cause {
+			return &v
+		}
+	}
+	return nil
+}
+
+// A target that stops reading 2 s after publish: the active path reports
+// L4 stalled, closes its session (the emulator, refusing a second publisher
+// of the name, sees the client end it) and the other path is live within
+// 1 s, on the same key. Both directions. The native path asks the server
+// for RTMP acks and detects within stall_timeout + 1 s; ffmpeg asks for
+// none, so its evidence is TCP's alone, which the server's kernel buffer
+// blurs (delivery's package documentation): stall_timeout plus that buffer
+// at the stream's bitrate (~130 KB at 0.5 Mbit/s, 2 s here).
+func TestStallTakesOverTheKey(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	for _, tc := range []struct {
+		stalls, takes, fault string
+		bound                time.Duration
+	}{
+		{"native", "ffmpeg", "fmspush-native", 4 * time.Second},
+		{"ffmpeg", "native", "FMSc", 9 * time.Second}, // the ffmpeg path sends FMLE/3.0 (compatible; FMSc/1.0)
+	} {
+		t.Run(tc.stalls, func(t *testing.T) {
+			rules := map[string]string{"fault_flashver": tc.fault, "stall_after_publish": "2s"}
+			r := startService(t, failoverConfig("cloud", rules, tc.stalls, ""))
+			testpeer.Eventually(t, 30*time.Second, "live on "+tc.stalls, liveOn(r, tc.stalls))
+			var v *health.Verdict
+			testpeer.Eventually(t, 15*time.Second, "a stall verdict", func() bool {
+				v = lastVerdict(r.stream(), tc.stalls, health.CauseStalled)
+				return v != nil
+			})
+			require.Equal(t, health.LayerUpkeep, v.Layer)
+			first := r.emu().Sessions()
+			stalled := stalledSession(t, first)
+			detect := v.At.Sub(stalled.PublishedAt.Add(2 * time.Second))
+			require.Less(t, detect, tc.bound)
+
+			var taker fmsim.SessionInfo
+			testpeer.Eventually(t, 10*time.Second, tc.takes+" frames at the emulator", func() bool {
+				for _, s := range r.emu().Sessions() {
+					if s.ID > stalled.ID && !s.FirstFrameAt.IsZero() && !s.Ended {
+						taker = s
+						return true
+					}
+				}
+				return false
+			})
+			takeover := taker.FirstFrameAt.Sub(v.At)
+			t.Logf("%s stalled: detected %v after the stall; %s's first frame %v after the verdict: %s",
+				tc.stalls, detect.Round(time.Millisecond), tc.takes, takeover.Round(time.Millisecond), v.Detail)
+			require.Less(t, takeover, time.Second)
+			end, ok := r.emu().Session(stalled.ID)
+			require.True(t, ok)
+			require.True(t, end.Ended, "the stalled session is still open at the emulator")
+			require.Equal(t, fmsim.ClosedByClient, end.Verdict.ClosedBy)
+		})
+	}
+}
+
+func stalledSession(t *testing.T, ss []fmsim.SessionInfo) fmsim.SessionInfo {
+	t.Helper()
+	for _, s := range ss {
+		if s.Stalled {
+			return s
+		}
+	}
+	t.Fatalf("no stalled session among %d", len(ss))
+	return fmsim.SessionInfo{}
+}
+
+// A server that refuses a publish and echoes the stream key in its words
+// ("KEY is already publishing"): the key shows nowhere, on either path, in
+// status, metrics or trace logs.
+func TestServerEchoOfTheKeyIsMasked(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	const key = "ECHOKEY777"
+	target := "emulator://live/" + key + "?wsSecret=echosecret9&wsTime=67000000"
+	text := strings.Replace(failoverConfig("cloud", nil, "native", ""), `log_level = "debug"`, `log_level = "trace"`, 1)
+	text = strings.Replace(text, `target = "emulator://live/s"`, `target = "`+target+`"`, 1)
+	second := strings.Replace(text[strings.Index(text, `stream "s"`):], `stream "s"`, `stream "f"`, 1)
+	second = strings.Replace(second, `prefer = "native"`, `prefer = "ffmpeg"`, 1)
+	enabled := text + second
+	disabled := strings.ReplaceAll(enabled, "  source = ", "  enabled = false\n  source = ")
+	r := startService(t, disabled)
+
+	// Another publisher holds the name: every publish of the service is
+	// refused with the key echoed.
+	holdName(t, r.emu().URL("live", key))
+	r.writeInPlace(enabled)
+	testpeer.Eventually(t, 30*time.Second, "refusals on both paths", func() bool {
+		st := r.streams()
+		return lastVerdict(st["s"], "native", health.CauseNameLocked) != nil &&
+			lastVerdict(st["f"], "ffmpeg", health.CauseNameLocked) != nil
+	})
+	v := lastVerdict(r.streams()["s"], "native", health.CauseNameLocked)
+	require.Contains(t, v.ServerWords, "already publishing", "the server's words are kept, masked")
+	_, _, streams := r.get("/v1/streams")
+	_, _, metrics := r.get("/metrics")
+	_, _, healthz := r.get("/healthz")
+	for what, text := range map[string]string{"status": string(streams), "metrics": string(metrics),
+		"healthz": string(healthz), "logs": r.logs.String()} {
+		for _, secret := range []string{key, "echosecret9", "67000000"} {
+			require.NotContains(t, text, secret, "%s shows a secret", what)
+		}
+	}
+}
+
+// holdName publishes on url and keeps the name until the test ends: its
+// goroutine owns the session and sends the acks and pongs the server wants.
+func holdName(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := rtmp.Dial(ctx, url, rtmp.PublishOptions{})
+	require.NoError(t, err)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer p.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-p.Done():
+				return
+			case <-p.Wake():
+				p.Service()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// nginx-rtmp refuses a second publisher of a name. Behind a proxy that
+// black-holes the live connection both ways (nginx never learns it is
+// dead, as behind a NAT that lost its state), fmspush detects the stall;
+// its next publish of the key is refused "Already publishing": the stream
+// shows name_locked, no circuit opens, and it is live again as soon as
+// nginx drops the idle publisher.
+func TestNginxNameLockedAfterBlackHole(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	const dropIdle = 6 * time.Second
+	ng := testpeer.StartNginxWith(t, testpeer.NginxOptions{DropIdlePublisher: dropIdle})
+	px := testpeer.StartProxy(t, ng.Addr())
+	text := strings.Replace(failoverConfig("lenient", nil, "native", "    circuit_failures = 2\n"),
+		`target = "emulator://live/s"`, `target = "`+px.URL(ng.AppURL+"/lockedkey")+`"`, 1)
+	r := startService(t, text)
+	testpeer.Eventually(t, 30*time.Second, "live on native", liveOn(r, "native"))
+	testpeer.Eventually(t, 15*time.Second, "3 s of media taken by nginx", func() bool {
+		d := r.stream().Delivery
+		return d != nil && d.BytesAcked > 200_000
+	})
+
+	px.FreezeExisting()
+	frozen := time.Now()
+	var sawLocked, circuitOpened bool
+	var stalled *health.Verdict
+	defer func() {
+		if t.Failed() {
+			t.Logf("status %+v\nlogs:\n%s", r.stream(), r.logs.String())
+		}
+	}()
+	testpeer.Eventually(t, dropIdle+20*time.Second, "live again after nginx drops the idle publisher", func() bool {
+		s := r.stream()
+		sawLocked = sawLocked || s.State == health.StateNameLocked
+		for _, p := range s.Paths {
+			circuitOpened = circuitOpened || p.Circuit == "open"
+		}
+		if stalled == nil {
+			stalled = lastVerdict(s, "native", health.CauseStalled)
+		}
+		return stalled != nil && sawLocked && s.State == health.StateLive
+	})
+	back := time.Since(frozen)
+	t.Logf("stall detected %v after the freeze; live again %v after it (nginx drops idle publishers after %v)",
+		stalled.At.Sub(frozen).Round(time.Millisecond), back.Round(time.Millisecond), dropIdle)
+	require.Less(t, stalled.At.Sub(frozen), 4*time.Second)
+	require.False(t, circuitOpened, "name_locked opened a circuit (2 failures at one layer would)")
+	s := r.stream()
+	require.Positive(t, s.Counters.NameLockRetries)
+	for _, p := range s.Paths {
+		require.LessOrEqual(t, p.Failures, int64(1), "%s: name_locked counted as a failure", p.Kind)
+	}
+	require.Contains(t, ng.ErrorLog(), "already publishing")
+	require.Less(t, back, dropIdle+5*time.Second)
+}
