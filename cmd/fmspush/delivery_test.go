@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,19 +96,18 @@ func stalledSession(t *testing.T, ss []fmsim.SessionInfo) fmsim.SessionInfo {
 func TestServerEchoOfTheKeyIsMasked(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
 	const key = "ECHOKEY777"
-	target := "emulator://live/" + key + "?wsSecret=echosecret9&wsTime=67000000"
-	text := strings.Replace(failoverConfig("cloud", nil, "native", ""), `log_level = "debug"`, `log_level = "trace"`, 1)
-	text = strings.Replace(text, `target = "emulator://live/s"`, `target = "`+target+`"`, 1)
-	second := strings.Replace(text[strings.Index(text, `stream "s"`):], `stream "s"`, `stream "f"`, 1)
-	second = strings.Replace(second, `prefer = "native"`, `prefer = "ffmpeg"`, 1)
-	enabled := text + second
-	disabled := strings.ReplaceAll(enabled, "  source = ", "  enabled = false\n  source = ")
-	r := startService(t, disabled)
-
+	emu := &fmsim.Server{Listen: "127.0.0.1:0", Profile: "cloud"}
+	require.NoError(t, emu.Start())
+	t.Cleanup(func() { emu.Close() })
 	// Another publisher holds the name: every publish of the service is
 	// refused with the key echoed.
-	holdName(t, r.emu().URL("live", key))
-	r.writeInPlace(enabled)
+	holdName(t, emu.URL("live", key))
+	target := emu.URL("live", key) + "?wsSecret=echosecret9&wsTime=67000000"
+	stream := func(name, prefer string) string {
+		return fmt.Sprintf("stream %q {\n  source = \"builtin:sample\"\n  target = %q\n  prefer = %q\n}\n", name, target, prefer)
+	}
+	text := strings.Replace(withStreams(stream("s", "native"), stream("f", "ffmpeg")), `log_level = "debug"`, `log_level = "trace"`, 1)
+	r := startService(t, text)
 	testpeer.Eventually(t, 30*time.Second, "refusals on both paths", func() bool {
 		st := r.streams()
 		return lastVerdict(st["s"], "native", health.CauseNameLocked) != nil &&
@@ -204,4 +204,44 @@ func TestNginxNameLockedAfterBlackHole(t *testing.T) {
 	}
 	require.Contains(t, ng.ErrorLog(), "already publishing")
 	require.Less(t, back, dropIdle+5*time.Second)
+}
+
+// 200 ms round trip, no cap, 5 minutes: no stall verdict on either path
+// (and no verdict at all), both streams live throughout.
+func TestLongRoundTripNeverStalls(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	if testing.Short() {
+		t.Skip("5 minutes")
+	}
+	emu := &fmsim.Server{Listen: "127.0.0.1:0", Profile: "cloud", MaxSegment: 1448}
+	require.NoError(t, emu.Start())
+	t.Cleanup(func() { emu.Close() })
+	px := testpeer.StartProxy(t, emu.Addr())
+	px.SetLatency(100 * time.Millisecond)
+	stream := func(name, prefer string) string {
+		return fmt.Sprintf("stream %q {\n  source = \"builtin:sample\"\n  target = %q\n  prefer = %q\n}\n",
+			name, px.URL(emu.URL("live", name)), prefer)
+	}
+	r := startService(t, withStreams(stream("n", "native"), stream("f", "ffmpeg")))
+	testpeer.Eventually(t, 30*time.Second, "both live", func() bool {
+		st := r.streams()
+		return st["n"].State == health.StateLive && st["f"].State == health.StateLive
+	})
+	end := time.Now().Add(5 * time.Minute)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for now := range tick.C {
+		for name, s := range r.streams() {
+			require.Empty(t, s.LastVerdicts, "stream %s at %v: %s", name, end.Sub(now), s.Reason)
+			require.Equal(t, health.StateLive, s.State, "stream %s: %s", name, s.Reason)
+		}
+		if now.After(end) {
+			break
+		}
+	}
+	for _, s := range r.streams() {
+		t.Logf("%s on %s: %d frames, delivery %+v", s.Name, s.ActivePath, s.Counters.FramesSent, s.Delivery)
+		require.NotNil(t, s.Delivery)
+		require.Less(t, s.Delivery.LagMillis, int64(1000))
+	}
 }
