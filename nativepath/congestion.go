@@ -8,20 +8,21 @@ import (
 
 // congestedHold is how long a stream stays "congested" after its last
 // dropped frame: long enough that a link which keeps up only between drops
-// is not shown healthy in between.
-const congestedHold = 5 * time.Second
+// (a capped link drops a GOP every 5-10 s) is not shown healthy in between.
+const congestedHold = 15 * time.Second
 
-// dropper bounds the delivery lag on a link slower than the stream: past
-// maxDelay it drops video, non-key frames and then whole GOPs, until a
-// keyframe finds the lag back under half the bound; audio and sequence
-// headers (written apart) always pass.
+// dropper bounds the delivery delay on a link slower than the stream: when
+// a frame written now would wait more than maxDelay behind what is queued,
+// it drops video, non-key frames and then whole GOPs, until a keyframe
+// finds the wait back under half the bound; audio and sequence headers
+// (written apart) always pass.
 type dropper struct {
 	maxDelay time.Duration
 	dropping bool
 	lastDrop time.Time
 }
 
-// keep decides for one unit, given the lag it would join.
+// keep decides for one unit, given how long it would wait to be sent.
 func (d *dropper) keep(u media.Unit, lag time.Duration, now time.Time) bool {
 	if !u.Codec.IsVideo() || d.maxDelay <= 0 {
 		return true

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -114,7 +113,7 @@ func TestCongestedUplinkKeepsDelayBounded(t *testing.T) {
 
 	slices.Sort(throughput)
 	med := throughput[len(throughput)/2]
-	as := arrivals(t, filepath.Join(dir, srv.Sessions()[0].Transcript))
+	as := arrivals(t, srv.Sessions()[0].Transcript)
 	ls := lags(as)
 	sorted := slices.Clone(ls)
 	slices.Sort(sorted)

@@ -41,8 +41,8 @@ type session struct {
 
 	meter     delivery.Meter
 	acks      ackWatch
-	takenTS   time.Duration // media timestamp the server has taken up to
-	lastMark  time.Duration // timestamp of the last video frame written
+	lastMark  time.Duration // timestamp of the last frame written
+	queue     queueView     // what waits in TCP, and how fast it drains
 	ackedBase uint64        // TCP's count of what was taken before the first media
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
@@ -133,7 +133,6 @@ func (s *session) armFlush(t *time.Timer) {
 func (s *session) start(snap media.GOPSnapshot) error {
 	s.lastUnit = time.Now()
 	s.rebase = media.NewRebaser(s.base)
-	s.takenTS = s.base
 	audio, err := s.audioParams(snap.Audio)
 	if err != nil {
 		return err
@@ -191,7 +190,7 @@ func (s *session) write(u media.Unit) error {
 		units = s.silence.Feed(u)
 	}
 	for _, out := range units {
-		if !s.drop.keep(out, out.DTS-s.takenTS, s.lastUnit) {
+		if !s.drop.keep(out, s.queue.delay(s.pub.Sent(), s.lastUnit), s.lastUnit) {
 			s.sig.DroppedFrames.Add(1)
 			continue
 		}
@@ -216,11 +215,14 @@ func (s *session) account(u media.Unit) {
 	s.sig.BytesSent.Add(int64(u.Size()))
 	if u.Codec.IsVideo() {
 		s.sig.VideoFrames.Add(1)
-		s.meter.Mark(s.pub.Sent(), u.DTS)
-		s.lastMark = u.DTS
 	} else {
 		s.sig.AudioFrames.Add(1)
 	}
+	// Every frame marks where it ends (coalesced audio still in the send
+	// buffer included), so that the taken timeline moves with audio alone
+	// while video is dropped.
+	s.meter.Mark(s.pub.Sent()+uint64(s.pub.Conn().Buffered()), u.DTS)
+	s.lastMark = max(s.lastMark, u.DTS)
 	s.sig.LastTimestamp.Store(u.DTS.Milliseconds())
 	s.sig.AcksReceived.Store(s.pub.Conn().AcksReceived())
 	s.sig.Progress()
@@ -243,9 +245,11 @@ func (s *session) observe(now time.Time) error {
 	if s.ackedBase == 0 {
 		s.ackedBase = max(r.Taken, 1)
 	}
-	if s.lastMark > 0 {
-		s.takenTS = s.lastMark - r.Lag
+	rate := r.Throughput
+	if rate <= 0 {
+		rate = s.rate.bitsPerSecond(now)
 	}
+	s.queue = queueView{at: now, queued: smp.Queued, sent: smp.Sent(), bitsPerSecond: rate}
 	s.report(r, now)
 	if r.Stalled {
 		return s.p.verdict(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
@@ -265,6 +269,25 @@ func (s *session) report(r delivery.Reading, now time.Time) {
 	s.sig.ThroughputBps.Store(int64(r.Throughput))
 	s.sig.NeededBps.Store(int64(s.rate.bitsPerSecond(now)))
 	s.sig.SetCongested(s.drop.congested(now))
+}
+
+// queueView is what waited in TCP at the last delivery look, and the rate
+// it drains at: a frame written now waits for the bytes ahead of it.
+type queueView struct {
+	at            time.Time
+	queued, sent  uint64  // TCP's count then
+	bitsPerSecond float64 // what the uplink delivered lately
+}
+
+// delay is how long a frame written now, with sent bytes handed to TCP so
+// far, would wait behind what is queued ahead of it (0 while unknown).
+func (q queueView) delay(sent uint64, now time.Time) time.Duration {
+	if q.bitsPerSecond <= 0 || q.at.IsZero() {
+		return 0
+	}
+	ahead := float64(q.queued) + float64(sent-min(sent, q.sent))
+	d := time.Duration(ahead*8/q.bitsPerSecond*float64(time.Second)) - now.Sub(q.at)
+	return max(d, 0)
 }
 
 // checkSource ends the publish with a source verdict when the source has
