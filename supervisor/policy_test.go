@@ -124,3 +124,12 @@ func TestHostLimiterFirstAttemptsAreNotHeldBack(t *testing.T) {
 		t.Fatalf("recent %d, want the 8 starts counted", got)
 	}
 }
+
+func TestInDurationNeverNegative(t *testing.T) {
+	if got := inDuration(-9131 * time.Millisecond); got != "now" {
+		t.Fatalf("a past moment reads %q", got)
+	}
+	if got := inDuration(8 * time.Second); got != "in 8 s" {
+		t.Fatalf("8 s reads %q", got)
+	}
+}

@@ -264,8 +264,8 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 		l.s.Limiter.Take(l.s.TargetHost)
 	} else if l.s.Limiter != nil {
 		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost, l.s.AttemptsPerMinute); !ok {
-			l.setState(l.state, fmt.Sprintf("waiting %v for the per-host connection limit before starting %s",
-				wait.Round(time.Millisecond), l.pending.kind()))
+			l.setState(l.state, fmt.Sprintf("waiting %s for the per-host connection limit before starting %s",
+				humanDuration(wait), l.pending.kind()))
 			attempt.Reset(wait)
 			return
 		}

@@ -79,7 +79,7 @@ func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
 func (l *loop) onSourceDown(sl *slot, v *health.Verdict, attempt *time.Timer) {
 	wait := l.srcWait.Next()
 	sl.nextAttempt = time.Now().Add(wait)
-	l.setState(health.StateWaitingForSource, fmt.Sprintf("the source is unavailable (%s); retrying in %v", v.Cause, wait.Round(time.Millisecond)))
+	l.setState(health.StateWaitingForSource, fmt.Sprintf("the source is unavailable (%s); retrying %s", v.Cause, inDuration(wait)))
 	l.schedule(sl, attempt)
 }
 
@@ -99,8 +99,8 @@ func (l *loop) onPathFailure(sl *slot, v *health.Verdict, attempt *time.Timer) {
 		return
 	}
 	next := l.earliest(now)
-	l.setState(health.StateDegraded, fmt.Sprintf("%s failed at %s (%s); no healthy standby, retrying %s in %v",
-		sl.kind(), v.Layer, v.Cause, next.kind(), time.Until(next.nextAttempt).Round(time.Millisecond)))
+	l.setState(health.StateDegraded, fmt.Sprintf("%s failed at %s (%s); no healthy standby, retrying %s %s",
+		sl.kind(), v.Layer, v.Cause, next.kind(), inDuration(time.Until(next.nextAttempt))))
 	l.schedule(next, attempt)
 }
 
@@ -358,6 +358,15 @@ func (l *loop) congestedReason() string {
 }
 
 // humanDuration renders d for a reason: "20 ms", "1 s", "4.5 s", "2 min 5 s".
+// inDuration says when something happens, as people read it: "in 8 s",
+// or "now" for a moment already past (never a negative duration).
+func inDuration(d time.Duration) string {
+	if d <= 0 {
+		return "now"
+	}
+	return "in " + humanDuration(d)
+}
+
 func humanDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
