@@ -17,6 +17,16 @@ import (
 // DefaultDebounce is the Watcher's default quiet time after a file event.
 const DefaultDebounce = 200 * time.Millisecond
 
+// DirPollInterval is how often a Watcher whose directory has gone checks
+// whether it is back.
+const DirPollInterval = time.Second
+
+// ErrWatchLost marks an Update sent while the Watcher cannot watch the
+// config file's directory (it was removed or renamed away). The Watcher
+// checks every DirPollInterval for the directory to come back; Reload still
+// reads the file from Path.
+var ErrWatchLost = errors.New("config directory not watched")
+
 // Update is one result of (re)loading the watched file: a validated Config,
 // or the error that rejected the file (an *Error naming file:line:column, or
 // a read error). A consumer keeps its last good Config on an Err update.
@@ -34,6 +44,12 @@ type Update struct {
 // seen), waits for Debounce of quiet, decodes and validates, and sends the
 // result on Updates, skipping contents it has already sent. Reload forces a
 // reload (SIGHUP). Run owns all state in one goroutine; call it once.
+//
+// When the directory itself is removed or renamed away (or a watch error
+// leaves it unclear whether the watch still holds), the Watcher logs it,
+// sends an Update whose Err wraps ErrWatchLost, and checks every
+// DirPollInterval for the directory to come back; then it watches it again,
+// logs "watching again" and reloads.
 type Watcher struct {
 	// Path is the configuration file.
 	Path string
@@ -42,6 +58,9 @@ type Watcher struct {
 	Debounce time.Duration
 	// Logger receives one line per reload (default: discard).
 	Logger hclog.Logger
+
+	// pollInterval overrides DirPollInterval (tests).
+	pollInterval time.Duration
 
 	once    sync.Once
 	updates chan Update
@@ -75,9 +94,12 @@ func (w *Watcher) Reload() {
 
 // watchState is what Run's loop owns.
 type watchState struct {
-	base    string // file name within the directory
-	symlink bool   // Path is a symlink: any event in the directory may change it
-	lastKey string // what was last sent: content hash or read error
+	dir     string      // the watched directory, cleaned
+	base    string      // file name within the directory
+	symlink bool        // Path is a symlink: any event in the directory may change it
+	lastKey string      // what was last sent: content hash or read error
+	dirInfo os.FileInfo // the directory the watch was armed on
+	lost    error       // non-nil while the directory is not watched
 }
 
 // Run watches until ctx is done (it then returns nil) or the watch fails.
@@ -102,21 +124,90 @@ func (w *Watcher) start() (*fsnotify.Watcher, *watchState, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("config watcher: %w", err)
 	}
-	if err := fw.Add(filepath.Dir(w.Path)); err != nil {
+	st := &watchState{dir: filepath.Clean(filepath.Dir(w.Path)), base: filepath.Base(w.Path)}
+	if err := w.arm(fw, st); err != nil {
 		fw.Close()
-		return nil, nil, fmt.Errorf("config watcher: watch %s: %w", filepath.Dir(w.Path), err)
+		return nil, nil, fmt.Errorf("config watcher: %w", err)
 	}
-	st := &watchState{base: filepath.Base(w.Path)}
+	return fw, st, nil
+}
+
+// arm watches st.dir and records which directory that is.
+func (w *Watcher) arm(fw *fsnotify.Watcher, st *watchState) error {
+	fi, err := os.Stat(st.dir)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", st.dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("watch %s: not a directory", st.dir)
+	}
+	if err := fw.Add(st.dir); err != nil {
+		return fmt.Errorf("watch %s: %w", st.dir, err)
+	}
+	st.dirInfo, st.lost = fi, nil
+	st.symlink = false
 	if fi, err := os.Lstat(w.Path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		st.symlink = true
 	}
-	return fw, st, nil
+	return nil
+}
+
+// dirStillWatched reports whether st.dir is still the directory the watch
+// was armed on.
+func dirStillWatched(st *watchState) bool {
+	fi, err := os.Stat(st.dir)
+	return err == nil && st.dirInfo != nil && os.SameFile(fi, st.dirInfo)
+}
+
+// loseWatch drops the watch on a directory that has gone, logs it and says
+// so on Updates.
+func (w *Watcher) loseWatch(fw *fsnotify.Watcher, st *watchState, why string) {
+	_ = fw.Remove(st.dir) // already gone after a removal; needed after a swap
+	st.lost = fmt.Errorf("%w: %s %s; checking every %s for it to come back (SIGHUP still reloads %s)",
+		ErrWatchLost, st.dir, why, w.poll(), w.Path)
+	w.logger().Warn("config directory "+why+": not watching it; checking for it to come back",
+		"dir", st.dir, "every", w.poll().String())
+	st.lastKey = "watch lost"
+	w.send(Update{Err: st.lost, At: time.Now()})
+}
+
+// rewatch tries to watch the directory again; on success it logs, reloads
+// and returns true.
+func (w *Watcher) rewatch(fw *fsnotify.Watcher, st *watchState) bool {
+	if err := w.arm(fw, st); err != nil {
+		return false
+	}
+	w.logger().Info("config directory is back: watching again", "dir", st.dir)
+	w.load(st, true)
+	return true
 }
 
 // loop is Run's select loop.
 func (w *Watcher) loop(ctx context.Context, fw *fsnotify.Watcher, st *watchState) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop() // since Go 1.23 a stopped timer delivers nothing stale
+
+	var poll <-chan time.Time // ticks while the directory is not watched
+	var pollTicker *time.Ticker
+	defer func() {
+		if pollTicker != nil {
+			pollTicker.Stop()
+		}
+	}()
+	lose := func(why string) {
+		debounce.Stop()
+		w.loseWatch(fw, st, why)
+		if pollTicker == nil {
+			pollTicker = time.NewTicker(w.poll())
+			poll = pollTicker.C
+		}
+	}
+	found := func() {
+		if pollTicker != nil {
+			pollTicker.Stop()
+			pollTicker, poll = nil, nil
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,6 +215,13 @@ func (w *Watcher) loop(ctx context.Context, fw *fsnotify.Watcher, st *watchState
 		case ev, ok := <-fw.Events:
 			if !ok {
 				return errors.New("config watcher: event channel closed")
+			}
+			if st.lost != nil {
+				continue // a late event of the old directory
+			}
+			if filepath.Clean(ev.Name) == st.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				lose(dirGone(ev.Op))
+				continue
 			}
 			if st.symlink || filepath.Base(ev.Name) == st.base {
 				debounce.Reset(w.debounce())
@@ -133,13 +231,38 @@ func (w *Watcher) loop(ctx context.Context, fw *fsnotify.Watcher, st *watchState
 				return errors.New("config watcher: error channel closed")
 			}
 			w.logger().Warn("config watch error", "error", err)
+			// Events may have been lost (an overflow): check that the
+			// directory is still the one watched, and read the file.
+			if st.lost == nil && !dirStillWatched(st) {
+				lose("was removed or replaced")
+			} else if st.lost == nil {
+				debounce.Reset(w.debounce())
+			}
+		case <-poll:
+			if w.rewatch(fw, st) {
+				found()
+			}
 		case <-debounce.C:
 			w.load(st, false)
 		case <-w.reload:
 			debounce.Stop()
+			if st.lost == nil && !dirStillWatched(st) {
+				lose("was removed or replaced")
+			}
+			if st.lost != nil && w.rewatch(fw, st) {
+				found()
+				continue
+			}
 			w.load(st, true)
 		}
 	}
+}
+
+func dirGone(op fsnotify.Op) string {
+	if op.Has(fsnotify.Rename) {
+		return "was renamed away"
+	}
+	return "was removed"
 }
 
 // load reads and decodes the file and sends the result, unless it is what
@@ -156,9 +279,12 @@ func (w *Watcher) load(st *watchState, force bool) {
 	}
 	st.lastKey = key
 	u := Update{At: at}
-	if err != nil {
+	switch {
+	case err != nil && st.lost != nil:
+		u.Err = fmt.Errorf("read config: %w; %w", err, st.lost)
+	case err != nil:
 		u.Err = fmt.Errorf("read config: %w", err)
-	} else {
+	default:
 		u.Config, u.Err = Parse(src, w.Path)
 	}
 	w.log(u)
@@ -186,6 +312,13 @@ func (w *Watcher) send(u Update) {
 	default:
 	}
 	w.updates <- u
+}
+
+func (w *Watcher) poll() time.Duration {
+	if w.pollInterval > 0 {
+		return w.pollInterval
+	}
+	return DirPollInterval
 }
 
 func (w *Watcher) debounce() time.Duration {

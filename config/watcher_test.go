@@ -189,3 +189,111 @@ func TestWatcherBadDirectory(t *testing.T) {
 		t.Error("Run with no path returned nil")
 	}
 }
+
+// The config directory removed and created again with a changed file: the
+// Watcher says it lost the watch, finds the directory again, reloads, and
+// keeps watching it.
+func TestWatcherDirectoryRemovedThenRecreated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conf", "config.hcl")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, streamsConfig("a"))
+	logs := &lockedBuffer{}
+	w := &Watcher{Path: path, Debounce: 20 * time.Millisecond, pollInterval: 50 * time.Millisecond,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: logs})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitUpdate(t, w, "initial load", hasStreams("a"))
+
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	u := waitUpdate(t, w, "watch lost", func(u Update) bool { return errors.Is(u.Err, ErrWatchLost) })
+	if !strings.Contains(u.Err.Error(), filepath.Dir(path)) {
+		t.Errorf("lost-watch error does not name the directory: %v", u.Err)
+	}
+	// SIGHUP reads the path whatever the watch state.
+	w.Reload()
+	u = waitUpdate(t, w, "reload while lost", func(u Update) bool { return u.Err != nil })
+	if !errors.Is(u.Err, os.ErrNotExist) || !errors.Is(u.Err, ErrWatchLost) {
+		t.Errorf("reload while lost: %v", u.Err)
+	}
+
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, streamsConfig("a", "b"))
+	waitUpdate(t, w, "recreated directory applied", hasStreams("a", "b"))
+	deadline := time.Now().Add(waitLimit)
+	for !strings.Contains(logs.String(), "watching again") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"watching again\" in the log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "not watching it") {
+		t.Errorf("the lost watch was not logged:\n%s", logs.String())
+	}
+	// The watch is armed again: a later in-place write is seen.
+	writeFile(t, path, streamsConfig("c"))
+	waitUpdate(t, w, "write after re-watch", hasStreams("c"))
+}
+
+// The directory renamed away and another put in its place.
+func TestWatcherDirectoryRenamedAndReplaced(t *testing.T) {
+	base := t.TempDir()
+	path := filepath.Join(base, "conf", "config.hcl")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, streamsConfig("a"))
+	w := &Watcher{Path: path, Debounce: 20 * time.Millisecond, pollInterval: 50 * time.Millisecond, Logger: hclog.NewNullLogger()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitUpdate(t, w, "initial load", hasStreams("a"))
+	if err := os.Rename(filepath.Dir(path), filepath.Join(base, "conf.old")); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdate(t, w, "watch lost", func(u Update) bool { return errors.Is(u.Err, ErrWatchLost) })
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, streamsConfig("z"))
+	waitUpdate(t, w, "replacement applied", hasStreams("z"))
+	// Writes to the old directory are not taken for the config.
+	writeFile(t, filepath.Join(base, "conf.old", "config.hcl"), streamsConfig("old"))
+	writeFile(t, path, streamsConfig("y"))
+	waitUpdate(t, w, "write to the new directory", hasStreams("y"))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
