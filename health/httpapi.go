@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,6 +32,35 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/streams/{name}", a.stream)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// The status API's server limits: every route answers a small JSON (or
+// text) document at once, so a client gets ReadTimeout to send its request
+// and the handler WriteTimeout to answer, and an idle keep-alive connection
+// is closed after IdleTimeout (without it, every idle client would hold a
+// descriptor and a goroutine for good).
+//
+// A streaming endpoint (server-sent events, a long poll) added later must not
+// live under WriteTimeout: give it its own handling (an
+// http.ResponseController deadline per write, or a separate server).
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxHeaderBytes    = 64 << 10
+)
+
+// NewServer returns the HTTP server for handler with the limits above.
+func NewServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
 }
 
 // HealthReport is /healthz's body.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,6 +53,9 @@ type service struct {
 	limiter  *supervisor.HostLimiter
 	emulator *emulator
 
+	// httpIdleTimeout overrides health.IdleTimeout (tests).
+	httpIdleTimeout time.Duration
+
 	mu      sync.Mutex
 	cfg     *config.Config
 	cfgStat health.ConfigStatus
@@ -76,9 +79,15 @@ func (s *service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
-	srv := &http.Server{Handler: (&health.API{Source: s}).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := health.NewServer((&health.API{Source: s}).Handler())
+	if s.httpIdleTimeout > 0 {
+		srv.IdleTimeout = s.httpIdleTimeout
+	}
 	go func() { _ = srv.Serve(ln) }()
 	s.log.Info("fmspush started", "version", version, "http", "http://"+ln.Addr().String(), "config", s.configName())
+	if !loopbackListen(cfg.Service.HTTPListen) {
+		s.log.Warn(fmt.Sprintf("status API listening beyond loopback on %s: anyone who can reach it reads stream status", cfg.Service.HTTPListen))
+	}
 	s.apply(ctx, cfg)
 	s.watch(ctx)
 	s.log.Info("shutting down")
@@ -124,6 +133,7 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) {
 		specs = append(specs, s.specFor(cfg, st))
 	}
 	ch := s.manager.Apply(ctx, specs)
+	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
 	s.cfg = cfg
 	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now()}
@@ -166,20 +176,47 @@ func (s *service) watch(ctx context.Context) {
 			return
 		case <-s.Reload:
 			s.log.Info("SIGHUP: reloading config")
+			if updates == nil {
+				// No watcher: read the file here.
+				s.onUpdate(ctx, loadUpdate(s.ConfigPath))
+				continue
+			}
 			w.Reload()
 		case u, ok := <-updates:
 			if !ok {
-				// The watcher stopped (its directory vanished): keep serving
-				// the last good config without reloads.
+				// The watcher stopped (fsnotify failed): keep serving the
+				// last good config; SIGHUP still reloads. A removed
+				// directory does not stop it: it says so in an update and
+				// watches again when the directory is back.
 				werr := <-done
 				done <- werr // for the deferred wait
-				s.reloadFailed(fmt.Errorf("config watcher stopped: %v", werr))
+				s.reloadFailed(fmt.Errorf("config watcher stopped (reload with SIGHUP): %v", werr))
 				updates = nil
 				continue
 			}
 			s.onUpdate(ctx, u)
 		}
 	}
+}
+
+// loadUpdate reads path as the Watcher would.
+func loadUpdate(path string) config.Update {
+	cfg, err := config.Load(path)
+	return config.Update{Config: cfg, Err: err, At: time.Now()}
+}
+
+// loopbackListen reports whether a host:port listens on loopback only:
+// 127.0.0.0/8, ::1 or localhost. An empty host listens everywhere.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *service) onUpdate(ctx context.Context, u config.Update) {
