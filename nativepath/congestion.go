@@ -11,10 +11,16 @@ import (
 // (a capped link drops a GOP every 5-10 s) is not shown healthy in between.
 const congestedHold = 15 * time.Second
 
+// ownShare is the part of max_delay the sender's own queue may use: the
+// rest is left to queues on the path that the sender cannot see (a
+// bottleneck router's buffer, a proxy's), which the delay measured at the
+// server includes.
+const ownShare = 0.75
+
 // dropper bounds the delivery delay on a link slower than the stream: when
-// a frame written now would wait more than maxDelay behind what is queued,
-// it drops video, non-key frames and then whole GOPs, until a keyframe
-// finds the wait back under half the bound; audio and sequence headers
+// a frame written now would wait more than ownShare of maxDelay behind what
+// is queued, it drops video, non-key frames and then whole GOPs, until a
+// keyframe finds the wait back under half that; audio and sequence headers
 // (written apart) always pass.
 type dropper struct {
 	maxDelay time.Duration
@@ -27,10 +33,11 @@ func (d *dropper) keep(u media.Unit, lag time.Duration, now time.Time) bool {
 	if !u.Codec.IsVideo() || d.maxDelay <= 0 {
 		return true
 	}
-	if !d.dropping && lag > d.maxDelay {
+	bound := time.Duration(float64(d.maxDelay) * ownShare)
+	if !d.dropping && lag > bound {
 		d.dropping = true
 	}
-	if d.dropping && u.Key && lag <= d.maxDelay/2 {
+	if d.dropping && u.Key && lag <= bound/2 {
 		d.dropping = false
 	}
 	if d.dropping {
