@@ -412,3 +412,38 @@ func TestEmulatorRulesScalars(t *testing.T) {
 		t.Errorf("rules = %v", cfg.Emulator.Rules)
 	}
 }
+
+// Every range error names the field, the value and both bounds, at the
+// value's file:line:col.
+func TestRangeErrorsNameBothBounds(t *testing.T) {
+	for _, c := range []struct{ block, attr, want string }{
+		{"failover", `attempts_per_minute = 1000`, "attempts_per_minute = 1000 is out of range 1..600"},
+		{"failover", `attempts_per_minute = 0`, "attempts_per_minute = 0 is out of range 1..600"},
+		{"failover", `circuit_failures = 0`, "circuit_failures = 0 is out of range 1..10000"},
+		{"failover", `probe_interval = "1ns"`, `probe_interval = "1ns" is out of range 250ms..24h`},
+		{"failover", `probe_interval = "100ms"`, `probe_interval = "100ms" is out of range 250ms..24h`},
+		{"failover", `probe_interval = "0s"`, `probe_interval = "0s" is out of range 250ms..24h`},
+		{"failover", `stall_timeout = "0s"`, `stall_timeout = "0s" is out of range 1ns..10m`},
+		{"failover", `failback_after = "48h"`, `failback_after = "48h" is out of range 0s..24h`},
+		{"native", `source_grace = "-1s"`, `source_grace = "-1s" is out of range 0s..1h`},
+		{"native", `chunk_size = 100`, "chunk_size = 100 is out of range 128..16777215"},
+		{"native", `gop_cache_bytes = -1`, "gop_cache_bytes = -1 is out of range 0..268435456"},
+		{"ffmpeg", `stale_timeout = "1h"`, `stale_timeout = "1h" is out of range 1ns..10m`},
+	} {
+		src := "stream \"s\" {\n" + okStream + "  " + c.block + " {\n    " + c.attr + "\n  }\n}\n"
+		_, err := Parse([]byte(src), "range.hcl")
+		if err == nil {
+			t.Errorf("%s: no error", c.attr)
+			continue
+		}
+		field := c.block + "." + strings.SplitN(c.attr, " ", 2)[0]
+		if want := "range.hcl:5:"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), field+": "+c.want) {
+			t.Errorf("%s:\n got %s\nwant range.hcl:5:COL: stream \"s\": %s: %s", c.attr, err, field, c.want)
+		}
+	}
+	// The bounds themselves are accepted.
+	src := "stream \"s\" {\n" + okStream + "  failover {\n    probe_interval = \"250ms\"\n    attempts_per_minute = 600\n  }\n}\n"
+	if _, err := Parse([]byte(src), "ok.hcl"); err != nil {
+		t.Errorf("bounds rejected: %v", err)
+	}
+}

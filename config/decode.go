@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -84,24 +83,15 @@ func (s scope) integer(a *hcl.Attribute, def, lo, hi int64) int64 {
 		return def
 	}
 	if v < lo || v > hi {
-		s.fail(a, "%d is out of range: %s", v, rangeText(lo, hi))
+		s.fail(a, "%s = %d is out of range %d..%d", a.Name, v, lo, hi)
 		return def
 	}
 	return v
 }
 
-func rangeText(lo, hi int64) string {
-	switch {
-	case lo == 0 && hi == math.MaxInt32:
-		return "must not be negative"
-	case hi == math.MaxInt32:
-		return fmt.Sprintf("must be at least %d", lo)
-	}
-	return fmt.Sprintf("must be between %d and %d", lo, hi)
-}
-
-// duration decodes an optional duration string ("30s") of at least lo.
-func (s scope) duration(a *hcl.Attribute, def, lo time.Duration) time.Duration {
+// duration decodes an optional duration string ("30s") within [lo, hi]
+// (lo = minPositive: greater than zero).
+func (s scope) duration(a *hcl.Attribute, def, lo, hi time.Duration) time.Duration {
 	if a == nil {
 		return def
 	}
@@ -114,17 +104,24 @@ func (s scope) duration(a *hcl.Attribute, def, lo time.Duration) time.Duration {
 	case err != nil:
 		s.fail(a, "bad duration %q: want a Go duration such as \"30s\", \"1m30s\", \"500ms\"", text)
 		return def
-	case d < 0:
-		s.fail(a, "duration %q must not be negative", text)
-		return def
-	case d < lo && lo == minPositive:
-		s.fail(a, "duration %q must be greater than zero", text)
-		return def
-	case d < lo:
-		s.fail(a, "duration %q is too short: at least %s", text, lo)
+	case d < lo || d > hi:
+		s.fail(a, "%s = %q is out of range %s..%s", a.Name, text, shortDuration(lo), shortDuration(hi))
 		return def
 	}
 	return d
+}
+
+// shortDuration writes d as Go does, without zero trailing units: "24h",
+// "10m", "250ms", "1ns".
+func shortDuration(d time.Duration) string {
+	t := d.String()
+	if strings.HasSuffix(t, "m0s") {
+		t = strings.TrimSuffix(t, "0s")
+	}
+	if strings.HasSuffix(t, "h0m") {
+		t = strings.TrimSuffix(t, "0m")
+	}
+	return t
 }
 
 // list decodes an optional list of strings; an empty list gives nil.

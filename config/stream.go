@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"regexp"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -67,7 +67,7 @@ func decodeFFmpeg(s scope, r *rawFFmpeg) FFmpeg {
 	}
 	return FFmpeg{
 		Driver:       enum(s, r.Driver, DefaultDriver, DriverExec, DriverLibav),
-		StaleTimeout: s.duration(r.StaleTimeout, DefaultStaleTimeout, minPositive),
+		StaleTimeout: s.duration(r.StaleTimeout, DefaultStaleTimeout, minPositive, 10*time.Minute),
 		InputArgs:    s.list(r.InputArgs),
 		ExtraArgs:    s.list(r.ExtraArgs),
 	}
@@ -75,6 +75,15 @@ func decodeFFmpeg(s scope, r *rawFFmpeg) FFmpeg {
 
 // minPositive is the lower bound of a duration that must be greater than zero.
 const minPositive = 1
+
+// Floors and ceilings of the failover limits: a probe at most every 250 ms
+// (a "1ns" interval with a high attempt limit made 19,490 connections in
+// 10 s), at most 600 connection attempts a minute to one host.
+const (
+	MinProbeInterval     = 250 * time.Millisecond
+	MaxAttemptsPerMinute = 600
+	MaxCircuitFailures   = 10000
+)
 
 func decodeNative(s scope, r *rawNative, rtmpFlashVer string) Native {
 	if r == nil {
@@ -86,8 +95,8 @@ func decodeNative(s scope, r *rawNative, rtmpFlashVer string) Native {
 		HeaderPolicy:  enum(s, r.HeaderPolicy, DefaultHeaderPolicy, HeaderAuto, HeaderType0),
 		ChunkSize:     int(s.integer(r.ChunkSize, DefaultChunkSize, MinChunkSize, MaxChunkSize)),
 		H265:          enum(s, r.H265, DefaultH265, H265Enhanced, H265Legacy),
-		SourceGrace:   s.duration(r.SourceGrace, DefaultSourceGrace, 0),
-		MaxDelay:      s.duration(r.MaxDelay, DefaultMaxDelay, minPositive),
+		SourceGrace:   s.duration(r.SourceGrace, DefaultSourceGrace, 0, time.Hour),
+		MaxDelay:      s.duration(r.MaxDelay, DefaultMaxDelay, minPositive, 5*time.Minute),
 		GOPCacheBytes: s.integer(r.GOPCacheBytes, DefaultGOPCacheBytes, 0, MaxGOPCacheBytes),
 	}
 }
@@ -109,17 +118,17 @@ func decodeFailover(s scope, r *rawFailover, emu *Emulator) Failover {
 		r = &rawFailover{}
 	}
 	f := Failover{
-		ProbeInterval: s.duration(r.ProbeInterval, DefaultProbeInterval, minPositive),
+		ProbeInterval: s.duration(r.ProbeInterval, DefaultProbeInterval, MinProbeInterval, 24*time.Hour),
 		ProbeDepth:    enum(s, r.ProbeDepth, DefaultProbeDepth, ProbeL0, ProbeL1, ProbeL2, ProbeL3, ProbeL4, ProbeL5),
 
-		FailbackAfter:     s.duration(r.FailbackAfter, DefaultFailbackAfter, 0),
-		BackoffInitial:    s.duration(r.BackoffInitial, DefaultBackoffInitial, minPositive),
-		BackoffMax:        s.duration(r.BackoffMax, DefaultBackoffMax, minPositive),
-		AttemptsPerMinute: int(s.integer(r.AttemptsPerMinute, DefaultAttemptsPerMinute, 1, math.MaxInt32)),
-		CircuitFailures:   int(s.integer(r.CircuitFailures, DefaultCircuitFailures, 1, math.MaxInt32)),
-		CircuitWindow:     s.duration(r.CircuitWindow, DefaultCircuitWindow, minPositive),
-		CircuitCooldown:   s.duration(r.CircuitCooldown, DefaultCircuitCooldown, minPositive),
-		StallTimeout:      s.duration(r.StallTimeout, DefaultStallTimeout, minPositive),
+		FailbackAfter:     s.duration(r.FailbackAfter, DefaultFailbackAfter, 0, 24*time.Hour),
+		BackoffInitial:    s.duration(r.BackoffInitial, DefaultBackoffInitial, minPositive, time.Hour),
+		BackoffMax:        s.duration(r.BackoffMax, DefaultBackoffMax, minPositive, 24*time.Hour),
+		AttemptsPerMinute: int(s.integer(r.AttemptsPerMinute, DefaultAttemptsPerMinute, 1, MaxAttemptsPerMinute)),
+		CircuitFailures:   int(s.integer(r.CircuitFailures, DefaultCircuitFailures, 1, MaxCircuitFailures)),
+		CircuitWindow:     s.duration(r.CircuitWindow, DefaultCircuitWindow, minPositive, 24*time.Hour),
+		CircuitCooldown:   s.duration(r.CircuitCooldown, DefaultCircuitCooldown, minPositive, 24*time.Hour),
+		StallTimeout:      s.duration(r.StallTimeout, DefaultStallTimeout, minPositive, 10*time.Minute),
 	}
 	if spec, ok := s.strOK(r.ProbeTarget, ""); ok && r.ProbeTarget != nil {
 		f.ProbeTargetSpec, f.ProbeTarget = spec, target(s, r.ProbeTarget, spec, false, emu)
