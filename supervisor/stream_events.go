@@ -357,7 +357,6 @@ func (l *loop) congestedReason() string {
 	return b.String()
 }
 
-// humanDuration renders d for a reason: "20 ms", "1 s", "4.5 s", "2 min 5 s".
 // inDuration says when something happens, as people read it: "in 8 s",
 // or "now" for a moment already past (never a negative duration).
 func inDuration(d time.Duration) string {
@@ -367,7 +366,10 @@ func inDuration(d time.Duration) string {
 	return "in " + humanDuration(d)
 }
 
+// humanDuration renders d for a reason: "20 ms", "1 s", "4.5 s", "2 min 5 s";
+// a negative d reads as 0.
 func humanDuration(d time.Duration) string {
+	d = max(d, 0)
 	switch {
 	case d < time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())
