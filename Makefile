@@ -14,7 +14,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/fmspush
 
 deps:
-	@scripts/deps.sh test
+	@GO=$(GO) scripts/deps.sh test
 
 deps-demo:
 	@scripts/deps.sh demo

@@ -10,16 +10,26 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# node-media-server (a test peer, scripts/peers.sh) runs on Debian's nodejs 18
+# and installs with npm; a node already on PATH (another packaging) is kept.
+if [ "${1:-test}" = test ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
 fi
-echo "deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# policy-rc.d keeps the package from starting a system nginx on port 80.
-printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-$SUDO chmod +x /usr/sbin/policy-rc.d
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-$SUDO rm -f /usr/sbin/policy-rc.d
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps the package from starting a system nginx on port 80.
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+# The independent RTMP servers of the interop tests (lal and go2rtc built with
+# Go, node-media-server from npm), only when missing.
+if [ "${1:-test}" = test ]; then
+  GO=${GO:-go} "$(dirname "$0")/peers.sh"
+fi
