@@ -59,14 +59,16 @@ func maskUserinfo(authority string) string {
 	return user + ":" + Mask + "@" + authority[at+1:]
 }
 
-// maskLastSegment masks the last path segment (the stream name) when the path
-// has an app and a name, keeping any query already masked. A path with only an
-// app ("live") carries no key.
+// maskLastSegment masks the last non-empty path segment (the stream name)
+// when the path has an app and a name, keeping any query already masked and
+// any trailing slashes ("live/KEY/" is "live/***/"). A path with only an app
+// ("live", "live/") carries no key.
 func maskLastSegment(path string) string {
 	body, query, hasQuery := strings.Cut(path, "?")
-	slash := strings.LastIndex(body, "/")
-	if slash >= 0 && slash < len(body)-1 {
-		body = body[:slash+1] + Mask
+	trimmed := strings.TrimRight(body, "/")
+	slash := strings.LastIndex(trimmed, "/")
+	if slash >= 0 && slash < len(trimmed)-1 {
+		body = trimmed[:slash+1] + Mask + body[len(trimmed):]
 	}
 	if hasQuery {
 		return body + "?" + query

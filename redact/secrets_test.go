@@ -35,3 +35,15 @@ func TestSecretsPlayPathAndShortWords(t *testing.T) {
 	var nilSecrets *Secrets
 	require.Equal(t, "rtmp://h/live/***", nilSecrets.Text("rtmp://h/live/KEY"))
 }
+
+func TestURLKeyFollowedBySlash(t *testing.T) {
+	for in, want := range map[string]string{
+		"rtmp://host/live/KEY/":           "rtmp://host/live/***/",
+		"rtmp://host/live/KEY//?k=v":      "rtmp://host/live/***//?k=***",
+		"rtmp://host/live/":               "rtmp://host/live/",
+		"rtmp://host/live/KEY":            "rtmp://host/live/***",
+		"rtmps://host:443/app/sub/KEY/ x": "rtmps://host:443/app/sub/***/ x",
+	} {
+		require.Equal(t, want, Text(in), in)
+	}
+}
