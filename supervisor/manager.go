@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -22,12 +23,14 @@ type Spec struct {
 }
 
 // Manager runs every stream and applies config changes: only streams whose
-// settings changed are restarted, added or removed.
+// settings changed are restarted, added or removed. Status reads never wait
+// for a change being applied: Streams reads a snapshot of the stream set.
 type Manager struct {
 	Logger hclog.Logger
 
-	mu      sync.Mutex
+	mu      sync.Mutex // serialises Apply and Close; guards running
 	running map[string]*managed
+	view    atomic.Pointer[[]*Stream] // what Streams reads
 }
 
 type managed struct {
@@ -43,6 +46,9 @@ type Changes struct {
 }
 
 // Apply makes the running streams match specs. ctx bounds the streams' lives.
+// The streams that changed or went away are stopped together (each
+// unpublishes, which may take seconds), then the changed and new ones start:
+// a changed stream's new session never overlaps its old one on the key.
 func (m *Manager) Apply(ctx context.Context, specs []Spec) Changes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -50,6 +56,8 @@ func (m *Manager) Apply(ctx context.Context, specs []Spec) Changes {
 		m.running = make(map[string]*managed)
 	}
 	var ch Changes
+	var stop []*managed
+	var start []Spec
 	want := make(map[string]bool, len(specs))
 	for _, sp := range specs {
 		want[sp.Name] = true
@@ -59,22 +67,47 @@ func (m *Manager) Apply(ctx context.Context, specs []Spec) Changes {
 			ch.Added = append(ch.Added, sp.Name)
 		case cur.fingerprint != sp.Fingerprint:
 			ch.Changed = append(ch.Changed, sp.Name)
-			cur.stop()
+			stop = append(stop, cur)
 		default:
 			ch.Unchanged = append(ch.Unchanged, sp.Name)
 			continue
 		}
-		m.running[sp.Name] = m.launch(ctx, sp)
+		start = append(start, sp)
 	}
 	for name, cur := range m.running {
 		if !want[name] {
 			ch.Removed = append(ch.Removed, name)
-			cur.stop()
+			stop = append(stop, cur)
 			delete(m.running, name)
 		}
 	}
+	stopAll(stop)
+	for _, sp := range start {
+		m.running[sp.Name] = m.launch(ctx, sp)
+	}
+	m.publishView()
 	sort.Strings(ch.Removed)
 	return ch
+}
+
+// stopAll cancels every stream first, then waits for each: N unpublishes
+// take as long as the slowest, not their sum.
+func stopAll(ms []*managed) {
+	for _, mg := range ms {
+		mg.cancel()
+	}
+	for _, mg := range ms {
+		<-mg.done
+	}
+}
+
+// publishView stores the running set for Streams; m.mu held.
+func (m *Manager) publishView() {
+	list := make([]*Stream, 0, len(m.running))
+	for _, mg := range m.running {
+		list = append(list, mg.stream)
+	}
+	m.view.Store(&list)
 }
 
 func (m *Manager) launch(ctx context.Context, sp Spec) *managed {
@@ -91,19 +124,13 @@ func (m *Manager) launch(ctx context.Context, sp Spec) *managed {
 	return mg
 }
 
-func (mg *managed) stop() {
-	mg.cancel()
-	<-mg.done
-}
-
-// Streams returns every running stream's status, sorted by name.
+// Streams returns every running stream's status, sorted by name, without
+// waiting for an Apply in progress (streams being stopped still show).
 func (m *Manager) Streams() []health.StreamStatus {
-	m.mu.Lock()
-	list := make([]*Stream, 0, len(m.running))
-	for _, mg := range m.running {
-		list = append(list, mg.stream)
+	var list []*Stream
+	if v := m.view.Load(); v != nil {
+		list = *v
 	}
-	m.mu.Unlock()
 	out := make([]health.StreamStatus, 0, len(list))
 	for _, st := range list {
 		out = append(out, st.Status())
@@ -116,11 +143,11 @@ func (m *Manager) Streams() []health.StreamStatus {
 func (m *Manager) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var wg sync.WaitGroup
+	all := make([]*managed, 0, len(m.running))
 	for name, mg := range m.running {
-		wg.Add(1)
-		go func() { defer wg.Done(); mg.stop() }()
+		all = append(all, mg)
 		delete(m.running, name)
 	}
-	wg.Wait()
+	stopAll(all)
+	m.publishView()
 }
