@@ -84,6 +84,13 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 	return u, nil
 }
 
+// MaxLate is how far behind the clock a paced Looper may fall before it
+// stops catching up: past it (the process was paused, or starved of CPU)
+// it re-anchors on the clock and goes on at real time, instead of bursting
+// the missed media out at once (a burst no publisher could tell from a
+// slow target).
+const MaxLate = time.Second
+
 // wait blocks until start+dts on the clock.
 func (l *Looper) wait(ctx context.Context, dts time.Duration) error {
 	if err := ctx.Err(); err != nil {
@@ -92,10 +99,15 @@ func (l *Looper) wait(ctx context.Context, dts time.Duration) error {
 	if l.clock == nil {
 		return nil
 	}
+	now := l.clock.Now()
 	if l.start.IsZero() {
-		l.start = l.clock.Now().Add(-dts)
+		l.start = now.Add(-dts)
 	}
-	d := l.start.Add(dts).Sub(l.clock.Now())
+	d := l.start.Add(dts).Sub(now)
+	if d < -MaxLate {
+		l.start = now.Add(-dts) // re-anchor: due now, the rest at real time
+		return nil
+	}
 	if d <= 0 {
 		return nil
 	}

@@ -128,3 +128,32 @@ func BenchmarkLooperUnpaced(b *testing.B) {
 		}
 	}
 }
+
+// jumpClock is a skipClock that can also jump, as a paused process sees.
+func (c *skipClock) jump(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// After the process is paused for 20 s (SIGSTOP, CPU starvation), the
+// looper does not burst 20 s of media out at once: the next unit comes at
+// once and the rest at real time again.
+func TestLooperDoesNotBurstAfterAPause(t *testing.T) {
+	c := loadSample(t)
+	clk := &skipClock{now: time.Unix(1000, 0)}
+	l, err := NewLooper(c, clk)
+	noErr(t, err)
+	ctx := context.Background()
+	var u Unit
+	for u.DTS < 2*time.Second {
+		u, err = l.Next(ctx)
+		noErr(t, err)
+	}
+	clk.jump(20 * time.Second)
+	resumed := clk.Now()
+	first, err := l.Next(ctx)
+	noErr(t, err)
+	equal(t, resumed, clk.Now(), "the first unit after the pause is due at once")
+	for u = first; u.DTS < first.DTS+time.Second; {
+		u, err = l.Next(ctx)
+		noErr(t, err)
+	}
+	equal(t, u.DTS-first.DTS, clk.Now().Sub(resumed), "after the pause, units are paced at real time again")
+}
