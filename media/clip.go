@@ -26,10 +26,21 @@ type Clip struct {
 	Units    []Unit
 	// Skipped counts tags of unsupported codecs that were left out.
 	Skipped int
+	// Damaged counts tags that could not be decoded and were left out.
+	Damaged int
+	// Truncated is true when the file ended inside a tag: the clip holds
+	// what came before (ffmpeg plays such a file up to the cut too).
+	Truncated bool
 }
 
+// maxDamaged bounds the damaged tags a clip may skip: past it the file is
+// not an FLV worth playing.
+const maxDamaged = 1000
+
 // ReadClip reads a whole FLV stream. The first sequence header of each track
-// is kept; units of unsupported codecs are counted in Skipped.
+// is kept; units of unsupported codecs are counted in Skipped. A damaged
+// file plays up to the damage: a tag that does not decode is skipped
+// (Damaged), a file cut inside a tag ends there (Truncated).
 func ReadClip(r io.Reader) (*Clip, error) {
 	fr, err := NewFLVReader(r)
 	if err != nil {
@@ -42,14 +53,26 @@ func ReadClip(r io.Reader) (*Clip, error) {
 		switch {
 		case err == io.EOF:
 			return c, c.check()
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			c.Truncated = true
+			return c, c.check()
 		case errors.As(err, &ue):
 			c.Skipped++
+		case err != nil && c.Damaged < maxDamaged && !isReadError(err):
+			c.Damaged++
 		case err != nil:
 			return nil, err
 		default:
 			c.add(p)
 		}
 	}
+}
+
+// isReadError tells an I/O failure (to return) from a tag that did not
+// decode (to skip).
+func isReadError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe)
 }
 
 // ParseClip parses an FLV file held in memory.
