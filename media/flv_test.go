@@ -159,13 +159,23 @@ func TestFLVBadInput(t *testing.T) {
 
 	c := loadSample(t)
 	b := writeClip(t, c, HEVCEnhanced)
-	for _, n := range []int{0, 5, 13, 20, 100, 1000} {
+	for _, n := range []int{0, 5, 13, 20, 100} {
 		_, err := ParseClip(b[:n])
 		isErr(t, err, "truncated at ", n)
 	}
-	// A tag claiming 16 MiB with 10 bytes behind it.
+	// Cut after the headers: what came before plays (a clip, Truncated), or
+	// there is no frame yet (an error).
+	if c, err := ParseClip(b[:1000]); err == nil {
+		isTrue(t, c.Truncated, "a clip cut at 1000 bytes is marked truncated")
+	}
+	// A tag claiming 16 MiB with 10 bytes behind it: no frame, no clip.
 	huge := append(append([]byte{}, b[:13]...), 9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3)
 	_, err = ParseClip(huge)
+	isErr(t, err, "a 16 MiB tag with 10 bytes")
+	_, err = NewFLVReader(bytes.NewReader(huge))
+	noErr(t, err)
+	r0, _ := NewFLVReader(bytes.NewReader(huge))
+	_, err = r0.ReadTag()
 	errIs(t, err, io.ErrUnexpectedEOF)
 
 	var buf bytes.Buffer
