@@ -75,6 +75,9 @@ func publishSample(t *testing.T, start func(testing.TB) *testpeer.Server) {
 			}
 
 			probe := srv.Capture(t, kind, 3*time.Second)
+			// Whether the server honours the native path's Window
+			// Acknowledgement Size (its acks make stall detection exact).
+			t.Logf("%s path to %s: %d RTMP acks from the server after %d bytes", kind, srv.Name, sig.AcksReceived.Load(), sig.BytesSent.Load())
 			v, a := probe.Video(), probe.Audio()
 			require.NotNil(t, v, "no video played back from %s", srv.Name)
 			require.Equal(t, "h264", v.CodecName)
