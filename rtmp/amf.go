@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 )
@@ -21,8 +22,51 @@ type (
 	AMFUndefined = amf0.Undefined
 )
 
-// MaxAMFDepth bounds how deeply objects and arrays may nest in DecodeAMF.
-const MaxAMFDepth = 64
+// Bounds on what DecodeAMF and ParseCommand accept. The payload bounds the
+// length of every string; the bounds below bound the number of values, so
+// that decoding n bytes allocates O(n) plus a constant: without them one
+// 16 MB message of AMF nulls decodes into 16 million values (a 256 MB slice).
+// No command or metadata fmspush meets comes near them.
+const (
+	// MaxAMFDepth bounds how deeply objects and arrays may nest.
+	MaxAMFDepth = 32
+	// MaxAMFTopValues bounds the values at the top level of one message.
+	MaxAMFTopValues = 1024
+	// MaxAMFValues bounds the values of one message, nested ones included.
+	MaxAMFValues = 4096
+	// MaxCommandSize bounds the payload of a command message (type 20).
+	MaxCommandSize = 64 << 10
+)
+
+// LimitError is a message refused because it exceeds one of the bounds
+// above: what a hostile or broken peer sends. Cause is short, stable and
+// snake_case: "command_too_large", "amf_too_many_values", "amf_too_deep".
+// errors.Is matches it against ErrCommandTooLarge, ErrAMFTooManyValues and
+// ErrAMFTooDeep by Cause.
+type LimitError struct {
+	Cause  string
+	Detail string
+}
+
+func (e *LimitError) Error() string {
+	if e.Detail == "" {
+		return "rtmp: " + strings.ReplaceAll(e.Cause, "_", " ")
+	}
+	return "rtmp: " + e.Detail
+}
+
+// Is matches any *LimitError of the same Cause.
+func (e *LimitError) Is(target error) bool {
+	t, ok := target.(*LimitError)
+	return ok && t.Cause == e.Cause
+}
+
+// The bounds' errors, for errors.Is.
+var (
+	ErrCommandTooLarge  error = &LimitError{Cause: "command_too_large"}
+	ErrAMFTooManyValues error = &LimitError{Cause: "amf_too_many_values"}
+	ErrAMFTooDeep       error = &LimitError{Cause: "amf_too_deep"}
+)
 
 // EncodeAMF encodes values as AMF0. Accepted types: float64 (and Go integer
 // types, converted), bool, string, nil, AMFObject, AMFECMAArray,
@@ -68,10 +112,13 @@ func normalizeAMF(v any) any {
 	return v
 }
 
-// DecodeAMF decodes every AMF0 value in b. It rejects nesting deeper than
-// MaxAMFDepth before decoding, so hostile input cannot exhaust the stack.
+// DecodeAMF decodes every AMF0 value in b. Before decoding, it walks b
+// without building values and refuses (a *LimitError) more than
+// MaxAMFTopValues values at the top level, more than MaxAMFValues in all or
+// nesting deeper than MaxAMFDepth, so that hostile input can exhaust neither
+// the stack nor the heap.
 func DecodeAMF(b []byte) ([]any, error) {
-	if err := checkAMFDepth(b); err != nil {
+	if err := checkAMF(b); err != nil {
 		return nil, err
 	}
 	d, err := amf0.Unmarshal(b)
@@ -81,17 +128,21 @@ func DecodeAMF(b []byte) ([]any, error) {
 	return []any(d), nil
 }
 
-var errAMFTooDeep = errors.New("rtmp: amf0 nesting too deep")
-
-// checkAMFDepth walks the AMF0 structure without building values and fails
-// when containers nest deeper than MaxAMFDepth. Malformed input is left to
-// the decoder to report.
-func checkAMFDepth(b []byte) error {
-	for len(b) > 0 {
+// checkAMF walks the AMF0 structure without building values and fails when
+// it exceeds a bound. Malformed input is left to the decoder to report: the
+// walk is at least as lenient as amf0.Unmarshal, so the decoder fails no
+// later than the walk and decodes no more values than were counted.
+func checkAMF(b []byte) error {
+	w := amfWalk{size: len(b)}
+	for top := 1; len(b) > 0; top++ {
+		if top > MaxAMFTopValues {
+			return &LimitError{Cause: "amf_too_many_values",
+				Detail: fmt.Sprintf("amf0 message of %d bytes has more than %d values at the top level", w.size, MaxAMFTopValues)}
+		}
 		var err error
-		if b, err = skipAMF(b, 0); err != nil {
-			if err == errAMFTooDeep {
-				return err
+		if b, err = w.skip(b, 0); err != nil {
+			if le, ok := err.(*LimitError); ok {
+				return le
 			}
 			return nil
 		}
@@ -101,9 +152,19 @@ func checkAMFDepth(b []byte) error {
 
 var errAMFShort = errors.New("short")
 
-func skipAMF(b []byte, depth int) ([]byte, error) {
+// amfWalk counts the values of one message.
+type amfWalk struct {
+	values int
+	size   int // of the message, for the error text
+}
+
+func (w *amfWalk) skip(b []byte, depth int) ([]byte, error) {
 	if depth > MaxAMFDepth {
-		return nil, errAMFTooDeep
+		return nil, &LimitError{Cause: "amf_too_deep", Detail: fmt.Sprintf("amf0 nesting deeper than %d", MaxAMFDepth)}
+	}
+	if w.values++; w.values > MaxAMFValues {
+		return nil, &LimitError{Cause: "amf_too_many_values",
+			Detail: fmt.Sprintf("amf0 message of %d bytes has more than %d values", w.size, MaxAMFValues)}
 	}
 	if len(b) < 1 {
 		return nil, errAMFShort
@@ -125,9 +186,9 @@ func skipAMF(b []byte, depth int) ([]byte, error) {
 		if len(b) < 4 {
 			return nil, errAMFShort
 		}
-		return skipAMFProps(b[4:], depth)
+		return w.skipProps(b[4:], depth)
 	case 0x03:
-		return skipAMFProps(b, depth)
+		return w.skipProps(b, depth)
 	case 0x0A:
 		if len(b) < 4 {
 			return nil, errAMFShort
@@ -136,7 +197,7 @@ func skipAMF(b []byte, depth int) ([]byte, error) {
 		b = b[4:]
 		for i := 0; i < n; i++ {
 			var err error
-			if b, err = skipAMF(b, depth+1); err != nil {
+			if b, err = w.skip(b, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -152,7 +213,7 @@ func skipN(b []byte, n int) ([]byte, error) {
 	return b[n:], nil
 }
 
-func skipAMFProps(b []byte, depth int) ([]byte, error) {
+func (w *amfWalk) skipProps(b []byte, depth int) ([]byte, error) {
 	for {
 		if len(b) < 2 {
 			return nil, errAMFShort
@@ -166,7 +227,7 @@ func skipAMFProps(b []byte, depth int) ([]byte, error) {
 		if b, err = skipN(b, kl); err != nil {
 			return nil, err
 		}
-		if b, err = skipAMF(b, depth+1); err != nil {
+		if b, err = w.skip(b, depth+1); err != nil {
 			return nil, err
 		}
 	}
@@ -197,7 +258,13 @@ func (c *Command) Message(csid, streamID uint32) (*Message, error) {
 
 // ParseCommand decodes a TypeCommandAMF0 (or TypeDataAMF0, whose
 // transaction id is then 0 and whose values after the name are Args) payload.
+// A command larger than MaxCommandSize, or one beyond DecodeAMF's bounds, is
+// a *LimitError.
 func ParseCommand(m *Message) (*Command, error) {
+	if m.Type == TypeCommandAMF0 && len(m.Payload) > MaxCommandSize {
+		return nil, &LimitError{Cause: "command_too_large",
+			Detail: fmt.Sprintf("command message of %d bytes is larger than the %d-byte limit", len(m.Payload), MaxCommandSize)}
+	}
 	vals, err := DecodeAMF(m.Payload)
 	if err != nil {
 		return nil, err

@@ -3,11 +3,14 @@ package rtmp
 import (
 	"bytes"
 	"io"
+	"runtime/metrics"
 	"testing"
 )
 
 // FuzzDecodeAMF: no input makes DecodeAMF panic or recurse without bound,
-// and what decodes re-encodes.
+// what decodes re-encodes, and decoding n bytes allocates at most 2n bytes
+// plus a constant (the bounds on values make the constant; without them a
+// byte of AMF null costs 16-48 bytes).
 func FuzzDecodeAMF(f *testing.F) {
 	c := &Command{Name: "connect", TransactionID: 1, Args: []any{AMFObject{{Key: "app", Value: "live"}, {Key: "n", Value: 1.5}}}}
 	b, _ := c.Encode()
@@ -16,16 +19,46 @@ func FuzzDecodeAMF(f *testing.F) {
 	f.Add(md)
 	f.Add([]byte{0x0A, 0, 0, 0, 2, 0x05, 0x06, 0x01, 1})
 	f.Add(bytes.Repeat([]byte{0x03, 0, 1, 'a'}, 100))
+	f.Add(bytes.Repeat([]byte{0x05}, 64<<10))
+	f.Add(append([]byte{0x0A, 0, 0, 0x10, 0}, bytes.Repeat([]byte{0x00, 0, 0, 0, 0, 0, 0, 0, 0}, 4096)...))
+	f.Add(append([]byte{0x03}, bytes.Repeat([]byte{0, 1, 'k', 0x02, 0, 1, 'v'}, 4000)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		vals, err := DecodeAMF(in)
+		var vals []any
+		var err error
+		decode := func() { vals, err = DecodeAMF(in) }
+		// Under 4 KiB there are fewer values than bytes and the bound
+		// cannot be reached: measure only above, so that fuzzing stays fast.
+		if len(in) < 4096 {
+			decode()
+		} else if allocated, limit := allocatedBy(decode), 2*uint64(len(in))+amfAllocSlack; allocated > limit {
+			t.Fatalf("decoding %d bytes allocated %d bytes (limit %d)", len(in), allocated, limit)
+		}
+		ParseCommand(&Message{Type: TypeCommandAMF0, Payload: in})
 		if err != nil {
 			return
 		}
 		if _, err := EncodeAMF(vals...); err != nil {
 			t.Fatalf("decoded values do not re-encode: %v", err)
 		}
-		ParseCommand(&Message{Type: TypeCommandAMF0, Payload: in})
 	})
+}
+
+// amfAllocSlack is the constant of FuzzDecodeAMF's bound: MaxAMFValues
+// values at up to about 200 bytes each (an object entry or a slot, a boxed
+// value, append's growth: about 5 times the final slice), and the
+// allocator's span granularity in the measurement.
+const amfAllocSlack = 1 << 20
+
+// allocatedBy returns the heap bytes allocated while fn ran, from
+// runtime/metrics (no stop-the-world). Allocations of other goroutines
+// meanwhile count too: it is an upper bound.
+func allocatedBy(fn func()) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	before := s[0].Value.Uint64()
+	fn()
+	metrics.Read(s)
+	return s[0].Value.Uint64() - before
 }
 
 // FuzzChunkReader: no byte stream makes the chunk reader panic, loop

@@ -24,6 +24,17 @@ func (p *Publisher) readLoop() {
 			continue // control, data and unknown types are tolerated
 		}
 		c, err := ParseCommand(m)
+		var le *LimitError
+		if errors.As(err, &le) && !p.closing.Load() {
+			// A command beyond the bounds of amf.go: fail the session at
+			// the layer of its step (L4 once published), not skip it.
+			layer := Layer(p.step.Load())
+			if p.publishAt.Load() != 0 {
+				layer = LayerUpkeep
+			}
+			p.fail(p.newError(layer, le.Cause, err))
+			return
+		}
 		if err != nil {
 			continue
 		}
