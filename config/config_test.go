@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -445,5 +448,130 @@ func TestRangeErrorsNameBothBounds(t *testing.T) {
 	src := "stream \"s\" {\n" + okStream + "  failover {\n    probe_interval = \"250ms\"\n    attempts_per_minute = 600\n  }\n}\n"
 	if _, err := Parse([]byte(src), "ok.hcl"); err != nil {
 		t.Errorf("bounds rejected: %v", err)
+	}
+}
+
+// unknownArgs is a file of n bytes or a little less: one unknown argument a
+// line, as the "Hostile input" issue's 5 MB file; lines is how many.
+func unknownArgs(n int) (src []byte, lines int) {
+	var b bytes.Buffer
+	for {
+		line := fmt.Sprintf("unknown_argument_%d = 1\n", lines)
+		if b.Len()+len(line) > n {
+			return b.Bytes(), lines
+		}
+		b.WriteString(line)
+		lines++
+	}
+}
+
+// allocated runs fn and returns how long it took and the bytes the process
+// allocated meanwhile.
+func allocated(fn func()) (time.Duration, uint64) {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	fn()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return took, after.TotalAlloc - before.TotalAlloc
+}
+
+// A file over MaxFileSize is one problem saying so, refused by its size
+// without being parsed: before, a 5 MB file of unknown arguments took 5 s,
+// allocated 843 MB and gave a 32 MB error.
+func TestHugeFileRefusedBySize(t *testing.T) {
+	src, _ := unknownArgs(5 << 20)
+	path := filepath.Join(t.TempDir(), "config.hcl")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, load := range map[string]func() error{
+		"Load":  func() error { _, err := Load(path); return err },
+		"Parse": func() error { _, err := Parse(src, path); return err },
+	} {
+		var err error
+		took, alloc := allocated(func() { err = load() })
+		t.Logf("%s: %v in %v, %d bytes allocated", name, err, took, alloc)
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.More != 0 {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		want := fmt.Sprintf("%s: 5.0 MiB (%d bytes) is larger than the 1 MiB limit of a config file", path, len(src))
+		if err.Error() != want {
+			t.Errorf("%s: error %q, want %q", name, err, want)
+		}
+		if took > time.Second || alloc > 1<<20 {
+			t.Errorf("%s: took %v and allocated %d bytes: the file was read or parsed", name, took, alloc)
+		}
+	}
+	// A file that is not a regular one is read no further than the limit.
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err := Load("/dev/zero")
+		if err == nil || err.Error() != "/dev/zero: more than 1 MiB is larger than the 1 MiB limit of a config file" {
+			t.Errorf("/dev/zero: %v", err)
+		}
+	}
+	// At the limit, the file is parsed.
+	src, _ = unknownArgs(MaxFileSize)
+	if _, err := Parse(src, "limit.hcl"); err == nil || strings.Contains(err.Error(), "limit of a config file") {
+		t.Errorf("a file of %d bytes: %v", len(src), err)
+	}
+}
+
+// A file within the size limit but full of problems reports the first
+// MaxProblems by position and "and N more", in at most MaxErrorText bytes:
+// before, a 1 MiB file gave a 6.4 MB error (a 5 MB one 32 MB: the status
+// API's config.last_error and two log lines a reload).
+func TestManyProblemsBounded(t *testing.T) {
+	src, lines := unknownArgs(MaxFileSize - 64)
+	path := filepath.Join(t.TempDir(), "config.hcl")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	took, alloc := allocated(func() { _, err = Load(path) })
+	t.Logf("%d problems: error of %d bytes in %v, %.1f MB allocated (HCL's parse and diagnostics)",
+		lines, len(err.Error()), took, float64(alloc)/1e6)
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != MaxProblems || ce.More != lines-MaxProblems {
+		t.Fatalf("err = %.300v", err)
+	}
+	for i, p := range ce.Problems {
+		if p.Line != i+1 || !strings.Contains(p.Message, fmt.Sprintf(`"unknown_argument_%d"`, i)) {
+			t.Errorf("problem %d = %+v", i, p)
+		}
+	}
+	text := err.Error()
+	if len(text) > MaxErrorText || !strings.HasSuffix(text, fmt.Sprintf("; and %d more", lines-MaxProblems)) {
+		t.Errorf("error of %d bytes: ...%s", len(text), text[max(0, len(text)-200):])
+	}
+	// HCL's own parse and diagnostics of the file cost what they cost
+	// (140 MB allocated, 0.5 s; more under -race): MaxFileSize bounds them.
+	if took > 20*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+// One huge problem (an unknown argument with a 100 kB name) is cut, and the
+// error text stays within MaxErrorText on a rune boundary.
+func TestLongProblemCut(t *testing.T) {
+	name := strings.Repeat("é", 50000)
+	_, err := Parse([]byte("service {\n  x"+name+" = 1\n}\n"), "long.hcl")
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+		t.Fatalf("err = %.300v", err)
+	}
+	text := err.Error()
+	if len(ce.Problems[0].Message) > 512 || len(text) > MaxErrorText || !utf8.ValidString(text) || !strings.HasSuffix(text, "…") {
+		t.Errorf("message of %d bytes, error of %d bytes: %.200s", len(ce.Problems[0].Message), len(text), text)
+	}
+	e := &Error{More: 3}
+	for i := range 20 {
+		e.Problems = append(e.Problems, Problem{Filename: "f.hcl", Line: i + 1, Column: 1, Message: strings.Repeat("ü", 300)})
+	}
+	if text := e.Error(); len(text) > MaxErrorText || !utf8.ValidString(text) {
+		t.Errorf("error of %d bytes", len(text))
 	}
 }

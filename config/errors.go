@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -30,9 +31,14 @@ type Problem struct {
 	Message string
 }
 
-// String renders "file:line:column: block: field: message".
+// String renders "file:line:column: block: field: message" ("file: ..."
+// for a problem of the whole file, at line 0).
 func (p Problem) String() string {
-	parts := []string{fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)}
+	pos := p.Filename
+	if p.Line > 0 {
+		pos = fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
+	}
+	parts := []string{pos}
 	for _, s := range []string{p.Block, p.Field, p.Message} {
 		if s != "" {
 			parts = append(parts, s)
@@ -41,38 +47,91 @@ func (p Problem) String() string {
 	return strings.Join(parts, ": ")
 }
 
+// Bounds on what a failed file reports, so that its error stays readable
+// and small whatever the file holds (the status API, the logs).
+const (
+	// MaxProblems is how many problems an Error keeps: the first by position.
+	MaxProblems = 10
+	// MaxErrorText bounds the length of Error's text, in bytes.
+	MaxErrorText = 4 << 10
+	// maxMessage bounds one problem's message, in bytes.
+	maxMessage = 512
+)
+
 // Error is what Parse and Load return when a file fails to decode or
-// validate. Its text is one line listing every problem.
+// validate. Its text is one line listing the problems: the first
+// MaxProblems, then "and N more"; at most MaxErrorText bytes.
 type Error struct {
-	// Problems are sorted by position.
+	// Problems are sorted by position: the first MaxProblems of the file.
 	Problems []Problem
+	// More counts the problems found after those.
+	More int
 }
 
-// Error joins the problems with "; ".
+// Error joins the problems with "; ", adds "and N more" when some were
+// left out, and cuts the text at MaxErrorText bytes.
 func (e *Error) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
+	s := make([]string, 0, len(e.Problems)+1)
+	for _, p := range e.Problems {
+		s = append(s, p.String())
 	}
-	return strings.Join(s, "; ")
+	if e.More > 0 {
+		s = append(s, fmt.Sprintf("and %d more", e.More))
+	}
+	return truncate(strings.Join(s, "; "), MaxErrorText)
 }
 
-// problems collects Problems while a file is decoded.
+// truncate cuts s to at most n bytes on a rune boundary, ending in "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// problems collects Problems while a file is decoded: the first MaxProblems
+// by position, sorted, and the count of the others. What a file can make it
+// hold is bounded, however many problems it has.
 type problems struct {
 	list []Problem
+	more int
 }
 
 // add records a problem at rng. The message is passed through redact.Text as
 // a last line of defence; callers never put a raw target into it.
 func (ps *problems) add(rng hcl.Range, block, field, msg string) {
-	ps.list = append(ps.list, Problem{
+	p := Problem{
 		Filename: rng.Filename,
 		Line:     rng.Start.Line,
 		Column:   rng.Start.Column,
-		Block:    block,
-		Field:    field,
-		Message:  redact.Text(msg),
-	})
+		Block:    truncate(block, maxMessage),
+		Field:    truncate(field, maxMessage),
+	}
+	// After all kept ones (ties keep the order of adding): counted only.
+	i := len(ps.list)
+	for i > 0 && comparePos(p, ps.list[i-1]) < 0 {
+		i--
+	}
+	if i >= MaxProblems {
+		ps.more++
+		return
+	}
+	p.Message = truncate(redact.Text(msg), maxMessage) // redacted whole, then cut
+	ps.list = slices.Insert(ps.list, i, p)
+	if len(ps.list) > MaxProblems {
+		ps.list = ps.list[:MaxProblems]
+		ps.more++
+	}
+}
+
+func comparePos(a, b Problem) int {
+	return cmp.Or(cmp.Compare(a.Filename, b.Filename),
+		cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 }
 
 // addDiags records hcl diagnostics (syntax errors, gohcl's unknown or
@@ -143,9 +202,5 @@ func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(ps.list, func(a, b Problem) int {
-		return cmp.Or(cmp.Compare(a.Filename, b.Filename),
-			cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
-	})
-	return &Error{Problems: ps.list}
+	return &Error{Problems: slices.Clone(ps.list), More: ps.more}
 }

@@ -4,13 +4,18 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse: no input makes the decoder panic, a success yields a usable
-// Config, and every failure is an *Error whose problems have positions.
+// Config, and every failure is an *Error whose problems have positions, at
+// most MaxProblems of them, in a text of at most MaxErrorText bytes.
 func FuzzParse(f *testing.F) {
 	f.Add(Default())
 	f.Add([]byte(diffBase))
+	many, _ := unknownArgs(64 << 10)
+	f.Add(many)
+	f.Add([]byte("service {\n  x" + strings.Repeat("é", 3000) + " = 1\n}\n"))
 	for _, c := range badCases {
 		f.Add([]byte(c.src))
 	}
@@ -27,8 +32,12 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &ce) || len(ce.Problems) == 0 {
 			t.Fatalf("error is %T: %v", err, err)
 		}
-		if !strings.HasPrefix(err.Error(), "fuzz.hcl:") {
-			t.Fatalf("error without position: %v", err)
+		text := err.Error()
+		if !strings.HasPrefix(text, "fuzz.hcl:") {
+			t.Fatalf("error without position: %.300v", err)
+		}
+		if len(text) > MaxErrorText || len(ce.Problems) > MaxProblems || !utf8.ValidString(text) && utf8.Valid(src) {
+			t.Fatalf("error of %d bytes with %d problems: %.300s", len(text), len(ce.Problems), text)
 		}
 	})
 }
