@@ -269,7 +269,7 @@ func dirGone(op fsnotify.Op) string {
 // was sent last and force is false.
 func (w *Watcher) load(st *watchState, force bool) {
 	at := time.Now()
-	src, err := os.ReadFile(w.Path)
+	src, err := readFile(w.Path) // bounded: a huge file is refused by its size, unread
 	key := fmt.Sprintf("%x", sha256.Sum256(src))
 	if err != nil {
 		key = "read error: " + err.Error()
@@ -281,9 +281,9 @@ func (w *Watcher) load(st *watchState, force bool) {
 	u := Update{At: at}
 	switch {
 	case err != nil && st.lost != nil:
-		u.Err = fmt.Errorf("read config: %w; %w", err, st.lost)
+		u.Err = fmt.Errorf("%w; %w", err, st.lost)
 	case err != nil:
-		u.Err = fmt.Errorf("read config: %w", err)
+		u.Err = err
 	default:
 		u.Config, u.Err = Parse(src, w.Path)
 	}
