@@ -70,7 +70,7 @@ func TestLibavLayers(t *testing.T) {
 	}{
 		{fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", testpeer.FreePort(t)), rtmp.LayerNetwork, "connection_refused"},
 		{fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port), rtmp.LayerConnect, "connect_closed"},
-		{ng.AppURL + "/libavdup", rtmp.LayerPublish, "publish_rejected"},
+		{ng.AppURL + "/libavdup", rtmp.LayerPublish, health.CauseNameLocked}, // nginx: "Already publishing",
 	}
 	for _, tc := range tests {
 		v := driverVerdict(t, libavDriver(t, sampleSettings(t, tc.target)))
