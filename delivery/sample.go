@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -24,3 +25,15 @@ var ErrNoSocket = errors.New("delivery: no such socket")
 
 // errNotTCP is returned by ReadConn for a connection that does not unwrap to a socket.
 var errNotTCP = errors.New("delivery: not a TCP connection")
+
+// BytesText renders a byte count as people read it: "412 KB", "3.9 MB",
+// "512 bytes"; verdicts and logs of both paths use it.
+func BytesText(n uint64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -235,24 +236,17 @@ func (r *remux) sample(now time.Time) {
 func (r *remux) stallInterrupt(st *stallInfo) {
 	r.serverStall = st
 	r.s.Logger.Error("the server took nothing while data waited; interrupting the push and resetting the connection",
-		"for", st.For.Round(time.Millisecond), "queued", bytesText(st.Queued))
+		"for", st.For.Round(time.Millisecond), "queued", delivery.BytesText(st.Queued))
 	r.rst = r.sock.reset()
 	r.interrupt()
 }
 
 // releaseReset resets the held connection once libav has let it go.
 func (r *remux) releaseReset() {
-	if r.rst == nil {
-		return
+	if how := r.rst.finish(r.s.Logger); how != "" {
+		r.resetHow = how
 	}
-	how, err := r.rst.release()
 	r.rst = nil
-	if err != nil {
-		r.s.Logger.Warn("the stalled connection could not be reset", "how", how, "error", err)
-		return
-	}
-	r.resetHow = how
-	r.s.Logger.Debug("the stalled connection was reset", "how", how)
 }
 
 // watch interrupts a hung push.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -221,24 +222,17 @@ func (r *run) sample(p *proc, now time.Time) {
 func (r *run) stallKill(p *proc, st *stallInfo) {
 	r.serverStall = st
 	r.s.Logger.Error("the server took nothing while data waited; killing ffmpeg and resetting the connection",
-		"for", st.For.Round(time.Millisecond), "queued", bytesText(st.Queued))
+		"for", st.For.Round(time.Millisecond), "queued", delivery.BytesText(st.Queued))
 	r.rst = r.sock.reset()
 	p.signal(syscall.SIGKILL)
 }
 
 // releaseReset resets the held connection once ffmpeg has exited.
 func (r *run) releaseReset() {
-	if r.rst == nil {
-		return
+	if how := r.rst.finish(r.s.Logger); how != "" {
+		r.resetHow = how
 	}
-	how, err := r.rst.release()
 	r.rst = nil
-	if err != nil {
-		r.s.Logger.Warn("the stalled connection could not be reset", "how", how, "error", err)
-		return
-	}
-	r.resetHow = how
-	r.s.Logger.Debug("the stalled connection was reset", "how", how)
 }
 
 // watchPeriod is how often the watchdog looks.

@@ -1,6 +1,8 @@
 package ffmpegpath
 
 import (
+	"github.com/hashicorp/go-hclog"
+
 	"bufio"
 	"context"
 	"encoding/hex"
@@ -224,6 +226,21 @@ func dupSocket(pid, fd int) (int, string, error) {
 // release resets the connection: it closes the duplicate (the last
 // reference once the owner has closed or died), or destroys the socket
 // through netlink. It reports how, or why it could not.
+// finish resets the held connection once its owner (ffmpeg, or libav) has
+// let it go, logs how, and returns how ("" when it could not).
+func (r *resetter) finish(log hclog.Logger) string {
+	if r == nil {
+		return ""
+	}
+	how, err := r.release()
+	if err != nil {
+		log.Warn("the stalled connection could not be reset", "how", how, "error", err)
+		return ""
+	}
+	log.Debug("the stalled connection was reset", "how", how)
+	return how
+}
+
 func (r *resetter) release() (string, error) {
 	if r.dup >= 0 {
 		err := unix.Close(r.dup)

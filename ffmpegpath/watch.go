@@ -29,7 +29,7 @@ type stallInfo struct {
 
 // words is the verdict's detail.
 func (s *stallInfo) words() string {
-	return fmt.Sprintf("the server took nothing for %.1f s; %s queued", s.For.Seconds(), bytesText(s.Queued))
+	return fmt.Sprintf("the server took nothing for %.1f s; %s queued", s.For.Seconds(), delivery.BytesText(s.Queued))
 }
 
 // sockWatch is the delivery evidence of one push: it samples the target's
@@ -163,15 +163,4 @@ func (w *sockWatch) reset() *resetter {
 		w.sock = s
 	}
 	return armReset(w.pid, w.sock) // a stale fd falls back to SOCK_DESTROY by the addresses
-}
-
-// bytesText renders a byte count as people read it: "412 KB", "3.9 MB".
-func bytesText(n uint64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -254,7 +254,7 @@ func (s *session) observe(now time.Time) error {
 	if r.Stalled {
 		return s.p.verdict(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
 			"the server took nothing for %v while %s waited (%s of media)",
-			r.StalledFor.Round(100*time.Millisecond), bytesText(r.Pending), r.Lag.Round(100*time.Millisecond)))
+			r.StalledFor.Round(100*time.Millisecond), delivery.BytesText(r.Pending), r.Lag.Round(100*time.Millisecond)))
 	}
 	return nil
 }
@@ -308,15 +308,4 @@ func (s *session) subscriptionEnded() error {
 		return s.p.verdict(health.LayerUpkeep, "target_too_slow", s.sub.err)
 	}
 	return s.p.verdict(health.LayerSource, "source_stopped", s.sub.err)
-}
-
-// bytesText renders a byte count as people read it: "412 KB", "3.9 MB".
-func bytesText(n uint64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
