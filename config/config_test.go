@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/require"
 )
 
 // The shipped root config.hcl is what Default serves, and it decodes: one
@@ -374,6 +375,23 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 				t.Errorf("no position in: %s", text)
 			}
 		}
+	}
+}
+
+// A camera password holding '/' makes the URL unparseable; the error names
+// the problem and never echoes the URL (Hostile input, finding 5).
+func TestUnparseableSourceNotEchoed(t *testing.T) {
+	for _, source := range []string{
+		"rtsp://admin:pa/SECRET99@10.0.0.2/ch1",
+		"rtsp://admin:pa/SECRET99@10.0.0.2:99999/ch1",
+		"rtsp://admin:SECRET99%zz@10.0.0.2/ch1",
+	} {
+		src := fmt.Sprintf("stream \"s\" {\n  source = %q\n  target = \"rtmp://h/live/k\"\n}\n", source)
+		_, err := Parse([]byte(src), "cam.hcl")
+		require.Error(t, err, source)
+		require.NotContains(t, err.Error(), "SECRET99", source)
+		require.NotContains(t, err.Error(), "pa/", source)
+		require.Contains(t, err.Error(), "cam.hcl:2:", source)
 	}
 }
 

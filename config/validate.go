@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
@@ -86,11 +87,26 @@ func fileSource(path string) (SourceKind, string) {
 	return SourceFile, ""
 }
 
+// urlProblem is url.Parse's reason without the URL it quotes.
+func urlProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var esc url.EscapeError
+	if errors.As(err, &esc) {
+		return "a bad %-escape" // the escape quoted could be part of a password
+	}
+	return err.Error()
+}
+
 func networkSource(kind SourceKind, spec string) (SourceKind, string) {
 	u, err := url.Parse(spec)
 	switch {
 	case err != nil:
-		return "", "is not a valid URL: " + redact.URL(spec)
+		// The text is never echoed: a URL that does not parse cannot be
+		// masked by its structure (a password holding '/' is not userinfo).
+		return "", "is not a valid URL (" + urlProblem(err) + "); it is not shown because it may hold a password"
 	case !strings.HasPrefix(spec[len(kind):], "://") || u.Host == "":
 		return "", "has no host: want " + string(kind) + "://HOST[:PORT]/PATH, got " + redact.URL(spec)
 	case u.Port() != "" && !validPort(u.Port()):

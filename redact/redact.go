@@ -27,7 +27,7 @@ func URL(raw string) string {
 		const host = "rtmp://emulator/"
 		return scheme + "://" + strings.TrimPrefix(URL(host+rest), host)
 	}
-	authority, path, hasPath := strings.Cut(rest, "/")
+	authority, path, hasPath := splitAuthority(rest, isRTMP(scheme))
 	authority = maskUserinfo(authority)
 	if !hasPath {
 		return scheme + "://" + maskQuery(authority)
@@ -45,6 +45,32 @@ func isRTMP(scheme string) bool {
 		return true
 	}
 	return false
+}
+
+// splitAuthority cuts rest (a URL after "://") into its authority and path.
+// Users write passwords holding '/' ("rtsp://admin:pa/ss@cam/ch1"), which no
+// parser accepts: when an '@' follows the first '/' before any query, the
+// authority of a camera URL ends at the first '/' after the last such '@',
+// so the password is masked as userinfo. An rtmp URL keeps the first '/':
+// there an '@' is likelier part of the stream key, which is masked whole.
+func splitAuthority(rest string, rtmp bool) (authority, path string, hasPath bool) {
+	authority, path, hasPath = strings.Cut(rest, "/")
+	if rtmp || !hasPath || strings.Contains(authority, "@") {
+		return authority, path, hasPath
+	}
+	head := path
+	if i := strings.IndexAny(head, "?#"); i >= 0 {
+		head = head[:i]
+	}
+	at := strings.LastIndexByte(head, '@')
+	if at < 0 || !strings.Contains(authority, ":") {
+		return authority, path, hasPath
+	}
+	end := len(authority) + 1 + at + 1
+	if slash := strings.IndexByte(rest[end:], '/'); slash >= 0 {
+		return rest[:end+slash], rest[end+slash+1:], true
+	}
+	return rest, "", false
 }
 
 func maskUserinfo(authority string) string {
@@ -68,12 +94,28 @@ func maskLastSegment(path string) string {
 	trimmed := strings.TrimRight(body, "/")
 	slash := strings.LastIndex(trimmed, "/")
 	if slash >= 0 && slash < len(trimmed)-1 {
-		body = trimmed[:slash+1] + Mask + body[len(trimmed):]
+		key := trimmed[slash+1:]
+		body = maskSegment(trimmed[:slash+1], key) + Mask + body[len(trimmed):]
 	}
 	if hasQuery {
 		return body + "?" + query
 	}
 	return body
+}
+
+// maskSegment masks every path segment of prefix equal to key: a key that
+// is also the app ("rtmp://host/KEY/KEY") must not show through the app.
+func maskSegment(prefix, key string) string {
+	if key == Mask || !strings.Contains(prefix, key) {
+		return prefix
+	}
+	segs := strings.Split(prefix, "/")
+	for i, s := range segs {
+		if s == key {
+			segs[i] = Mask
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // maskQuery masks every value in every "?k=v&k2=v2" part of s.

@@ -47,3 +47,28 @@ func TestURLKeyFollowedBySlash(t *testing.T) {
 		require.Equal(t, want, Text(in), in)
 	}
 }
+
+// Bilibili's documented "schedule=rtmp" is a query value, masked in URLs,
+// but the word "rtmp" in ffmpeg's own text stays (Hostile input, finding 5).
+func TestSecretsNeverMaskProtocolWords(t *testing.T) {
+	s := NewSecrets("", "rtmp://h/live-bvc/?streamname=live_1_2&key=abc123&schedule=rtmp")
+	require.Equal(t, "[rtmp @ 0x55d0] Handshaking...", s.Text("[rtmp @ 0x55d0] Handshaking..."))
+	require.Equal(t, "rtmp://h/live-bvc/?streamname=***&key=***&schedule=***",
+		s.Text("rtmp://h/live-bvc/?streamname=live_1_2&key=abc123&schedule=rtmp"))
+	require.Equal(t, "stream *** refused", s.Text("stream live_1_2 refused"))
+}
+
+// A literal is masked as a whole word, never inside a longer word of the
+// text; echoed next to punctuation it is masked.
+func TestSecretsWholeWords(t *testing.T) {
+	s := NewSecrets("", "rtmp://h/live/abcd")
+	require.Equal(t, "abcdef *** '***' ***? (***)", s.Text("abcdef abcd 'abcd' abcd? (abcd)"))
+}
+
+// An explicit play path whose query value Text masks first still hides its
+// key in ffmpeg's "starting ffmpeg" line.
+func TestSecretsPlayPathInArgs(t *testing.T) {
+	s := NewSecrets("", "rtmp://h", "PLAYKEY9?token=tok999")
+	require.Equal(t, "ffmpeg -rtmp_playpath ***?token=*** -f flv rtmp://h",
+		s.Text("ffmpeg -rtmp_playpath PLAYKEY9?token=tok999 -f flv rtmp://h"))
+}
