@@ -22,18 +22,38 @@ func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d
 var SystemClock Clock = systemClock{}
 
 // Looper replays a clip forever with continuous timestamps: the first unit
-// comes out at DTS 0 and loop N starts where loop N-1 ended plus one frame
-// duration (Clip.Span). With a clock it releases each unit when its DTS is
-// due; without one it runs unpaced (benchmarks). Units share bytes with the
-// clip: treat them as read-only. A Looper is not safe for concurrent use.
+// comes out at DTS 0 and each track goes on one frame interval after its
+// own last frame at every loop seam. With a clock it releases each unit
+// when its DTS is due; without one it runs unpaced (benchmarks). Units
+// share bytes with the clip: treat them as read-only. A Looper is not safe
+// for concurrent use.
+//
+// The tracks cannot share one loop period and both step by one frame at
+// the seam (the sample's video spans 10.000 s in 40 ms frames, its audio
+// 10.031 s in 23.2 ms frames, starting 23 ms earlier): one period gave the
+// video a 71 ms step at every seam. So video, the timing anchor, loops with
+// its own span, and audio plays, at each loop, the whole number of its
+// frames that keeps its clock nearest the video's (430 or 431 of the
+// sample's 432): both tracks step by one frame interval (±1 ms of FLV's
+// rounding) and never drift apart by more than half an audio frame.
 type Looper struct {
-	clip  *Clip
-	clock Clock
-	first time.Duration
-	span  time.Duration
-	loop  int
-	idx   int
-	start time.Time
+	clip   *Clip
+	clock  Clock
+	first  time.Duration
+	video  track
+	audio  track
+	period time.Duration // the anchor track's loop span
+	start  time.Time
+}
+
+// track is one elementary stream of the clip being looped.
+type track struct {
+	units []Unit
+	step  time.Duration // one frame
+	idx   int           // next unit of this pass
+	n     int           // units played this pass
+	off   time.Duration // added to the clip's timestamps this pass
+	loop  int           // completed passes
 }
 
 // NewLooper replays c, paced by clock (nil: unpaced).
@@ -41,11 +61,27 @@ func NewLooper(c *Clip, clock Clock) (*Looper, error) {
 	if c == nil || len(c.Units) == 0 {
 		return nil, errors.New("media: nothing to loop")
 	}
-	first := c.Units[0].DTS
+	l := &Looper{clip: c, clock: clock, first: c.Units[0].DTS}
+	l.video.step, l.audio.step = c.VideoFrameDuration(), c.AudioFrameDuration()
 	for _, u := range c.Units {
-		first = min(first, u.DTS)
+		l.first = min(l.first, u.DTS)
+		if u.Codec.IsVideo() {
+			l.video.units = append(l.video.units, u)
+		} else {
+			l.audio.units = append(l.audio.units, u)
+		}
 	}
-	return &Looper{clip: c, clock: clock, first: first, span: c.Span()}, nil
+	if l.audio.step <= 0 {
+		l.audio.step = commonGap(l.audio.units, false)
+	}
+	anchor := &l.video
+	if len(anchor.units) == 0 {
+		anchor = &l.audio
+	}
+	l.period = anchor.span()
+	l.video.n = len(l.video.units)
+	l.audio.n = l.audioFrames()
+	return l, nil
 }
 
 // OpenFileLooper loops the FLV file at path at real time (file: sources).
@@ -58,28 +94,77 @@ func OpenFileLooper(path string) (*Looper, error) {
 	return NewLooper(c, SystemClock)
 }
 
+// span is the track's duration: first DTS to the end of its last frame.
+func (t *track) span() time.Duration {
+	if len(t.units) == 0 {
+		return 0
+	}
+	return t.units[len(t.units)-1].DTS - t.units[0].DTS + t.step
+}
+
+// audioFrames chooses how many audio units the current pass plays: the
+// whole number of frames that brings the audio's next pass start nearest
+// the video's (all of them without video, or without a frame duration).
+func (l *Looper) audioFrames() int {
+	a := &l.audio
+	if len(l.video.units) == 0 || a.step <= 0 || len(a.units) == 0 {
+		return len(a.units)
+	}
+	want := time.Duration(a.loop+1)*l.period - a.off
+	n := int((want + a.step/2) / a.step)
+	return max(1, min(n, len(a.units)))
+}
+
+// endPass moves t to its next pass after n units.
+func (l *Looper) endPass(t *track) {
+	t.idx, t.loop = 0, t.loop+1
+	if t == &l.video || len(l.video.units) == 0 || t.step <= 0 {
+		t.off = time.Duration(t.loop) * l.period
+		return
+	}
+	t.off += time.Duration(t.n) * t.step
+	if behind := time.Duration(t.loop)*l.period - t.off; behind > t.step/2 {
+		t.off += behind // an audio track shorter than the video: a gap, never a drift
+	}
+	t.n = l.audioFrames()
+}
+
+// peek is the DTS the track's next unit comes out with.
+func (l *Looper) peek(t *track) time.Duration {
+	return t.units[t.idx].DTS + t.off - l.first
+}
+
 // Video returns the clip's video parameters (nil without video).
 func (l *Looper) Video() *VideoParams { return l.clip.Video }
 
 // Audio returns the clip's audio parameters (nil without audio).
 func (l *Looper) Audio() *AudioParams { return l.clip.Audio }
 
-// Loops is the number of completed passes over the clip.
-func (l *Looper) Loops() int { return l.loop }
+// Loops is the number of completed passes over the clip (of its video, or
+// of its audio when it has no video).
+func (l *Looper) Loops() int {
+	if len(l.video.units) > 0 {
+		return l.video.loop
+	}
+	return l.audio.loop
+}
 
-// Next returns the next unit, waiting until it is due when paced. It
-// returns ctx.Err() if ctx ends first.
+// Next returns the next unit in DTS order across the tracks, waiting until
+// it is due when paced. It returns ctx.Err() if ctx ends first.
 func (l *Looper) Next(ctx context.Context) (Unit, error) {
-	u := l.clip.Units[l.idx]
-	off := time.Duration(l.loop)*l.span - l.first
+	t := &l.video
+	if len(t.units) == 0 || (len(l.audio.units) > 0 && l.peek(&l.audio) < l.peek(t)) {
+		t = &l.audio
+	}
+	u := t.units[t.idx]
+	off := t.off - l.first
 	u.DTS += off
 	u.PTS += off
 	if err := l.wait(ctx, u.DTS); err != nil {
 		return Unit{}, err
 	}
-	if l.idx++; l.idx == len(l.clip.Units) {
-		l.idx = 0
-		l.loop++
+	if t.idx++; t.idx >= t.n {
+		l.endPass(t)
 	}
 	return u, nil
 }
