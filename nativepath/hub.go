@@ -90,8 +90,12 @@ func (h *hub) setDown(err error) {
 }
 
 // SourceRestarted implements source.Restarter: the next unit opens a new
-// timeline epoch, whatever its timestamp.
+// timeline epoch, whatever its timestamp, and the cached GOP is dropped: a
+// publisher that starts after the restart starts from the restarted
+// source's first keyframe, never from frames of before the outage (which
+// would show the old picture, then jump). Running subscriptions go on.
 func (h *hub) SourceRestarted() {
+	h.gop.Reset()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.rebase.Discontinuity()

@@ -2,11 +2,14 @@ package nativepath
 
 import (
 	"context"
+	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
@@ -79,4 +82,54 @@ func TestHubServesFromTheLastKeyframe(t *testing.T) {
 	if _, ok := h.startable(); ok {
 		t.Fatal("a GOP over the bound was served")
 	}
+}
+
+// restartSource plays one GOP, fails, and after the restart sends audio,
+// then waits for the test before it plays a second GOP: a subscriber that
+// comes between must not be served the first GOP.
+type restartSource struct {
+	runs    atomic.Int32
+	release chan struct{}
+}
+
+func (r *restartSource) Run(ctx context.Context, sink source.Sink) error {
+	run := r.runs.Add(1)
+	sink.SetVideo(media.VideoParams{Codec: media.CodecH264, Width: 64, Height: 64})
+	if run > 1 {
+		// Audio comes back before the camera's next keyframe.
+		sink.SetAudio(media.AudioParams{Codec: media.CodecAAC, SampleRate: 44100, Channels: 2})
+		sink.WriteUnit(media.Unit{Codec: media.CodecAAC, DTS: 10 * time.Millisecond, Key: true, Payload: []byte{9}})
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	sink.WriteUnit(media.Unit{Codec: media.CodecH264, Key: true, NALUs: [][]byte{{byte(run)}}})
+	sink.WriteUnit(media.Unit{Codec: media.CodecH264, DTS: 40 * time.Millisecond, NALUs: [][]byte{{byte(run)}}})
+	if run == 1 {
+		return errors.New("camera went away")
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// After a source restart, a new subscriber's first frame is from after the
+// restart (Structure issue: nothing reset the GOP cache).
+func TestHubRestartDropsTheOldGOP(t *testing.T) {
+	src := &restartSource{release: make(chan struct{})}
+	h := newHub(src, 1<<20, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testpeer.Eventually(t, 5*time.Second, "the restart", func() bool { return src.runs.Load() >= 2 })
+	_, _, err := h.subscribe(ctx, 300*time.Millisecond)
+	require.Error(t, err, "a subscriber was served the GOP of before the restart")
+	close(src.release)
+	snap, sub, err := h.subscribe(ctx, 5*time.Second)
+	require.NoError(t, err)
+	defer h.unsubscribe(sub)
+	require.NotEmpty(t, snap.Units)
+	require.Equal(t, []byte{2}, snap.Units[0].NALUs[0], "the first frame is the restarted source's keyframe")
 }
