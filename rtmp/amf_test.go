@@ -110,6 +110,11 @@ func TestParseCommandSize(t *testing.T) {
 // followed by size-len(prefix) bytes of fill, written chunk by chunk from a
 // small buffer so that the server itself allocates little.
 func hostileServer(t *testing.T, prefix []byte, size int, fill byte) string {
+	return hostileServerOf(t, TypeCommandAMF0, prefix, size, fill)
+}
+
+// hostileServerOf is hostileServer answering with a message of type typ.
+func hostileServerOf(t *testing.T, typ uint8, prefix []byte, size int, fill byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -141,7 +146,7 @@ func hostileServer(t *testing.T, prefix []byte, size int, fill byte) string {
 			return
 		}
 		bw := bufio.NewWriterSize(nc, 64*1024)
-		bw.Write([]byte{0x03, 0, 0, 0, byte(size >> 16), byte(size >> 8), byte(size), TypeCommandAMF0, 0, 0, 0, 0})
+		bw.Write([]byte{0x03, 0, 0, 0, byte(size >> 16), byte(size >> 8), byte(size), typ, 0, 0, 0, 0})
 		body := bytes.Repeat([]byte{fill}, chunk)
 		for off := 0; off < size; off += chunk {
 			if off > 0 {
@@ -192,10 +197,10 @@ func dialHostile(t *testing.T, url string) (err error, took time.Duration, alloc
 // A server that answers connect with one 16 MB message of AMF nulls (the
 // "Hostile input" issue: 580-916 MB per connect) fails the Dial at L2 at
 // once, and the process's heap stays bounded on the way. Measured before
-// the bounds: a 10 s step timeout, 1.7 GB allocated, heap in use 600 MB.
-// What is left is the chunk reader assembling the 16 MB message (its buffer
-// grows by append: about 5 times the message in allocations, 16-45 MB in
-// use) before ParseCommand refuses it.
+// the bounds: a 10 s step timeout, 1.7 GB allocated, heap in use 600 MB;
+// with the AMF bounds alone, 88.7 MB allocated (the chunk reader assembled
+// the 16 MB message before ParseCommand refused it); with the chunk
+// reader's bound the message is refused at its header: 0.4 MB.
 func TestHostileHugeCommand(t *testing.T) {
 	url := hostileServer(t, nil, 16<<20-1, 0x05)
 	err, took, allocated, heapGrowth := dialHostile(t, url)
@@ -203,9 +208,35 @@ func TestHostileHugeCommand(t *testing.T) {
 	require.Equal(t, LayerConnect, re.Layer, "%v", err)
 	require.Equal(t, "command_too_large", re.Cause, "%v", err)
 	require.ErrorIs(t, err, ErrCommandTooLarge)
+	require.Contains(t, err.Error(), "command message of 16777215 bytes is larger than the 65536-byte limit")
 	require.Less(t, took, 3*time.Second)
-	require.Less(t, allocated, int64(128<<20)) // 88.7 MB measured
-	require.Less(t, heapGrowth, int64(96<<20)) // 32-55 MB measured
+	require.Less(t, allocated, int64(4<<20))  // 0.4 MB measured
+	require.Less(t, heapGrowth, int64(4<<20)) // 0.3 MB measured
+}
+
+// A data message or a video message beyond its bound at connect fails the
+// Dial at L2 as well, refused at its header: a server's data messages are
+// otherwise ignored, and a server sends no media to a publisher.
+func TestHostileHugeDataAndMedia(t *testing.T) {
+	for _, tc := range []struct {
+		typ   uint8
+		size  int
+		cause string
+		is    error
+	}{
+		{TypeDataAMF0, 16<<20 - 1, "message_too_large", ErrMessageTooLarge},
+		{TypeUserControl, MaxCommandSize + 1, "message_too_large", ErrMessageTooLarge},
+		{TypeVideo, MaxMediaMessageSize + 1, "media_too_large", ErrMediaTooLarge},
+	} {
+		url := hostileServerOf(t, tc.typ, nil, tc.size, 0x05)
+		err, took, allocated, _ := dialHostile(t, url)
+		re := asError(t, err)
+		require.Equal(t, LayerConnect, re.Layer, "%v", err)
+		require.Equal(t, tc.cause, re.Cause, "%v", err)
+		require.ErrorIs(t, err, tc.is)
+		require.Less(t, took, 3*time.Second)
+		require.Less(t, allocated, int64(4<<20))
+	}
 }
 
 // A command within MaxCommandSize but with more values than MaxAMFValues

@@ -20,6 +20,92 @@ const (
 	readBufferSize   = 64 * 1024 // bufio size for readers
 )
 
+// Bounds on what a ChunkReader assembles, checked at the chunk header that
+// starts each message (before a byte of its payload is read or allocated):
+// a message longer than the bound of its type is a *LimitError. Commands,
+// data, control and other non-media messages have MaxCommandSize (64 KiB);
+// audio, video and aggregate messages have MaxMediaMessageSize.
+const (
+	// MaxMediaMessageSize bounds an audio, video or aggregate message: 8 MiB,
+	// eight times nginx-rtmp's default max_message (1 MiB). A 1080p keyframe
+	// is 50-500 KB; a 4K keyframe at the highest bitrate YouTube recommends
+	// (68 Mbit/s, 2 s GOP: 17 MB a GOP) is 2-5 MB.
+	MaxMediaMessageSize = 8 << 20
+	// MaxUnfinishedBytes bounds the bytes of messages begun but not yet
+	// complete, over all chunk streams: what a peer interleaving many chunk
+	// streams could otherwise make the reader hold. A real peer finishes one
+	// message before the next, or interleaves a few small ones.
+	MaxUnfinishedBytes = 2 * MaxMediaMessageSize
+)
+
+// The chunk reader's bounds' errors, for errors.Is (commands over
+// MaxCommandSize are ErrCommandTooLarge, as ParseCommand reports them).
+var (
+	// ErrMessageTooLarge: a data, control or other non-media message over MaxCommandSize.
+	ErrMessageTooLarge error = &LimitError{Cause: "message_too_large"}
+	// ErrMediaTooLarge: an audio, video or aggregate message over MaxMediaMessageSize.
+	ErrMediaTooLarge error = &LimitError{Cause: "media_too_large"}
+	// ErrUnfinishedTooLarge: unfinished messages over MaxUnfinishedBytes.
+	ErrUnfinishedTooLarge error = &LimitError{Cause: "unfinished_too_large"}
+)
+
+// Message types the chunk reader knows only to bound them.
+const (
+	typeDataAMF3    uint8 = 15
+	typeCommandAMF3 uint8 = 17
+	typeAggregate   uint8 = 22
+)
+
+// IsMediaType reports whether typ is audio, video or aggregate (the types
+// MaxMediaMessageSize bounds).
+func IsMediaType(typ uint8) bool {
+	return typ == TypeAudio || typ == TypeVideo || typ == typeAggregate
+}
+
+// MessageLimit is the largest message of type typ a ChunkReader accepts.
+func MessageLimit(typ uint8) uint32 {
+	if IsMediaType(typ) {
+		return MaxMediaMessageSize
+	}
+	return MaxCommandSize
+}
+
+// typeWord names a message type in a bound's error text.
+func typeWord(typ uint8) string {
+	switch typ {
+	case TypeCommandAMF0, typeCommandAMF3:
+		return "command"
+	case TypeDataAMF0, typeDataAMF3:
+		return "data"
+	case TypeAudio:
+		return "audio"
+	case TypeVideo:
+		return "video"
+	case typeAggregate:
+		return "aggregate"
+	case TypeSetChunkSize, TypeAbort, TypeAck, TypeUserControl, TypeWindowAckSize, TypeSetPeerBandwidth:
+		return "control"
+	}
+	return fmt.Sprintf("type %d", typ)
+}
+
+// checkLength refuses a message of length bytes and type typ over its bound.
+func checkLength(typ uint8, length uint32) error {
+	limit := MessageLimit(typ)
+	if length <= limit {
+		return nil
+	}
+	cause := "message_too_large"
+	switch {
+	case typ == TypeCommandAMF0 || typ == typeCommandAMF3:
+		cause = "command_too_large"
+	case IsMediaType(typ):
+		cause = "media_too_large"
+	}
+	return &LimitError{Cause: cause,
+		Detail: fmt.Sprintf("%s message of %d bytes is larger than the %d-byte limit", typeWord(typ), length, limit)}
+}
+
 // HeaderPolicy chooses the header type of each message's first chunk.
 type HeaderPolicy int
 
@@ -67,12 +153,20 @@ type inStream struct {
 // stream ids 2..65599, extended timestamps (also on fmt 3 chunks), message
 // stream ids little-endian. It follows the SetChunkSize and Abort messages it
 // reads (and still returns them). It is not safe for concurrent use.
+//
+// Its memory is bounded whatever the peer sends: a message longer than
+// MessageLimit of its type is refused at the header that starts it, the
+// unfinished messages of all chunk streams together may hold at most
+// MaxUnfinishedBytes, and a message's buffer grows as its bytes arrive (to at
+// most twice what arrived, plus one chunk read of at most 8 KiB). The
+// refusal is a *LimitError, after which the stream cannot be read further.
 type ChunkReader struct {
-	r         *bufio.Reader
-	chunkSize uint32
-	streams   map[uint32]*inStream
-	hdr       [11]byte
-	consumed  atomic.Uint64
+	r          *bufio.Reader
+	chunkSize  uint32
+	streams    map[uint32]*inStream
+	hdr        [11]byte
+	consumed   atomic.Uint64
+	unfinished int // bytes held by messages begun and not complete
 }
 
 // BytesRead counts the bytes of chunks consumed so far (safe from any goroutine).
@@ -116,6 +210,7 @@ func (r *ChunkReader) ChunkSize() uint32 { return r.chunkSize }
 // Abort discards the partial message of a chunk stream (the peer's Abort message).
 func (r *ChunkReader) Abort(csid uint32) {
 	if st := r.streams[csid]; st != nil {
+		r.unfinished -= len(st.buf)
 		st.inProgress, st.buf = false, nil
 	}
 }
@@ -224,6 +319,13 @@ func (r *ChunkReader) readChunk() (*Message, error) {
 		return nil, err
 	}
 	if fmtType != 3 || !st.inProgress {
+		if st.inProgress { // a new header abandons the unfinished message
+			r.unfinished -= len(st.buf)
+		}
+		if err := checkLength(st.typ, st.length); err != nil {
+			st.inProgress, st.buf = false, nil
+			return nil, err
+		}
 		r.startMessage(fmtType, field, st)
 	}
 	return r.readPayload(csid, st)
@@ -240,28 +342,48 @@ func (r *ChunkReader) startMessage(fmtType uint8, field uint32, st *inStream) {
 		st.ts += st.delta
 	}
 	st.started, st.inProgress, st.fmt = true, true, fmtType
-	st.buf = make([]byte, 0, min(st.length, maxPrealloc))
+	st.buf = nil // allocated as the payload arrives
 }
 
 func (r *ChunkReader) readPayload(csid uint32, st *inStream) (*Message, error) {
-	// Grow the buffer as bytes arrive (at most maxPrealloc ahead of them), so
-	// that a peer announcing huge chunks and messages cannot make us allocate
-	// memory it never fills.
-	for n := min(st.length-uint32(len(st.buf)), r.chunkSize); n > 0; {
+	// Grow the buffer as bytes arrive (at most maxPrealloc ahead of them,
+	// capacity at most twice the bytes read), so that a peer announcing huge
+	// chunks and messages cannot make us allocate memory it never fills.
+	n := min(st.length-uint32(len(st.buf)), r.chunkSize)
+	if r.unfinished+int(n) > MaxUnfinishedBytes && uint32(len(st.buf))+n < st.length {
+		return nil, &LimitError{Cause: "unfinished_too_large",
+			Detail: fmt.Sprintf("unfinished messages hold more than %d bytes", MaxUnfinishedBytes)}
+	}
+	for n > 0 {
 		k := min(n, maxPrealloc)
 		start := len(st.buf)
-		st.buf = append(st.buf, make([]byte, k)...)
+		st.buf = grow(st.buf, int(k), int(st.length))
 		if err := r.readFull(st.buf[start:]); err != nil {
 			return nil, err
 		}
 		n -= k
+		r.unfinished += int(k)
 	}
 	if uint32(len(st.buf)) < st.length {
 		return nil, nil
 	}
+	r.unfinished -= len(st.buf)
 	m := &Message{ChunkStreamID: csid, Type: st.typ, Timestamp: st.ts, StreamID: st.msid, Payload: st.buf, Fmt: st.fmt}
 	st.inProgress, st.buf = false, nil
 	return m, r.follow(m)
+}
+
+// grow extends b by k bytes, doubling its capacity at most (never beyond
+// total) when it must reallocate: a message costs at most about three times
+// its length in allocations, not the five of append's 1.25 growth.
+func grow(b []byte, k, total int) []byte {
+	need := len(b) + k
+	if need <= cap(b) {
+		return b[:need]
+	}
+	nb := make([]byte, need, min(max(need, 2*len(b)), max(total, need)))
+	copy(nb, b)
+	return nb
 }
 
 // follow applies the protocol control messages that change how chunks are

@@ -276,24 +276,134 @@ func TestAckWrapAround(t *testing.T) {
 	<-readerDone
 }
 
-// A peer that announces a 16 MB chunk size and a 16 MB message but sends a
-// few bytes costs us about what it sent, not what it announced.
+// A peer that announces a 16 MB chunk size and messages as large as the
+// media bound allows but sends a few bytes costs us about what it sent, not
+// what it announced.
 func TestChunkReaderAllocatesAsBytesArrive(t *testing.T) {
 	in := []byte{0x02, 0, 0, 0, 0, 0, 4, TypeSetChunkSize, 0, 0, 0, 0, 0x00, 0xFF, 0xFF, 0xFF}
 	for csid := byte(3); csid < 60; csid++ {
-		in = append(in, csid, 0, 0, 0, 0xFF, 0xFF, 0xFF, TypeVideo, 1, 0, 0, 0, 1, 2, 3)
+		in = append(in, csid, 0, 0, 0, byte(MaxMediaMessageSize>>16), 0, 0, TypeVideo, 1, 0, 0, 0, 1, 2, 3)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	r := NewChunkReader(bytes.NewReader(in))
 	_, err := r.ReadMessage() // SetChunkSize
 	require.NoError(t, err)
-	_, err = r.ReadMessage()
-	require.Error(t, err) // the first big message never completes
-	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
-		t.Fatalf("allocated %d bytes for %d bytes of input", grew, len(in))
+	var grew uint64
+	grew = allocatedBy(func() {
+		_, err = r.ReadMessage()
+	})
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF) // the first big message never completes
+	require.Less(t, grew, uint64(64<<10), "allocated for %d bytes of input", len(in))
+}
+
+// Every message is held to the bound of its type at the header that starts
+// it (fmt 0, 1, or a fmt 3 chunk starting a new message): nothing of its
+// payload is read or allocated, and the error says what was refused.
+func TestChunkReaderBoundsAtHeader(t *testing.T) {
+	header := func(typ uint8, length int) []byte {
+		return []byte{0x03, 0, 0, 0, byte(length >> 16), byte(length >> 8), byte(length), typ, 0, 0, 0, 0}
 	}
+	for _, tc := range []struct {
+		typ    uint8
+		length int
+		is     error
+		text   string
+	}{
+		{TypeCommandAMF0, MaxCommandSize + 1, ErrCommandTooLarge, "command message of 65537 bytes is larger than the 65536-byte limit"},
+		{17, MaxCommandSize + 1, ErrCommandTooLarge, "command message of 65537 bytes"},
+		{TypeDataAMF0, 16<<20 - 1, ErrMessageTooLarge, "data message of 16777215 bytes is larger than the 65536-byte limit"},
+		{TypeSetChunkSize, MaxCommandSize + 1, ErrMessageTooLarge, "control message of 65537 bytes"},
+		{99, MaxCommandSize + 1, ErrMessageTooLarge, "type 99 message of 65537 bytes"},
+		{TypeVideo, MaxMediaMessageSize + 1, ErrMediaTooLarge, "video message of 8388609 bytes is larger than the 8388608-byte limit"},
+		{TypeAudio, 16<<20 - 1, ErrMediaTooLarge, "audio message of 16777215 bytes"},
+		{22, MaxMediaMessageSize + 1, ErrMediaTooLarge, "aggregate message of 8388609 bytes"},
+	} {
+		r := NewChunkReader(bytes.NewReader(header(tc.typ, tc.length))) // no payload at all
+		var err error
+		allocated := allocatedBy(func() { _, err = r.ReadMessage() })
+		require.ErrorIs(t, err, tc.is, "type %d", tc.typ)
+		require.Contains(t, err.Error(), tc.text)
+		require.Less(t, allocated, uint64(16<<10))
+	}
+	// At the bound, a message is read.
+	for _, tc := range []struct {
+		typ    uint8
+		length int
+	}{{TypeCommandAMF0, MaxCommandSize}, {TypeVideo, MaxMediaMessageSize}} {
+		var buf bytes.Buffer
+		w := NewChunkWriter(&buf, HeaderAuto)
+		require.NoError(t, w.SetChunkSize(4096))
+		require.NoError(t, w.WriteMessage(&Message{ChunkStreamID: 5, Type: tc.typ, Payload: make([]byte, tc.length)}))
+		r := NewChunkReader(&buf)
+		require.NoError(t, r.SetChunkSize(4096))
+		m, err := r.ReadMessage()
+		require.NoError(t, err)
+		require.Len(t, m.Payload, tc.length)
+	}
+	// A fmt 3 chunk that starts a new message inherits the length and the
+	// type; a fmt 1 header changes them: both are checked.
+	var buf bytes.Buffer
+	w := NewChunkWriter(&buf, HeaderAuto)
+	require.NoError(t, w.WriteMessage(&Message{ChunkStreamID: 5, Type: TypeDataAMF0, Payload: []byte{0x05}}))
+	in := append(buf.Bytes(), 0x45, 0, 0, 0, 0x10, 0, 0, TypeDataAMF0) // fmt 1: 1 MiB of data
+	r := NewChunkReader(bytes.NewReader(in))
+	_, err := r.ReadMessage()
+	require.NoError(t, err)
+	_, err = r.ReadMessage()
+	require.ErrorIs(t, err, ErrMessageTooLarge)
+}
+
+// A peer interleaving many chunk streams cannot make the reader hold more
+// than MaxUnfinishedBytes of unfinished messages, nor make it allocate much
+// more than it sent by starting messages on all 65598 chunk streams (before,
+// each new message preallocated 8 KiB: 545 MB in use for 1 MB sent; 9 MB now).
+func TestChunkReaderUnfinishedBound(t *testing.T) {
+	// Three 7 MiB videos interleaved chunk by chunk: the third one's bytes
+	// push the unfinished total past 16 MiB.
+	const size, chunk = 7 << 20, 64 << 10
+	var in bytes.Buffer
+	in.Write([]byte{0x02, 0, 0, 0, 0, 0, 4, TypeSetChunkSize, 0, 0, 0, 0, 0, 1, 0, 0})
+	body := make([]byte, chunk)
+	for off := 0; off < size; off += chunk {
+		for csid := byte(4); csid < 7; csid++ {
+			if off == 0 {
+				in.Write([]byte{csid, 0, 0, 0, size >> 16 & 0xFF, size >> 8 & 0xFF, size & 0xFF, TypeVideo, 1, 0, 0, 0})
+			} else {
+				in.WriteByte(0xC0 | csid)
+			}
+			in.Write(body)
+		}
+	}
+	r := NewChunkReader(&in)
+	_, err := r.ReadMessage()
+	require.NoError(t, err)
+	_, err = r.ReadMessage()
+	require.ErrorIs(t, err, ErrUnfinishedTooLarge)
+	require.LessOrEqual(t, r.unfinished, MaxUnfinishedBytes)
+
+	// One byte of payload on each of 65598 chunk streams (chunk size 1,
+	// messages of 1 MiB): the reader holds what arrived.
+	in.Reset()
+	in.Write([]byte{0x02, 0, 0, 0, 0, 0, 4, TypeSetChunkSize, 0, 0, 0, 0, 0, 0, 0, 1})
+	mib := make([]byte, 1<<20)
+	for csid := uint32(MinCSID + 1); csid <= MaxCSID; csid++ {
+		in.Write(appendChunkHeader(nil, 0, &Message{ChunkStreamID: csid, Type: TypeVideo, StreamID: 1, Payload: mib}, 0))
+		in.WriteByte(0x17)
+	}
+	sent := in.Len()
+	r = NewChunkReader(&in)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for err = nil; err == nil; {
+		_, err = r.ReadMessage()
+	}
+	runtime.ReadMemStats(&after)
+	require.Equal(t, io.EOF, err)
+	held := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("%d bytes sent on %d chunk streams: heap in use grew %.1f MB, %.1f MB allocated",
+		sent, len(r.streams), float64(held)/1e6, float64(after.TotalAlloc-before.TotalAlloc)/1e6)
+	require.Less(t, held, int64(16*sent))
+	runtime.KeepAlive(r)
 }
 
 // Sequence headers are not coded frames; frames are, in every carriage.

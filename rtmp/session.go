@@ -14,6 +14,11 @@ func (p *Publisher) readLoop() {
 	defer close(p.done)
 	for {
 		m, err := p.conn.ReadMessage()
+		var le *LimitError
+		if errors.As(err, &le) && !p.closing.Load() {
+			p.fail(p.limitError(le, err)) // refused at its chunk header
+			return
+		}
 		if err != nil {
 			if !p.closing.Load() {
 				p.fail(p.connectionError(err))
@@ -24,15 +29,8 @@ func (p *Publisher) readLoop() {
 			continue // control, data and unknown types are tolerated
 		}
 		c, err := ParseCommand(m)
-		var le *LimitError
 		if errors.As(err, &le) && !p.closing.Load() {
-			// A command beyond the bounds of amf.go: fail the session at
-			// the layer of its step (L4 once published), not skip it.
-			layer := Layer(p.step.Load())
-			if p.publishAt.Load() != 0 {
-				layer = LayerUpkeep
-			}
-			p.fail(p.newError(layer, le.Cause, err))
+			p.fail(p.limitError(le, err))
 			return
 		}
 		if err != nil {
@@ -40,6 +38,18 @@ func (p *Publisher) readLoop() {
 		}
 		p.handleCommand(c)
 	}
+}
+
+// limitError is the session's failure for a message beyond the bounds of
+// amf.go and chunk.go, whether the chunk reader refused it at its header or
+// ParseCommand at its values: the layer of the step under way (L4 once
+// published). Such a message ends the session; it is never skipped.
+func (p *Publisher) limitError(le *LimitError, err error) *Error {
+	layer := Layer(p.step.Load())
+	if p.publishAt.Load() != 0 {
+		layer = LayerUpkeep
+	}
+	return p.newError(layer, le.Cause, err)
 }
 
 func (p *Publisher) handleCommand(c *Command) {
