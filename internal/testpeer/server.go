@@ -7,14 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Server is an independent RTMP server started for one test (lal, go2rtc,
+// Server is an RTMP server started for one test (nginx-rtmp, lal, go2rtc,
 // node-media-server): a process of its own on 127.0.0.1, stopped by
-// t.Cleanup. scripts/peers.sh builds or installs the binaries into PeersDir.
+// t.Cleanup. scripts/peers.sh builds or installs the independent servers'
+// binaries into PeersDir. Stop and Restart end the process mid-test (a
+// server-side reset as a publisher sees it); Restart starts it again on the
+// same port with the same configuration.
 type Server struct {
 	// Name is the server and its version, e.g. "lal v0.37.4".
 	Name string
@@ -28,9 +32,13 @@ type Server struct {
 	// Started is how long the server took from exec to accepting on Port.
 	Started time.Duration
 
-	playURL func(name string) string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	playURL    func(name string) string
+	publishURL func(name string) string
+	argv       []string // the command line, for Restart
+
+	mu   sync.Mutex // guards cmd and done (Restart replaces them)
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // PeersDir is where scripts/peers.sh puts the servers it builds and installs:
@@ -98,6 +106,18 @@ func testdataDir(t testing.TB) string {
 // the stop (SIGTERM, then SIGKILL to the process group after 5 s).
 func startServer(t testing.TB, s *Server, cmd *exec.Cmd) *Server {
 	t.Helper()
+	s.argv = append([]string{cmd.Path}, cmd.Args[1:]...)
+	s.Started = s.launch(t)
+	t.Cleanup(s.stop)
+	t.Logf("%s listening on 127.0.0.1:%d after %v", s.Name, s.Port, s.Started.Round(time.Millisecond))
+	return s
+}
+
+// launch starts s.argv in s.Dir and waits until s.Port is listening; it
+// returns how long that took.
+func (s *Server) launch(t testing.TB) time.Duration {
+	t.Helper()
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Stdout = &s.Log
 	cmd.Stderr = &s.Log
@@ -106,13 +126,15 @@ func startServer(t testing.TB, s *Server, cmd *exec.Cmd) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", s.Name, err)
 	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for !listening(s.Port) {
 		select {
-		case <-s.done:
+		case <-done:
 			t.Fatalf("%s exited before listening: %v\n%s", s.Name, cmd.ProcessState, s.Log.String())
 		default:
 		}
@@ -121,18 +143,48 @@ func startServer(t testing.TB, s *Server, cmd *exec.Cmd) *Server {
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for a condition
 	}
-	s.Started = time.Since(begin)
-	t.Logf("%s listening on 127.0.0.1:%d after %v", s.Name, s.Port, s.Started.Round(time.Millisecond))
-	return s
+	return time.Since(begin)
 }
 
+// Stop ends the server's process (SIGTERM, then SIGKILL to its process
+// group after 5 s) and waits until it has exited and its port is closed.
+// The connections it held end with it: publishers and players see the
+// server go away. It returns how long the stop took.
+func (s *Server) Stop(t testing.TB) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	s.stop()
+	Eventually(t, 5*time.Second, s.Name+"'s port to close", func() bool { return !listening(s.Port) })
+	return time.Since(begin)
+}
+
+// Restart stops the server (Stop) and starts it again on the same port with
+// the same configuration; the streams it held are gone until publishers
+// come back. It returns how long the server was away: from the stop to the
+// new process listening.
+func (s *Server) Restart(t testing.TB) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	stopped := s.Stop(t)
+	fmt.Fprintf(&s.Log, "--- testpeer: %s restarted ---\n", s.Name)
+	up := s.launch(t)
+	away := time.Since(begin)
+	t.Logf("%s restarted on 127.0.0.1:%d: stopped in %v, listening again %v later (away %v)", s.Name, s.Port,
+		stopped.Round(time.Millisecond), up.Round(time.Millisecond), away.Round(time.Millisecond))
+	return away
+}
+
+// stop ends the current process, if it still runs.
 func (s *Server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	}
 }
 
@@ -153,7 +205,17 @@ func listening(port int) bool {
 // Addr is the server's RTMP address (127.0.0.1:PORT).
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
-// PlayURL is the RTMP URL that plays what was published to AppURL/name.
+// PublishURL is the RTMP URL that publishes the stream name (AppURL/name,
+// unless the server names streams otherwise: see StartGo2RTCStreams). A
+// query (an auth token) is appended to it by the caller.
+func (s *Server) PublishURL(name string) string {
+	if s.publishURL != nil {
+		return s.publishURL(name)
+	}
+	return s.AppURL + "/" + name
+}
+
+// PlayURL is the RTMP URL that plays what was published to PublishURL(name).
 func (s *Server) PlayURL(name string) string {
 	if s.playURL != nil {
 		return s.playURL(name)

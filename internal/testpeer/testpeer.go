@@ -1,5 +1,6 @@
 // Package testpeer starts real protocol peers for tests: nginx with the RTMP
-// module, a one-shot `ffmpeg -listen` receiver, and ffprobe checks. Every
+// module, lal, go2rtc and node-media-server (Server), a one-shot
+// `ffmpeg -listen` receiver, an RTSP camera, and ffprobe checks. Every
 // server listens on 127.0.0.1 on a free port and is stopped by t.Cleanup.
 package testpeer
 
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -165,6 +167,54 @@ func StartNginxWith(t testing.TB, opts NginxOptions) *Nginx {
 	})
 	WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	return n
+}
+
+// StartNginxServer starts nginx-rtmp like StartNginx, as a *Server: one
+// foreground process (daemon off, master_process off) that Stop and Restart
+// can end and start again on the same port. Publish to AppURL/NAME and play
+// from PlayURL(NAME) (rtmp://127.0.0.1:PORT/live/NAME: nginx-rtmp cuts the
+// query off the stream name). Its error log (info level) is Dir/error.log;
+// it records every publish to Dir/rec/NAME.flv.
+func StartNginxServer(t testing.TB) *Server {
+	t.Helper()
+	Need(t, "nginx")
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_rtmp_module.so"); err != nil {
+		Need(t, "libnginx-mod-rtmp-is-missing")
+	}
+	s := &Server{Name: NginxRTMPName(), Port: FreePort(t), Dir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "rec"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(s.Dir, "rec"), 0o777)
+	s.AppURL = fmt.Sprintf("rtmp://127.0.0.1:%d/live", s.Port)
+	conf := filepath.Join(s.Dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, s.Dir, s.Port, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, s, exec.Command("nginx", "-p", s.Dir, "-c", conf, "-e", filepath.Join(s.Dir, "error.log")))
+}
+
+// NginxRTMPName names the installed nginx-rtmp with its versions, e.g.
+// "nginx-rtmp 1.2.2 (nginx 1.22.1)": the module's from its Debian package
+// (libnginx-mod-rtmp, epoch and Debian suffixes cut off), nginx's from
+// `nginx -v`; "?" for one not found.
+func NginxRTMPName() string {
+	mod := "?"
+	if out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "libnginx-mod-rtmp").Output(); err == nil && len(out) > 0 {
+		v := strings.TrimSpace(string(out)) // 1:1.2.2+dfsg-3 → 1.2.2
+		if _, after, ok := strings.Cut(v, ":"); ok {
+			v = after
+		}
+		mod, _, _ = strings.Cut(v, "+")
+		mod, _, _ = strings.Cut(mod, "-")
+	}
+	ngx := "?"
+	if out, err := exec.Command("nginx", "-v").CombinedOutput(); err == nil {
+		if _, v, ok := strings.Cut(strings.TrimSpace(string(out)), "nginx/"); ok {
+			ngx = v
+		}
+	}
+	return fmt.Sprintf("nginx-rtmp %s (nginx %s)", mod, ngx)
 }
 
 // Addr is nginx's RTMP address (127.0.0.1:PORT).
