@@ -34,6 +34,7 @@ func TestServerRestart(t *testing.T) {
 			}
 			s := srv.start(t, names["native"], names["ffmpeg"])
 			streams := map[string]*supervisor.Stream{}
+			began := time.Now()
 			for _, kind := range paths {
 				log := newLog(t, names[kind])
 				streams[kind] = supervise(t, names[kind], newPath(t, kind, s.PublishURL(names[kind]), source{}, log), log)
@@ -70,12 +71,12 @@ func TestServerRestart(t *testing.T) {
 						"attempts %d, reconnects %d, last verdict: %s", what, away.Round(time.Millisecond), kind,
 						recovered[kind].Round(time.Millisecond), (away + recovered[kind]).Round(time.Millisecond),
 						before.Counters.Attempts, before.Counters.Reconnects, before.LastError)
-					pb := play(t, s, names[kind], d)
-					pb.check(t, what, d, srv.checks)
+					span := playSpan(t, d, began, srv.checks)
+					play(t, s, names[kind], span).check(t, what, span, srv.checks)
 					after := status(kind)
 					require.Equal(t, health.StateLive, after.State, "%s: %s", what, after.Reason)
 					require.Equal(t, before.Counters.Attempts, after.Counters.Attempts, "%s: the path reconnected again during the playback", what)
-					require.Greater(t, after.Counters.FramesSent, before.Counters.FramesSent+int64(videoFPS*d.Seconds()*minRealTime),
+					require.Greater(t, after.Counters.FramesSent, before.Counters.FramesSent+int64(videoFPS*span.Seconds()*minRealTime),
 						"%s: frames sent during the playback", what)
 				})
 			}

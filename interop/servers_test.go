@@ -102,7 +102,7 @@ type server struct {
 var servers = []server{
 	{name: "nginx", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartNginxServer(t) }},
 	{name: "lal", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartLal(t) }},
-	{name: "go2rtc", start: testpeer.StartGo2RTCStreams, checks: checks{audioRepeats: true}},
+	{name: "go2rtc", start: testpeer.StartGo2RTCStreams, checks: checks{audioRepeats: true, playable: go2rtcPlayable}},
 	{name: "nms", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartNMS(t) }},
 }
 
@@ -124,6 +124,18 @@ type run struct {
 	sig    *health.Signals
 	cancel context.CancelFunc
 	done   chan error
+	began  time.Time
+}
+
+// running requires that the run has not ended.
+func (r *run) running(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("%s ended: %v", what, err)
+	default:
+	}
 }
 
 // startRun runs p from base 0 and waits until it is live (within 30 s); the
@@ -131,7 +143,7 @@ type run struct {
 func startRun(t *testing.T, p path, what string) *run {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &run{sig: health.NewSignals(), cancel: cancel, done: make(chan error, 1)}
+	r := &run{sig: health.NewSignals(), cancel: cancel, done: make(chan error, 1), began: time.Now()}
 	go func() { r.done <- p.Run(ctx, 0, r.sig) }()
 	t.Cleanup(func() {
 		cancel()

@@ -34,6 +34,7 @@ type Server struct {
 
 	playURL    func(name string) string
 	publishURL func(name string) string
+	recording  func(name string) string
 	argv       []string // the command line, for Restart
 
 	mu   sync.Mutex // guards cmd and done (Restart replaces them)
@@ -213,6 +214,15 @@ func (s *Server) PublishURL(name string) string {
 		return s.publishURL(name)
 	}
 	return s.AppURL + "/" + name
+}
+
+// Recording is the file the server records a publish of name to, or ""
+// when it records nothing (only StartNginxServer's nginx-rtmp records).
+func (s *Server) Recording(name string) string {
+	if s.recording != nil {
+		return s.recording(name)
+	}
+	return ""
 }
 
 // PlayURL is the RTMP URL that plays what was published to PublishURL(name).

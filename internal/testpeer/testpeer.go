@@ -174,7 +174,8 @@ func StartNginxWith(t testing.TB, opts NginxOptions) *Nginx {
 // can end and start again on the same port. Publish to AppURL/NAME and play
 // from PlayURL(NAME) (rtmp://127.0.0.1:PORT/live/NAME: nginx-rtmp cuts the
 // query off the stream name). Its error log (info level) is Dir/error.log;
-// it records every publish to Dir/rec/NAME.flv.
+// it records every publish to Recording(NAME), Dir/rec/NAME.flv (what it
+// received, as it received it).
 func StartNginxServer(t testing.TB) *Server {
 	t.Helper()
 	Need(t, "nginx")
@@ -187,6 +188,7 @@ func StartNginxServer(t testing.TB) *Server {
 	}
 	os.Chmod(filepath.Join(s.Dir, "rec"), 0o777)
 	s.AppURL = fmt.Sprintf("rtmp://127.0.0.1:%d/live", s.Port)
+	s.recording = func(name string) string { return filepath.Join(s.Dir, "rec", name+".flv") }
 	conf := filepath.Join(s.Dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, s.Dir, s.Port, "")), 0o644); err != nil {
 		t.Fatal(err)
