@@ -17,11 +17,11 @@ func (s *session) relayDown() error {
 		if n > 0 {
 			s.scanDown(buf[:n])
 			if _, werr := s.in.Write(buf[:n]); werr != nil {
-				return ioError("write to ffmpeg", werr)
+				return ioError(false, "write to ffmpeg", werr)
 			}
 		}
 		if err != nil {
-			return ioError("read from server", err)
+			return ioError(true, "read from server", err)
 		}
 	}
 }

@@ -122,9 +122,12 @@ func (r *Relay) Done() <-chan struct{} {
 	return r.done
 }
 
-// Err is why the relay ended: nil when both sides closed (or ctx ended,
-// or Close was called), a *StallError when the server stalled, otherwise
-// the dial or I/O error that ended it. It is nil while the relay runs.
+// Err is why the relay ended: a *StallError when the server stalled, the
+// dial error, or the I/O error on the server's connection that ended it
+// (wrapping the syscall error: a reset by the server is ECONNRESET). It is
+// nil when both sides closed, when ffmpeg's connection ended (whatever
+// way: ffmpeg's exit says more), when ctx ended or Close was called, and
+// while the relay runs.
 func (r *Relay) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

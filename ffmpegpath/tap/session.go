@@ -3,7 +3,6 @@ package tap
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -119,11 +118,18 @@ func (s *session) endDown(err error) {
 	s.fail(err)
 }
 
-// fail records the first I/O error (unless the teardown caused it) and
-// tears down. The error says which socket and which way (ioError).
+// fail records the first I/O error on the server's connection (unless the
+// teardown caused it) and tears down. An error on ffmpeg's connection is
+// ffmpeg's end (it resets when it exits with unread acks, say): ffmpeg's
+// exit tells the rest, so the relay then ends without error.
 func (s *session) fail(err error) {
+	var ie *ioErr
 	s.mu.Lock()
-	if !s.closing && s.firstErr == nil && err != nil && !errors.Is(err, io.EOF) {
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || s.closing:
+	case errors.As(err, &ie) && !ie.server:
+		s.cfg.log.Debug("tap: ffmpeg's connection ended", "error", err)
+	case s.firstErr == nil:
 		s.firstErr = err
 	}
 	s.mu.Unlock()
@@ -167,11 +173,21 @@ func (s *session) isClosing() bool {
 	return s.closing
 }
 
-// ioError names the socket and the direction of an I/O error; io.EOF
-// stays itself (an orderly close).
-func ioError(what string, err error) error {
+// ioErr is an I/O error of the relay: which socket and which way.
+type ioErr struct {
+	server bool   // on the server's connection (else ffmpeg's)
+	what   string // "read from server", ...
+	err    error
+}
+
+func (e *ioErr) Error() string { return "tap: " + e.what + ": " + e.err.Error() }
+func (e *ioErr) Unwrap() error { return e.err }
+
+// ioError wraps an I/O error on the server's connection (server) or
+// ffmpeg's; io.EOF stays itself (an orderly close).
+func ioError(server bool, what string, err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
-	return fmt.Errorf("tap: %s: %w", what, err)
+	return &ioErr{server: server, what: what, err: err}
 }

@@ -56,8 +56,8 @@ func TestStallDetectedFromAcks(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			res := stallOnce(t, s.src(t), "stallkey")
 			rd, v := res.reading, res.session.Verdict
-			t.Logf("%s: stall judged %v after the emulator stopped reading (limit %v): %v; acks %d (spacing %d B), forwarded %d B, acked %d B; emulator %d video frames, %d B in, verdict %+v",
-				s.name, res.detect.Round(time.Millisecond), detectLimit, res.err, rd.Acks, rd.AckSpacing, rd.Forwarded, rd.Acked,
+			t.Logf("%s: stall judged %v after the emulator stopped reading (limit %v): %v; acks %d (spacing %d B), forwarded %d B, acked %d B, lag %v; emulator %d video frames, %d B in, verdict %+v",
+				s.name, res.detect.Round(time.Millisecond), detectLimit, res.err, rd.Acks, rd.AckSpacing, rd.Forwarded, rd.Acked, rd.TCP.Lag,
 				res.session.VideoFrames, res.session.BytesIn, v)
 			require.Equal(t, EvidenceAck, res.err.Evidence)
 			require.GreaterOrEqual(t, res.detect, stallTimeout-200*time.Millisecond, "judged before StallTimeout")

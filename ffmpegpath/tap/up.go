@@ -35,7 +35,7 @@ func (s *session) relayUp() error {
 			}
 		}
 		if err != nil {
-			return ioError("read from ffmpeg", err)
+			return ioError(false, "read from ffmpeg", err)
 		}
 	}
 }
@@ -135,7 +135,7 @@ func (s *session) writeServer(b []byte) error {
 	n, err := s.out.Write(b)
 	s.ledger.wrote(s.chunkBytes(n), time.Now())
 	s.up.sent += uint64(n)
-	return ioError("write to server", err)
+	return ioError(true, "write to server", err)
 }
 
 // chunkBytes is how many of the n bytes written at s.up.sent are past the
