@@ -21,7 +21,10 @@ const beforeRestart = 200
 // must be live again (a new session, state live) within 30 s of the server
 // listening again, the frames it sends must grow, and ffprobe must play
 // half a ScenarioDuration back from the restarted server with the checks of
-// TestScenarios (timestamps increasing, frames against real time).
+// TestScenarios (timestamps increasing, frames against real time). Where
+// the server passes the publisher's timestamps through (all but go2rtc),
+// the playback after the restart starts past what was sent before it: the
+// target's timeline never goes back.
 func TestServerRestart(t *testing.T) {
 	t.Parallel()
 	d := scenarioDuration(t) / 2
@@ -40,13 +43,18 @@ func TestServerRestart(t *testing.T) {
 				streams[kind] = supervise(t, names[kind], newPath(t, kind, s.PublishURL(names[kind]), source{}, log), log)
 			}
 			status := func(kind string) health.StreamStatus { return streams[kind].Status() }
+			liveAt := map[string]time.Time{}
 			for _, kind := range paths {
 				testpeer.Eventually(t, 30*time.Second, kind+" path live on "+s.Name, func() bool {
 					st := status(kind)
+					if _, ok := liveAt[kind]; !ok && st.State == health.StateLive {
+						liveAt[kind] = time.Now()
+					}
 					return st.State == health.StateLive && st.Counters.FramesSent >= beforeRestart
 				})
 			}
 
+			restartAt := time.Now()
 			away := s.Restart(t)
 			up := time.Now()
 			// One loop watches both streams, so that each one's recovery is
@@ -72,7 +80,17 @@ func TestServerRestart(t *testing.T) {
 						recovered[kind].Round(time.Millisecond), (away + recovered[kind]).Round(time.Millisecond),
 						before.Counters.Attempts, before.Counters.Reconnects, before.LastError)
 					span := playSpan(t, d, began, srv.checks)
-					play(t, s, names[kind], span).check(t, what, span, srv.checks)
+					pb := play(t, s, names[kind], span)
+					pb.check(t, what, span, srv.checks)
+					if !srv.checks.rebases {
+						// The supervisor continues the target's timeline from the
+						// last timestamp sent (plus the time away): the new session's
+						// first frame comes after everything sent before the restart.
+						sent := restartAt.Sub(liveAt[kind])
+						t.Logf("%s: first DTS played after the restart %v; about %v was sent before it", what,
+							pb.video[0].dts, sent.Round(time.Millisecond))
+						require.GreaterOrEqual(t, pb.video[0].dts, sent-time.Second, "%s: the timeline went back across the restart", what)
+					}
 					after := status(kind)
 					require.Equal(t, health.StateLive, after.State, "%s: %s", what, after.Reason)
 					require.Equal(t, before.Counters.Attempts, after.Counters.Attempts, "%s: the path reconnected again during the playback", what)

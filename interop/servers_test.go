@@ -102,7 +102,7 @@ type server struct {
 var servers = []server{
 	{name: "nginx", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartNginxServer(t) }},
 	{name: "lal", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartLal(t) }},
-	{name: "go2rtc", start: testpeer.StartGo2RTCStreams, checks: checks{audioRepeats: true, playable: go2rtcPlayable}},
+	{name: "go2rtc", start: testpeer.StartGo2RTCStreams, checks: checks{audioRepeats: true, rebases: true, playable: go2rtcPlayable}},
 	{name: "nms", start: func(t testing.TB, _ ...string) *testpeer.Server { return testpeer.StartNMS(t) }},
 }
 
