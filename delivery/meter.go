@@ -76,6 +76,16 @@ func (m *Meter) Mark(sent uint64, ts time.Duration) {
 	m.marks.settle(m.prev.Acked)
 }
 
+// Restart starts the stall clock and the throughput window again at at,
+// keeping what was taken, the peer's window and the marks: for a gap in the
+// samples that says nothing about the peer (this process did not run, see
+// internal/pause). A stall is then judged from at; the throughput from the
+// samples after it.
+func (m *Meter) Restart(at time.Time) {
+	m.clock.since, m.clock.active = at, at
+	m.takenLog = takenRing{}
+}
+
 // timeout is StallTimeout or its default.
 func (m *Meter) timeout() time.Duration {
 	if m.StallTimeout > 0 {

@@ -168,6 +168,7 @@ type remux struct {
 	serverStall *stallInfo
 	rst         *resetter
 	resetHow    string
+	paused      *pauseClock
 }
 
 // supervise starts the work and watches it until it returns.
@@ -182,6 +183,8 @@ func (r *remux) supervise(ctx context.Context) *health.Verdict {
 	r.sock = newSockWatch(os.Getpid(), addrs, r.s.StallTimeout, r.sig)
 	r.start = time.Now()
 	r.lastAdvance.Store(r.start.UnixNano())
+	defer pauses.Acquire()()
+	r.paused = newPauseClock(r.start)
 	go r.work()
 	tick := time.NewTicker(min(r.s.StaleTimeout/5, 100*time.Millisecond))
 	defer tick.Stop()
@@ -202,9 +205,14 @@ func (r *remux) supervise(ctx context.Context) *health.Verdict {
 				r.rst = r.sock.reset()
 			}
 			r.interrupt()
-		case now := <-tick.C:
+		case <-tick.C:
+			// A tick's value is when it was due, also after a pause.
+			now := time.Now()
+			r.checkPause(now)
 			r.watch(now)
-		case now := <-sample.C:
+		case <-sample.C:
+			now := time.Now()
+			r.checkPause(now)
 			r.sample(now)
 		case <-r.done:
 			r.releaseReset()
@@ -249,21 +257,30 @@ func (r *remux) releaseReset() {
 	r.rst = nil
 }
 
+// checkPause restarts the watchdog's and the socket's clocks after a pause
+// of this process (the push's own goroutine was paused with it).
+func (r *remux) checkPause(now time.Time) {
+	if p, ok := r.paused.check(now); ok {
+		r.s.Logger.Debug("watchdog and delivery clocks restarted after a pause of the service", "pause", p.String())
+		r.sock.restart(now)
+	}
+}
+
 // watch interrupts a hung push.
 func (r *remux) watch(now time.Time) {
 	if r.stalled.Load() || r.stopping.Load() || r.noVideoFor > 0 {
 		return
 	}
-	if pub := r.published.Load(); pub != 0 && r.firstVideo.Load() == 0 && now.Sub(time.Unix(0, pub)) >= r.s.StartTimeout {
-		r.noVideoFor = now.Sub(time.Unix(0, pub))
+	if pub := r.published.Load(); pub != 0 && r.firstVideo.Load() == 0 && r.paused.since(time.Unix(0, pub), now) >= r.s.StartTimeout {
+		r.noVideoFor = r.paused.since(time.Unix(0, pub), now)
 		r.s.Logger.Error("no video frame since the publish; interrupting the push", "for", r.noVideoFor.Round(time.Millisecond))
 		r.noVideo.Store(true)
 		r.interrupt()
 		return
 	}
-	since, limit := now.Sub(time.Unix(0, r.lastAdvance.Load())), r.s.StaleTimeout
+	since, limit := r.paused.since(time.Unix(0, r.lastAdvance.Load()), now), r.s.StaleTimeout
 	if r.published.Load() == 0 {
-		since, limit = now.Sub(r.start), r.s.StartTimeout
+		since, limit = r.paused.since(r.start, now), r.s.StartTimeout
 	}
 	if since < limit {
 		return

@@ -284,6 +284,10 @@ func (r *remux) retime(pkt *astiav.Packet, t *track, c *clock) bool {
 	return true
 }
 
+// maxLate is how far behind the clock a paced file may fall before pace
+// re-anchors it (media.MaxLate, the native looper's bound).
+const maxLate = time.Second
+
 // pace holds a file's packet until its time has come (ffmpeg's -re); it
 // returns false when a stop came first.
 func (r *remux) pace(c *clock, pkt *astiav.Packet, t *track) bool {
@@ -292,6 +296,13 @@ func (r *remux) pace(c *clock, pkt *astiav.Packet, t *track) bool {
 	}
 	mediaUs := astiav.RescaleQ(pkt.Dts(), t.out.TimeBase(), usec) - c.baseUs
 	wait := time.Until(c.wall.Add(time.Duration(mediaUs) * time.Microsecond))
+	if wait < -maxLate {
+		// Far behind the clock (the process was paused, or starved):
+		// re-anchor and go on at real time, as the native looper does,
+		// instead of bursting the missed media at the server.
+		c.wall = c.wall.Add(-wait)
+		return true
+	}
 	if wait <= 0 {
 		return true
 	}

@@ -61,6 +61,7 @@ type run struct {
 	serverStall *stallInfo // the server stopped taking data: the push was ended for it
 	rst         *resetter  // holds the connection to reset it once ffmpeg is gone
 	resetHow    string     // how the connection was reset, if it was
+	paused      *pauseClock
 }
 
 // procExit is how the process ended.
@@ -140,6 +141,8 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 	}
 	r.pid = p.pid
 	r.sock = newSockWatch(p.pid, r.addrs, r.s.StallTimeout, r.sig)
+	defer pauses.Acquire()()
+	r.paused = newPauseClock(r.start)
 	sample := time.NewTicker(samplePeriod(r.s.StallTimeout))
 	defer sample.Stop()
 	lines := make(chan LogLine, 256)
@@ -164,9 +167,14 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			} else {
 				progress = nil
 			}
-		case now := <-tick.C:
+		case <-tick.C:
+			// A tick's value is when it was due, also after a pause.
+			now := time.Now()
+			r.checkPause(now)
 			r.watch(p, now)
-		case now := <-sample.C:
+		case <-sample.C:
+			now := time.Now()
+			r.checkPause(now)
 			r.sample(p, now)
 		case <-done:
 			done = nil
@@ -235,6 +243,16 @@ func (r *run) releaseReset() {
 	r.rst = nil
 }
 
+// checkPause restarts the watchdog's and the socket's clocks after a pause
+// of this process: ffmpeg (another process) may have gone on, and what it
+// did is judged from now on.
+func (r *run) checkPause(now time.Time) {
+	if p, ok := r.paused.check(now); ok {
+		r.s.Logger.Debug("watchdog and delivery clocks restarted after a pause of the service", "pause", p.String())
+		r.sock.restart(now)
+	}
+}
+
 // watchPeriod is how often the watchdog looks.
 func (r *run) watchPeriod() time.Duration {
 	return min(r.s.StaleTimeout/5, 100*time.Millisecond)
@@ -246,15 +264,15 @@ func (r *run) watch(p *proc, now time.Time) {
 	if r.stalled || r.stopping || r.noVideoFor > 0 {
 		return
 	}
-	if !r.publishedAt.IsZero() && r.firstFrameAt.IsZero() && now.Sub(r.publishedAt) >= r.s.StartTimeout {
-		r.noVideoFor = now.Sub(r.publishedAt)
+	if !r.publishedAt.IsZero() && r.firstFrameAt.IsZero() && r.paused.since(r.publishedAt, now) >= r.s.StartTimeout {
+		r.noVideoFor = r.paused.since(r.publishedAt, now)
 		r.s.Logger.Error("no video frame since the publish; killing ffmpeg", "for", r.noVideoFor.Round(time.Millisecond))
 		p.signal(syscall.SIGKILL)
 		return
 	}
-	since, limit := now.Sub(r.lastAdvance), r.s.StaleTimeout
+	since, limit := r.paused.since(r.lastAdvance, now), r.s.StaleTimeout
 	if r.publishedAt.IsZero() {
-		since, limit = now.Sub(r.start), r.s.StartTimeout
+		since, limit = r.paused.since(r.start, now), r.s.StartTimeout
 	}
 	if since < limit {
 		return

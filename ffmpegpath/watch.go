@@ -7,7 +7,45 @@ import (
 
 	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 )
+
+// pauses tells this process's own pauses from a server's silence; tests
+// swap it for a watch with their own clock.
+var pauses = pause.Default
+
+// pauseClock restarts a push's clocks after a pause of this process (see
+// internal/pause): the watchdog's "no progress for N s" and the socket's
+// stall clock then count from the moment the process ran again, since the
+// gap was the service's own, not ffmpeg's or the server's.
+type pauseClock struct {
+	tracker *pause.Tracker
+	at      time.Time // when the clocks were last restarted (zero: never)
+}
+
+func newPauseClock(now time.Time) *pauseClock {
+	return &pauseClock{tracker: pause.NewTracker(pauses, now)}
+}
+
+// check reports a pause not seen before; the clocks restart at now.
+func (c *pauseClock) check(now time.Time) (pause.Pause, bool) {
+	if c == nil {
+		return pause.Pause{}, false
+	}
+	p, ok := c.tracker.Check(now)
+	if ok {
+		c.at = now
+	}
+	return p, ok
+}
+
+// since is how long since t, counting from the last restart if later.
+func (c *pauseClock) since(t, now time.Time) time.Duration {
+	if c != nil && c.at.After(t) {
+		t = c.at
+	}
+	return now.Sub(t)
+}
 
 // DefaultStallTimeout is Settings.StallTimeout's default.
 const DefaultStallTimeout = 3 * time.Second
@@ -132,6 +170,16 @@ func (w *sockWatch) progress(b Progress) {
 	}
 	w.needed = float64(b.TotalSize) * 8 / b.OutTime.Seconds()
 	w.sig.NeededBps.Store(int64(w.needed))
+}
+
+// restart starts the stall clock again at now, after a pause of this
+// process: the samples before it are no evidence for the time after.
+func (w *sockWatch) restart(now time.Time) {
+	if w == nil {
+		return
+	}
+	w.meter.Restart(now)
+	w.lastAt = time.Time{}
 }
 
 // starving reports, when the progress watchdog fires, whether the socket

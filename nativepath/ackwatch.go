@@ -54,6 +54,15 @@ func (a *ackWatch) observe(c ackSource, asked uint32, now time.Time) time.Durati
 	return now.Sub(a.at)
 }
 
+// restart counts silence from now, and only once more than two spacings
+// are written after written: the time before (a pause of this process) says
+// nothing about the server.
+func (a *ackWatch) restart(now time.Time, written uint64) {
+	if a.n > 0 {
+		a.at, a.written = now, written
+	}
+}
+
 // ackSource is what ackWatch reads of a connection (*rtmp.Conn).
 type ackSource interface {
 	AcksReceived() int64

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/nativepath/source"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
@@ -56,6 +57,9 @@ type Settings struct {
 	MaxDelay time.Duration
 	// Logger receives the path's log lines (default: discard).
 	Logger hclog.Logger
+	// Pauses tells the process's own pauses from a slow target: after one,
+	// a session restarts its delivery clocks (default pause.Default).
+	Pauses *pause.Watch
 }
 
 // Path is the native path. Warm keeps its ingest running between publishes
@@ -96,6 +100,9 @@ func New(s Settings) (*Path, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()
+	}
+	if s.Pauses == nil {
+		s.Pauses = pause.Default
 	}
 	if _, err := openSource(s.Source, s.Logger); err != nil {
 		return nil, err
@@ -169,6 +176,7 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return p.verdict(health.LayerSource, "source_unsupported", err)
 	}
 	defer release()
+	defer p.Pauses.Acquire()()
 	snap, sub, err := h.subscribe(ctx, p.SourceGrace)
 	if err != nil {
 		if ctx.Err() != nil {

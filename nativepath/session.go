@@ -8,6 +8,7 @@ import (
 
 	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -47,6 +48,7 @@ type session struct {
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
 	flushAt   time.Time  // when the flush timer is armed for
+	pauses    *pause.Tracker
 }
 
 // run publishes until ctx ends or the push fails, and closes the session
@@ -64,6 +66,7 @@ func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
 func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
 	s.meter.StallTimeout = s.p.StallTimeout
 	s.drop = dropper{maxDelay: s.p.MaxDelay}
+	s.pauses = pause.NewTracker(s.p.Pauses, time.Now())
 	if err := s.observe(time.Now()); err != nil {
 		return err
 	}
@@ -108,7 +111,11 @@ func (s *session) loop(ctx context.Context) error {
 			if err := s.write(u); err != nil {
 				return s.p.classify(err)
 			}
-		case now := <-tick.C:
+		case <-tick.C:
+			// The tick's value is when it was due, also when it comes
+			// after a pause: read the clock.
+			now := time.Now()
+			s.checkPause(now)
 			if err := s.observe(now); err != nil {
 				return err
 			}
@@ -269,6 +276,25 @@ func (s *session) report(r delivery.Reading, now time.Time) {
 	s.sig.ThroughputBps.Store(int64(r.Throughput))
 	s.sig.NeededBps.Store(int64(s.rate.bitsPerSecond(now)))
 	s.sig.SetCongested(s.drop.congested(now))
+}
+
+// checkPause restarts the session's delivery clocks after a pause of the
+// process (internal/pause): the gap is the service's own, not the server's,
+// so neither the stall clocks (TCP's and the acks') nor the rates measured
+// across it, nor the congestion judged from them, nor the source's grace
+// may count it.
+func (s *session) checkPause(now time.Time) {
+	p, ok := s.pauses.Check(now)
+	if !ok {
+		return
+	}
+	s.p.Logger.Debug("delivery clocks restarted after a pause of the service", "pause", p.String())
+	s.meter.Restart(now)
+	s.acks.restart(now, s.pub.Conn().BytesWritten())
+	s.rate = rateWindow{}
+	s.queue = queueView{}
+	s.drop = dropper{maxDelay: s.drop.maxDelay}
+	s.lastUnit = now
 }
 
 // queueView is what waited in TCP at the last delivery look, and the rate

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 )
 
 // ProbeFunc probes the target the way one path would connect to it, up to
@@ -87,6 +88,10 @@ type Stream struct {
 	Policy    Policy
 	Limiter   *HostLimiter
 	Logger    hclog.Logger
+	// Pauses tells the process's own pauses (SIGSTOP, a frozen VM) from the
+	// target's silence; after one the loop restarts its own clocks (default
+	// pause.Default).
+	Pauses *pause.Watch
 
 	// status is the loop's last snapshot with the signals of the session
 	// running then: one pointer, so that a finished session's counters move
@@ -124,6 +129,7 @@ type runResult struct {
 
 type probeResult struct {
 	slot     *slot
+	started  time.Time
 	checkErr error
 	summary  *health.ProbeSummary
 }
@@ -159,6 +165,7 @@ type loop struct {
 	srcWait   Backoff
 	runDone   chan runResult
 	probes    chan probeResult
+	pauses    *pause.Tracker
 	wg        sync.WaitGroup
 }
 
@@ -206,6 +213,11 @@ func (l *loop) run(ctx context.Context) error {
 		l.setState(health.StateStopped, "stopped")
 		return nil
 	}
+	if l.s.Pauses == nil {
+		l.s.Pauses = pause.Default
+	}
+	defer l.s.Pauses.Acquire()()
+	l.pauses = pause.NewTracker(l.s.Pauses, time.Now())
 	probeTick := time.NewTicker(l.pol.ProbeInterval)
 	defer probeTick.Stop()
 	attempt := time.NewTimer(0)
@@ -241,6 +253,7 @@ func (l *loop) run(ctx context.Context) error {
 		case p := <-l.probes:
 			l.onProbe(p)
 		case <-deliveryTick.C:
+			l.checkPause(time.Now())
 			l.refreshDelivery()
 		}
 		l.publish()

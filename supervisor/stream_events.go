@@ -173,8 +173,9 @@ func (l *loop) launchProbes(ctx context.Context) {
 		l.wg.Add(1)
 		go func(sl *slot) {
 			defer l.wg.Done()
+			started := time.Now()
 			res := runProbe(ctx, sl.spec)
-			res.slot = sl
+			res.slot, res.started = sl, started
 			l.probes <- res
 		}(sl)
 	}
@@ -202,6 +203,9 @@ func (l *loop) onProbe(p probeResult) {
 	}
 	if p.summary != nil && p.summary.Skipped {
 		return // no news: the connection limit kept the probe from running
+	}
+	if p.summary != nil && l.pauses.PausedSince(p.started, time.Now()) {
+		return // no news: the process was paused while the probe ran, and its timeouts with it
 	}
 	if p.summary != nil {
 		sl.lastProbe = p.summary
@@ -313,6 +317,28 @@ func (sl *slot) usableBy(now, at time.Time) bool {
 		return false
 	}
 	return !at.Before(sl.nextAttempt)
+}
+
+// checkPause restarts the loop's own clocks after a pause of the process:
+// the preferred path's probes must pass FailbackAfter again from now (the
+// pause proved nothing), and the name-lock window does not count it.
+func (l *loop) checkPause(now time.Time) {
+	p, ok := l.pauses.Check(now)
+	if !ok {
+		return
+	}
+	l.log.Debug("clocks restarted after a pause of the service", "pause", p.String())
+	for _, sl := range l.slots {
+		if !sl.probeOKSince.IsZero() {
+			sl.probeOKSince = now
+		}
+	}
+	if !l.liveEnd.IsZero() {
+		l.liveEnd = l.liveEnd.Add(p.Len())
+	}
+	if !l.lockSince.IsZero() {
+		l.lockSince = l.lockSince.Add(p.Len())
+	}
 }
 
 // refreshDelivery reads the active session's delivery signals, which change

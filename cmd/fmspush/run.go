@@ -17,6 +17,7 @@ import (
 
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/supervisor"
 )
 
@@ -70,6 +71,13 @@ func (s *service) Run(ctx context.Context) error {
 	s.started = time.Now()
 	s.log = newLogger(cfg.Service, s.Stderr)
 	s.limiter = &supervisor.HostLimiter{}
+	// Every delivery clock (both paths' stall clocks, ffmpeg's watchdog,
+	// the supervisor's failback clock) restarts after a pause of the
+	// process instead of blaming the target; the pause is logged once here.
+	log := s.log
+	pause.Default.OnPause(func(p pause.Pause) {
+		log.Warn(fmt.Sprintf("service was paused for %s; delivery clocks restarted", p))
+	})
 	s.manager = &supervisor.Manager{Logger: s.log}
 	if err := s.startEmulator(cfg); err != nil {
 		return err

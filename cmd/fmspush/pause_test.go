@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+)
+
+// pauseStall is the stall_timeout (and the ffmpeg path's stale_timeout) of
+// the pause tests: short, so that a pause of pauseFor is three times it.
+const (
+	pauseStall = time.Second
+	pauseFor   = 3*pauseStall + 500*time.Millisecond
+)
+
+// pauseConfig is a stream from the builtin sample to target with short
+// delivery timeouts; emulator adds the builtin emulator block.
+func pauseConfig(httpAddr, target, prefer string, emulator bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "service {\n  http_listen = %q\n  log_level = \"debug\"\n}\n", httpAddr)
+	if emulator {
+		b.WriteString("emulator {\n  listen = \"127.0.0.1:0\"\n  profile = \"lenient\"\n}\n")
+	}
+	fmt.Fprintf(&b, `stream "s" {
+  source = "builtin:sample"
+  target = %q
+  prefer = %q
+  ffmpeg {
+    stale_timeout = %q
+  }
+  failover {
+    stall_timeout = %q
+    probe_interval = "1s"
+    backoff_initial = "100ms"
+    attempts_per_minute = 60
+  }
+}
+`, target, prefer, pauseStall.String(), pauseStall.String())
+	return b.String()
+}
+
+// binaryStatus reads stream "s" from a running binary's status API.
+func binaryStatus(t *testing.T, httpAddr string) health.StreamStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/v1/streams/s")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var st health.StreamStatus
+	require.NoError(t, json.Unmarshal(body, &st), "status: %s", body)
+	return st
+}
+
+// TestPausedServiceIsNotASlowTarget stops the whole service (SIGSTOP) for
+// three times the stall timeout and lets it go on (SIGCONT), on each path,
+// with the target inside the paused process (the builtin emulator, as in the
+// demo config) and outside it (an emulator of the test, which keeps
+// reading): the pause is the service's own, so no path may blame the
+// target, fail over or reconnect, and media keeps flowing.
+func TestPausedServiceIsNotASlowTarget(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	for _, prefer := range []string{"native", "ffmpeg"} {
+		for _, where := range []string{"inside", "outside"} {
+			t.Run(prefer+"/target_"+where, func(t *testing.T) { testPause(t, prefer, where == "inside") })
+		}
+	}
+}
+
+func testPause(t *testing.T, prefer string, inside bool) {
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+	target := "emulator://live/s"
+	var emu *fmsim.Server
+	if !inside {
+		emu = &fmsim.Server{Listen: "127.0.0.1:0", Profile: "lenient"}
+		require.NoError(t, emu.Start())
+		t.Cleanup(func() { emu.Close() })
+		target = "rtmp://" + emu.Addr() + "/live/s"
+	}
+	path := filepath.Join(t.TempDir(), "config.hcl")
+	require.NoError(t, os.WriteFile(path, []byte(pauseConfig(httpAddr, target, prefer, inside)), 0o644))
+	cmd := exec.Command(binary(t), "run", "-config", path)
+	logs := &testpeer.LogBuffer{}
+	cmd.Stderr = logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	testpeer.WaitTCP(t, httpAddr, 10*time.Second)
+
+	// frames is what the target has taken: the emulator's count of video
+	// frames when it is ours, the service's count of frames written and of
+	// bytes its emulator read otherwise.
+	frames := func() (int64, int64) {
+		if emu != nil {
+			var n int64
+			for _, ss := range emu.Sessions() {
+				n += int64(ss.VideoFrames)
+			}
+			return n, 0
+		}
+		st := binaryStatus(t, httpAddr)
+		return st.Counters.FramesSent, st.Counters.BytesAcked
+	}
+	testpeer.Eventually(t, 30*time.Second, "live on "+prefer+" with 2 s of frames", func() bool {
+		st := binaryStatus(t, httpAddr)
+		n, _ := frames()
+		return st.State == health.StateLive && st.ActivePath == prefer && n > 50
+	})
+	before := binaryStatus(t, httpAddr)
+	framesBefore, ackedBefore := frames()
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	time.Sleep(pauseFor) // the pause itself, not a wait for anything
+	require.NoError(t, cmd.Process.Signal(syscall.SIGCONT))
+	paused := time.Since(stopped)
+	resumed := time.Now()
+	t.Logf("paused for %v (stall_timeout %v)", paused.Round(time.Millisecond), pauseStall)
+	require.GreaterOrEqual(t, paused, 3*pauseStall)
+
+	// Media flows again, for longer than a stall would take to be judged.
+	var framesAfter, ackedAfter int64
+	testpeer.Eventually(t, 15*time.Second, "frames growing at the target after the pause", func() bool {
+		framesAfter, ackedAfter = frames()
+		return time.Since(resumed) > 3*pauseStall && framesAfter > framesBefore+50
+	})
+	st := binaryStatus(t, httpAddr)
+	t.Logf("frames %d -> %d, bytes taken %d -> %d; state %s on %s: %s",
+		framesBefore, framesAfter, ackedBefore, ackedAfter, st.State, st.ActivePath, st.Reason)
+	for _, v := range st.LastVerdicts {
+		t.Errorf("verdict after the pause: %s", v.Error())
+	}
+	require.Zero(t, st.Counters.Failovers, "failovers after the pause: %+v", st.Failovers)
+	require.Equal(t, before.Counters.Attempts, st.Counters.Attempts, "the path was restarted")
+	require.Equal(t, health.StateLive, st.State, st.Reason)
+	require.Equal(t, prefer, st.ActivePath)
+	if inside {
+		require.Greater(t, ackedAfter, ackedBefore, "the emulator read nothing after the pause")
+	} else {
+		published := 0
+		for _, ss := range emu.Sessions() {
+			if ss.Published() {
+				published++
+			}
+		}
+		require.Equal(t, 1, published, "publish sessions at the emulator")
+	}
+	var said []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "service was paused for") {
+			said = append(said, line)
+		}
+	}
+	require.Len(t, said, 1, "the pause logged once:\n%s", logs.String())
+	require.Contains(t, said[0], "delivery clocks restarted")
+	t.Log(said[0])
+}
