@@ -53,7 +53,8 @@ type Watch struct {
 	Period time.Duration
 	// Slack is how late a tick may come before the gap is a pause
 	// (DefaultSlack when zero).
-	Slack    time.Duration
+	Slack time.Duration
+
 	mu       sync.Mutex
 	onPause  func(Pause)
 	last     time.Time // the last tick
@@ -99,6 +100,19 @@ func (w *Watch) Tick(now time.Time) {
 		report = w.claim(w.latest)
 	}
 	w.last = now
+	w.mu.Unlock()
+	w.report(report)
+}
+
+// Record notes a pause known otherwise (a test's, or a caller with better
+// evidence) as the latest one, if it ended after the one recorded.
+func (w *Watch) Record(p Pause) {
+	w.mu.Lock()
+	var report func()
+	if p.To.After(w.latest.To) {
+		w.latest = p
+		report = w.claim(p)
+	}
 	w.mu.Unlock()
 	w.report(report)
 }
