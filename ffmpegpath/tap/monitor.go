@@ -95,6 +95,13 @@ func (e *tcpEvidence) observe(c net.Conn) delivery.Reading {
 	return e.last
 }
 
+// lastReading is the Meter's last reading.
+func (e *tcpEvidence) lastReading() delivery.Reading {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
 // monitor judges delivery every interval until ffmpeg's side ends or the
 // server stalls; on a stall it resets the server connection.
 func (s *session) monitor() {
@@ -119,7 +126,6 @@ func (s *session) judge(now time.Time) *StallError {
 	r := compose(s.ledger.look(), tcp, now, s.cfg.stall)
 	r.Injected = s.injected.Load()
 	s.mu.Lock()
-	s.reading = r
 	closing := s.closing
 	s.mu.Unlock()
 	if !r.Stalled || closing {
@@ -142,11 +148,12 @@ func (s *session) stalled(e *StallError) {
 	s.resetServer()
 }
 
-// current returns the last reading.
+// current returns a reading now: the acks as they stand, TCP's evidence
+// as of the last sample.
 func (s *session) current() Reading {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reading
+	r := compose(s.ledger.look(), s.tcp.lastReading(), time.Now(), s.cfg.stall)
+	r.Injected = s.injected.Load()
+	return r
 }
 
 // compose judges from both kinds of evidence. Acknowledgements, where the

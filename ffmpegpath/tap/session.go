@@ -42,7 +42,6 @@ type session struct {
 	injected atomic.Bool
 
 	mu       sync.Mutex
-	reading  Reading
 	stallErr *StallError
 	firstErr error
 	closing  bool        // teardown began: later I/O errors are its consequence
