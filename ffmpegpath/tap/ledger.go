@@ -54,13 +54,13 @@ func (l *ackLedger) checkDue(now time.Time) {
 }
 
 // ack records an Acknowledgement with sequence number seq received at now.
-// Sequence numbers wrap at 4 GiB; one that goes backwards (by more than
-// half the space, as the unwrapped count sees it) is ignored.
+// Sequence numbers wrap at 4 GiB; after the first, one that repeats the
+// last or goes backwards (a step of more than half the space) is ignored.
 func (l *ackLedger) ack(seq uint32, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	gap := uint64(seq - l.seq)
-	if gap > 1<<31 || (gap == 0 && l.acks > 0) {
+	if l.acks > 0 && (gap == 0 || gap > 1<<31) {
 		return
 	}
 	l.acked += gap
