@@ -184,7 +184,8 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		}
 		return p.verdict(health.LayerSource, "source_unavailable", err)
 	}
-	defer h.unsubscribe(sub)
+	s := &session{p: p, sig: sig, hub: h, sub: sub, base: base}
+	defer func() { h.unsubscribe(s.sub) }() // the session may resubscribe (skipBacklog)
 	pub, err := rtmp.Dial(ctx, p.Target, p.Publish)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -192,7 +193,7 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		}
 		return p.classify(err)
 	}
-	s := &session{p: p, pub: pub, sig: sig, hub: h, sub: sub, base: base}
+	s.pub = pub
 	return s.run(ctx, snap)
 }
 

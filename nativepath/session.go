@@ -49,6 +49,10 @@ type session struct {
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
 	flushAt   time.Time  // when the flush timer is armed for
 	pauses    *pause.Tracker
+	// lastIn is the hub timestamp of the last video and audio unit taken,
+	// to continue a new subscription right after it (skipBacklog).
+	lastIn [2]time.Duration
+	taken  [2]bool
 }
 
 // run publishes until ctx ends or the push fails, and closes the session
@@ -106,6 +110,12 @@ func (s *session) loop(ctx context.Context) error {
 			}
 		case u, ok := <-s.sub.units:
 			if u, ok = s.sub.next(u, ok); !ok {
+				if resumed, err := s.skipBacklog(ctx); resumed || err != nil {
+					if err != nil {
+						return s.p.classify(err)
+					}
+					continue
+				}
 				return s.subscriptionEnded()
 			}
 			if err := s.write(u); err != nil {
@@ -182,6 +192,8 @@ func (s *session) audioParams(src *media.AudioParams) (*media.AudioParams, error
 // timestamp, unless the delivery lag asks to drop it.
 func (s *session) write(u media.Unit) error {
 	s.lastUnit = time.Now()
+	tr := trackOf(u)
+	s.lastIn[tr], s.taken[tr] = u.DTS, true
 	if !u.Codec.IsVideo() && !s.audio {
 		return nil
 	}
@@ -327,6 +339,50 @@ func (s *session) checkSource() error {
 		err = errors.New("no media")
 	}
 	return s.p.verdict(health.LayerSource, "source_lost", fmt.Errorf("source away for %v: %w", time.Since(s.lastUnit).Round(time.Millisecond), err))
+}
+
+// pauseBacklog is how long after a pause of the process a publisher that
+// falls behind the hub is taken to be catching up on the pause's backlog
+// rather than slow: a network source's read timeout (10 s) bounds what its
+// kernel queued while the process did not run.
+const pauseBacklog = 10 * time.Second
+
+// skipBacklog continues a publish that the hub cut off for falling behind
+// right after a pause of the process: an RTSP or RTMP source delivers what
+// its kernel queued during the pause in one burst, faster than any target
+// takes it, and that is the service's doing, not the target's. The publish
+// goes on from the hub's cached GOP, after what it already sent: the stale
+// backlog is skipped (the target's timeline jumps over it) and no verdict is
+// given. It reports whether the publish resumed.
+func (s *session) skipBacklog(ctx context.Context) (bool, error) {
+	now := time.Now()
+	if !errors.Is(s.sub.err, errSlowTarget) || !s.pauses.PausedSince(now.Add(-pauseBacklog), now) {
+		return false, nil
+	}
+	snap, sub, err := s.hub.subscribe(ctx, 0)
+	if err != nil {
+		return false, nil
+	}
+	s.sub = sub
+	s.p.Logger.Warn("skipping the source's backlog from the pause of the service; continuing from its latest keyframe",
+		"keyframe_units", len(snap.Units))
+	for _, u := range snap.Units {
+		if tr := trackOf(u); s.taken[tr] && u.DTS <= s.lastIn[tr] {
+			continue // already sent
+		}
+		if err := s.write(u); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// trackOf indexes lastIn: 0 video, 1 audio.
+func trackOf(u media.Unit) int {
+	if u.Codec.IsVideo() {
+		return 0
+	}
+	return 1
 }
 
 func (s *session) subscriptionEnded() error {

@@ -29,14 +29,14 @@ const (
 
 // pauseConfig is a stream from the builtin sample to target with short
 // delivery timeouts; emulator adds the builtin emulator block.
-func pauseConfig(httpAddr, target, prefer string, emulator bool) string {
+func pauseConfig(httpAddr, source, target, prefer string, emulator bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "service {\n  http_listen = %q\n  log_level = \"debug\"\n}\n", httpAddr)
 	if emulator {
 		b.WriteString("emulator {\n  listen = \"127.0.0.1:0\"\n  profile = \"lenient\"\n}\n")
 	}
 	fmt.Fprintf(&b, `stream "s" {
-  source = "builtin:sample"
+  source = %q
   target = %q
   prefer = %q
   ffmpeg {
@@ -49,7 +49,7 @@ func pauseConfig(httpAddr, target, prefer string, emulator bool) string {
     attempts_per_minute = 60
   }
 }
-`, target, prefer, pauseStall.String(), pauseStall.String())
+`, source, target, prefer, pauseStall.String(), pauseStall.String())
 	return b.String()
 }
 
@@ -76,12 +76,15 @@ func TestPausedServiceIsNotASlowTarget(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
 	for _, prefer := range []string{"native", "ffmpeg"} {
 		for _, where := range []string{"inside", "outside"} {
-			t.Run(prefer+"/target_"+where, func(t *testing.T) { testPause(t, prefer, where == "inside") })
+			t.Run(prefer+"/target_"+where, func(t *testing.T) { testPause(t, prefer, "builtin:sample", where == "inside", pauseFor) })
 		}
 	}
 }
 
-func testPause(t *testing.T, prefer string, inside bool) {
+// testPause runs the binary with one stream from source, pauses it for
+// pauseFor once it is live, and checks that it goes on as if nothing
+// happened. The target is the binary's own emulator (inside) or the test's.
+func testPause(t *testing.T, prefer, source string, inside bool, pauseFor time.Duration) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	target := "emulator://live/s"
 	var emu *fmsim.Server
@@ -92,7 +95,7 @@ func testPause(t *testing.T, prefer string, inside bool) {
 		target = "rtmp://" + emu.Addr() + "/live/s"
 	}
 	path := filepath.Join(t.TempDir(), "config.hcl")
-	require.NoError(t, os.WriteFile(path, []byte(pauseConfig(httpAddr, target, prefer, inside)), 0o644))
+	require.NoError(t, os.WriteFile(path, []byte(pauseConfig(httpAddr, source, target, prefer, inside)), 0o644))
 	cmd := exec.Command(binary(t), "run", "-config", path)
 	logs := &testpeer.LogBuffer{}
 	cmd.Stderr = logs
