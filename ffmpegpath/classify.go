@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,18 @@ type Exit struct {
 	// ResetHow says how the connection was reset at the end, if it was
 	// ("pidfd_getfd+SO_LINGER0", "dup+SO_LINGER0", "sock_destroy").
 	ResetHow string
+	// IOTimeout is ffmpeg's -rw_timeout (Settings.IOTimeout), zero if not
+	// known. ffmpeg's RTMP layer reports every failed read of a message as
+	// "Input/output error", a silent server's timeout as much as a close; a
+	// read that fails after this long of silence is judged a timeout.
+	IOTimeout time.Duration
+	// SetupStalledFor is set when the push was ended because the target's
+	// setup (dial, handshake, connect, publish) made no progress for this
+	// long (Settings.StaleTimeout): a server that keeps the connection busy
+	// without answering the step (a flood of control messages) or open
+	// without a word. The verdict is the timeout of the step it stopped at,
+	// as the native path's step timeout says.
+	SetupStalledFor time.Duration
 }
 
 // stages are the moments of a push that ffmpeg's debug lines reveal, with
@@ -73,6 +86,12 @@ type stages struct {
 	firstErr, signalled                *LogLine
 	outputPhase                        bool
 	sourceName                         string
+	// lastRead is when the target's connection last showed the server's
+	// doing (an rtmp or tcp line of the output phase): a read that fails
+	// IOTimeout after it failed for the server's silence.
+	lastRead time.Time
+	// s0Version is the server's S0 ("Type answer N"), -1 before it is seen.
+	s0Version int
 }
 
 // Classify turns an ended push into a verdict. It returns nil when the push
@@ -95,6 +114,9 @@ func Classify(e Exit) *health.Verdict {
 func classify(e Exit, st *stages) *health.Verdict {
 	if e.ServerStalledFor > 0 {
 		return stallVerdict(e, st)
+	}
+	if e.SetupStalledFor > 0 {
+		return setupVerdict(e, st)
 	}
 	if e.NoVideoFor > 0 && !e.Stalled {
 		return verdict(e, st, rtmp.LayerSource, "no_video", e.End,
@@ -130,6 +152,54 @@ func stallVerdict(e Exit, st *stages) *health.Verdict {
 		v.Detail = words + " (ffmpeg was killed for it)"
 	}
 	return v
+}
+
+// setupVerdict is a setup that made no progress for SetupStalledFor: the
+// timeout of the step it stopped at. A bad S0 before it is the handshake's
+// failure, as the native path reports it at once.
+func setupVerdict(e Exit, st *stages) *health.Verdict {
+	if v := badS0Verdict(e, st, nil); v != nil {
+		return v
+	}
+	layer, step := st.setupStep()
+	cause := layer.Title() + "_timeout"
+	if layer == rtmp.LayerNetwork {
+		cause = "dial_timeout"
+	}
+	return verdict(e, st, layer, cause, e.End,
+		fmt.Sprintf("the server answered nothing that advanced the %s for %v (ffmpeg was killed for it)",
+			step, e.SetupStalledFor.Round(time.Millisecond)))
+}
+
+// setupStep is the layer and the step of the target's setup that was
+// under way: the first one not completed.
+func (st *stages) setupStep() (rtmp.Layer, string) {
+	switch {
+	case st.connected.IsZero():
+		return rtmp.LayerNetwork, "dial"
+	case st.handshaken.IsZero():
+		return rtmp.LayerHandshake, "handshake"
+	case st.connectOK.IsZero():
+		return rtmp.LayerConnect, "connect"
+	case st.publishSent.IsZero():
+		return rtmp.LayerPublish, "createStream"
+	}
+	return rtmp.LayerPublish, "publish"
+}
+
+// badS0Verdict is the verdict for a server whose S0 was not version 3,
+// when the push failed before the publish (why, if known, is the failure
+// that followed): the native path refuses such an S0 at L1; ffmpeg goes on
+// as a publisher (it never checks S0), so the failure shows later.
+func badS0Verdict(e Exit, st *stages, why *LogLine) *health.Verdict {
+	if st.s0Version < 0 || st.s0Version == 3 || !st.published(e).IsZero() {
+		return nil
+	}
+	detail, at := fmt.Sprintf("S0 version %d, want 3", st.s0Version), e.End
+	if why != nil {
+		detail, at = detail+"; then: "+why.Msg, why.At
+	}
+	return verdict(e, st, rtmp.LayerHandshake, "handshake_failed", at, detail)
 }
 
 // processVerdict covers the failures of the process itself.
@@ -176,6 +246,9 @@ func signalLine(st *stages) *LogLine { return st.signalled }
 // targetVerdict classifies a failure on the target side, layer by layer.
 func targetVerdict(e Exit, st *stages) *health.Verdict {
 	published := st.published(e)
+	if v := badS0Verdict(e, st, st.firstErr); v != nil {
+		return v
+	}
 	if st.serverWords != "" {
 		layer, cause := rtmp.LayerPublish, "publish_rejected"
 		switch {
@@ -185,6 +258,10 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 			cause = health.CauseNameLocked
 		case st.connectOK.IsZero() && published.IsZero():
 			layer, cause = rtmp.LayerConnect, "connect_rejected"
+		case strings.Contains(st.serverWords, "BadName"):
+			// ffmpeg prints the description, the code only when there is
+			// none: the native path's word when the code shows.
+			cause = "publish_bad_name"
 		}
 		v := verdict(e, st, layer, cause, st.serverAt, "the server refused: "+st.serverWords)
 		v.ServerWords = st.serverWords
@@ -232,10 +309,29 @@ func openVerdict(e Exit, st *stages) *health.Verdict {
 		return verdict(e, st, rtmp.LayerNetwork, dialCause(why), why.At, why.Msg)
 	case st.handshaken.IsZero():
 		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), why.At, why.Msg)
-	case st.connectOK.IsZero():
-		return verdict(e, st, rtmp.LayerConnect, "connect_"+errnoCause(why, "failed"), why.At, why.Msg)
 	}
-	return verdict(e, st, rtmp.LayerPublish, "publish_"+errnoCause(why, "failed"), why.At, why.Msg)
+	layer, step := st.setupStep()
+	cause, detail := st.readCause(e, why), why.Msg
+	if cause == "timeout" {
+		detail = fmt.Sprintf("no answer to %s for %v (ffmpeg's read timeout): %s", step,
+			why.At.Sub(st.lastRead).Round(100*time.Millisecond), why.Msg)
+	}
+	return verdict(e, st, layer, layer.Title()+"_"+cause, why.At, detail)
+}
+
+// readCause names a failure while ffmpeg waited for the server's answer
+// to connect, createStream or publish. ffmpeg's RTMP layer turns every
+// failed read of a message into "Input/output error" (EIO): a close, a
+// reset, and its own -rw_timeout firing on a silent server alike. A failure
+// IOTimeout (less a tenth for the clocks) after the last thing the server
+// did is that timeout; an earlier one is the server closing (ffmpeg's text
+// cannot tell a reset from a close here).
+func (st *stages) readCause(e Exit, why *LogLine) string {
+	if why != nil && e.IOTimeout > 0 && strings.Contains(why.Msg, "Input/output error") && !st.lastRead.IsZero() &&
+		why.At.Sub(st.lastRead) >= e.IOTimeout*9/10 {
+		return "timeout"
+	}
+	return errnoCause(why, "failed")
 }
 
 // afterPublishVerdict tells L5 (a reset within about a second of the first
@@ -357,7 +453,7 @@ func dialCause(l *LogLine) string {
 	case strings.Contains(m, "refused"):
 		return "connection_refused"
 	case strings.Contains(m, "timed out"):
-		return "connect_timeout"
+		return "dial_timeout" // the native path's word
 	case strings.Contains(m, "unreachable"), strings.Contains(m, "No route"):
 		return "unreachable"
 	}
@@ -387,7 +483,7 @@ func (st *stages) published(e Exit) time.Time {
 // scan walks the stderr lines once, recording the stages and the first
 // decisive error line of each kind.
 func scan(e Exit) *stages {
-	st := &stages{sourceName: e.Source}
+	st := &stages{sourceName: e.Source, s0Version: -1}
 	st.outputPhase = !hasDebug(e.Lines) && namesTarget(e)
 	for i := range e.Lines {
 		l := &e.Lines[i]
@@ -450,8 +546,12 @@ func (st *stages) stage(e Exit, l *LogLine) {
 		setOnce(&st.dial, l.At)
 	case l.Component == "tcp" && strings.HasPrefix(m, "Successfully connected"):
 		setOnce(&st.connected, l.At)
+		st.lastRead = l.At
 	case l.Component == "rtmp":
 		st.rtmpStage(l)
+		if !l.IsError() {
+			st.lastRead = l.At
+		}
 	}
 }
 
@@ -460,6 +560,10 @@ func (st *stages) rtmpStage(l *LogLine) {
 	switch {
 	case m == "Handshaking...":
 		setOnce(&st.handshake, l.At)
+	case strings.HasPrefix(m, "Type answer "):
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, "Type answer ")); err == nil && st.s0Version < 0 {
+			st.s0Version = n
+		}
 	case strings.HasPrefix(m, "Proto = "):
 		setOnce(&st.handshaken, l.At)
 	case m == "Releasing stream...", m == "FCPublish stream...", m == "Creating stream...":

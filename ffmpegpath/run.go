@@ -62,6 +62,9 @@ type run struct {
 	rst         *resetter  // holds the connection to reset it once ffmpeg is gone
 	resetHow    string     // how the connection was reset, if it was
 	paused      *pauseClock
+
+	setup        setupWatch    // the target's setup, from the stage lines
+	setupStalled time.Duration // the setup made no progress this long: killed for it
 }
 
 // procExit is how the process ended.
@@ -261,7 +264,13 @@ func (r *run) watchPeriod() time.Duration {
 // watch kills a hung ffmpeg: no progress for StaleTimeout, or no first
 // report within StartTimeout.
 func (r *run) watch(p *proc, now time.Time) {
-	if r.stalled || r.stopping || r.noVideoFor > 0 {
+	if r.stalled || r.stopping || r.noVideoFor > 0 || r.setupStalled > 0 {
+		return
+	}
+	if d, ok := r.setup.stuck(now, r.s.StaleTimeout); ok && r.publishedAt.IsZero() {
+		r.setupStalled = d
+		r.s.Logger.Error("the target's setup made no progress; killing ffmpeg", "for", d.Round(time.Millisecond))
+		p.signal(syscall.SIGKILL)
 		return
 	}
 	if !r.publishedAt.IsZero() && r.firstFrameAt.IsZero() && r.paused.since(r.publishedAt, now) >= r.s.StartTimeout {
@@ -290,6 +299,7 @@ func (r *run) watch(p *proc, now time.Time) {
 func (r *run) onLine(l LogLine) {
 	logLine(r.s.Logger, r.tail, r.red, l)
 	r.script.add(l)
+	r.setup.line(l)
 }
 
 // onProgress feeds the signals and the watchdog from one progress report.
@@ -385,7 +395,7 @@ func (r *run) exit(x procExit) Exit {
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
 		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
-		ResetHow: r.resetHow}
+		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled}
 	if st := r.serverStall; st != nil {
 		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
 	}
