@@ -337,6 +337,9 @@ func (st *stages) readCause(e Exit, why *LogLine) string {
 // afterPublishVerdict tells L5 (a reset within about a second of the first
 // frame) from L4 (a reset later, with no media-level cause).
 func afterPublishVerdict(e Exit, st *stages, published time.Time) *health.Verdict {
+	if v := refusedVerdict(e, st, published); v != nil {
+		return v
+	}
 	at := st.writeErr.At
 	first := e.FirstFrameAt
 	if first.IsZero() || first.After(at) {

@@ -223,6 +223,10 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		return err
 	}
 	p.markStep(LayerPublish)
+	if err := p.awaitRefusal(ctx); err != nil {
+		p.abort()
+		return err
+	}
 	nc.SetWriteDeadline(time.Time{})
 	return nil
 }
@@ -417,6 +421,9 @@ func (p *Publisher) connectionError(err error) *Error {
 	step := Layer(p.step.Load())
 	if p.publishAt.Load() == 0 {
 		return p.newError(step, step.Title()+"_"+kind, err)
+	}
+	if e := p.refusedPublish(kind, err); e != nil {
+		return e
 	}
 	if kind == "timeout" {
 		return p.newError(LayerUpkeep, "stalled", fmt.Errorf("the server took nothing for %v: %w", p.opts.WriteTimeout, err))
