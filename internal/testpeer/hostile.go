@@ -32,8 +32,10 @@ const (
 	// HostileCloseAtAccept: the connection is closed (FIN) as soon as it is
 	// accepted, before any byte.
 	HostileCloseAtAccept HostileBehaviour = "close_at_accept"
-	// HostileResetAtAccept: the connection is reset (RST) as soon as it is
-	// accepted.
+	// HostileResetAtAccept: the connection is reset (RST) as soon as the
+	// client's first byte (C0) arrives. A RST sent at the accept itself may
+	// reach a loopback client before its connect() has returned, which
+	// then fails the dial (L0) instead of the handshake.
 	HostileResetAtAccept HostileBehaviour = "reset_at_accept"
 	// HostileSilentAtAccept: the connection is accepted and read, and never
 	// answered (no S0 S1 S2).
@@ -287,8 +289,10 @@ func (h *HostileServer) serve(c net.Conn) error {
 	case HostileCloseAtAccept:
 		return closeWrite(c, c)
 	case HostileResetAtAccept:
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err := c.Read(make([]byte, 1))
 		reset(c)
-		return nil
+		return err
 	case HostileSilentAtAccept:
 		defer c.Close()
 		return drain(c)
