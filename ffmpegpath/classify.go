@@ -70,6 +70,10 @@ type Exit struct {
 	// without a word. The verdict is the timeout of the step it stopped at,
 	// as the native path's step timeout says.
 	SetupStalledFor time.Duration
+	// setup are the setup's moments as the exec driver saw them in every
+	// stderr line (setupWatch.marks), zero if unknown: Lines keeps only a
+	// bounded transcript, whose stage lines a flood may push out.
+	setup [8]time.Time
 }
 
 // stages are the moments of a push that ffmpeg's debug lines reveal, with
@@ -495,6 +499,7 @@ func scan(e Exit) *stages {
 			st.errorLine(e, l)
 		}
 	}
+	st.merge(e.setup)
 	return st
 }
 

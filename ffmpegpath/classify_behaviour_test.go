@@ -166,3 +166,24 @@ func TestSetupWatch(t *testing.T) {
 		t.Fatal("stuck once the output is open")
 	}
 }
+
+// A flood's lines may push the stage lines out of the bounded transcript:
+// the setup's moments the exec driver saw still name the step.
+func TestClassifySetupStallWithoutStageLines(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var w setupWatch
+	for _, l := range transcriptAt(t0, setupLines(3, "createStream")...) {
+		w.line(l)
+	}
+	var flood []any
+	for ms := 100; ms < 5000; ms += 10 {
+		flood = append(flood, ms, "[rtmp @ 0x2] [debug] Server bandwidth = 2500000")
+	}
+	e := Exit{Source: "/s.flv", Target: behaviourTarget, Binary: "ffmpeg", Start: t0, Lines: transcriptAt(t0, flood...),
+		End: t0.Add(5100 * time.Millisecond), ExitCode: -1, Signal: "killed", SetupStalledFor: 5 * time.Second,
+		setup: w.st.marks()}
+	v := Classify(e)
+	if v == nil || v.Layer != rtmp.LayerPublish || v.Cause != "publish_timeout" || v.SinceDial < 0 {
+		t.Fatalf("%v, want L3 publish_timeout with the time since the dial", v)
+	}
+}

@@ -395,7 +395,7 @@ func (r *run) exit(x procExit) Exit {
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
 		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
-		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled}
+		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled, setup: r.setup.st.marks()}
 	if st := r.serverStall; st != nil {
 		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
 	}

@@ -34,6 +34,17 @@ func (w *setupWatch) stuck(now time.Time, limit time.Duration) (time.Duration, b
 	return d, d >= limit
 }
 
+// merge takes the moments of m that the transcript lost.
+func (st *stages) merge(m [8]time.Time) {
+	for i, p := range []*time.Time{&st.output, &st.dial, &st.connected, &st.handshake, &st.handshaken,
+		&st.connectOK, &st.publishSent, &st.opened} {
+		setOnce(p, m[i])
+	}
+	if !st.output.IsZero() {
+		st.debug = true
+	}
+}
+
 // marks are the moments of the setup seen so far.
 func (st *stages) marks() [8]time.Time {
 	return [8]time.Time{st.output, st.dial, st.connected, st.handshake, st.handshaken, st.connectOK, st.publishSent, st.opened}
