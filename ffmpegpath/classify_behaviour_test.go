@@ -138,7 +138,7 @@ func TestSetupWatch(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	feed(0, "[debug] Opening an input file: /s.flv.")
 	feed(10, "[debug] Successfully opened the file.")
-	if _, ok := w.stuck(at(60000), time.Second); ok {
+	if _, ok := w.stuck(at(60000), time.Second, nil); ok {
 		t.Fatal("stuck while the input is opened")
 	}
 	feed(20, "[debug] Opening an output file: "+behaviourTarget+".")
@@ -150,19 +150,19 @@ func TestSetupWatch(t *testing.T) {
 	for ms := 100; ms < 5000; ms += 100 {
 		feed(ms, "[rtmp @ 0x2] [debug] Server bandwidth = 2500000")
 	}
-	if d, ok := w.stuck(at(1000), time.Second); ok {
+	if d, ok := w.stuck(at(1000), time.Second, nil); ok {
 		t.Fatalf("stuck after %v", d)
 	}
-	d, ok := w.stuck(at(1024), time.Second)
+	d, ok := w.stuck(at(1024), time.Second, nil)
 	if !ok || d != time.Second {
 		t.Fatalf("not stuck at 1s after the last step: %v %v", d, ok)
 	}
 	feed(1030, "[rtmp @ 0x2] [debug] Releasing stream...")
-	if _, ok := w.stuck(at(1500), time.Second); ok {
+	if _, ok := w.stuck(at(1500), time.Second, nil); ok {
 		t.Fatal("a step did not restart the clock")
 	}
 	feed(1100, "[debug] Successfully opened the file.")
-	if _, ok := w.stuck(at(60000), time.Second); ok {
+	if _, ok := w.stuck(at(60000), time.Second, nil); ok {
 		t.Fatal("stuck once the output is open")
 	}
 }

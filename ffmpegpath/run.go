@@ -267,7 +267,7 @@ func (r *run) watch(p *proc, now time.Time) {
 	if r.stalled || r.stopping || r.noVideoFor > 0 || r.setupStalled > 0 {
 		return
 	}
-	if d, ok := r.setup.stuck(now, r.s.StaleTimeout); ok && r.publishedAt.IsZero() {
+	if d, ok := r.setup.stuck(now, r.s.StaleTimeout, r.paused.since); ok && r.publishedAt.IsZero() {
 		r.setupStalled = d
 		r.s.Logger.Error("the target's setup made no progress; killing ffmpeg", "for", d.Round(time.Millisecond))
 		p.signal(syscall.SIGKILL)

@@ -25,12 +25,16 @@ func (w *setupWatch) line(l LogLine) {
 
 // stuck reports how long the setup has not advanced, when the output is
 // being opened (the source is open, the target not yet) and that is limit
-// or more.
-func (w *setupWatch) stuck(now time.Time, limit time.Duration) (time.Duration, bool) {
+// or more. since measures the time from a moment to now (nil: now.Sub; the
+// driver's pause clock, so that a pause of this process does not count).
+func (w *setupWatch) stuck(now time.Time, limit time.Duration, since func(t, now time.Time) time.Duration) (time.Duration, bool) {
 	if w.st.output.IsZero() || !w.st.opened.IsZero() || w.progress.IsZero() {
 		return 0, false
 	}
 	d := now.Sub(w.progress)
+	if since != nil {
+		d = since(w.progress, now)
+	}
 	return d, d >= limit
 }
 
