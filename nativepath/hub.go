@@ -32,6 +32,7 @@ type hub struct {
 	source source.Source
 	log    hclog.Logger
 	gop    *media.GOPCache
+	retry  source.Retry // its limiter settings; run fills in the rest
 
 	mu      sync.Mutex
 	video   *media.VideoParams
@@ -71,7 +72,8 @@ func newHub(src source.Source, maxBytes int64, log hclog.Logger) *hub {
 
 // run drives the source until ctx ends.
 func (h *hub) run(ctx context.Context) {
-	retry := &source.Retry{Source: h.source, Log: h.log, OnDown: h.setDown}
+	retry := h.retry
+	retry.Source, retry.Log, retry.OnDown = h.source, h.log, h.setDown
 	_ = retry.Run(ctx, h)
 	h.setDown(context.Canceled)
 	h.closeAll(errors.New("the source stopped"))

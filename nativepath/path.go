@@ -57,6 +57,11 @@ type Settings struct {
 	MaxDelay time.Duration
 	// Logger receives the path's log lines (default: discard).
 	Logger hclog.Logger
+	// Limiter is the service's per-host connection limiter: the source's
+	// reconnects pass it, keyed by the source's host and held to
+	// AttemptsPerMinute, as the targets' attempts are (nil: no limit).
+	Limiter           source.Limiter
+	AttemptsPerMinute int
 	// Pauses tells the process's own pauses from a slow target: after one,
 	// a session restarts its delivery clocks (default pause.Default).
 	Pauses *pause.Watch
@@ -144,6 +149,7 @@ func (p *Path) acquireHub() (*hub, func(), error) {
 			return nil, nil, err
 		}
 		h := newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
+		h.retry = source.Retry{Limiter: p.Limiter, Host: redact.Host(p.Source), PerMinute: p.AttemptsPerMinute}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); h.run(ctx) }()

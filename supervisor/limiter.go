@@ -2,13 +2,16 @@ package supervisor
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
 
-// HostLimiter caps connection attempts per target host over a sliding
-// minute. The history of attempts to a host is shared by every stream and
-// path, and each caller passes its own limit: a stream allowed 6 a minute
+// HostLimiter caps connection attempts per host over a sliding minute:
+// target hosts, and source hosts (the native path's source reconnects and
+// the ffmpeg path's runs, which pull the source anew). The history of
+// attempts to a host is shared by every stream and path, and each caller
+// passes its own limit: a stream allowed 6 a minute
 // does not connect when 6 attempts to its host (by anyone) happened in the
 // last minute, so no failure pattern can make fmspush reconnect to a host
 // faster than its streams allow (platforms blacklist reconnect storms).
@@ -64,6 +67,35 @@ func (l *HostLimiter) TryTake(host string, limit int) (ok bool, wait time.Durati
 		return true, 0
 	}
 	return false, recent[len(recent)-n].Add(l.window()).Sub(now)
+}
+
+// TryTakeAll is TryTake for one attempt that connects to every host given
+// (a target and the source it reads): it records the attempt at each of
+// them if each allows it, or at none, and then returns how long until all
+// do. Empty and repeated hosts are skipped.
+func (l *HostLimiter) TryTakeAll(limit int, hosts ...string) (ok bool, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	n := l.limit(limit)
+	var take []string
+	for i, h := range hosts {
+		if h == "" || slices.Contains(hosts[:i], h) {
+			continue
+		}
+		recent := l.prune(h, now)
+		if len(recent) >= n {
+			wait = max(wait, recent[len(recent)-n].Add(l.window()).Sub(now))
+		}
+		take = append(take, h)
+	}
+	if wait > 0 {
+		return false, wait
+	}
+	for _, h := range take {
+		l.attempts[h] = append(l.attempts[h], now)
+	}
+	return true, 0
 }
 
 func (l *HostLimiter) prune(host string, now time.Time) []time.Time {

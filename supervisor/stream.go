@@ -67,6 +67,12 @@ func (p Policy) withDefaults() Policy {
 type PathSpec struct {
 	Path  Path
 	Probe ProbeFunc // nil: only the driver check is used
+	// SourceHost is the host the path connects to for the source on each
+	// run (the ffmpeg path reads the source itself): every start of the
+	// path passes the per-host limiter for it as for the target. Empty for
+	// a path that does not (the native path's ingest limits its own
+	// reconnects) or a source without a host (a file).
+	SourceHost string
 }
 
 // Stream is one stream's supervisor: a run loop owning the state machine,
@@ -275,8 +281,11 @@ func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
 		// NameLockWindow instead of the per-stream limit. Both count in the
 		// host's shared history.
 		l.s.Limiter.Take(l.s.TargetHost)
+		if src := l.pending.spec.SourceHost; src != "" && src != l.s.TargetHost {
+			l.s.Limiter.Take(src)
+		}
 	} else if l.s.Limiter != nil {
-		if ok, wait := l.s.Limiter.TryTake(l.s.TargetHost, l.s.AttemptsPerMinute); !ok {
+		if ok, wait := l.s.Limiter.TryTakeAll(l.s.AttemptsPerMinute, l.s.TargetHost, l.pending.spec.SourceHost); !ok {
 			l.setState(l.state, fmt.Sprintf("waiting %s for the per-host connection limit before starting %s",
 				humanDuration(wait), l.pending.kind()))
 			attempt.Reset(wait)

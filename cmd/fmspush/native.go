@@ -40,6 +40,10 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		StallTimeout:  st.Failover.StallTimeout,
 		MaxDelay:      st.Native.MaxDelay,
 		Logger:        log,
+		// The source's reconnects share the per-host limit with every
+		// target's attempts, keyed by the source's host.
+		Limiter:           s.limiter,
+		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
 	})
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}

@@ -70,7 +70,9 @@ func (s *service) Run(ctx context.Context) error {
 	}
 	s.started = time.Now()
 	s.log = newLogger(cfg.Service, s.Stderr)
-	s.limiter = &supervisor.HostLimiter{}
+	if s.limiter == nil { // a test may bring its own (a shorter window)
+		s.limiter = &supervisor.HostLimiter{}
+	}
 	// Every delivery clock (both paths' stall clocks, ffmpeg's watchdog,
 	// the supervisor's failback clock) restarts after a pause of the
 	// process instead of blaming the target; the pause is logged once here.

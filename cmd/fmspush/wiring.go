@@ -88,7 +88,9 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "ffmpeg", err: err}}
 	}
-	return supervisor.PathSpec{Path: drv, Probe: s.prober(st, probeFFmpegLike(st))}
+	// ffmpeg pulls the source anew on every run: the runs pass the per-host
+	// limit for the source's host too.
+	return supervisor.PathSpec{Path: drv, Probe: s.prober(st, probeFFmpegLike(st)), SourceHost: redact.Host(ffmpegSource(st))}
 }
 
 func ffmpegSource(st config.Stream) string {

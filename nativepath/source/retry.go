@@ -26,6 +26,18 @@ type Restarter interface {
 	SourceRestarted()
 }
 
+// Limiter caps connection attempts per host over a sliding window, shared
+// by every stream and path of the service (supervisor.HostLimiter): a
+// source host is held to the same limit as a target host.
+type Limiter interface {
+	// Take records an attempt to host whatever the window holds.
+	Take(host string)
+	// TryTake records an attempt to host if fewer than limit (0: the
+	// limiter's default) happened in the window; otherwise it says how
+	// long until one is allowed.
+	TryTake(host string, limit int) (ok bool, wait time.Duration)
+}
+
 // Retry runs a source again after it fails, with exponential backoff and
 // ±20% jitter, until ctx ends. It implements Source and returns nil.
 type Retry struct {
@@ -35,6 +47,14 @@ type Retry struct {
 	Log      hclog.Logger
 	// OnDown, if set, is called with each failure (already redacted).
 	OnDown func(error)
+	// Limiter, if set, passes every connection to Host through the
+	// per-host limit: the first one is recorded without waiting (a start
+	// is no reconnect), every reconnect waits until the window allows it,
+	// at most PerMinute (0: the limiter's default). No limit without a Host
+	// (files, the builtin sample).
+	Limiter   Limiter
+	Host      string
+	PerMinute int
 }
 
 // Run implements Source.
@@ -48,6 +68,9 @@ func (r *Retry) Run(ctx context.Context, sink Sink) error {
 	}
 	wait := lo
 	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if !r.limit(ctx, attempt) {
+			return nil
+		}
 		if rs, ok := sink.(Restarter); ok && attempt > 0 {
 			rs.SourceRestarted()
 		}
@@ -66,6 +89,28 @@ func (r *Retry) Run(ctx context.Context, sink Sink) error {
 		wait = min(wait*2, hi)
 	}
 	return nil
+}
+
+// limit passes one connection through the per-host limit: it reports
+// false when ctx ended while it waited.
+func (r *Retry) limit(ctx context.Context, attempt int) bool {
+	if r.Limiter == nil || r.Host == "" {
+		return true
+	}
+	if attempt == 0 {
+		r.Limiter.Take(r.Host)
+		return true
+	}
+	for {
+		ok, wait := r.Limiter.TryTake(r.Host, r.PerMinute)
+		if ok {
+			return true
+		}
+		logger(r.Log).Debug("source reconnect held back by the per-host connection limit", "host", r.Host, "for", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
 }
 
 func (r *Retry) down(err error, wait time.Duration) {

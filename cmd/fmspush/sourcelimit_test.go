@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/supervisor"
+)
+
+// hostileSource is an RTMP "camera" that accepts, answers garbage and
+// closes, recording when each connection came.
+type hostileSource struct {
+	ln net.Listener
+	mu sync.Mutex
+	at []time.Time
+	wg sync.WaitGroup
+}
+
+func startHostileSource(t *testing.T) *hostileSource {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h := &hostileSource{ln: ln}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.at = append(h.at, time.Now())
+			h.mu.Unlock()
+			_, _ = c.Write(bytes.Repeat([]byte{0xFF}, 1537))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); h.wg.Wait() })
+	return h
+}
+
+func (h *hostileSource) connections() []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.at...)
+}
+
+// mostWithin is the largest number of times within any window.
+func mostWithin(at []time.Time, window time.Duration) int {
+	most := 0
+	for i := range at {
+		n := 0
+		for _, t := range at[i:] {
+			if t.Sub(at[i]) < window {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// A hostile RTMP source is reconnected no faster than the stream's
+// attempts_per_minute, counted at the source, on either path: the native
+// ingest's reconnects and the ffmpeg path's runs pass the service's
+// per-host limiter (its window shortened to 4 s here, short enough for the
+// test and long enough that the backoff alone, 250 ms doubling, would
+// reconnect 5 times in it).
+func TestHostileSourceHeldToThePerHostLimit(t *testing.T) {
+	const limit, window = 3, 4 * time.Second
+	for _, prefer := range []string{"native", "ffmpeg"} {
+		t.Run(prefer, func(t *testing.T) {
+			if prefer == "ffmpeg" {
+				testpeer.Need(t, "ffmpeg")
+			}
+			src := startHostileSource(t)
+			cfg := fmt.Sprintf(`service {
+  http_listen = "%%s"
+  log_level = "debug"
+}
+emulator {
+  listen = "127.0.0.1:0"
+  profile = "lenient"
+}
+stream "s" {
+  source = "rtmp://%s/live/cam"
+  target = "emulator://live/s"
+  prefer = %q
+  audio = "drop"
+  native {
+    source_grace = "300ms"
+  }
+  failover {
+    backoff_initial = "100ms"
+    attempts_per_minute = %d
+  }
+}
+`, src.ln.Addr(), prefer, limit)
+			lim := &supervisor.HostLimiter{Window: window}
+			r := startServiceWith(t, "127.0.0.1", cfg, func(s *service) { s.limiter = lim })
+			testpeer.Eventually(t, 30*time.Second, "8 connections at the hostile source", func() bool {
+				return len(src.connections()) >= 8
+			})
+			at := src.connections()
+			var offsets []string
+			for _, a := range at {
+				offsets = append(offsets, a.Sub(at[0]).Round(10*time.Millisecond).String())
+			}
+			t.Logf("connections at %v", offsets)
+			// Each path's first connection is a start, not held back (it
+			// counts): the native ingest's, and the ffmpeg path's when it runs.
+			starts := 1
+			if prefer == "ffmpeg" {
+				starts = 2
+			}
+			// The limiter records an attempt when it starts; the server sees
+			// the connection once ffmpeg has started and connected, up to a
+			// few hundred ms later: the window is counted that much shorter.
+			most := mostWithin(at[starts:], window-500*time.Millisecond)
+			t.Logf("%s: %d connections in %v, at most %d in any %v (limit %d a %v)",
+				prefer, len(at), at[len(at)-1].Sub(at[0]).Round(time.Millisecond), most, window-500*time.Millisecond, limit, window)
+			require.LessOrEqual(t, most, limit)
+			st := r.stream()
+			require.Equal(t, health.StateWaitingForSource, st.State, st.Reason)
+			require.Zero(t, st.Counters.Failovers)
+		})
+	}
+}

@@ -1,0 +1,110 @@
+package source
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/supervisor"
+)
+
+// hostileServer accepts RTMP connections, answers each with garbage (an
+// S0 of version 0xFF and noise) and closes it, recording when each came.
+type hostileServer struct {
+	ln net.Listener
+	mu sync.Mutex
+	at []time.Time
+	wg sync.WaitGroup
+}
+
+func startHostile(t *testing.T) *hostileServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h := &hostileServer{ln: ln}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.at = append(h.at, time.Now())
+			h.mu.Unlock()
+			_, _ = c.Write(bytes.Repeat([]byte{0xFF}, 1537))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); h.wg.Wait() })
+	return h
+}
+
+func (h *hostileServer) connections() []time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Time(nil), h.at...)
+}
+
+// mostInWindow is the largest number of times within any window.
+func mostInWindow(at []time.Time, window time.Duration) int {
+	most := 0
+	for i := range at {
+		n := 0
+		for _, t := range at[i:] {
+			if t.Sub(at[i]) < window {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// A hostile RTMP source (garbage, then close) is reconnected no faster
+// than the per-host limit allows, counted at the server, in every sliding
+// window; the first connection is not held back. Without the limiter the
+// backoff alone reconnects it many times a window.
+func TestRetryHoldsAHostileSourceToThePerHostLimit(t *testing.T) {
+	const limit, window = 3, time.Second
+	for _, limited := range []bool{true, false} {
+		name := "without the limiter"
+		if limited {
+			name = "with the limiter"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := startHostile(t)
+			addr := srv.ln.Addr().String()
+			r := &Retry{Source: &RTMP{URL: "rtmp://" + addr + "/live/cam"}, Min: 10 * time.Millisecond, Max: 40 * time.Millisecond}
+			var lim *supervisor.HostLimiter
+			if limited {
+				lim = &supervisor.HostLimiter{Window: window}
+				r.Limiter, r.Host, r.PerMinute = lim, addr, limit
+			}
+			started := time.Now()
+			stop := runSource(r, &recorder{})
+			// Three windows' worth of attempts.
+			testpeer.Eventually(t, 10*time.Second, "9 connections at the hostile server", func() bool {
+				return len(srv.connections()) >= 3*limit
+			})
+			require.NoError(t, stop())
+			at := srv.connections()
+			elapsed := at[len(at)-1].Sub(at[0])
+			most := mostInWindow(at, window)
+			t.Logf("%d connections in %v, at most %d in any %v", len(at), elapsed.Round(time.Millisecond), most, window)
+			require.Less(t, at[0].Sub(started), window/2, "the first connection was held back")
+			if !limited {
+				require.Greater(t, most, limit)
+				return
+			}
+			require.LessOrEqual(t, most, limit)
+			require.GreaterOrEqual(t, elapsed, 2*window-100*time.Millisecond, "9 connections came faster than 3 a window")
+		})
+	}
+}
