@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
@@ -296,17 +297,24 @@ func getBody(t *testing.T, addr, path string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// A running service whose config is replaced by a hostile one (5 MB, and
-// 1 MiB just under the size cap, of lines of unknown arguments) keeps its
-// old config, answers /healthz in under 64 KB and stays under 100 MB.
-// Measured before the bounds: /healthz 37 MB, VmHWM 703 MB (the issue).
+// A running service whose config is replaced by a hostile one keeps its
+// old config, answers /healthz in under 64 KB and stays under 100 MB: 5 MB
+// of lines of unknown arguments (refused by its size), 1 MiB of them
+// (refused by its tokens), lines "a=1" up to just under config.MaxTokens
+// (parsed by HCL and refused), and 200,000 nested brackets (refused by their
+// nesting). Measured before the bounds: /healthz 37 MB and VmHWM 703 MB for
+// the 5 MB file (the issue), 88-105 MB for the 1 MiB one, 425 MB for 1 MiB
+// of "a=1", and the nested brackets overflowed the parser's stack: the
+// service died.
 func TestMemoryHostileConfigReload(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		size int
+		src  []byte
 	}{
-		{"5MB", 5 << 20},
-		{"just_under_1MiB", 1<<20 - 1},
+		{"5MB_unknown_arguments", hostileConfig(5 << 20)},
+		{"1MiB_unknown_arguments", hostileConfig(1<<20 - 1)},
+		{"a=1_at_the_token_bound", bytes.Repeat([]byte("a=1\n"), config.MaxTokens/4-100)},
+		{"nested_brackets", []byte("a = " + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + "\n")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -320,7 +328,7 @@ func TestMemoryHostileConfigReload(t *testing.T) {
 			before := vmHWM(cmd.Process.Pid)
 
 			tmp := filepath.Join(dir, ".config.hcl.new")
-			require.NoError(t, os.WriteFile(tmp, hostileConfig(tc.size), 0o644))
+			require.NoError(t, os.WriteFile(tmp, tc.src, 0o644))
 			require.NoError(t, os.Rename(tmp, path))
 			var st health.ServiceStatus
 			testpeer.Eventually(t, 30*time.Second, "the failed reload in config.last_error", func() bool {
@@ -330,8 +338,9 @@ func TestMemoryHostileConfigReload(t *testing.T) {
 			})
 			code, hz := getBody(t, httpAddr, "/healthz")
 			peak := w.end()
-			t.Logf("%s config: VmHWM %s (before the reload %s), /healthz %d bytes, last_error %d bytes",
-				tc.name, mb(peak), mb(before), len(hz), len(st.Config.LastError))
+			t.Logf("%s (%d bytes): VmHWM %s (before the reload %s), /healthz %d bytes, last_error %d bytes: %.200s",
+				tc.name, len(tc.src), mb(peak), mb(before), len(hz), len(st.Config.LastError), st.Config.LastError)
+			require.True(t, alive(cmd.Process.Pid), "the service died: %s", tail(logs.String()))
 			require.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, code)
 			require.Less(t, len(hz), 64<<10)
 			require.Len(t, st.Streams, 1, "the old config is kept")
