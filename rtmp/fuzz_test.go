@@ -62,7 +62,11 @@ func allocatedBy(fn func()) uint64 {
 }
 
 // FuzzChunkReader: no byte stream makes the chunk reader panic, loop
-// forever or allocate without bound; each message stays within 24 bits.
+// forever or allocate more than a constant times what it was sent (a
+// message of length 0 costs its Message for one byte of fmt 3 header: 48
+// bytes; a message's buffer at most three times its bytes); each message
+// stays within the bound of its type. Before the header bounds, a 12-byte
+// header made the reader allocate 8 KiB (680 times the input).
 func FuzzChunkReader(f *testing.F) {
 	var buf bytes.Buffer
 	w := NewChunkWriter(&buf, HeaderAuto)
@@ -72,20 +76,51 @@ func FuzzChunkReader(f *testing.F) {
 	f.Add(buf.Bytes(), uint16(128))
 	f.Add([]byte{0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0}, uint16(128))
 	f.Add([]byte{0x04, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0, 1, 2, 3, 4, 0xC4, 1, 2, 3, 4}, uint16(1))
+	var many []byte // new messages of 64 KiB on many chunk streams, one byte each
+	for csid := byte(3); csid < 64; csid++ {
+		many = append(many, csid, 0, 0, 0, 1, 0, 0, TypeVideo, 1, 0, 0, 0, 0x17)
+	}
+	f.Add(many, uint16(1))
+	f.Add([]byte{0x03, 0, 0, 0, 0xFF, 0xFF, 0xFF, TypeCommandAMF0, 0, 0, 0, 0, 5, 5, 5}, uint16(4096))
+	f.Add(append([]byte{0x03, 0, 0, 0, 0, 0, 0, TypeAudio, 1, 0, 0, 0}, bytes.Repeat([]byte{0xC3}, 1000)...), uint16(128))
 	f.Fuzz(func(t *testing.T, in []byte, size uint16) {
 		r := NewChunkReader(bytes.NewReader(in))
 		r.SetChunkSize(uint32(size))
-		for i := 0; i < 10000; i++ {
-			m, err := r.ReadMessage()
-			if err != nil {
-				return
+		messages := 0
+		var bad *Message
+		read := func() {
+			for i := 0; i < 10000; i++ {
+				m, err := r.ReadMessage()
+				if err != nil {
+					return
+				}
+				messages++
+				if uint32(len(m.Payload)) > MessageLimit(m.Type) && bad == nil {
+					bad = m
+				}
 			}
-			if len(m.Payload) > MaxMessageSize {
-				t.Fatalf("message of %d bytes", len(m.Payload))
-			}
+		}
+		allocated := allocatedBy(read)
+		if bad != nil {
+			t.Fatalf("message %v beyond its bound", bad)
+		}
+		if r.unfinished < 0 || r.unfinished > MaxUnfinishedBytes {
+			t.Fatalf("unfinished bytes %d", r.unfinished)
+		}
+		if limit := chunkAllocPerByte*uint64(len(in)) + chunkAllocSlack; allocated > limit {
+			t.Fatalf("reading %d bytes (%d messages) allocated %d bytes (limit %d)", len(in), messages, allocated, limit)
 		}
 	})
 }
+
+// The bound of FuzzChunkReader: per byte of input (a Message for a 1-byte
+// chunk header, a chunk stream's state for a 12-byte one, a buffer of at
+// most three times the payload), and a constant (the reader's 64 KiB
+// bufio buffer, the chunk stream map's growth, the measurement's slack).
+const (
+	chunkAllocPerByte = 64
+	chunkAllocSlack   = 256 << 10
+)
 
 // fuzzRW serves a fixed input and swallows writes.
 type fuzzRW struct{ r io.Reader }
