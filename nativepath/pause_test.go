@@ -40,7 +40,7 @@ func TestAckWatchRestart(t *testing.T) {
 func TestPauseRestartsTheStallClockButNotItsJudgement(t *testing.T) {
 	const stall = 2 * time.Second
 	srv := startEmulator(t, "cloud", "stall_after_publish=1s")
-	w := &pause.Watch{}
+	w := &pause.Watch{Slack: time.Hour} // only the pause the test records
 	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "pausekey"), StallTimeout: stall, Pauses: w})
 	r := start(t, p, 0)
 	testpeer.Eventually(t, 15*time.Second, "a second of stall evidence", func() bool {

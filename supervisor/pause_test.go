@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
+	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -42,4 +45,67 @@ func TestLoopClocksRestartAfterAPause(t *testing.T) {
 	// One that started after it counts.
 	l.onProbe(probeResult{slot: l.slots[1], started: resumed.Add(time.Millisecond), summary: &fail})
 	require.NotNil(t, l.slots[1].lastProbe)
+}
+
+// endable is a path that goes live and publishes until the test ends the
+// session with a verdict.
+type endable struct {
+	runs atomic.Int64
+	end  chan *health.Verdict
+}
+
+func (p *endable) Kind() string                    { return "native" }
+func (p *endable) Check(ctx context.Context) error { return nil }
+
+func (p *endable) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
+	p.runs.Add(1)
+	sig.VideoFrames.Add(1)
+	sig.MarkLive()
+	select {
+	case <-ctx.Done():
+		return nil
+	case v := <-p.end:
+		return v
+	}
+}
+
+// A session that fails at the target right after a pause of the process
+// (a write deadline that ran out while nothing ran) is retried at once on
+// the same path, not counted against it and not failed over; the same
+// failure with no pause fails over.
+func TestFailureRightAfterAPauseIsRetriedNotFailedOver(t *testing.T) {
+	w := &pause.Watch{Slack: time.Hour} // only the pause the test records
+	native := &endable{end: make(chan *health.Verdict)}
+	ff := &scripted{kind: "ffmpeg"}
+	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native, Probe: okProbe},
+		Fallback: PathSpec{Path: ff, Probe: okProbe}, Policy: fastPolicy(), Pauses: w}
+	runStream(t, st)
+	liveOnNative := func() bool {
+		s := st.Status()
+		return s.State == health.StateLive && s.ActivePath == "native"
+	}
+	testpeer.Eventually(t, 5*time.Second, "live on native", liveOnNative)
+	now := time.Now()
+	w.Record(pause.Pause{From: now.Add(-20 * time.Second), To: now})
+	native.end <- verdict(rtmp.LayerUpkeep, health.CauseStalled)
+	testpeer.Eventually(t, 5*time.Second, "native retried and live", func() bool {
+		return native.runs.Load() == 2 && liveOnNative()
+	})
+	s := st.Status()
+	require.Zero(t, s.Counters.Failovers, "%+v", s.Failovers)
+	require.Zero(t, ff.runs.Load(), "ffmpeg ran")
+	require.Len(t, s.LastVerdicts, 1)
+	require.Contains(t, s.LastVerdicts[0].Detail, "right after a pause of the service for 20 s")
+	for _, p := range s.Paths {
+		require.Zero(t, p.Failures, "%s counted the failure", p.Kind)
+	}
+	// Past the afterglow the same failure is the target's.
+	testpeer.Eventually(t, 5*time.Second, "the pause's afterglow over", func() bool {
+		return time.Since(now) > pauseAfterglow
+	})
+	native.end <- verdict(rtmp.LayerUpkeep, health.CauseStalled)
+	testpeer.Eventually(t, 5*time.Second, "failover to ffmpeg", func() bool {
+		s := st.Status()
+		return s.State == health.StateLive && s.ActivePath == "ffmpeg" && s.Counters.Failovers == 1
+	})
 }

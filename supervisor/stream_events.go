@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -34,6 +35,11 @@ func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
 	if locked {
 		v.Cause = health.CauseNameLocked
 	}
+	p, paused := l.pausedJustNow(time.Now())
+	paused = paused && !locked && v.Layer.IsTarget()
+	if paused {
+		v.Detail += fmt.Sprintf(" (right after a pause of the service for %s: retried, not counted against the path)", p)
+	}
 	l.recordVerdict(r.slot, v)
 	if locked {
 		l.onNameLocked(r.slot, attempt)
@@ -44,7 +50,40 @@ func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
 		l.onSourceDown(r.slot, v, attempt)
 		return
 	}
+	if paused {
+		l.onPausedFailure(r.slot, v, attempt)
+		return
+	}
 	l.onPathFailure(r.slot, v, attempt)
+}
+
+// pauseAfterglow is how soon after a pause of the process a target-layer
+// failure is taken for the pause's doing: what the pause broke shows at
+// once when the process runs again (a write deadline that ran out while
+// nothing ran, a server that dropped the silent publisher), while the
+// delivery clocks, restarted by the pause, judge the target only a
+// stall_timeout later.
+const pauseAfterglow = 2 * time.Second
+
+// pausedJustNow returns the pause of the process that ended within
+// pauseAfterglow before now, during the run that just ended.
+func (l *loop) pausedJustNow(now time.Time) (pause.Pause, bool) {
+	if l.s.Pauses == nil {
+		return pause.Pause{}, false
+	}
+	p, ok := l.s.Pauses.Last(now)
+	return p, ok && now.Sub(p.To) <= pauseAfterglow && p.To.After(l.since)
+}
+
+// onPausedFailure retries the path that failed at the target right after a
+// pause of the process, at once and without counting it (no circuit
+// failure, no backoff, no failover): the pause was the service's, and the
+// verdict says so.
+func (l *loop) onPausedFailure(sl *slot, v *health.Verdict, attempt *time.Timer) {
+	sl.nextAttempt = time.Now()
+	l.setState(health.StateStarting, fmt.Sprintf("%s failed at %s (%s) right after a pause of the service; retrying %s",
+		sl.kind(), v.Layer, v.Cause, sl.kind()))
+	l.schedule(sl, attempt)
 }
 
 // closeRun folds a finished run's counters into the stream's totals.
