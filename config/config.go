@@ -285,6 +285,21 @@ type RTMP struct {
 	// FlashVer is the flashVer both paths send (ffmpeg -rtmp_flashver); ""
 	// leaves each path's default.
 	FlashVer string
+	// TLS is the `tls` block inside `rtmp`: how an rtmps:// target's
+	// certificate is verified. Both paths always verify it.
+	TLS TLS
+}
+
+// TLS is the `rtmp { tls { } }` block of a stream with an rtmps:// target
+// (or probe target). Empty fields mean the system's roots and the URL's
+// host.
+type TLS struct {
+	// CAFile is a PEM file of the certificate authorities trusted for the
+	// target, instead of the system's roots; "" for the system's.
+	CAFile string
+	// ServerName is the name the target's certificate must be valid for,
+	// also sent as SNI; "" for the URL's host.
+	ServerName string
 }
 
 // Failover is the `failover` block of a stream.

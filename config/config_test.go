@@ -402,7 +402,7 @@ func TestDocsCoverSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawFailover{}} {
+	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawTLS{}, rawFailover{}} {
 		for _, a := range schemaOfValue(raw).Attributes {
 			if !bytes.Contains(doc, []byte("`"+a.Name+"`")) {
 				t.Errorf("docs/config.md does not document `%s`", a.Name)

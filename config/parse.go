@@ -77,6 +77,7 @@ type rawRTMP struct {
 	PlayPath *hcl.Attribute `hcl:"playpath,attr"`
 	TCURL    *hcl.Attribute `hcl:"tc_url,attr"`
 	FlashVer *hcl.Attribute `hcl:"flashver,attr"`
+	TLS      *rawTLS        `hcl:"tls,block"`
 }
 
 type rawFailover struct {

@@ -1,8 +1,13 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -45,6 +50,9 @@ func decodeStream(ps *problems, h rawHead, emu *Emulator) Stream {
 	st.Native = decodeNative(s.nested("native"), r.Native, st.RTMP.FlashVer)
 	st.Failover = decodeFailover(s.nested("failover"), r.Failover, emu)
 	checkProbeTarget(s.nested("failover"), r.Failover, st)
+	if r.RTMP != nil {
+		st.RTMP.TLS = decodeTLS(s.nested("rtmp").nested("tls"), r.RTMP.TLS, st)
+	}
 	return st
 }
 
@@ -151,4 +159,91 @@ func checkProbeTarget(s scope, r *rawFailover, st Stream) {
 	if f.ProbeTargetSpec != "" && f.ProbeTargetSpec == st.TargetSpec {
 		s.fail(r.ProbeTarget, "must differ from the stream's target (probes never publish on the live key)")
 	}
+}
+
+// rawTLS is the `tls` block inside `rtmp`.
+type rawTLS struct {
+	CAFile     *hcl.Attribute `hcl:"ca_file,attr"`
+	ServerName *hcl.Attribute `hcl:"server_name,attr"`
+}
+
+// MaxCAFileSize bounds the CA file a stream's rtmp.tls.ca_file names.
+const MaxCAFileSize = 1 << 20
+
+// hostName is a DNS name as a certificate names it (no wildcard, no
+// trailing dot): labels of letters, digits and inner hyphens.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+// decodeTLS decodes the `rtmp { tls { } }` block: ca_file must name a
+// readable PEM file holding at least one certificate (read now, so that a
+// wrong path fails the load with its position), server_name a host name
+// or an IP address; the block applies only to an rtmps:// target or probe
+// target.
+func decodeTLS(s scope, r *rawTLS, st Stream) TLS {
+	if r == nil {
+		return TLS{}
+	}
+	t := TLS{CAFile: s.str(r.CAFile, ""), ServerName: s.str(r.ServerName, "")}
+	if r.CAFile != nil {
+		if msg := checkCAFile(t.CAFile); msg != "" {
+			s.fail(r.CAFile, "%s", msg)
+			t.CAFile = ""
+		}
+	}
+	if r.ServerName != nil {
+		n := t.ServerName
+		if net.ParseIP(n) == nil && (len(n) > 253 || !hostName.MatchString(n)) {
+			s.fail(r.ServerName, "%q is not a host name or an IP address (no scheme, port, path or wildcard)", n)
+			t.ServerName = ""
+		}
+	}
+	if first := firstAttr(r.CAFile, r.ServerName); first != nil && !isRTMPS(st.Target) && !isRTMPS(st.Failover.ProbeTarget) {
+		s.failAt(first.NameRange, first.Name, "the stream's target is not rtmps://: the tls block applies to rtmps:// targets only")
+	}
+	return t
+}
+
+// checkCAFile says what is wrong with a CA file, or "".
+func checkCAFile(path string) string {
+	if path == "" {
+		return "must not be empty: name a PEM file of certificate authorities, or leave ca_file out for the system's"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("cannot read %q: %v", path, unwrapPath(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxCAFileSize+1))
+	switch {
+	case err != nil:
+		return fmt.Sprintf("cannot read %q: %v", path, unwrapPath(err))
+	case len(b) > MaxCAFileSize:
+		return fmt.Sprintf("%q is over %d bytes: not a CA file", path, MaxCAFileSize)
+	case !x509.NewCertPool().AppendCertsFromPEM(b):
+		return fmt.Sprintf("%q holds no PEM certificate", path)
+	}
+	return ""
+}
+
+// unwrapPath drops the path from an *os.PathError (the message names it).
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// firstAttr is the first non-nil attribute.
+func firstAttr(as ...*hcl.Attribute) *hcl.Attribute {
+	for _, a := range as {
+		if a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+// isRTMPS reports whether a resolved target URL is rtmps://.
+func isRTMPS(target string) bool {
+	return len(target) >= 8 && strings.EqualFold(target[:8], "rtmps://")
 }

@@ -101,8 +101,36 @@ func outputArgs(s Settings, base time.Duration) []string {
 	if play != "" {
 		a = append(a, "-rtmp_playpath", play)
 	}
+	if isRTMPS(s.Target) {
+		// ffmpeg 5.1's tls protocol verifies nothing by default; the native
+		// path always verifies. ExtraArgs come after: "-tls_verify 0" there
+		// turns it off, TLSArgs there name the CA file and the server name.
+		a = append(a, "-tls_verify", "1")
+	}
 	a = append(a, s.ExtraArgs...)
 	return append(a, s.Target)
+}
+
+// isRTMPS reports whether target is an rtmps:// URL.
+func isRTMPS(target string) bool {
+	return len(target) >= 8 && strings.EqualFold(target[:8], "rtmps://")
+}
+
+// TLSArgs are the ffmpeg output options (for Settings.ExtraArgs) of an
+// rtmps:// target's rtmp.tls block, for ffmpeg 5.1's tls protocol under
+// rtmps: -ca_file, the PEM file of the trusted authorities (else the
+// system's); -verifyhost, the name the certificate must be valid for, also
+// sent as SNI (else the URL's host). BuildArgs turns verification on
+// (-tls_verify 1) for every rtmps:// target. Empty values add nothing.
+func TLSArgs(caFile, serverName string) []string {
+	var a []string
+	if caFile != "" {
+		a = append(a, "-ca_file", caFile)
+	}
+	if serverName != "" {
+		a = append(a, "-verifyhost", serverName)
+	}
+	return a
 }
 
 // splitBilibili returns the app and play path of a target whose stream name
@@ -134,3 +162,32 @@ func seconds(d time.Duration) string {
 
 // micros renders d in microseconds, as ffmpeg's timeout options take it.
 func micros(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) }
+
+// tlsOptions are the tls protocol options of an rtmps:// target for
+// drivers that take no command line (libav), as name=value pairs:
+// tls_verify=1, then -tls_verify, -ca_file and -verifyhost as ExtraArgs
+// give them (TLSArgs; a later one replaces an earlier one, as on ffmpeg's
+// command line). nil for any other target.
+func tlsOptions(s Settings) []string {
+	if !isRTMPS(s.Target) {
+		return nil
+	}
+	vals := map[string]string{"tls_verify": "1"}
+	order := []string{"tls_verify"}
+	for i := 0; i+1 < len(s.ExtraArgs); i++ {
+		name := strings.TrimPrefix(s.ExtraArgs[i], "-")
+		if name != "tls_verify" && name != "ca_file" && name != "verifyhost" {
+			continue
+		}
+		if _, seen := vals[name]; !seen {
+			order = append(order, name)
+		}
+		vals[name] = s.ExtraArgs[i+1]
+		i++
+	}
+	out := make([]string, len(order))
+	for i, n := range order {
+		out[i] = n + "=" + vals[n]
+	}
+	return out
+}

@@ -300,7 +300,7 @@ func openVerdict(e Exit, st *stages) *health.Verdict {
 	case st.dnsErr != nil:
 		return verdict(e, st, rtmp.LayerNetwork, "dns_failed", st.dnsErr.At, st.dnsErr.Msg)
 	case st.tlsErr != nil:
-		return verdict(e, st, rtmp.LayerNetwork, "tls_failed", st.tlsErr.At, st.tlsErr.Msg)
+		return verdict(e, st, rtmp.LayerNetwork, tlsCause(st.tlsErr.Msg), st.tlsErr.At, st.tlsErr.Msg)
 	case st.hsErr != nil:
 		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), st.hsErr.At, lineWords(st.hsErr, why))
 	case why == nil:

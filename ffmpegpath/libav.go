@@ -27,7 +27,9 @@ const LibavAvailable = true
 // thread per push. It takes the same Settings and gives the same verdicts as
 // Exec, with these limits: audio is copied (AAC or MP3) or dropped, never
 // transcoded or made silent; InputArgs and ExtraArgs (ffmpeg command-line
-// options) are ignored.
+// options) are ignored, except the TLS options of an rtmps:// target
+// (-tls_verify, -ca_file, -verifyhost: TLSArgs), which it passes to the
+// tls protocol as exec does, verification on.
 //
 // The output is opened through the tee muxer, which opens its slave with
 // avio_open2, the output's interrupt callback and the rtmp_* options, so
@@ -100,7 +102,7 @@ func libavSupports(s Settings) error {
 	if app == "" && play == "" {
 		app, play = splitBilibili(s.Target)
 	}
-	for _, v := range []string{s.FlashVer, app, play} {
+	for _, v := range append([]string{s.FlashVer, app, play}, tlsOptions(s)...) {
 		if strings.ContainsAny(v, teeSpecial) {
 			return fmt.Errorf("ffmpegpath: the libav driver cannot pass an rtmp option containing one of %s; use the exec driver", teeSpecial)
 		}
@@ -125,6 +127,7 @@ func teeSpec(s Settings) string {
 	if play != "" {
 		opts = append(opts, "rtmp_playpath="+play)
 	}
+	opts = append(opts, tlsOptions(s)...)
 	return "[" + strings.Join(opts, ":") + "]" + s.Target
 }
 

@@ -11,28 +11,27 @@ import (
 )
 
 // refuseWindow bounds how soon after the publish opened a failed write
-// may read as the server taking the publish back (L3 publish_refused).
-// ffmpeg notices a close only at a write or a poll: 0-110 ms after its
-// output opened against lal and node-media-server (measured on loopback).
-// Without ffmpeg's count of muxed packets (the libav driver), only a
-// failure within refuseWindow counts.
+// reads as the server taking the publish back (L3 publish_refused), unless
+// the failed write was ffmpeg's first video frame. ffmpeg notices a close
+// at its next write, which first reads what the server sent: against lal
+// (a reset) the first video frame fails, 0-60 ms after the output opened;
+// against node-media-server (a close, the server still reading) the third,
+// 78-114 ms after (loopback, -race). A server that rejects the first frame
+// shows later (315 ms and 7 frames in testdata/l5_reset_after_first_frame).
 const refuseWindow = 200 * time.Millisecond
 
 // refusedVerdict is the L3 verdict for a publish the server accepted and
 // took back at once, when the target's name carries credentials in its
 // query: how lal's simple_auth and node-media-server's signed URLs refuse a
 // wrong or expired signature (both answer NetStream.Publish.Start, then
-// close). At once means that ffmpeg's first video frame was the write that
-// failed (its count of muxed video packets is at most 1: the close had
-// arrived before the server could have judged a frame; a server that
-// rejects the first frame is seen some frames later), within a second of
-// the output opening; or, without that count, within refuseWindow. nil
-// otherwise.
+// close). At once means within refuseWindow of the output opening, or at
+// ffmpeg's first video frame (its count of muxed video packets is 1: the
+// close had arrived before the server could have judged a frame) within a
+// second. nil otherwise.
 func refusedVerdict(e Exit, st *stages, published time.Time) *health.Verdict {
 	at := st.writeErr.At
 	since := at.Sub(published)
-	switch n := videoPacketsMuxed(e); {
-	case n < 0 && since > refuseWindow, n > 1, since > time.Second:
+	if first := videoPacketsMuxed(e) == 1; since > time.Second || (since > refuseWindow && !first) {
 		return nil
 	}
 	names := []string{e.PlayPath}
@@ -43,7 +42,7 @@ func refusedVerdict(e Exit, st *stages, published time.Time) *health.Verdict {
 		return nil
 	}
 	return verdict(e, st, rtmp.LayerPublish, rtmp.CausePublishRefused, at, fmt.Sprintf(
-		"the server ended the connection %d ms after the publish opened, at ffmpeg's first video frame: it refused "+
+		"the server ended the connection %d ms after the publish opened, too soon to have judged the media: it refused "+
 			"the publish's authentication (a wrong or expired signature or secret in the target's query; lal and "+
 			"node-media-server accept the publish, then close), or the name is held by another publisher: %s",
 		since.Milliseconds(), st.writeErr.Msg))

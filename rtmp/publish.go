@@ -322,7 +322,7 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	tc := tls.Client(nc, cfg)
 	if err := tc.HandshakeContext(sctx); err != nil {
 		nc.Close()
-		return nil, p.newError(LayerNetwork, "tls_failed", err)
+		return nil, p.newError(LayerNetwork, tlsCause(err), err)
 	}
 	return tc, nil
 }

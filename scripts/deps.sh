@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(ffmpeg)
 if [ "${1:-test}" = test ]; then
-  want+=(nginx-light libnginx-mod-rtmp pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+  want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -22,7 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  # policy-rc.d keeps the package from starting a system nginx on port 80.
+  # policy-rc.d keeps the packages from starting a system nginx on port 80
+  # (or a system stunnel: the tests start their own, testpeer.StartStunnel).
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

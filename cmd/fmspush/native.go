@@ -19,6 +19,7 @@ func publishOptions(st config.Stream) rtmp.PublishOptions {
 		FlashVer:        st.Native.FlashVer,
 		SimpleHandshake: st.Native.Handshake == config.HandshakeSimple,
 		ChunkSize:       uint32(st.Native.ChunkSize),
+		TLSConfig:       streamTLS(st),
 	}
 	if st.Native.HeaderPolicy == config.HeaderType0 {
 		o.HeaderPolicy = rtmp.HeaderType0

@@ -63,7 +63,8 @@ type probeStyle struct {
 // probeFFmpegLike connects like ffmpeg: digest handshake, ffmpeg's flashVer
 // unless the stream overrides it.
 func probeFFmpegLike(st config.Stream) probeStyle {
-	return probeStyle{session: rtmp.PublishOptions{FlashVer: st.RTMP.FlashVer, App: st.RTMP.App, StreamName: st.RTMP.PlayPath, TCURL: st.RTMP.TCURL}}
+	return probeStyle{session: rtmp.PublishOptions{FlashVer: st.RTMP.FlashVer, App: st.RTMP.App, StreamName: st.RTMP.PlayPath,
+		TCURL: st.RTMP.TCURL, TLSConfig: streamTLS(st)}}
 }
 
 // probeNative connects with the native path's own session settings.

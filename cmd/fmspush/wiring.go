@@ -81,7 +81,7 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		RTMPApp:      st.RTMP.App,
 		RTMPPlayPath: st.RTMP.PlayPath,
 		InputArgs:    st.FFmpeg.InputArgs,
-		ExtraArgs:    st.FFmpeg.ExtraArgs,
+		ExtraArgs:    ffmpegExtraArgs(st),
 		Logger:       log,
 	}
 	drv, err := ffmpegpath.New(set)
