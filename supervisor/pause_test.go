@@ -14,6 +14,12 @@ import (
 	"github.com/fmspush/fmspush/rtmp"
 )
 
+// The tests of this package judge timings on a loaded machine, where the
+// test process itself may be starved of CPU for longer than the pause
+// watch's slack, which would restart the clocks they time: in-process,
+// only the pauses a test records count (a SIGSTOPped binary has its own).
+func init() { pause.Default.Slack = time.Hour }
+
 // After a pause of the process the loop's own clocks restart: the
 // preferred path's probes must pass failback_after again (the pause proved
 // nothing about the target), the name-lock window does not count it, and a
