@@ -90,6 +90,8 @@ type chunkParser struct {
 	cs        *chunkStream
 	tsField   uint32 // the timestamp field of the chunk being read
 	chunkLeft uint32 // payload bytes of the current chunk still to come
+	first     bool   // the current chunk starts a message
+	headerEnd bool   // a chunk header has just been read (for next)
 
 	err error
 }
@@ -101,14 +103,62 @@ func newChunkParser() *chunkParser { return &chunkParser{chunkSize: defaultChunk
 // completed (ok): the message's last byte is b[n-1], so b[n:] starts a new
 // chunk. After an error it consumes nothing and returns the error again.
 func (p *chunkParser) feed(b []byte) (n int, m message, ok bool, err error) {
+	n, ev, m, err := p.next(b, false)
+	return n, m, ev == evMessage, err
+}
+
+// event is what stopped next.
+type event uint8
+
+const (
+	evNone    event = iota // b is consumed
+	evHeader               // a chunk's header is complete (chunk says which); its payload follows
+	evMessage              // a message is complete (its chunk's header came with it when it is empty)
+)
+
+// next is feed that, with chunks, also stops right after each chunk
+// header (evHeader) and at the end of each chunk (evNone, the parser then
+// in phaseBasic): for a caller that decides about each chunk before
+// passing its bytes on.
+func (p *chunkParser) next(b []byte, chunks bool) (n int, ev event, m message, err error) {
 	for n < len(b) && p.err == nil {
 		k, done := p.step(b[n:])
 		n += k
-		if done {
-			return n, p.last(), true, nil
+		header := p.headerEnd
+		p.headerEnd = false
+		switch {
+		case p.err != nil:
+			return n, evNone, message{}, p.err
+		case done:
+			return n, evMessage, p.last(), nil
+		case chunks && header:
+			return n, evHeader, message{}, nil
+		case chunks && p.phase == phaseBasic:
+			return n, evNone, message{}, nil
 		}
 	}
-	return n, message{}, false, p.err
+	return n, evNone, message{}, p.err
+}
+
+// chunkInfo describes the chunk whose header was read last.
+type chunkInfo struct {
+	fmt    uint8
+	csid   uint32
+	first  bool // the chunk starts a message
+	typ    uint8
+	length uint32
+	msid   uint32
+	ts     uint32 // the message's timestamp
+	ext    bool   // the chunk stream's chunks carry an extended timestamp
+}
+
+// chunk describes the chunk whose header was read last.
+func (p *chunkParser) chunk() chunkInfo {
+	cs := p.cs
+	if cs == nil {
+		return chunkInfo{}
+	}
+	return chunkInfo{fmt: p.fmt, csid: p.csid, first: p.first, typ: cs.typ, length: cs.length, msid: cs.msid, ts: cs.ts, ext: cs.ext}
 }
 
 // step consumes bytes of b within the current phase and reports whether a
@@ -238,7 +288,8 @@ func (p *chunkParser) afterHeader() bool {
 // new message unless the chunk continues one (fmt 3 mid-message).
 func (p *chunkParser) beginPayload() bool {
 	cs := p.cs
-	if p.fmt != 3 || cs.left == 0 {
+	p.first = p.fmt != 3 || cs.left == 0
+	if p.first {
 		p.startMessage()
 	}
 	p.chunkLeft = min(p.chunkSize, cs.left)
@@ -247,6 +298,7 @@ func (p *chunkParser) beginPayload() bool {
 		p.phase = phaseBasic
 		return p.complete()
 	}
+	p.headerEnd = true
 	return false
 }
 

@@ -3,6 +3,11 @@ package tap
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,20 +84,26 @@ func TestNoFalseStall(t *testing.T) {
 		require.Greater(t, s.VideoFrames, 100)
 		require.Equal(t, "unpublished", s.Verdict.Cause, "%+v", s.Verdict)
 	})
+	// nginx-rtmp at 4 Mbit/s: about 30 acks a second, which ffmpeg, reading
+	// one server message per write, would not keep up with (the relay
+	// strips them: nothing waits in ffmpeg's socket).
 	t.Run("nginx", func(t *testing.T) {
 		t.Parallel()
 		ng := testpeer.StartNginxServer(t)
 		r, _ := startRelay(t, ng.Addr(), nil)
 		start := time.Now()
-		p := push(t, r, ng.PublishURL("livekey"), testpeer.SamplePath(t), true)
+		p := push(t, r, ng.PublishURL("livekey"), testpeer.HD1080p(t).Path, true)
 		testpeer.Eventually(t, 10*time.Second, "nginx's first acknowledgement", func() bool { return r.Reading().AckSeen })
 		probe := ng.Capture(t, "livekey", 4*time.Second)
 		require.NotNil(t, probe.Video())
 		require.Greater(t, probe.Video().FrameCount(), 50, "played back: %+v", probe.Streams)
 		worst, rd := watchLive(t, r, p, start.Add(liveFor))
-		t.Logf("%s for %v: played back %d video frames; longest StalledFor %v; acks %d (spacing %d B), forwarded %d B, acked %d B, lag %v, throughput %.0f b/s",
-			ng.Name, liveFor, probe.Video().FrameCount(), worst, rd.Acks, rd.AckSpacing, rd.Forwarded, rd.Acked, rd.TCP.Lag, rd.TCP.Throughput)
+		unread := unreadByPeer(t, r.Addr())
+		t.Logf("%s for %v: played back %d video frames; longest StalledFor %v; acks %d (spacing %d B), forwarded %d B, acked %d B, lag %v, throughput %.0f b/s; unread in ffmpeg's socket %d B",
+			ng.Name, liveFor, probe.Video().FrameCount(), worst, rd.Acks, rd.AckSpacing, rd.Forwarded, rd.Acked, rd.TCP.Lag, rd.TCP.Throughput, unread)
 		requireAcked(t, rd)
+		require.Greater(t, rd.Acks, int64(400))
+		require.Less(t, unread, 1024, "server messages pile up unread in ffmpeg's socket")
 		stopClean(t, r, p)
 	})
 }
@@ -129,4 +140,28 @@ func TestServerWithoutAcks(t *testing.T) {
 			t.Logf("%s: the relay ended with %v", srv.Name, err)
 		})
 	}
+}
+
+// unreadByPeer is the receive queue of the connection to addr from this
+// host (ffmpeg's socket to the relay), from /proc/net/tcp: what its
+// process has not read.
+func unreadByPeer(t testing.TB, addr string) int {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	require.NoError(t, err)
+	ip := ap.Addr().As4()
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ap.Port())
+	b, err := os.ReadFile("/proc/net/tcp")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[2] == want && f[3] == "01" {
+			_, rx, _ := strings.Cut(f[4], ":")
+			n, err := strconv.ParseInt(rx, 16, 64)
+			require.NoError(t, err)
+			return int(n)
+		}
+	}
+	t.Fatalf("no connection to %s in /proc/net/tcp", addr)
+	return 0
 }

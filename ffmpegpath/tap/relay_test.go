@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,31 +106,34 @@ func clientPublish() (b []byte, connectEnd int) {
 	return b, connectEnd
 }
 
-// serverReply is a server's handshake, a SetChunkSize, acks and a reply
-// spanning chunks.
-func serverReply(acks ...uint32) []byte {
+// serverReply is a server's handshake, a SetChunkSize, acks and replies
+// spanning chunks, and what ffmpeg gets of it (the same without the acks).
+func serverReply(acks ...uint32) (reply, toFFmpeg []byte) {
 	e := newChunkEncoder()
-	b := handshake(rtmpVersion)
-	b = append(b, e.encode(testMsg{csid: 2, typ: typeSetChunkSize, payload: u32(4096)})...)
+	reply = handshake(rtmpVersion)
+	reply = append(reply, e.encode(testMsg{csid: 2, typ: typeSetChunkSize, payload: u32(4096)})...)
+	toFFmpeg = slices.Clone(reply)
 	for _, a := range acks {
-		b = append(b, e.encode(testMsg{csid: 2, typ: typeAck, payload: u32(a)})...)
-		b = append(b, e.encode(testMsg{csid: 3, typ: typeCommandAMF0, payload: fill(6000)})...)
+		reply = append(reply, e.encode(testMsg{csid: 2, typ: typeAck, payload: u32(a)})...)
+		result := e.encode(testMsg{csid: 3, typ: typeCommandAMF0, payload: fill(6000)})
+		reply = append(reply, result...)
+		toFFmpeg = append(toFFmpeg, result...)
 	}
-	return b
+	return reply, toFFmpeg
 }
 
 func TestRelayInsertsWindowAckAfterConnect(t *testing.T) {
 	client, connectEnd := clientPublish()
-	reply := serverReply(5000, 20000)
+	reply, toFFmpeg := serverReply(5000, 20000)
 	rec := startRecorder(t, reply)
 	r, log := startRelay(t, rec.ln.Addr().String(), func(r *Relay) { r.AckWindow = 2500 })
-	back := exchange(t, r, client, len(reply))
+	back := exchange(t, r, client, len(toFFmpeg))
 	got := rec.received(t)
 	require.NoError(t, waitDone(t, r, 5*time.Second))
 
 	want := append(append(append([]byte{}, client[:connectEnd]...), windowAckMessage(7, 2500)...), client[connectEnd:]...)
 	require.True(t, bytes.Equal(want, got), "the server got %d bytes, want %d (first difference at %d)", len(got), len(want), firstDiff(want, got))
-	require.True(t, bytes.Equal(reply, back), "ffmpeg's side got other bytes than the server sent")
+	require.True(t, bytes.Equal(toFFmpeg, back), "ffmpeg's side got other bytes than the server sent, acks aside")
 	rd := r.Reading()
 	require.True(t, rd.Injected)
 	require.Equal(t, int64(2), rd.Acks)
@@ -146,7 +150,7 @@ func TestRelayPicksAFreeChunkStream(t *testing.T) {
 	client := handshake(rtmpVersion)
 	client = append(client, e.encode(testMsg{csid: 7, typ: typeAudio, msid: 1, payload: fill(10)})...)
 	client = append(client, e.encode(testMsg{csid: 3, typ: typeCommandAMF0, payload: fill(100)})...)
-	reply := serverReply()
+	reply, _ := serverReply()
 	rec := startRecorder(t, reply)
 	r, _ := startRelay(t, rec.ln.Addr().String(), nil)
 	exchange(t, r, client, len(reply))
@@ -159,21 +163,23 @@ func TestRelayForwardsWhatItCannotParse(t *testing.T) {
 	garbage := append(append([]byte{}, client[:handshakeLen]...), 0xc5, 1, 2, 3) // fmt 3 on a chunk stream never opened
 	garbage = append(garbage, client[handshakeLen:]...)
 	rtmpe := append([]byte{6}, client[1:]...)
+	reply, toFFmpeg := serverReply(9000)
+	plain, _ := serverReply()
+	badReply := append(plain, 0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 	cases := []struct {
-		name, log     string
-		client, reply []byte
-		injected      bool
+		name, log               string
+		client, reply, toFFmpeg []byte
+		injected                bool
 	}{
-		{"client garbage", "stopped parsing the client's chunk stream", garbage, serverReply(9000), false},
-		{"RTMPE", "not plain RTMP", rtmpe, serverReply(9000), false},
-		{"server garbage", "stopped parsing the server's chunk stream",
-			client, append(serverReply(), 0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9), true},
+		{"client garbage", "stopped parsing the client's chunk stream", garbage, reply, toFFmpeg, false},
+		{"RTMPE", "not plain RTMP", rtmpe, reply, toFFmpeg, false},
+		{"server garbage", "stopped parsing the server's chunk stream", client, badReply, badReply, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := startRecorder(t, c.reply)
 			r, log := startRelay(t, rec.ln.Addr().String(), nil)
-			back := exchange(t, r, c.client, len(c.reply))
+			back := exchange(t, r, c.client, len(c.toFFmpeg))
 			got := rec.received(t)
 			require.NoError(t, waitDone(t, r, 5*time.Second))
 			want := c.client
@@ -181,11 +187,52 @@ func TestRelayForwardsWhatItCannotParse(t *testing.T) {
 				want = append(append(append([]byte{}, client[:connectEnd]...), windowAckMessage(7, DefaultAckWindow)...), client[connectEnd:]...)
 			}
 			require.True(t, bytes.Equal(want, got), "the server got other bytes (first difference at %d)", firstDiff(want, got))
-			require.True(t, bytes.Equal(c.reply, back), "ffmpeg's side got other bytes")
+			require.True(t, bytes.Equal(c.toFFmpeg, back), "ffmpeg's side got other bytes")
 			require.Equal(t, c.injected, r.Reading().Injected)
 			require.Equal(t, 1, strings.Count(log.String(), c.log), "logged once: %s", log.String())
 		})
 	}
+}
+
+// TestRelayStripsAcksKeepingFraming: the server's Acknowledgements do not
+// reach ffmpeg; a chunk whose header depends on a stripped one's (fmt 1-3)
+// gets the fmt 0 header of the same message, or, where that would change
+// the extended timestamps, the stripped acks passed on just before it.
+func TestRelayStripsAcksKeepingFraming(t *testing.T) {
+	e, full := newChunkEncoder(), newChunkEncoder()
+	var reply, want []byte
+	both := func(b []byte) { reply, want = append(reply, b...), append(want, b...) }
+	server := func(m testMsg) []byte { b := e.encode(m); reply = append(reply, b...); return b }
+	both(handshake(rtmpVersion))
+	both(e.encode(testMsg{csid: 2, typ: typeSetChunkSize, payload: u32(4096)}))
+	server(testMsg{csid: 2, typ: typeAck, payload: u32(1000)})
+	server(testMsg{csid: 2, fmt: 2, typ: typeAck, ts: 5, payload: u32(2000)})
+	server(testMsg{csid: 2, fmt: 3, typ: typeAck, payload: u32(3000)})
+	server(testMsg{csid: 2, fmt: 1, typ: 4, ts: 5, payload: fill(6)}) // depends on the acks: timestamp 15
+	want = append(want, full.encode(testMsg{csid: 2, typ: 4, ts: 15, payload: fill(6)})...)
+	server(testMsg{csid: 2, typ: typeAck, payload: u32(4000)})
+	both(e.encode(testMsg{csid: 2, typ: 4, payload: fill(6)})) // self-contained: the ack goes
+	both(e.encode(testMsg{csid: 3, typ: typeCommandAMF0, payload: fill(9000)}))
+	// Past 0xffffff by a delta: a fmt 0 header would add extended
+	// timestamps, so the acks go on before the chunk that depends on them.
+	a5 := server(testMsg{csid: 2, typ: typeAck, ts: 0xfffff0, payload: u32(5000)})
+	a6 := server(testMsg{csid: 2, fmt: 3, typ: typeAck, payload: u32(6000)})
+	late := server(testMsg{csid: 2, fmt: 1, typ: 4, ts: 0x20, payload: fill(6)})
+	want = append(append(append(want, a5...), a6...), late...)
+	server(testMsg{csid: 2, typ: typeAck, payload: u32(7000)})
+	server(testMsg{csid: 5, typ: typeAck, payload: u32(8000)}) // another stream: the ack held (7000) goes on
+	want = append(want, reply[len(reply)-32:len(reply)-16]...) // and this one is dropped at the end
+
+	client, _ := clientPublish()
+	rec := startRecorder(t, reply)
+	r, _ := startRelay(t, rec.ln.Addr().String(), nil)
+	back := exchange(t, r, client, len(want))
+	rec.received(t)
+	require.NoError(t, waitDone(t, r, 5*time.Second))
+	require.True(t, bytes.Equal(want, back), "ffmpeg got %d bytes, want %d (first difference at %d)", len(back), len(want), firstDiff(want, back))
+	rd := r.Reading()
+	require.Equal(t, int64(8), rd.Acks)
+	require.Equal(t, uint64(8000), rd.Acked)
 }
 
 // TestRelayEndsWithTheServerReset: a server that resets the connection

@@ -87,14 +87,19 @@ func (s *session) result() error {
 	return s.firstErr
 }
 
-// endUp handles the end of the ffmpeg-to-server direction: ffmpeg's orderly
-// close is passed on as a half close, and the server gets DrainTimeout to
-// finish; an error ends both directions.
+// endUp handles the end of the ffmpeg-to-server direction. ffmpeg's end
+// (a close, or a reset: it resets when it exits with unread bytes; Linux
+// delivers what came before the reset first) is passed on as a half close,
+// and the server gets DrainTimeout to finish; a failed write to the server
+// ends both directions.
 func (s *session) endUp(err error) {
 	close(s.upEnded)
-	if !errors.Is(err, io.EOF) {
+	if serverSide(err) {
 		s.fail(err)
 		return
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.cfg.log.Debug("tap: ffmpeg's connection ended", "error", err)
 	}
 	cw, ok := s.out.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
@@ -109,26 +114,33 @@ func (s *session) endUp(err error) {
 }
 
 // endDown handles the end of the server-to-ffmpeg direction: the server's
-// orderly close is passed on as a half close.
+// close is passed on as a half close; its error ends both directions. A
+// failed write to ffmpeg (gone) ends only this direction: what ffmpeg sent
+// before it went is still to be relayed.
 func (s *session) endDown(err error) {
-	if errors.Is(err, io.EOF) && s.in.CloseWrite() == nil {
-		return
+	switch {
+	case serverSide(err):
+		s.fail(err)
+	case errors.Is(err, io.EOF):
+		if s.in.CloseWrite() != nil {
+			s.teardown()
+		}
+	default:
+		s.cfg.log.Debug("tap: ffmpeg's connection ended", "error", err)
 	}
-	s.fail(err)
+}
+
+// serverSide reports whether err is an I/O error on the server's connection.
+func serverSide(err error) bool {
+	var ie *ioErr
+	return errors.As(err, &ie) && ie.server
 }
 
 // fail records the first I/O error on the server's connection (unless the
-// teardown caused it) and tears down. An error on ffmpeg's connection is
-// ffmpeg's end (it resets when it exits with unread acks, say): ffmpeg's
-// exit tells the rest, so the relay then ends without error.
+// teardown caused it) and tears down.
 func (s *session) fail(err error) {
-	var ie *ioErr
 	s.mu.Lock()
-	switch {
-	case err == nil || errors.Is(err, io.EOF) || s.closing:
-	case errors.As(err, &ie) && !ie.server:
-		s.cfg.log.Debug("tap: ffmpeg's connection ended", "error", err)
-	case s.firstErr == nil:
+	if !s.closing && s.firstErr == nil {
 		s.firstErr = err
 	}
 	s.mu.Unlock()
