@@ -16,12 +16,12 @@
 // A [Relay] listens on 127.0.0.1, takes ffmpeg's one connection (ffmpeg is
 // pointed at rtmp://ADDR/app/name with -rtmp_tcurl set to the real tcUrl:
 // [ParseTarget] and [Target.LocalURL]), dials the real server (TLS for
-// rtmps) and forwards every byte both ways verbatim, each direction's writes
-// owned by one goroutine. Past the handshakes it follows both chunk streams
-// only as far as chunk and message boundaries (basic and message headers,
-// extended timestamps, each chunk stream's length and type, SetChunkSize and
-// Abort): it never assembles a message, keeps at most 64 chunk streams per
-// direction and two fixed buffers, so nothing a peer sends makes it allocate.
+// rtmps) and forwards the bytes both ways, each direction's writes owned by
+// one goroutine. Past the handshakes it follows both chunk streams only as
+// far as chunk and message boundaries (basic and message headers, extended
+// timestamps, each chunk stream's length and type, SetChunkSize and Abort):
+// it never assembles a message, keeps at most 64 chunk streams per direction
+// and fixed buffers, so nothing a peer sends makes it allocate.
 //
 //   - Client to server: after ffmpeg's connect (its first complete command
 //     on message stream 0) the relay inserts one Window Acknowledgement Size
@@ -30,11 +30,18 @@
 //     3, 4, 8 and 9) and below 32, which nginx-rtmp requires. It notes where
 //     each audio and video message ends, for the lag.
 //   - Server to client: it reads the server's Acknowledgements (type 3: the
-//     bytes the server received and its application read).
+//     bytes its application read) and does not pass them on: ffmpeg never
+//     asked for them and reads the server's messages too slowly to keep up
+//     with them (they would pile up in its socket, and its exit with
+//     unread bytes resets the connection, losing its unpublish). Everything
+//     else passes verbatim, but for the header of a chunk that depended on
+//     a stripped ack's header: it becomes the fmt 0 header of the same
+//     message (downState has the details).
 //
 // A parse error in either direction stops the parsing of that direction
-// (logged once); the bytes keep flowing verbatim: the relay never breaks a
-// push it does not understand. It then only lacks the evidence.
+// (logged once); the bytes keep flowing verbatim from there on: the relay
+// never breaks a push it does not understand. It then only lacks the
+// evidence.
 //
 // # The judgement
 //

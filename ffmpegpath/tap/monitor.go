@@ -21,6 +21,7 @@ const (
 // Reading is the relay's judgement of delivery at one sample, for status
 // and metrics.
 type Reading struct {
+	// At is when the reading was taken.
 	At time.Time
 	// Forwarded is the bytes relayed to the server after the handshake,
 	// the injected Window Acknowledgement Size included.
@@ -56,10 +57,15 @@ type Reading struct {
 // StallError is what a Relay ends with when the server stopped taking the
 // stream: nothing was acknowledged for For while Queued bytes waited.
 type StallError struct {
-	At       time.Time
-	For      time.Duration
-	Queued   uint64
-	Evidence string // EvidenceAck or EvidenceTCP
+	// At is when the stall was judged.
+	At time.Time
+	// For is how long the server acknowledged nothing (with RTMP acks: since
+	// the last one) or took nothing (TCP's evidence).
+	For time.Duration
+	// Queued is the bytes forwarded and not acknowledged.
+	Queued uint64
+	// Evidence is EvidenceAck or EvidenceTCP.
+	Evidence string
 }
 
 // Error says how long and how much.

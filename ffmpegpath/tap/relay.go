@@ -33,12 +33,12 @@ const (
 var ErrStarted = errors.New("tap: relay already started")
 
 // Relay is a TCP relay between one ffmpeg RTMP publisher and the real
-// server, on 127.0.0.1. It forwards every byte verbatim both ways, adds one
-// Window Acknowledgement Size message after ffmpeg's connect so that the
-// server acknowledges what its application reads, and judges from those
-// acknowledgements (or from TCP's accounting of its own socket where the
-// server sends none) whether the server still takes the stream. See the
-// package documentation.
+// server, on 127.0.0.1. It forwards the bytes both ways, adds one Window
+// Acknowledgement Size message after ffmpeg's connect so that the server
+// acknowledges what its application reads (and keeps those acknowledgements
+// from ffmpeg), and judges from them (or from TCP's accounting of its own
+// socket where the server sends none) whether the server still takes the
+// stream. See the package documentation.
 //
 // Set the fields, then Start (or Run). A Relay relays one connection and is
 // not reused.

@@ -16,9 +16,13 @@ const (
 // Errors of ParseTarget. Their text never includes the URL (it carries the
 // stream key).
 var (
-	ErrScheme      = errors.New("tap: only rtmp:// and rtmps:// targets can be relayed")
+	// ErrScheme: the target is not rtmp:// or rtmps://.
+	ErrScheme = errors.New("tap: only rtmp:// and rtmps:// targets can be relayed")
+	// ErrCredentials: the target has user:password@, which makes ffmpeg
+	// authenticate by reconnecting.
 	ErrCredentials = errors.New("tap: a target with credentials makes ffmpeg reconnect, which one relay cannot follow")
-	ErrHost        = errors.New("tap: the target has no usable host")
+	// ErrHost: the target's host or port is missing or malformed.
+	ErrHost = errors.New("tap: the target has no usable host")
 )
 
 // Target is an RTMP push URL as ffmpeg 5.1 would connect to it.
