@@ -34,9 +34,9 @@
 //     asked for them and reads the server's messages too slowly to keep up
 //     with them (they would pile up in its socket, and its exit with
 //     unread bytes resets the connection, losing its unpublish). Everything
-//     else passes verbatim, but for the header of a chunk that depended on
-//     a stripped ack's header: it becomes the fmt 0 header of the same
-//     message (downState has the details).
+//     else passes verbatim, except that a chunk whose header depended on a
+//     stripped ack's (fmt 1-3, from servers that compress headers) gets the
+//     self-contained fmt 0 header of the same message.
 //
 // A parse error in either direction stops the parsing of that direction
 // (logged once); the bytes keep flowing verbatim from there on: the relay
