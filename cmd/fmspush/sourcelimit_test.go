@@ -76,7 +76,7 @@ func mostWithin(at []time.Time, window time.Duration) int {
 // test and long enough that the backoff alone, 250 ms doubling, would
 // reconnect 5 times in it).
 func TestHostileSourceHeldToThePerHostLimit(t *testing.T) {
-	const limit, window = 3, 4 * time.Second
+	const limit, window = 2, 4 * time.Second
 	for _, prefer := range []string{"native", "ffmpeg"} {
 		t.Run(prefer, func(t *testing.T) {
 			if prefer == "ffmpeg" {
@@ -107,8 +107,8 @@ stream "s" {
 `, src.ln.Addr(), prefer, limit)
 			lim := &supervisor.HostLimiter{Window: window}
 			r := startServiceWith(t, "127.0.0.1", cfg, func(s *service) { s.limiter = lim })
-			testpeer.Eventually(t, 30*time.Second, "8 connections at the hostile source", func() bool {
-				return len(src.connections()) >= 8
+			testpeer.Eventually(t, 30*time.Second, "7 connections at the hostile source", func() bool {
+				return len(src.connections()) >= 7
 			})
 			at := src.connections()
 			var offsets []string
