@@ -10,8 +10,8 @@ import (
 	"github.com/fmspush/fmspush/internal/pause"
 )
 
-// pauses tells this process's own pauses from a server's silence; tests
-// swap it for a watch with their own clock.
+// pauses tells this process's own pauses from a server's silence: the
+// process's watch, shared with the native path and the supervisor.
 var pauses = pause.Default
 
 // pauseClock restarts a push's clocks after a pause of this process (see
