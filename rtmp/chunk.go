@@ -167,6 +167,9 @@ type ChunkReader struct {
 	hdr        [11]byte
 	consumed   atomic.Uint64
 	unfinished int // bytes held by messages begun and not complete
+	// rec, when set, receives a copy of every byte consumed (Guard's
+	// pass-through of chunk headers).
+	rec *[]byte
 }
 
 // BytesRead counts the bytes of chunks consumed so far (safe from any goroutine).
@@ -176,6 +179,9 @@ func (r *ChunkReader) readByte() (byte, error) {
 	b, err := r.r.ReadByte()
 	if err == nil {
 		r.consumed.Add(1)
+		if r.rec != nil {
+			*r.rec = append(*r.rec, b)
+		}
 	}
 	return b, err
 }
@@ -183,6 +189,9 @@ func (r *ChunkReader) readByte() (byte, error) {
 func (r *ChunkReader) readFull(p []byte) error {
 	n, err := io.ReadFull(r.r, p)
 	r.consumed.Add(uint64(n))
+	if r.rec != nil {
+		*r.rec = append(*r.rec, p[:n]...)
+	}
 	return unexpected(err)
 }
 

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/rtmp"
 )
 
 // RTMP pulls (plays) an rtmp:// or rtmps:// stream: rtmp://host/app/name,
@@ -58,7 +60,7 @@ func (s *RTMP) Run(ctx context.Context, sink Sink) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &gortmplib.Client{URL: u, TLSConfig: s.TLSConfig}
+	c := &gortmplib.Client{URL: u, DialTLSContext: s.dialer(u.Scheme == "rtmps")}
 	if err := c.Initialize(dctx); err != nil {
 		return s.ended(ctx, "connect", err)
 	}
@@ -73,6 +75,42 @@ func (s *RTMP) Run(ctx context.Context, sink Sink) error {
 		}
 	}()
 	return s.read(ctx, c, sink, timeout)
+}
+
+// dialer connects to the server (with TLS for rtmps://, as gortmplib would)
+// and puts an rtmp.Guard between the connection and gortmplib's reader:
+// a message over rtmp's bounds, or a command beyond its AMF bounds, ends
+// the session at once, and metadata beyond the bounds (more than 4096
+// values, more than 64 KiB, malformed) is dropped with a warning while the
+// media goes on. gortmplib alone decoded any number of AMF values, and
+// ended the session on malformed metadata.
+func (s *RTMP) dialer(useTLS bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	log := logger(s.Log)
+	drops := 0
+	onDrop := func(err error) {
+		if drops++; drops == 1 {
+			log.Warn("source metadata dropped; the media goes on", "reason", err.Error())
+		} else {
+			log.Debug("source metadata dropped", "reason", err.Error(), "dropped", drops)
+		}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if useTLS {
+			cfg := &tls.Config{}
+			if s.TLSConfig != nil {
+				cfg = s.TLSConfig.Clone()
+			}
+			if cfg.ServerName == "" {
+				cfg.ServerName, _, _ = net.SplitHostPort(addr)
+			}
+			nc = tls.Client(nc, cfg)
+		}
+		return rtmp.GuardConn(nc, onDrop), nil
+	}
 }
 
 func (s *RTMP) read(ctx context.Context, c *gortmplib.Client, sink Sink, timeout time.Duration) error {
