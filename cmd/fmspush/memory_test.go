@@ -196,8 +196,9 @@ func (w *peakWatch) end() int64 {
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 // `fmspush probe` against the 16 MB AMF server: the verdict is L2 and the
-// process's peak RSS stays under 100 MB. Measured before the chunk-level
-// bound: VmHWM 0.9-1.1 GB (the issue), 156 MB with the AMF bounds alone.
+// process's peak RSS stays under 100 MB. Measured: VmHWM 0.9-1.1 GB before
+// any bound (the issue), 74-77 MB with the AMF bounds alone (the chunk
+// reader assembled the 16 MB message), 14-17 MB refused at its header.
 func TestMemoryProbeAgainstAMFBomb(t *testing.T) {
 	bomb := startAMFBomb(t)
 	cmd := exec.Command(binary(t), "probe", "-json", "-timeout", "20s", bomb.url)
@@ -235,7 +236,8 @@ func startRun(t *testing.T, path string) (*exec.Cmd, *testpeer.LogBuffer) {
 
 // A stream targeting the 16 MB AMF server keeps connecting (native path,
 // standby probes, the ffmpeg path's child) and the service's peak RSS stays
-// under 100 MB. Measured before: 580-916 MB (the issue).
+// under 100 MB. Measured: 580-916 MB before any bound (the issue), 97.5 MB
+// with the AMF bounds alone, 21 MB refused at the header.
 func TestMemoryRunAgainstAMFBomb(t *testing.T) {
 	bomb := startAMFBomb(t)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
