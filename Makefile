@@ -24,10 +24,13 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags libav ./ffmpegpath/... ./cmd/...
 
-# Every test with -race; then the libav driver (build tag libav, cgo against
-# Debian's FFmpeg 5.1 libraries) and the binary built with it.
+# Every test with -race; the interop package (real servers, 60 s scenarios,
+# timing bounds) alone after the others, so that the two do not starve each
+# other on a two-core machine; then the libav driver (build tag libav, cgo
+# against Debian's FFmpeg 5.1 libraries) and the binary built with it.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v '/interop$$')
+	$(GO) test -race -count=1 -timeout 10m ./interop
 	$(GO) test -race -count=1 -timeout 10m -tags libav -run Libav ./ffmpegpath/...
 	$(GO) build -tags libav -o /dev/null ./cmd/fmspush
 

@@ -271,9 +271,11 @@ func (s *session) observe(now time.Time) error {
 	s.queue = queueView{at: now, queued: smp.Queued, sent: smp.Sent(), bitsPerSecond: rate}
 	s.report(r, now)
 	if r.Stalled {
-		return s.p.verdict(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
+		v := s.p.classify(s.pub.Failure(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
 			"the server took nothing for %v while %s waited (%s of media)",
-			r.StalledFor.Round(100*time.Millisecond), delivery.BytesText(r.Pending), r.Lag.Round(100*time.Millisecond)))
+			r.StalledFor.Round(100*time.Millisecond), delivery.BytesText(r.Pending), r.Lag.Round(100*time.Millisecond))))
+		v.TimeToRST = 0 // the server reset nothing: the session is reset by this side
+		return v
 	}
 	return nil
 }

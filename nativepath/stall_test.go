@@ -49,6 +49,9 @@ func stallAndTakeOver(t *testing.T, source string) {
 	require.True(t, errors.As(err, &v), "verdict, got %v", err)
 	require.Equal(t, health.LayerUpkeep, v.Layer, v.Error())
 	require.Equal(t, health.CauseStalled, v.Cause, v.Error())
+	require.Positive(t, v.SinceDial, "a stall verdict carries the session's timings")
+	require.Positive(t, v.SincePublish, "a stall verdict carries the session's timings")
+	require.Zero(t, v.TimeToRST, "a stall is no reset by the server: %v", v)
 	first := srv.Sessions()[0]
 	detect := v.At.Sub(first.PublishedAt.Add(stallAfter))
 	t.Logf("%s: stall detected %v after the server stopped reading: %s", source, detect.Round(time.Millisecond), v.Detail)

@@ -357,6 +357,13 @@ func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
 	return nil
 }
 
+// Failure is an *Error for a failure the caller found on this session (a
+// stall measured from the socket's accounting), with the session's timings
+// and err redacted like the session's own errors.
+func (p *Publisher) Failure(layer Layer, cause string, err error) *Error {
+	return p.newError(layer, cause, err)
+}
+
 // newError builds an *Error with the session's timings and a redacted cause.
 func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
 	e := &Error{Layer: layer, Cause: cause, Err: redactErr(err, p.secrets), SinceDial: time.Since(p.dialAt),

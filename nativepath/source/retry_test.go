@@ -72,7 +72,7 @@ func mostInWindow(at []time.Time, window time.Duration) int {
 // window; the first connection is not held back. Without the limiter the
 // backoff alone reconnects it many times a window.
 func TestRetryHoldsAHostileSourceToThePerHostLimit(t *testing.T) {
-	const limit, window = 3, time.Second
+	const limit, window, acceptJitter = 3, time.Second, 150 * time.Millisecond
 	for _, limited := range []bool{true, false} {
 		name := "without the limiter"
 		if limited {
@@ -96,8 +96,11 @@ func TestRetryHoldsAHostileSourceToThePerHostLimit(t *testing.T) {
 			require.NoError(t, stop())
 			at := srv.connections()
 			elapsed := at[len(at)-1].Sub(at[0])
-			most := mostInWindow(at, window)
-			t.Logf("%d connections in %v, at most %d in any %v", len(at), elapsed.Round(time.Millisecond), most, window)
+			// The limiter counts attempts, the server accepts: a loaded
+			// machine delays an accept by tens of milliseconds, so the
+			// server's window is a little shorter than the limiter's.
+			most := mostInWindow(at, window-acceptJitter)
+			t.Logf("%d connections in %v, at most %d in any %v", len(at), elapsed.Round(time.Millisecond), most, window-acceptJitter)
 			require.Less(t, at[0].Sub(started), window/2, "the first connection was held back")
 			if !limited {
 				require.Greater(t, most, limit)
