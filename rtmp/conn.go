@@ -53,7 +53,6 @@ type Conn struct {
 	bytesWritten  atomic.Uint64
 	socketWrites  atomic.Uint64
 	peerWindow    atomic.Uint32
-	peerBandwidth atomic.Uint32
 	acksReceived  atomic.Int64
 	lastAck       atomic.Uint32
 	peerAckAt     atomic.Int64 // unix ns of the peer's last Acknowledgement
@@ -125,10 +124,6 @@ func (c *Conn) handleControl(m *Message) error {
 	case TypeWindowAckSize:
 		if v, err := ParseUint32(m); err == nil {
 			c.peerWindow.Store(v)
-		}
-	case TypeSetPeerBandwidth:
-		if v, err := ParseUint32(m); err == nil {
-			c.peerBandwidth.Store(v)
 		}
 	case TypeUserControl:
 		return c.handleUserControl(m)
@@ -282,13 +277,6 @@ func (c *Conn) SetOutChunkSize(n uint32) error {
 	return c.cw.SetChunkSize(n)
 }
 
-// SetHeaderPolicy changes the writer's header policy.
-func (c *Conn) SetHeaderPolicy(p HeaderPolicy) {
-	c.wmu.Lock()
-	c.cw.SetPolicy(p)
-	c.wmu.Unlock()
-}
-
 // InChunkSize is the peer's chunk size. Call it from the reading goroutine.
 func (c *Conn) InChunkSize() uint32 { return c.cr.ChunkSize() }
 
@@ -330,6 +318,3 @@ func (c *Conn) PingsAnswered() int64 { return c.pingsAnswered.Load() }
 
 // PeerWindow is the window the peer announced with WindowAckSize (0 if none).
 func (c *Conn) PeerWindow() uint32 { return c.peerWindow.Load() }
-
-// PeerBandwidth is the value of the peer's last SetPeerBandwidth (0 if none).
-func (c *Conn) PeerBandwidth() uint32 { return c.peerBandwidth.Load() }

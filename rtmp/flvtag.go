@@ -107,8 +107,3 @@ func (md Metadata) ECMAArray() AMFECMAArray {
 func (md Metadata) SetDataFrame() ([]byte, error) {
 	return EncodeAMF("@setDataFrame", "onMetaData", md.ECMAArray())
 }
-
-// ScriptTag is the FLV script tag body "onMetaData", ECMA array (no @setDataFrame).
-func (md Metadata) ScriptTag() ([]byte, error) {
-	return EncodeAMF("onMetaData", md.ECMAArray())
-}

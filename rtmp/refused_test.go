@@ -32,7 +32,7 @@ func TestRefuseWindowOnlyWithCredentials(t *testing.T) {
 	p, err := dial(t, s.url("live/cam?token=abc"), PublishOptions{})
 	require.NoError(t, err)
 	defer p.Close()
-	require.GreaterOrEqual(t, time.Since(p.PublishedAt()), PublishRefuseWindow)
+	require.GreaterOrEqual(t, time.Since(p.publishedAt()), PublishRefuseWindow)
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
@@ -45,7 +45,7 @@ func TestRefuseWindowOnlyWithCredentials(t *testing.T) {
 	q, err := dial(t, plain.url("live/cam"), PublishOptions{})
 	require.NoError(t, err)
 	defer q.Close()
-	require.Less(t, time.Since(q.PublishedAt()), PublishRefuseWindow)
+	require.Less(t, time.Since(q.publishedAt()), PublishRefuseWindow)
 }
 
 func TestCredentialsInName(t *testing.T) {

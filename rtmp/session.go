@@ -347,8 +347,8 @@ func (p *Publisher) Target() Target { return *p.target }
 // Handshake is what the handshake learned about the server.
 func (p *Publisher) Handshake() HandshakeResult { return p.hs }
 
-// PublishedAt is when NetStream.Publish.Start arrived.
-func (p *Publisher) PublishedAt() time.Time { return time.Unix(0, p.publishAt.Load()) }
+// publishedAt is when NetStream.Publish.Start arrived.
+func (p *Publisher) publishedAt() time.Time { return time.Unix(0, p.publishAt.Load()) }
 
 // Conn is the underlying connection (for counters; do not read from it).
 func (p *Publisher) Conn() *Conn { return p.conn }
