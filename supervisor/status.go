@@ -68,7 +68,7 @@ func (l *loop) publish() {
 	if l.state == health.StateWaitingForSource {
 		st.SourceStatus = "down"
 	}
-	now := time.Now()
+	now := l.clk.Now()
 	for _, sl := range l.slots {
 		st.Paths = append(st.Paths, l.pathStatus(sl, now))
 	}

@@ -98,6 +98,12 @@ type Stream struct {
 	// target's silence; after one the loop restarts its own clocks (default
 	// pause.Default).
 	Pauses *pause.Watch
+	// Clock is the time the loop decides by (default SystemClock).
+	Clock Clock
+
+	// jitter is the backoffs' random source (nil: math/rand/v2); a test
+	// fixes it to schedule exact times.
+	jitter func() float64
 
 	// status is the loop's last snapshot with the signals of the session
 	// running then: one pointer, so that a finished session's counters move
@@ -145,6 +151,7 @@ type loop struct {
 	s        *Stream
 	pol      Policy
 	log      hclog.Logger
+	clk      Clock
 	slots    []*slot // [0] preferred, [1] fallback when present
 	state    health.State
 	reason   string
@@ -195,16 +202,20 @@ func (s *Stream) newLoop() *loop {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	l := &loop{s: s, pol: pol, log: log, started: time.Now(), fails: map[[3]string]int64{},
+	clk := s.Clock
+	if clk == nil {
+		clk = SystemClock
+	}
+	l := &loop{s: s, pol: pol, log: log, clk: clk, started: clk.Now(), fails: map[[3]string]int64{},
 		runDone: make(chan runResult, 1), probes: make(chan probeResult, 4),
-		srcWait:  Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1},
-		lockWait: Backoff{Initial: pol.NameLockRetry / 5, Max: pol.NameLockRetry, Jitter: 0.1}}
+		srcWait:  Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1, Rand: s.jitter},
+		lockWait: Backoff{Initial: pol.NameLockRetry / 5, Max: pol.NameLockRetry, Jitter: 0.1, Rand: s.jitter}}
 	for _, spec := range []PathSpec{s.Preferred, s.Fallback} {
 		if spec.Path == nil {
 			continue
 		}
 		l.slots = append(l.slots, &slot{spec: spec,
-			backoff: Backoff{Initial: pol.BackoffInitial, Max: pol.BackoffMax, Jitter: 0.2},
+			backoff: Backoff{Initial: pol.BackoffInitial, Max: pol.BackoffMax, Jitter: 0.2, Rand: s.jitter},
 			breaker: Breaker{Failures: pol.CircuitFailures, Window: pol.CircuitWindow, Cooldown: pol.CircuitCooldown}})
 	}
 	l.state, l.reason = health.StateStarting, "starting"
@@ -223,14 +234,14 @@ func (l *loop) run(ctx context.Context) error {
 		l.s.Pauses = pause.Default
 	}
 	defer l.s.Pauses.Acquire()()
-	l.pauses = pause.NewTracker(l.s.Pauses, time.Now())
-	probeTick := time.NewTicker(l.pol.ProbeInterval)
+	l.pauses = pause.NewTracker(l.s.Pauses, l.clk.Now())
+	probeTick := l.clk.NewTicker(l.pol.ProbeInterval)
 	defer probeTick.Stop()
-	attempt := time.NewTimer(0)
+	attempt := l.clk.NewTimer(0)
 	defer attempt.Stop()
-	stable := time.NewTimer(time.Hour)
+	stable := l.clk.NewTimer(time.Hour)
 	stable.Stop()
-	deliveryTick := time.NewTicker(l.pol.DeliveryTick)
+	deliveryTick := l.clk.NewTicker(l.pol.DeliveryTick)
 	defer deliveryTick.Stop()
 	l.pending = l.slots[0]
 	l.warm(ctx)
@@ -244,22 +255,22 @@ func (l *loop) run(ctx context.Context) error {
 		case <-ctx.Done():
 			l.shutdown()
 			return nil
-		case <-attempt.C:
+		case <-attempt.C():
 			l.tryStart(ctx, attempt)
 		case <-liveCh:
 			l.onLive(stable)
-		case <-stable.C:
+		case <-stable.C():
 			if l.active != nil && l.live {
 				l.active.backoff.Reset()
 			}
 		case r := <-l.runDone:
 			l.onRunDone(r, attempt)
-		case <-probeTick.C:
+		case <-probeTick.C():
 			l.launchProbes(ctx)
 		case p := <-l.probes:
 			l.onProbe(p)
-		case <-deliveryTick.C:
-			l.checkPause(time.Now())
+		case <-deliveryTick.C():
+			l.checkPause(l.clk.Now())
 			l.refreshDelivery()
 		}
 		l.publish()
@@ -268,11 +279,11 @@ func (l *loop) run(ctx context.Context) error {
 
 // tryStart starts the pending slot if the host limiter allows; otherwise it
 // re-arms the timer for when it will.
-func (l *loop) tryStart(ctx context.Context, attempt *time.Timer) {
+func (l *loop) tryStart(ctx context.Context, attempt Timer) {
 	if l.active != nil || l.pending == nil {
 		return
 	}
-	if wait := time.Until(l.pending.nextAttempt); wait > 0 {
+	if wait := l.pending.nextAttempt.Sub(l.clk.Now()); wait > 0 {
 		attempt.Reset(wait)
 		return
 	}
@@ -299,7 +310,7 @@ func (l *loop) start(ctx context.Context, sl *slot) {
 	runCtx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
 	l.active, l.pending, l.live, l.lockRetry = sl, nil, false, false
-	l.since = time.Now()
+	l.since = l.clk.Now()
 	l.sig = health.NewSignals()
 	if l.counters.Attempts > 0 {
 		l.counters.Reconnects++
@@ -323,11 +334,11 @@ func (l *loop) nextBase() time.Duration {
 	if l.lastEnd.IsZero() {
 		return 0
 	}
-	gap := max(time.Since(l.lastEnd), 40*time.Millisecond)
+	gap := max(l.clk.Now().Sub(l.lastEnd), 40*time.Millisecond)
 	return l.lastTS + gap
 }
 
-func (l *loop) onLive(stable *time.Timer) {
+func (l *loop) onLive(stable Timer) {
 	l.live = true
 	l.lockSince = time.Time{}
 	sl := l.active
@@ -335,7 +346,7 @@ func (l *loop) onLive(stable *time.Timer) {
 	l.srcWait.Reset()
 	stable.Reset(l.pol.StableAfter)
 	l.setState(health.StateLive, fmt.Sprintf("%s path is live", sl.kind()))
-	l.log.Info("live", "path", sl.kind(), "after", time.Since(l.since).Round(time.Millisecond))
+	l.log.Info("live", "path", sl.kind(), "after", l.clk.Now().Sub(l.since).Round(time.Millisecond))
 }
 
 // warm starts every path that keeps its ingest running while standing by.

@@ -16,7 +16,7 @@ const maxVerdicts = 10
 
 // onRunDone handles the end of a path's Run: a clean stop for a failback, or
 // a failure to classify and act on.
-func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
+func (l *loop) onRunDone(r runResult, attempt Timer) {
 	l.closeRun(r)
 	if l.switchTo != nil && r.err == nil {
 		next := l.switchTo
@@ -31,11 +31,11 @@ func (l *loop) onRunDone(r runResult, attempt *time.Timer) {
 		v = health.NewVerdict(rtmp.LayerUnknown, "stopped", "the path returned without an error")
 	}
 	v.Path = r.slot.kind()
-	locked := l.nameLocked(v, time.Now())
+	locked := l.nameLocked(v, l.clk.Now())
 	if locked {
 		v.Cause = health.CauseNameLocked
 	}
-	p, paused := l.pausedJustNow(time.Now())
+	p, paused := l.pausedJustNow(l.clk.Now())
 	paused = paused && !locked && v.Layer.IsTarget()
 	if paused {
 		v.Detail += fmt.Sprintf(" (right after a pause of the service for %s: retried, not counted against the path)", p)
@@ -79,8 +79,8 @@ func (l *loop) pausedJustNow(now time.Time) (pause.Pause, bool) {
 // pause of the process, at once and without counting it (no circuit
 // failure, no backoff, no failover): the pause was the service's, and the
 // verdict says so.
-func (l *loop) onPausedFailure(sl *slot, v *health.Verdict, attempt *time.Timer) {
-	sl.nextAttempt = time.Now()
+func (l *loop) onPausedFailure(sl *slot, v *health.Verdict, attempt Timer) {
+	sl.nextAttempt = l.clk.Now()
 	l.setState(health.StateStarting, fmt.Sprintf("%s failed at %s (%s) right after a pause of the service; retrying %s",
 		sl.kind(), v.Layer, v.Cause, sl.kind()))
 	l.schedule(sl, attempt)
@@ -97,7 +97,7 @@ func (l *loop) closeRun(r runResult) {
 	if ts := time.Duration(r.sig.LastTimestamp.Load()) * time.Millisecond; ts > l.lastTS {
 		l.lastTS = ts
 	}
-	l.lastEnd = time.Now()
+	l.lastEnd = l.clk.Now()
 	if r.sig.IsLive() {
 		l.liveEnd = l.lastEnd
 	}
@@ -115,17 +115,17 @@ func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
 
 // onSourceDown waits for the source on the same path: a source failure never
 // moves the stream to the other path and never counts against a circuit.
-func (l *loop) onSourceDown(sl *slot, v *health.Verdict, attempt *time.Timer) {
+func (l *loop) onSourceDown(sl *slot, v *health.Verdict, attempt Timer) {
 	wait := l.srcWait.Next()
-	sl.nextAttempt = time.Now().Add(wait)
+	sl.nextAttempt = l.clk.Now().Add(wait)
 	l.setState(health.StateWaitingForSource, fmt.Sprintf("the source is unavailable (%s); retrying %s", v.Cause, inDuration(wait)))
 	l.schedule(sl, attempt)
 }
 
 // onPathFailure counts the failure against the path and fails over to the
 // other path when it is usable, or backs off.
-func (l *loop) onPathFailure(sl *slot, v *health.Verdict, attempt *time.Timer) {
-	now := time.Now()
+func (l *loop) onPathFailure(sl *slot, v *health.Verdict, attempt Timer) {
+	now := l.clk.Now()
 	sl.failures++
 	sl.breaker.Fail(v.Layer, now)
 	sl.nextAttempt = now.Add(sl.backoff.Next())
@@ -139,7 +139,7 @@ func (l *loop) onPathFailure(sl *slot, v *health.Verdict, attempt *time.Timer) {
 	}
 	next := l.earliest(now)
 	l.setState(health.StateDegraded, fmt.Sprintf("%s failed at %s (%s); no healthy standby, retrying %s %s",
-		sl.kind(), v.Layer, v.Cause, next.kind(), inDuration(time.Until(next.nextAttempt))))
+		sl.kind(), v.Layer, v.Cause, next.kind(), inDuration(next.nextAttempt.Sub(now))))
 	l.schedule(next, attempt)
 }
 
@@ -184,9 +184,9 @@ func (l *loop) other(sl *slot) *slot {
 	return nil
 }
 
-func (l *loop) schedule(sl *slot, attempt *time.Timer) {
+func (l *loop) schedule(sl *slot, attempt Timer) {
 	l.pending, l.lockRetry = sl, false
-	attempt.Reset(max(time.Until(sl.nextAttempt), 0))
+	attempt.Reset(max(sl.nextAttempt.Sub(l.clk.Now()), 0))
 }
 
 // shutdown stops the active path and waits for it.
@@ -212,7 +212,7 @@ func (l *loop) launchProbes(ctx context.Context) {
 		l.wg.Add(1)
 		go func(sl *slot) {
 			defer l.wg.Done()
-			started := time.Now()
+			started := l.clk.Now()
 			res := runProbe(ctx, sl.spec)
 			res.slot, res.started = sl, started
 			l.probes <- res
@@ -243,7 +243,7 @@ func (l *loop) onProbe(p probeResult) {
 	if p.summary != nil && p.summary.Skipped {
 		return // no news: the connection limit kept the probe from running
 	}
-	if p.summary != nil && l.pauses.PausedSince(p.started, time.Now()) {
+	if p.summary != nil && l.pauses.PausedSince(p.started, l.clk.Now()) {
 		return // no news: the process was paused while the probe ran, and its timeouts with it
 	}
 	if p.summary != nil {
@@ -256,13 +256,13 @@ func (l *loop) onProbe(p probeResult) {
 		return
 	}
 	if sl.probeOKSince.IsZero() {
-		sl.probeOKSince = time.Now()
+		sl.probeOKSince = l.clk.Now()
 	}
 	l.considerFailback(sl)
 }
 
 func (l *loop) judgeProbe(sl *slot, sum *health.ProbeSummary) {
-	now := time.Now()
+	now := l.clk.Now()
 	if sum.OK {
 		if sl.breaker.State(now) != CircuitClosed {
 			sl.breaker.Succeed()
@@ -279,7 +279,7 @@ func (l *loop) considerFailback(sl *slot) {
 	if sl != preferred || l.active == nil || l.active == preferred || !l.live || l.switchTo != nil {
 		return
 	}
-	if time.Since(preferred.probeOKSince) < l.pol.FailbackAfter {
+	if l.clk.Now().Sub(preferred.probeOKSince) < l.pol.FailbackAfter {
 		return
 	}
 	l.log.Info("failing back", "to", preferred.kind())
@@ -320,8 +320,8 @@ func (l *loop) nameLocked(v *health.Verdict, now time.Time) bool {
 // the server drops the stale session, and the other path would meet the same
 // lock with the same key. It retries the preferred path when usable by then,
 // the refused one otherwise. The retries are bounded by NameLockWindow.
-func (l *loop) onNameLocked(sl *slot, attempt *time.Timer) {
-	now := time.Now()
+func (l *loop) onNameLocked(sl *slot, attempt Timer) {
+	now := l.clk.Now()
 	if l.lockSince.IsZero() {
 		l.lockSince = now
 	}
@@ -386,7 +386,7 @@ func (l *loop) checkPause(now time.Time) {
 func (l *loop) refreshDelivery() {
 	switch {
 	case l.state == health.StateNameLocked && !l.lockSince.IsZero():
-		l.reason = l.nameLockReason(time.Now())
+		l.reason = l.nameLockReason(l.clk.Now())
 	case l.active == nil || !l.live || l.sig == nil:
 	case l.sig.Congested() && l.state == health.StateLive:
 		l.log.Warn("congested", "path", l.active.kind())
