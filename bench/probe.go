@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -15,8 +15,9 @@ type ProbeTimes map[string][]time.Duration
 
 // RunProbes walks L0-L3 against the emulator n times with rtmp.Dial (what
 // a publishing L3 probe does) and records each layer's completion time from
-// the publisher's step clock. health.Probe was not in the tree when this was
-// written; this is the same walk without the probe's bookkeeping.
+// the publisher's step clock. The layered probe (now prober.Probe) was not
+// in the tree when this was written; this is the same walk without the
+// probe's bookkeeping.
 func RunProbes(ctx context.Context, emu *Emulator, n int) (ProbeTimes, error) {
 	out := ProbeTimes{}
 	layers := []rtmp.Layer{rtmp.LayerNetwork, rtmp.LayerHandshake, rtmp.LayerConnect, rtmp.LayerPublish}
@@ -33,19 +34,19 @@ func RunProbes(ctx context.Context, emu *Emulator, n int) (ProbeTimes, error) {
 	return out, nil
 }
 
-// ProbeDepth is one depth of health.Probe and how long the whole probe took.
+// ProbeDepth is one depth of prober.Probe and how long the whole probe took.
 type ProbeDepth struct {
 	Depth   string          `json:"depth"`
 	Elapsed []time.Duration `json:"elapsed_ns"`
 	Failed  int             `json:"failed"`
 }
 
-// RunHealthProbes times health.Probe against the emulator at depth L2
+// RunLayeredProbes times prober.Probe against the emulator at depth L2
 // (connect, no publish), L3 (publish) and L5 (mediaDur of media), n times
 // each for L2 and L3 and nMedia times for L5, alternating the depths.
-func RunHealthProbes(ctx context.Context, emu *Emulator, n, nMedia int, mediaDur time.Duration) []ProbeDepth {
+func RunLayeredProbes(ctx context.Context, emu *Emulator, n, nMedia int, mediaDur time.Duration) []ProbeDepth {
 	depths := []ProbeDepth{{Depth: "L2"}, {Depth: "L3"}, {Depth: "L5"}}
-	opts := []health.ProbeOptions{{}, {Publish: true}, {Media: true, MediaDuration: mediaDur}}
+	opts := []prober.Options{{}, {Publish: true}, {Media: true, MediaDuration: mediaDur}}
 	for i := 0; i < n; i++ {
 		for d := range depths {
 			if d == 2 && i >= nMedia {
@@ -54,7 +55,7 @@ func RunHealthProbes(ctx context.Context, emu *Emulator, n, nMedia int, mediaDur
 			o := opts[d]
 			o.Session.FlashVer = NativeFlashVer
 			o.NoBisect = true
-			res, err := health.Probe(ctx, emu.Target("probe"), o)
+			res, err := prober.Probe(ctx, emu.Target("probe"), o)
 			if err != nil || !res.OK() {
 				depths[d].Failed++
 				continue

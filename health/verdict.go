@@ -1,5 +1,8 @@
-// Package health holds fmspush's failure classification (Verdict), the
-// layered probe, and the runtime signals a path reports while it publishes.
+// Package health is fmspush's failure and status vocabulary: the
+// classification of failures (Verdict), the runtime signals a path reports
+// while it publishes (Signals), and the status types the supervisor publishes
+// (ServiceStatus, StreamStatus, ProbeSummary). The active prober is package
+// prober; the HTTP API and the Prometheus collector are package httpapi.
 package health
 
 import (

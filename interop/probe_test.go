@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/nativepath"
+	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -60,7 +61,7 @@ func TestProbeServers(t *testing.T) {
 			s := srv.start(t, "probe")
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			res, err := health.Probe(ctx, s.AppURL+"/probekey", health.ProbeOptions{Media: true, MediaDuration: 2 * time.Second,
+			res, err := prober.Probe(ctx, s.AppURL+"/probekey", prober.Options{Media: true, MediaDuration: 2 * time.Second,
 				Session: rtmp.PublishOptions{AckWindow: nativepath.DefaultAckWindow}})
 			require.NoError(t, err)
 			t.Logf("%s:\n%s", s.Name, res.String())
@@ -69,7 +70,7 @@ func TestProbeServers(t *testing.T) {
 				health.LayerPublish, health.LayerUpkeep, health.LayerMedia} {
 				lr := res.Layer(l)
 				require.NotNil(t, lr, "%s missing", l)
-				require.Equal(t, health.StatusOK, lr.Status, "%s at %s: %+v", s.Name, l, lr)
+				require.Equal(t, prober.StatusOK, lr.Status, "%s at %s: %+v", s.Name, l, lr)
 			}
 			require.NotContains(t, res.String(), "probekey")
 
@@ -77,7 +78,7 @@ func TestProbeServers(t *testing.T) {
 			got.serverDigest = strings.Contains(res.Layer(health.LayerHandshake).Server, "S1 with a valid server digest")
 			findings := strings.Join(res.Findings, "\n")
 			got.simpleHandshake = strings.Contains(findings, "server also accepts simple handshake")
-			got.otherFlashVer = strings.Contains(findings, "server also accepts flashVer "+health.AltFlashVer)
+			got.otherFlashVer = strings.Contains(findings, "server also accepts flashVer "+prober.AltFlashVer)
 			up := res.Layer(health.LayerUpkeep)
 			m := windowRe.FindStringSubmatch(up.Tried)
 			require.NotNil(t, m, "no window in %q", up.Tried)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/httpapi"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -238,7 +239,7 @@ func TestNameLockAfterFailbackRetriesThePreferredPath(t *testing.T) {
 	require.EqualValues(t, 1, st.Status().Counters.Failovers)
 }
 
-// statusSource serves one stream's status to health.API.
+// statusSource serves one stream's status to httpapi.API.
 type statusSource struct{ st *Stream }
 
 func (s statusSource) Snapshot() health.ServiceStatus {
@@ -258,7 +259,7 @@ func TestCongestedIsAWarningNotAFailure(t *testing.T) {
 	st := &Stream{Name: "s", Enabled: true, MaxDelay: 2 * time.Second, Preferred: PathSpec{Path: native},
 		Fallback: PathSpec{Path: ff}, Policy: lockPolicy()}
 	runStream(t, st)
-	h := (&health.API{Source: statusSource{st}}).Handler()
+	h := (&httpapi.API{Source: statusSource{st}}).Handler()
 	require.Eventually(t, func() bool { return st.Status().State == health.StateLive }, 5*time.Second, 5*time.Millisecond)
 
 	sig := native.lastSignals()
@@ -281,7 +282,7 @@ func TestCongestedIsAWarningNotAFailure(t *testing.T) {
 
 	code, body := get(t, h, "/healthz")
 	require.Equal(t, http.StatusOK, code, body)
-	var rep health.HealthReport
+	var rep httpapi.HealthReport
 	require.NoError(t, json.Unmarshal([]byte(body), &rep))
 	require.True(t, rep.Healthy)
 	require.Len(t, rep.Warnings, 1)
@@ -325,7 +326,7 @@ func TestStallIsUnhealthyAtOnce(t *testing.T) {
 	ff := &ctlPath{kind: "ffmpeg", script: func(ctx context.Context, n int64, sig *health.Signals) error { <-ctx.Done(); return nil }}
 	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native}, Fallback: PathSpec{Path: ff}, Policy: lockPolicy()}
 	runStream(t, st)
-	h := (&health.API{Source: statusSource{st}}).Handler()
+	h := (&httpapi.API{Source: statusSource{st}}).Handler()
 	require.Eventually(t, func() bool { return st.Status().State == health.StateLive }, 5*time.Second, 5*time.Millisecond)
 	code, _ := get(t, h, "/healthz")
 	require.Equal(t, http.StatusOK, code)

@@ -24,6 +24,7 @@ import (
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -211,7 +212,7 @@ func TestMemoryProbeAgainstAMFBomb(t *testing.T) {
 	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	t.Logf("probe: VmHWM polled %s, ru_maxrss %s, %d connects; exit %v", mb(polled), mb(maxRSS), bomb.connects.Load(), err)
 	require.Equal(t, 1, cmd.ProcessState.ExitCode(), "%s%s", out.String(), errb.String())
-	var res health.ProbeResult
+	var res prober.Result
 	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "%s", out.String())
 	require.NotNil(t, res.Verdict)
 	require.Equal(t, health.LayerConnect, res.Verdict.Layer, "%+v", res.Verdict)

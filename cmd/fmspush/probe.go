@@ -10,6 +10,7 @@ import (
 
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 	"github.com/fmspush/fmspush/supervisor"
@@ -34,9 +35,9 @@ func probeCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fmspush probe [-publish] [-media] [-json] [-timeout 10s] rtmp://host/app/key")
 		return 2
 	}
-	opts := health.ProbeOptions{Publish: *publish, Media: *media, Timeout: *timeout, NoBisect: *noBisect,
+	opts := prober.Options{Publish: *publish, Media: *media, Timeout: *timeout, NoBisect: *noBisect,
 		Session: rtmp.PublishOptions{FlashVer: *flashVer, SimpleHandshake: *simple}}
-	res, err := health.Probe(context.Background(), fs.Arg(0), opts)
+	res, err := prober.Probe(context.Background(), fs.Arg(0), opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "fmspush probe:", redact.Text(err.Error()))
 		return 2
@@ -84,8 +85,8 @@ func (s *service) prober(st config.Stream, style probeStyle) supervisor.ProbeFun
 		if ok, _ := s.limiter.TryTake(host, st.Failover.AttemptsPerMinute); !ok {
 			return health.ProbeSummary{At: time.Now(), Skipped: true}
 		}
-		opts := health.ProbeOptions{Session: style.session, NoBisect: true, Publish: depth >= 3, Media: depth >= 4}
-		res, err := health.Probe(ctx, url, opts)
+		opts := prober.Options{Session: style.session, NoBisect: true, Publish: depth >= 3, Media: depth >= 4}
+		res, err := prober.Probe(ctx, url, opts)
 		if err != nil {
 			v := &health.Verdict{Layer: health.LayerNetwork, Cause: "bad_url", Detail: redact.Text(err.Error()), At: time.Now()}
 			return health.ProbeSummary{At: time.Now(), Verdict: v}
@@ -95,17 +96,17 @@ func (s *service) prober(st config.Stream, style probeStyle) supervisor.ProbeFun
 }
 
 // summarize turns a probe result into the status's summary.
-func summarize(res *health.ProbeResult, depth int) health.ProbeSummary {
+func summarize(res *prober.Result, depth int) health.ProbeSummary {
 	sum := health.ProbeSummary{At: time.Now(), OK: res.OK(), Depth: health.Layer(depth + 1), Duration: res.Elapsed, Verdict: res.Verdict}
 	for _, l := range res.Layers {
-		if l.Status == health.StatusSkipped {
+		if l.Status == prober.StatusSkipped {
 			continue
 		}
 		note := l.Tried
 		if l.Server != "" {
 			note += "; server: " + l.Server
 		}
-		sum.Layers = append(sum.Layers, health.LayerSummary{Layer: l.Layer, OK: l.Status == health.StatusOK, Duration: l.Elapsed, Note: note})
+		sum.Layers = append(sum.Layers, health.LayerSummary{Layer: l.Layer, OK: l.Status == prober.StatusOK, Duration: l.Elapsed, Note: note})
 	}
 	return sum
 }

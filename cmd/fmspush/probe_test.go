@@ -9,6 +9,7 @@ import (
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/prober"
 )
 
 func TestProbeCommandAllOkOnNginx(t *testing.T) {
@@ -31,7 +32,7 @@ func TestProbeCommandJSONVerdictOnRejection(t *testing.T) {
 	defer srv.Close()
 	var out, errb bytes.Buffer
 	code := probeCommand([]string{"-json", "-no-bisect", srv.URL("live", "k")}, &out, &errb)
-	var res health.ProbeResult
+	var res prober.Result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || code != 1 {
 		t.Fatalf("exit %d, json %v:\n%s%s", code, err, out.String(), errb.String())
 	}

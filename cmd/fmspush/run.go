@@ -17,6 +17,7 @@ import (
 
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/httpapi"
 	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -54,7 +55,7 @@ type service struct {
 	limiter  *supervisor.HostLimiter
 	emulator *emulator
 
-	// httpIdleTimeout overrides health.IdleTimeout (tests).
+	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
 
 	mu      sync.Mutex
@@ -89,7 +90,7 @@ func (s *service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
-	srv := health.NewServer((&health.API{Source: s}).Handler())
+	srv := httpapi.NewServer((&httpapi.API{Source: s}).Handler())
 	if s.httpIdleTimeout > 0 {
 		srv.IdleTimeout = s.httpIdleTimeout
 	}
@@ -160,7 +161,7 @@ func (s *service) reloadFailed(err error) {
 	s.log.Error("config reload failed; keeping the last good config", "error", err)
 }
 
-// Snapshot implements health.StatusSource.
+// Snapshot implements httpapi.StatusSource.
 func (s *service) Snapshot() health.ServiceStatus {
 	s.mu.Lock()
 	stat := s.cfgStat

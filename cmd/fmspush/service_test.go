@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/httpapi"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
@@ -239,7 +240,7 @@ func TestHealthzIs503WhenAStreamIsDown(t *testing.T) {
 	r := startService(t, withStreams(down))
 	testpeer.Eventually(t, 20*time.Second, "a failure verdict", func() bool { return len(r.streams()["down"].LastVerdicts) > 0 })
 	code, ctype, body := r.get("/healthz")
-	var rep health.HealthReport
+	var rep httpapi.HealthReport
 	if err := json.Unmarshal(body, &rep); err != nil || code != http.StatusServiceUnavailable || ctype != "application/json" {
 		t.Fatalf("healthz %d %q %v: %s", code, ctype, err, body)
 	}

@@ -254,11 +254,11 @@ func main() {
 		for l, v := range pt {
 			rep.Probe["step "+l] = dist(v)
 		}
-		logf("probe: health.Probe at L2, L3 (30 each) and L5 (5, 1 s of media)")
-		for _, d := range bench.RunHealthProbes(ctx, emu, 30, 5, time.Second) {
+		logf("probe: prober.Probe at L2, L3 (30 each) and L5 (5, 1 s of media)")
+		for _, d := range bench.RunLayeredProbes(ctx, emu, 30, 5, time.Second) {
 			x := dist(d.Elapsed)
 			x.OK = len(d.Elapsed)
-			rep.Probe["health.Probe "+d.Depth] = x
+			rep.Probe["prober.Probe "+d.Depth] = x
 			if d.Failed > 0 {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("probe %s: %d failed", d.Depth, d.Failed))
 			}
@@ -494,8 +494,8 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(w, "%d faults injected, %d not recovered.\n\n", len(rep.Faults), bad)
 	}
-	distRows("5. Probe time per depth (health.Probe, whole probe; L5 sends 1 s of media) and rtmp.Dial's step clock (dial to each layer done)", rep.Probe,
-		[]string{"health.Probe L2", "health.Probe L3", "health.Probe L5", "step L0", "step L1", "step L2", "step L3"})
+	distRows("5. Probe time per depth (prober.Probe, whole probe; L5 sends 1 s of media) and rtmp.Dial's step clock (dial to each layer done)", rep.Probe,
+		[]string{"prober.Probe L2", "prober.Probe L3", "prober.Probe L5", "step L0", "step L1", "step L2", "step L3"})
 	if len(rep.Latency) > 0 {
 		fmt.Fprintln(w, "### 6. Added latency above the fastest frame (arrival - FLV timestamp, 1 ms resolution)")
 		fmt.Fprintln(w, "\n| path | frames | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-package health_test
+package prober_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
-	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
 	"go.uber.org/goleak"
 )
@@ -20,9 +20,9 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
-func probe(t testing.TB, url string, opts health.ProbeOptions) *health.ProbeResult {
+func probe(t testing.TB, url string, opts prober.Options) *prober.Result {
 	t.Helper()
-	res, err := health.Probe(context.Background(), url, opts)
+	res, err := prober.Probe(context.Background(), url, opts)
 	if err != nil {
 		t.Fatalf("probe: %v", err)
 	}
@@ -39,7 +39,7 @@ func startSim(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	return s
 }
 
-func wantStatuses(t *testing.T, res *health.ProbeResult, want ...string) {
+func wantStatuses(t *testing.T, res *prober.Result, want ...string) {
 	t.Helper()
 	for i, w := range want {
 		if got := res.Layers[i].Status; got != w {
@@ -48,7 +48,7 @@ func wantStatuses(t *testing.T, res *health.ProbeResult, want ...string) {
 	}
 }
 
-func wantFinding(t *testing.T, res *health.ProbeResult, substr string) {
+func wantFinding(t *testing.T, res *prober.Result, substr string) {
 	t.Helper()
 	for _, f := range res.Findings {
 		if strings.Contains(f, substr) {
@@ -63,7 +63,7 @@ func wantFinding(t *testing.T, res *health.ProbeResult, substr string) {
 func TestProbeNginxAllOK(t *testing.T) {
 	noLeaks(t)
 	ng := testpeer.StartNginx(t)
-	res := probe(t, ng.AppURL+"/probe?token=SECRET", health.ProbeOptions{Media: true, MediaDuration: 1500 * time.Millisecond})
+	res := probe(t, ng.AppURL+"/probe?token=SECRET", prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond})
 	t.Log("\n" + res.String())
 	if !res.OK() {
 		t.Fatalf("not ok:\n%s", res)
@@ -81,7 +81,7 @@ func TestProbeNginxAllOK(t *testing.T) {
 func TestProbeWithoutPublishNeverPublishes(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileLenient)
-	res := probe(t, sim.URL("live", "livekey"), health.ProbeOptions{})
+	res := probe(t, sim.URL("live", "livekey"), prober.Options{})
 	wantStatuses(t, res, "ok", "ok", "ok", "skipped", "skipped", "skipped")
 	testpeer.Eventually(t, 5*time.Second, "probe sessions to end", func() bool {
 		ss := sim.Sessions()
@@ -104,7 +104,7 @@ func TestProbeWithoutPublishNeverPublishes(t *testing.T) {
 func TestProbeCompanion(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCompanion)
-	res := probe(t, sim.URL("live", "key"), health.ProbeOptions{Publish: true})
+	res := probe(t, sim.URL("live", "key"), prober.Options{Publish: true})
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "skipped", "skipped")
 	wantFinding(t, res, "server refuses simple handshake")
 	wantFinding(t, res, "server refuses flashVer LNX 9,0,124,2 at L2")
@@ -118,7 +118,7 @@ func TestProbeCompanion(t *testing.T) {
 func TestProbeBisectsHandshake(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCompanion)
-	res := probe(t, sim.URL("live", "key"), health.ProbeOptions{Session: rtmp.PublishOptions{SimpleHandshake: true}})
+	res := probe(t, sim.URL("live", "key"), prober.Options{Session: rtmp.PublishOptions{SimpleHandshake: true}})
 	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerHandshake {
 		t.Fatalf("want an L1 verdict:\n%s", res)
 	}
@@ -130,7 +130,7 @@ func TestProbeBisectsHandshake(t *testing.T) {
 func TestProbeBisectsFlashVer(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileLenient, "reject_flashver=FMSc")
-	res := probe(t, sim.URL("live", "key"), health.ProbeOptions{})
+	res := probe(t, sim.URL("live", "key"), prober.Options{})
 	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerConnect || res.Verdict.Cause != "connect_rejected" {
 		t.Fatalf("want an L2 connect_rejected verdict:\n%s", res)
 	}
@@ -142,7 +142,7 @@ func TestProbeBisectsFlashVer(t *testing.T) {
 func TestProbeMediaFaults(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileLenient, "rst_after_first_frame=100ms")
-	res := probe(t, sim.URL("live", "key"), health.ProbeOptions{Media: true, MediaDuration: 1500 * time.Millisecond})
+	res := probe(t, sim.URL("live", "key"), prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond})
 	t.Log("\n" + res.String())
 	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerMedia {
 		t.Fatalf("want an L5 verdict:\n%s", res)
@@ -153,7 +153,7 @@ func TestProbeMediaFaults(t *testing.T) {
 	wantFinding(t, res, "without audio also fails")
 
 	sim2 := startSim(t, fmsim.ProfileLenient, "close_after_publish=1500ms")
-	res = probe(t, sim2.URL("live", "key"), health.ProbeOptions{Media: true, MediaDuration: 3 * time.Second})
+	res = probe(t, sim2.URL("live", "key"), prober.Options{Media: true, MediaDuration: 3 * time.Second})
 	t.Log("\n" + res.String())
 	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerUpkeep {
 		t.Fatalf("want an L4 verdict:\n%s", res)
@@ -165,7 +165,7 @@ func TestProbeMediaFaults(t *testing.T) {
 func TestProbeCloudUpkeep(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCloud, "ack_timeout=500ms", "ping_interval=200ms", "ping_timeout=500ms")
-	res := probe(t, sim.URL("live", "key"), health.ProbeOptions{Media: true, MediaDuration: 1500 * time.Millisecond, NoBisect: true})
+	res := probe(t, sim.URL("live", "key"), prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond, NoBisect: true})
 	if !res.OK() {
 		t.Fatalf("not ok:\n%s", res)
 	}
@@ -179,10 +179,10 @@ func BenchmarkProbeL3(b *testing.B) {
 	url := ng.AppURL + "/bench"
 	for _, tc := range []struct {
 		name string
-		opts health.ProbeOptions
+		opts prober.Options
 	}{
-		{"bisect", health.ProbeOptions{Publish: true}},
-		{"nobisect", health.ProbeOptions{Publish: true, NoBisect: true}},
+		{"bisect", prober.Options{Publish: true}},
+		{"nobisect", prober.Options{Publish: true, NoBisect: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -1,4 +1,7 @@
-package health
+// Package prober is fmspush's active RTMP prober: it walks the layers L0-L5
+// of a target the way a push would, bisects what the server wants, and
+// reports one result per layer with the verdict of the first failure.
+package prober
 
 import (
 	"context"
@@ -7,15 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
 // Probe defaults.
 const (
-	DefaultProbeTimeout      = 10 * time.Second
-	DefaultProbeMediaTimeout = 40 * time.Second
-	DefaultProbeMedia        = 6 * time.Second // longer than the usual 5 s ack timeout
+	DefaultTimeout       = 10 * time.Second
+	DefaultMediaTimeout  = 40 * time.Second
+	DefaultMediaDuration = 6 * time.Second // longer than the usual 5 s ack timeout
 	// AltFlashVer is the non-FMLE flashVer the probe bisects with (a Flash player's).
 	AltFlashVer = "LNX 9,0,124,2"
 )
@@ -27,8 +31,8 @@ const (
 	StatusSkipped = "skipped"
 )
 
-// ProbeOptions configure Probe.
-type ProbeOptions struct {
+// Options configure Probe.
+type Options struct {
 	// Publish walks L3 (releaseStream, FCPublish, createStream, publish, then
 	// FCUnpublish). Without it (and without Media) the probe stops after
 	// connect and never publishes: safe on a live key.
@@ -36,10 +40,10 @@ type ProbeOptions struct {
 	// Media publishes MediaDuration of the embedded sample in real time to
 	// test L4 (upkeep) and L5 (media). It implies Publish.
 	Media bool
-	// Timeout bounds the whole probe (DefaultProbeTimeout, or
-	// DefaultProbeMediaTimeout with Media).
+	// Timeout bounds the whole probe (DefaultTimeout, or
+	// DefaultMediaTimeout with Media).
 	Timeout time.Duration
-	// MediaDuration is how long media is sent (DefaultProbeMedia).
+	// MediaDuration is how long media is sent (DefaultMediaDuration).
 	MediaDuration time.Duration
 	// Session is the base of every attempt: flashVer, handshake, overrides, TLS.
 	Session rtmp.PublishOptions
@@ -47,18 +51,18 @@ type ProbeOptions struct {
 	NoBisect bool
 }
 
-func (o *ProbeOptions) defaults() {
+func (o *Options) defaults() {
 	if o.Media {
 		o.Publish = true
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultProbeTimeout
+		o.Timeout = DefaultTimeout
 		if o.Media {
-			o.Timeout = DefaultProbeMediaTimeout
+			o.Timeout = DefaultMediaTimeout
 		}
 	}
 	if o.MediaDuration <= 0 {
-		o.MediaDuration = DefaultProbeMedia
+		o.MediaDuration = DefaultMediaDuration
 	}
 	if o.Session.FlashVer == "" {
 		o.Session.FlashVer = rtmp.DefaultFlashVer
@@ -67,10 +71,10 @@ func (o *ProbeOptions) defaults() {
 
 // LayerResult is what the probe learned at one layer.
 type LayerResult struct {
-	Layer  Layer  `json:"layer"`
-	Status string `json:"status"` // ok, fail, skipped
-	Tried  string `json:"tried,omitempty"`
-	Server string `json:"server,omitempty"` // what the server did
+	Layer  rtmp.Layer `json:"layer"`
+	Status string     `json:"status"` // ok, fail, skipped
+	Tried  string     `json:"tried,omitempty"`
+	Server string     `json:"server,omitempty"` // what the server did
 	// Elapsed is how long the layer's step took (0 when unknown).
 	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
 	// TimeToRST is when the server closed or reset: since dial for L0-L3,
@@ -78,22 +82,22 @@ type LayerResult struct {
 	TimeToRST time.Duration `json:"time_to_rst_ns,omitempty"`
 }
 
-// ProbeResult is the outcome of a probe: one result per layer L0-L5, what
+// Result is the outcome of a probe: one result per layer L0-L5, what
 // the bisection found out, and the verdict of the first failure (nil when
 // every walked layer is ok).
-type ProbeResult struct {
-	URL      string        `json:"url"` // redacted
-	Layers   []LayerResult `json:"layers"`
-	Findings []string      `json:"findings,omitempty"`
-	Verdict  *Verdict      `json:"verdict,omitempty"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+type Result struct {
+	URL      string          `json:"url"` // redacted
+	Layers   []LayerResult   `json:"layers"`
+	Findings []string        `json:"findings,omitempty"`
+	Verdict  *health.Verdict `json:"verdict,omitempty"`
+	Elapsed  time.Duration   `json:"elapsed_ns"`
 }
 
 // OK reports whether no walked layer failed.
-func (r *ProbeResult) OK() bool { return r.Verdict == nil }
+func (r *Result) OK() bool { return r.Verdict == nil }
 
 // Layer returns the result of layer l (L0-L5).
-func (r *ProbeResult) Layer(l Layer) *LayerResult {
+func (r *Result) Layer(l rtmp.Layer) *LayerResult {
 	for i := range r.Layers {
 		if r.Layers[i].Layer == l {
 			return &r.Layers[i]
@@ -103,7 +107,7 @@ func (r *ProbeResult) Layer(l Layer) *LayerResult {
 }
 
 // String renders one line per layer, the findings and the verdict.
-func (r *ProbeResult) String() string {
+func (r *Result) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "probe %s (%dms)\n", r.URL, r.Elapsed.Milliseconds())
 	for _, l := range r.Layers {
@@ -133,7 +137,7 @@ func (r *ProbeResult) String() string {
 	return b.String()
 }
 
-func rstFrom(l Layer) string {
+func rstFrom(l rtmp.Layer) string {
 	switch l {
 	case rtmp.LayerUpkeep:
 		return "publish"
@@ -143,11 +147,11 @@ func rstFrom(l Layer) string {
 	return "dial"
 }
 
-// prober runs one probe; it is used by one goroutine.
-type prober struct {
+// walker runs one probe; it is used by one goroutine.
+type walker struct {
 	url  string
-	opts ProbeOptions
-	res  *ProbeResult
+	opts Options
+	res  *Result
 }
 
 // Probe walks the layers of an RTMP target the way a push would, one
@@ -157,7 +161,7 @@ type prober struct {
 // minimal metadata. Without Publish (or Media) it never publishes. The error
 // is non-nil only for a URL that cannot be parsed; failures of the target are
 // in the result.
-func Probe(ctx context.Context, rawURL string, opts ProbeOptions) (*ProbeResult, error) {
+func Probe(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	if _, err := rtmp.ParseURL(rawURL); err != nil {
 		return nil, err
 	}
@@ -165,7 +169,7 @@ func Probe(ctx context.Context, rawURL string, opts ProbeOptions) (*ProbeResult,
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	p := &prober{url: rawURL, opts: opts, res: &ProbeResult{URL: redact.URL(rawURL)}}
+	p := &walker{url: rawURL, opts: opts, res: &Result{URL: redact.URL(rawURL)}}
 	for l := rtmp.LayerNetwork; l <= rtmp.LayerMedia; l++ {
 		p.res.Layers = append(p.res.Layers, LayerResult{Layer: l, Status: StatusSkipped})
 	}
@@ -174,14 +178,14 @@ func Probe(ctx context.Context, rawURL string, opts ProbeOptions) (*ProbeResult,
 	return p.res, nil
 }
 
-func (p *prober) layer(l Layer) *LayerResult { return p.res.Layer(l) }
+func (p *walker) layer(l rtmp.Layer) *LayerResult { return p.res.Layer(l) }
 
-func (p *prober) find(format string, args ...any) {
+func (p *walker) find(format string, args ...any) {
 	p.res.Findings = append(p.res.Findings, redact.Text(fmt.Sprintf(format, args...)))
 }
 
 // fail records the first failure as the verdict.
-func (p *prober) fail(re *rtmp.Error) {
+func (p *walker) fail(re *rtmp.Error) {
 	lr := p.layer(re.Layer)
 	if lr != nil {
 		lr.Status = StatusFail
@@ -189,7 +193,7 @@ func (p *prober) fail(re *rtmp.Error) {
 		lr.TimeToRST = rstTime(re)
 	}
 	if p.res.Verdict == nil {
-		v := FromRTMP(re)
+		v := health.FromRTMP(re)
 		v.Path = "probe"
 		if lr != nil && v.Detail == "" {
 			v.Detail = lr.Server
@@ -198,7 +202,7 @@ func (p *prober) fail(re *rtmp.Error) {
 	}
 }
 
-func (p *prober) run(ctx context.Context) {
+func (p *walker) run(ctx context.Context) {
 	sess := p.walkConnect(ctx)
 	if sess == nil {
 		return

@@ -1,4 +1,4 @@
-package health
+package prober
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func handshakeName(simple bool) string {
 
 // walkConnect walks L0-L2 with the configured options, bisecting the
 // handshake and the flashVer; it returns a connected session or nil.
-func (p *prober) walkConnect(ctx context.Context) *rtmp.Publisher {
+func (p *walker) walkConnect(ctx context.Context) *rtmp.Publisher {
 	o := p.opts.Session
 	sess, err := rtmp.Connect(ctx, p.url, o)
 	if err == nil {
@@ -47,7 +47,7 @@ func (p *prober) walkConnect(ctx context.Context) *rtmp.Publisher {
 }
 
 // markBelow marks the layers under a failed one as passed.
-func (p *prober) markBelow(failed Layer) {
+func (p *walker) markBelow(failed rtmp.Layer) {
 	for l := rtmp.LayerNetwork; l < failed && l <= rtmp.LayerMedia; l++ {
 		p.layer(l).Status = StatusOK
 	}
@@ -60,7 +60,7 @@ func altFlashVer(fv string) string {
 	return rtmp.DefaultFlashVer
 }
 
-func (p *prober) connectTried(o rtmp.PublishOptions) string {
+func (p *walker) connectTried(o rtmp.PublishOptions) string {
 	t, err := rtmp.ParseURL(p.url)
 	app := o.App
 	if err == nil && app == "" {
@@ -71,7 +71,7 @@ func (p *prober) connectTried(o rtmp.PublishOptions) string {
 
 // retryConnect tries one variant after a failure at L1 or L2. When it works,
 // the probe goes on with it (the verdict stays the first failure).
-func (p *prober) retryConnect(ctx context.Context, o rtmp.PublishOptions, vary func(*rtmp.PublishOptions) string) *rtmp.Publisher {
+func (p *walker) retryConnect(ctx context.Context, o rtmp.PublishOptions, vary func(*rtmp.PublishOptions) string) *rtmp.Publisher {
 	if p.opts.NoBisect {
 		return nil
 	}
@@ -88,13 +88,13 @@ func (p *prober) retryConnect(ctx context.Context, o rtmp.PublishOptions, vary f
 }
 
 // connectOK fills L0-L2 from a connected session.
-func (p *prober) connectOK(sess *rtmp.Publisher, o rtmp.PublishOptions) {
+func (p *walker) connectOK(sess *rtmp.Publisher, o rtmp.PublishOptions) {
 	p.connectLayers(sess, o, false)
 }
 
-func (p *prober) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, onlyUnset bool) {
+func (p *walker) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, onlyUnset bool) {
 	t := sess.Target()
-	set := func(l Layer, tried, server string) {
+	set := func(l rtmp.Layer, tried, server string) {
 		lr := p.layer(l)
 		if onlyUnset && lr.Status == StatusFail {
 			lr.Server += "; " + server + " with " + tried
@@ -127,7 +127,7 @@ func (p *prober) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, only
 
 // bisectConnected learns whether the server also takes the other handshake
 // and the other flashVer family (one short connection each, L0-L2 only).
-func (p *prober) bisectConnected(ctx context.Context, o rtmp.PublishOptions) {
+func (p *walker) bisectConnected(ctx context.Context, o rtmp.PublishOptions) {
 	if p.opts.NoBisect {
 		return
 	}
@@ -139,7 +139,7 @@ func (p *prober) bisectConnected(ctx context.Context, o rtmp.PublishOptions) {
 	p.tryVariant(ctx, alt, "flashVer "+alt.FlashVer)
 }
 
-func (p *prober) tryVariant(ctx context.Context, o rtmp.PublishOptions, what string) {
+func (p *walker) tryVariant(ctx context.Context, o rtmp.PublishOptions, what string) {
 	sess, err := rtmp.Connect(ctx, p.url, o)
 	if err != nil {
 		re := asRTMP(err)
@@ -151,7 +151,7 @@ func (p *prober) tryVariant(ctx context.Context, o rtmp.PublishOptions, what str
 }
 
 // walkPublish walks L3 on sess; on failure it bisects the name's query.
-func (p *prober) walkPublish(ctx context.Context, sess *rtmp.Publisher) bool {
+func (p *walker) walkPublish(ctx context.Context, sess *rtmp.Publisher) bool {
 	t := sess.Target()
 	lr := p.layer(rtmp.LayerPublish)
 	lr.Tried = "releaseStream, FCPublish, createStream, publish (name redacted)"
@@ -170,7 +170,7 @@ func (p *prober) walkPublish(ctx context.Context, sess *rtmp.Publisher) bool {
 
 // bisectName publishes the name without its query to tell an auth failure
 // from a rejected name.
-func (p *prober) bisectName(ctx context.Context, name string) {
+func (p *walker) bisectName(ctx context.Context, name string) {
 	bare, _, hasQuery := strings.Cut(name, "?")
 	if p.opts.NoBisect || !hasQuery || bare == "" {
 		return
@@ -195,7 +195,7 @@ type mediaVariant struct {
 
 // walkMedia sends the sample on sess for MediaDuration and fills L4 and L5;
 // a media-level failure is bisected with variants on new sessions.
-func (p *prober) walkMedia(ctx context.Context, sess *rtmp.Publisher) {
+func (p *walker) walkMedia(ctx context.Context, sess *rtmp.Publisher) {
 	full := mediaVariant{name: "full onMetaData, AVC + AAC", fullMetadata: true}
 	sent, err := sendSample(ctx, sess, full, p.opts.MediaDuration)
 	st := sess.Stats()
@@ -219,7 +219,7 @@ func (p *prober) walkMedia(ctx context.Context, sess *rtmp.Publisher) {
 	l5.Status, l5.Server = StatusOK, "no reset"
 }
 
-func (p *prober) bisectMedia(ctx context.Context) {
+func (p *walker) bisectMedia(ctx context.Context) {
 	if p.opts.NoBisect {
 		return
 	}

@@ -1,4 +1,4 @@
-package health
+package httpapi
 
 import (
 	"encoding/json"
@@ -6,12 +6,13 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/stretchr/testify/require"
 )
 
-type staticSource ServiceStatus
+type staticSource health.ServiceStatus
 
-func (s staticSource) Snapshot() ServiceStatus { return ServiceStatus(s) }
+func (s staticSource) Snapshot() health.ServiceStatus { return health.ServiceStatus(s) }
 
 func serve(t *testing.T, src StatusSource, path string) (int, string) {
 	t.Helper()
@@ -20,28 +21,28 @@ func serve(t *testing.T, src StatusSource, path string) (int, string) {
 	return rec.Code, rec.Body.String()
 }
 
-func congestedStream() StreamStatus {
-	return StreamStatus{Name: "cam", Enabled: true, State: StateCongested, ActivePath: "native",
+func congestedStream() health.StreamStatus {
+	return health.StreamStatus{Name: "cam", Enabled: true, State: health.StateCongested, ActivePath: "native",
 		Reason: "uplink takes 2.4 Mbit/s of the 4.0 Mbit/s the stream needs; dropping frames to keep the delay under 2 s",
-		Paths:  []PathStatus{{Kind: "native", Active: true, DroppedFrames: 9}, {Kind: "ffmpeg"}},
-		Delivery: &Delivery{LagMillis: 1800, BytesAcked: 5000, DroppedFrames: 9, ThroughputBps: 2_400_000,
+		Paths:  []health.PathStatus{{Kind: "native", Active: true, DroppedFrames: 9}, {Kind: "ffmpeg"}},
+		Delivery: &health.Delivery{LagMillis: 1800, BytesAcked: 5000, DroppedFrames: 9, ThroughputBps: 2_400_000,
 			NeededBps: 4_000_000, UnackedMillis: 0, Congested: true},
-		Counters: Counters{BytesAcked: 5000, DroppedFrames: 9, NameLockRetries: 3}}
+		Counters: health.Counters{BytesAcked: 5000, DroppedFrames: 9, NameLockRetries: 3}}
 }
 
 func TestHealthzCongestedIsHealthyWithAWarning(t *testing.T) {
-	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream()}}, "/healthz")
+	code, body := serve(t, staticSource{Streams: []health.StreamStatus{congestedStream()}}, "/healthz")
 	require.Equal(t, http.StatusOK, code, body)
 	var rep HealthReport
 	require.NoError(t, json.Unmarshal([]byte(body), &rep))
 	require.True(t, rep.Healthy)
 	require.Empty(t, rep.Unhealthy)
-	require.Equal(t, []UnhealthyItem{{Stream: "cam", State: StateCongested, Reason: congestedStream().Reason}}, rep.Warnings)
+	require.Equal(t, []UnhealthyItem{{Stream: "cam", State: health.StateCongested, Reason: congestedStream().Reason}}, rep.Warnings)
 }
 
 func TestHealthzNameLockedAndFailingOverAreUnhealthy(t *testing.T) {
-	for _, st := range []State{StateNameLocked, StateFailingOver} {
-		src := staticSource{Streams: []StreamStatus{congestedStream(), {Name: "b", State: st, Reason: "why"}}}
+	for _, st := range []health.State{health.StateNameLocked, health.StateFailingOver} {
+		src := staticSource{Streams: []health.StreamStatus{congestedStream(), {Name: "b", State: st, Reason: "why"}}}
 		code, body := serve(t, src, "/healthz")
 		require.Equal(t, http.StatusServiceUnavailable, code, body)
 		var rep HealthReport
@@ -53,7 +54,7 @@ func TestHealthzNameLockedAndFailingOverAreUnhealthy(t *testing.T) {
 }
 
 func TestStreamJSONHasDelivery(t *testing.T) {
-	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream()}}, "/v1/streams/cam")
+	code, body := serve(t, staticSource{Streams: []health.StreamStatus{congestedStream()}}, "/v1/streams/cam")
 	require.Equal(t, http.StatusOK, code)
 	var m struct {
 		Delivery map[string]any `json:"delivery"`
@@ -68,8 +69,8 @@ func TestStreamJSONHasDelivery(t *testing.T) {
 }
 
 func TestMetricsHaveDeliverySeries(t *testing.T) {
-	idle := StreamStatus{Name: "idle", State: StateIdle}
-	code, body := serve(t, staticSource{Streams: []StreamStatus{congestedStream(), idle}}, "/metrics")
+	idle := health.StreamStatus{Name: "idle", State: health.StateIdle}
+	code, body := serve(t, staticSource{Streams: []health.StreamStatus{congestedStream(), idle}}, "/metrics")
 	require.Equal(t, http.StatusOK, code)
 	for _, line := range []string{
 		`fmspush_delivery_lag_seconds{path="native",stream="cam"} 1.8`,

@@ -1,4 +1,7 @@
-package health
+// Package httpapi serves fmspush's status over HTTP (/healthz, /v1/streams,
+// /v1/streams/{name}) and exports it to Prometheus (/metrics), from the
+// snapshots of a StatusSource.
+package httpapi
 
 import (
 	"encoding/json"
@@ -6,13 +9,14 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // StatusSource gives a consistent snapshot of the service's status.
 type StatusSource interface {
-	Snapshot() ServiceStatus
+	Snapshot() health.ServiceStatus
 }
 
 // API serves fmspush's status over HTTP: /healthz, /v1/streams,
@@ -69,16 +73,16 @@ type HealthReport struct {
 	Unhealthy []UnhealthyItem `json:"unhealthy,omitempty"`
 	// Warnings lists healthy streams that deliver with trouble (congested):
 	// they do not make /healthz fail.
-	Warnings []UnhealthyItem `json:"warnings,omitempty"`
-	Config   ConfigStatus    `json:"config"`
+	Warnings []UnhealthyItem     `json:"warnings,omitempty"`
+	Config   health.ConfigStatus `json:"config"`
 }
 
 // UnhealthyItem names a stream that is not live (or, in Warnings, live with
 // trouble) and says why.
 type UnhealthyItem struct {
-	Stream string `json:"stream"`
-	State  State  `json:"state"`
-	Reason string `json:"reason"`
+	Stream string       `json:"stream"`
+	State  health.State `json:"state"`
+	Reason string       `json:"reason"`
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -172,7 +176,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func collectStream(ch chan<- prometheus.Metric, s StreamStatus) {
+func collectStream(ch chan<- prometheus.Metric, s health.StreamStatus) {
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(s.State.Healthy()), s.Name)
 	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name)
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name)
@@ -185,7 +189,7 @@ func collectStream(ch chan<- prometheus.Metric, s StreamStatus) {
 		ch <- prometheus.MustNewConstMetric(descThroughput, prometheus.GaugeValue, float64(d.ThroughputBps), s.Name, s.ActivePath)
 		ch <- prometheus.MustNewConstMetric(descNeeded, prometheus.GaugeValue, float64(d.NeededBps), s.Name, s.ActivePath)
 	}
-	failovers := append([]Failover(nil), s.Failovers...)
+	failovers := append([]health.Failover(nil), s.Failovers...)
 	sort.Slice(failovers, func(i, j int) bool {
 		return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String()
 	})
