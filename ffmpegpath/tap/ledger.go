@@ -26,6 +26,7 @@ type ackLedger struct {
 	spacing uint64    // the usual gap between acks, bytes
 	lastAck time.Time // when the last ack arrived
 	due     time.Time // when more than a spacing beyond the last ack was forwarded; zero when not owed
+	restart time.Time // when the clocks were last restarted after a pause (zero: never)
 }
 
 // ackState is a snapshot of an ackLedger.
@@ -34,6 +35,8 @@ type ackState struct {
 	Acks                    int64
 	LastAck                 time.Time
 	Due                     time.Time
+	// Restarted is when the clocks were last restarted after a pause.
+	Restarted time.Time
 }
 
 func newAckLedger(asked uint32) *ackLedger { return &ackLedger{asked: uint64(asked)} }
@@ -81,11 +84,24 @@ func (l *ackLedger) learn(gap uint64) {
 	l.spacing = uint64(sp + (int64(gap)-sp)/8)
 }
 
+// restartAt starts the stall clock again at now, after a pause of this
+// process: an ack owed since before it is owed from now (the server's acks
+// may wait unread in the socket), and the acks count as fresh from now.
+func (l *ackLedger) restartAt(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.restart = now
+	if !l.due.IsZero() {
+		l.due = now
+	}
+}
+
 // look returns a snapshot.
 func (l *ackLedger) look() ackState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return ackState{Written: l.written, Acked: l.acked, Spacing: l.spacing, Acks: l.acks, LastAck: l.lastAck, Due: l.due}
+	return ackState{Written: l.written, Acked: l.acked, Spacing: l.spacing, Acks: l.acks, LastAck: l.lastAck, Due: l.due,
+		Restarted: l.restart}
 }
 
 // Queued is what was forwarded beyond the last ack (0 if the server

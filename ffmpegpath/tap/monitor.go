@@ -101,6 +101,14 @@ func (e *tcpEvidence) observe(c net.Conn) delivery.Reading {
 	return e.last
 }
 
+// restart starts the Meter's stall clock again at now (after a pause).
+func (e *tcpEvidence) restart(now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.meter.Restart(now)
+	e.last.StalledFor, e.last.Stalled = 0, false
+}
+
 // lastReading is the Meter's last reading.
 func (e *tcpEvidence) lastReading() delivery.Reading {
 	e.mu.Lock()
@@ -117,7 +125,12 @@ func (s *session) monitor() {
 		select {
 		case <-s.upEnded:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			// A tick's value is when it was due, also after a pause: read the clock.
+			now := time.Now()
+			if s.restartAfterPause(now) {
+				continue
+			}
 			if e := s.judge(now); e != nil {
 				s.stalled(e)
 				return
@@ -126,10 +139,23 @@ func (s *session) monitor() {
 	}
 }
 
+// restartAfterPause restarts the stall clocks at now, and reports it, when
+// this process was paused since the last judgement (settings.paused).
+func (s *session) restartAfterPause(now time.Time) bool {
+	if s.cfg.paused == nil || !s.cfg.paused(now) {
+		return false
+	}
+	s.ledger.restartAt(now)
+	s.tcp.restart(now)
+	s.cfg.log.Debug("tap: stall clocks restarted after a pause of this process")
+	return true
+}
+
 // judge takes one reading and returns a stall, if it is one.
 func (s *session) judge(now time.Time) *StallError {
 	tcp := s.tcp.observe(s.raw)
-	r := compose(s.ledger.look(), tcp, now, s.cfg.stall)
+	a := s.ledger.look()
+	r := compose(a, tcp, now, s.cfg.stall)
 	r.Injected = s.injected.Load()
 	s.mu.Lock()
 	closing := s.closing
@@ -139,9 +165,17 @@ func (s *session) judge(now time.Time) *StallError {
 	}
 	e := &StallError{At: now, For: r.StalledFor, Queued: r.Queued, Evidence: r.Evidence}
 	if r.Evidence == EvidenceAck {
-		e.For = now.Sub(r.LastAckAt)
+		e.For = now.Sub(later(a.LastAck, a.Restarted))
 	}
 	return e
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // stalled records the stall and ends the session with a reset.
@@ -172,7 +206,7 @@ func compose(a ackState, tcp delivery.Reading, now time.Time, timeout time.Durat
 	r := Reading{At: now, Forwarded: a.Written, Acked: a.Acked, Acks: a.Acks, AckSeen: a.Acks > 0,
 		LastAckAt: a.LastAck, AckSpacing: a.Spacing, TCP: tcp, Evidence: EvidenceTCP, Queued: tcp.Pending}
 	ackFor := a.StalledFor(now)
-	fresh := a.Acks > 0 && now.Sub(a.LastAck) < timeout
+	fresh := a.Acks > 0 && now.Sub(later(a.LastAck, a.Restarted)) < timeout
 	tcpFor := tcp.StalledFor
 	if fresh {
 		tcpFor = 0

@@ -67,6 +67,13 @@ type Relay struct {
 	// Logger receives the relay's few messages (nil: none). Nothing the
 	// relay logs carries a stream key: it never decodes commands.
 	Logger hclog.Logger
+	// Paused, when not nil, is asked at every judgement, with the current
+	// time, whether this process was paused since the last one (see
+	// internal/pause: SIGSTOP, a frozen VM, a starved CPU). The relay then
+	// restarts its stall clocks (the acknowledgements' and TCP's) at that
+	// time instead of judging: the gap was this process's own, not the
+	// server's. Only the relay's judging goroutine calls it.
+	Paused func(now time.Time) bool
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -122,8 +129,8 @@ func (r *Relay) Done() <-chan struct{} {
 	return r.done
 }
 
-// Err is why the relay ended: a *StallError when the server stalled, the
-// dial error, or the I/O error on the server's connection that ended it
+// Err is why the relay ended: a *StallError when the server stalled, a
+// *DialError when it could not connect to the server, or the I/O error on the server's connection that ended it
 // (wrapping the syscall error: a reset by the server is ECONNRESET). It is
 // nil when both sides closed, when ffmpeg's connection ended (whatever
 // way: ffmpeg's exit says more), when ctx ended or Close was called, and
@@ -153,6 +160,20 @@ func (r *Relay) Close() error {
 	cancel()
 	r.Wait()
 	return nil
+}
+
+// Abort ends the relay as Close does, but resets the server connection
+// (SO_LINGER 0, then close) if it was made: for a push given up (ffmpeg
+// killed), so that no half-dead connection keeps the stream name at the
+// server.
+func (r *Relay) Abort() error {
+	r.mu.Lock()
+	s := r.sess
+	r.mu.Unlock()
+	if s != nil {
+		s.resetServer()
+	}
+	return r.Close()
 }
 
 // Reading is the relay's current judgement of delivery (the zero Reading
@@ -219,13 +240,42 @@ func acceptOne(ctx context.Context, ln net.Listener) (*net.TCPConn, error) {
 // reports it as nil.
 var errNoClient = errors.New("tap: closed before a client connected")
 
+// DialError is why a Relay could not connect to the server: the TCP dial
+// failed (TLS false: refused, timed out, no route, the name did not
+// resolve) or the TLS handshake did (TLS true: the certificate's name, its
+// authority, its validity). ffmpeg then sees only its local connection
+// closed: this error is the evidence of the failure.
+type DialError struct {
+	// Addr is the server's address (Relay.Target).
+	Addr string
+	// TLS reports that the TCP connection was made and the TLS handshake failed.
+	TLS bool
+	// At is when the attempt failed.
+	At time.Time
+	// Err is the dialer's or the TLS handshake's error (net.OpError,
+	// x509.HostnameError, ...; context.Canceled when the relay was closed
+	// while it dialed).
+	Err error
+}
+
+// Error says which step failed and why.
+func (e *DialError) Error() string {
+	if e.TLS {
+		return fmt.Sprintf("tap: TLS handshake with %s: %v", e.Addr, e.Err)
+	}
+	return fmt.Sprintf("tap: dial %s: %v", e.Addr, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *DialError) Unwrap() error { return e.Err }
+
 // dial connects to Target: the connection to relay through and its TCP
 // connection (the same for plain RTMP).
 func (r *Relay) dial(ctx context.Context) (net.Conn, *net.TCPConn, error) {
 	d := &net.Dialer{Timeout: orDefault(r.DialTimeout, DefaultDialTimeout)}
 	c, err := d.DialContext(ctx, "tcp", r.Target)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tap: dial %s: %w", r.Target, err)
+		return nil, nil, &DialError{Addr: r.Target, At: time.Now(), Err: err}
 	}
 	raw := c.(*net.TCPConn)
 	if r.TLS == nil {
@@ -236,7 +286,7 @@ func (r *Relay) dial(ctx context.Context) (net.Conn, *net.TCPConn, error) {
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		raw.Close()
-		return nil, nil, fmt.Errorf("tap: TLS handshake with %s: %w", r.Target, err)
+		return nil, nil, &DialError{Addr: r.Target, TLS: true, At: time.Now(), Err: err}
 	}
 	return tc, raw, nil
 }
@@ -265,6 +315,7 @@ func (r *Relay) settings() settings {
 		interval: orDefault(r.SampleInterval, DefaultSampleInterval),
 		drain:    orDefault(r.DrainTimeout, DefaultDrainTimeout),
 		log:      log,
+		paused:   r.Paused,
 	}
 }
 
@@ -273,6 +324,7 @@ type settings struct {
 	stall, interval, drain time.Duration
 	window                 uint32
 	log                    hclog.Logger
+	paused                 func(time.Time) bool
 }
 
 func orDefault[T time.Duration | uint32](v, def T) T {

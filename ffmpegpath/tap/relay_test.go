@@ -236,7 +236,8 @@ func TestRelayStripsAcksKeepingFraming(t *testing.T) {
 }
 
 // TestRelayEndsWithTheServerReset: a server that resets the connection
-// ends the relay with that error, and ffmpeg's side is closed.
+// ends the relay with that error, and ffmpeg's side is reset too (as it
+// would have been without the relay: ffmpeg names a reset, not an EOF).
 func TestRelayEndsWithTheServerReset(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -266,7 +267,7 @@ func TestRelayEndsWithTheServerReset(t *testing.T) {
 	require.ErrorIs(t, err, syscall.ECONNRESET)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, rerr := io.ReadAll(c)
-	require.NoError(t, rerr, "ffmpeg's side is closed (EOF)")
+	require.ErrorIs(t, rerr, syscall.ECONNRESET, "ffmpeg's side is reset")
 }
 
 // TestRelayDialError: a target that refuses ends the relay with the dial
@@ -280,7 +281,14 @@ func TestRelayDialError(t *testing.T) {
 	c, err := net.Dial("tcp", r.Addr())
 	require.NoError(t, err)
 	defer c.Close()
-	require.ErrorContains(t, waitDone(t, r, 5*time.Second), "tap: dial")
+	err = waitDone(t, r, 5*time.Second)
+	require.ErrorContains(t, err, "tap: dial")
+	var de *DialError
+	require.ErrorAs(t, err, &de)
+	require.False(t, de.TLS)
+	require.Equal(t, addr, de.Addr)
+	require.False(t, de.At.IsZero())
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, rerr := io.ReadAll(c)
 	require.NoError(t, rerr)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
@@ -137,27 +138,36 @@ func serverSide(err error) bool {
 }
 
 // fail records the first I/O error on the server's connection (unless the
-// teardown caused it) and tears down.
+// teardown caused it) and tears down. A reset by the server (ECONNRESET,
+// or EPIPE on a write) reaches ffmpeg as a reset too, as it would have
+// without the relay: ffmpeg's error then names it ("Connection reset by
+// peer"), which tells a reset from a close (*_reset, *_closed verdicts).
 func (s *session) fail(err error) {
 	s.mu.Lock()
 	if !s.closing && s.firstErr == nil {
 		s.firstErr = err
 	}
 	s.mu.Unlock()
-	s.teardown()
+	s.close(false, isReset(err))
+}
+
+// isReset reports whether err is a connection reset by the peer.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // teardown closes both connections (once). The server's is closed at the
 // TCP level: a TLS close_notify could block on a server that reads nothing.
-func (s *session) teardown() { s.close(false) }
+func (s *session) teardown() { s.close(false, false) }
 
 // resetServer aborts the server connection with a TCP reset (SO_LINGER 0,
 // then close), so that the server drops the session and frees the stream
 // name at once, and closes ffmpeg's connection.
-func (s *session) resetServer() { s.close(true) }
+func (s *session) resetServer() { s.close(true, false) }
 
-// close closes both connections once, the server's with a reset if asked.
-func (s *session) close(reset bool) {
+// close closes both connections once, each with a reset (SO_LINGER 0) if
+// asked.
+func (s *session) close(resetServer, resetClient bool) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -168,13 +178,21 @@ func (s *session) close(reset bool) {
 		s.drain.Stop()
 	}
 	s.mu.Unlock()
-	if reset {
-		if err := s.raw.SetLinger(0); err != nil {
-			s.cfg.log.Debug("tap: SO_LINGER 0 failed", "error", err)
-		}
+	if resetServer {
+		s.linger0(s.raw)
+	}
+	if resetClient {
+		s.linger0(s.in)
 	}
 	s.raw.Close()
 	s.in.Close()
+}
+
+// linger0 makes c's close a reset.
+func (s *session) linger0(c *net.TCPConn) {
+	if err := c.SetLinger(0); err != nil {
+		s.cfg.log.Debug("tap: SO_LINGER 0 failed", "error", err)
+	}
 }
 
 // isClosing reports whether the teardown began.

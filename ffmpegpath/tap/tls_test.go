@@ -94,3 +94,21 @@ func TestRelayOverTLS(t *testing.T) {
 	t.Logf("over TLS: acks %d, forwarded %d B, acked %d B, emulator %d video frames, tcUrl %s", rd.Acks, rd.Forwarded, rd.Acked, s.VideoFrames, s.TCURL)
 	stopClean(t, r, p)
 }
+
+// A certificate the relay cannot verify (not valid for the name checked)
+// ends the relay with a *DialError marked TLS, wrapping x509's reason.
+func TestRelayTLSDialError(t *testing.T) {
+	rec := startRecorder(t, nil)
+	front, pool := startTLSFront(t, rec.ln.Addr().String())
+	r, _ := startRelay(t, front, func(r *Relay) { r.TLS = &tls.Config{RootCAs: pool, ServerName: "other.test"} })
+	c, err := net.Dial("tcp", r.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	err = waitDone(t, r, 5*time.Second)
+	var de *DialError
+	require.ErrorAs(t, err, &de)
+	require.True(t, de.TLS, "%v", err)
+	var host x509.HostnameError
+	require.ErrorAs(t, err, &host)
+	require.ErrorContains(t, err, "tap: TLS handshake with "+front)
+}
