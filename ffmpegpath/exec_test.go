@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
@@ -195,16 +197,35 @@ func TestMissingAndNotExecutableBinary(t *testing.T) {
 	}
 }
 
-func TestCheckCachesSuccess(t *testing.T) {
-	testpeer.Need(t, "ffmpeg")
-	e := &Exec{}
-	for i := 0; i < 2; i++ {
-		start := time.Now()
-		if err := e.Check(context.Background()); err != nil {
-			t.Fatal(err)
+// countingFFmpeg writes a stand-in ffmpeg that answers -version and counts
+// its runs; calls reports how many times it ran.
+func countingFFmpeg(t *testing.T) (bin string, calls func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, log := filepath.Join(dir, "ffmpeg"), filepath.Join(dir, "runs")
+	script := "#!/bin/sh\necho run >> '" + log + "'\necho 'ffmpeg version stand-in'\n"
+	require.NoError(t, os.WriteFile(bin, []byte(script), 0o755))
+	return bin, func() int {
+		b, err := os.ReadFile(log)
+		if os.IsNotExist(err) {
+			return 0
 		}
-		t.Logf("Check %d took %v", i, time.Since(start))
+		require.NoError(t, err)
+		return strings.Count(string(b), "run\n")
 	}
+}
+
+// A successful Check is cached: the second Check within checkTTL does not run
+// the binary again; another Exec (no cache) does.
+func TestCheckCachesSuccess(t *testing.T) {
+	bin, calls := countingFFmpeg(t)
+	e := &Exec{Settings: Settings{FFmpegPath: bin}}
+	for range 3 {
+		require.NoError(t, e.Check(context.Background()))
+	}
+	require.Equal(t, 1, calls(), "Check ran ffmpeg -version again within the cache's lifetime")
+	require.NoError(t, (&Exec{Settings: Settings{FFmpegPath: bin}}).Check(context.Background()))
+	require.Equal(t, 2, calls(), "a new Exec checks the binary")
 }
 
 // runToVerdict runs a push that must fail and returns its verdict.
