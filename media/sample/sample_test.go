@@ -9,40 +9,30 @@ import (
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The embedded bytes are the repository's sample and parse into its facts.
 func TestClip(t *testing.T) {
 	b, err := os.ReadFile(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b, Bytes()) {
-		t.Fatal("embedded sample differs from media/sample/sample.flv")
-	}
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(b, Bytes()), "embedded sample differs from media/sample/sample.flv")
 	c, err := Clip()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v, a := c.Video, c.Audio
-	if v.Codec != media.CodecH264 || v.Width != 640 || v.Height != 360 || a.SampleRate != 44100 || a.Channels != 2 {
-		t.Fatalf("unexpected params %+v %+v", v, a)
-	}
+	require.True(t, v.Codec == media.CodecH264 && v.Width == 640 && v.Height == 360 && a.SampleRate == 44100 && a.Channels == 2,
+		"unexpected params %+v %+v", v, a)
 }
 
 // The looper starts at 0 and keeps going past the end of the clip.
 func TestNewLooperUnpaced(t *testing.T) {
 	l, err := NewLooper(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var last media.Unit
 	for last.DTS < 12*time.Second {
-		if last, err = l.Next(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		last, err = l.Next(context.Background())
+		require.NoError(t, err)
 	}
-	if l.Loops() != 1 {
-		t.Fatalf("loops = %d", l.Loops())
-	}
+	require.Equal(t, 1, l.Loops(), "loops")
 }
