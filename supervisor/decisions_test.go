@@ -1,0 +1,259 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/rtmp"
+)
+
+// The run loop's decisions in simulated time (sim_test.go): every case
+// asserts the state, the active path, the counters and the times the loop
+// scheduled, to the nanosecond (the backoffs' jitter is fixed at none).
+
+// A session of the preferred path ends at 5 s with a verdict at one layer.
+// A target-layer or process verdict moves the stream to the standby at
+// once when it is usable, and counts against the failed path (its backoff;
+// its circuit for a target layer); with the standby unusable the stream is
+// degraded and waits for the path that may be tried first.
+func TestDecisionFailoverPerLayer(t *testing.T) {
+	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	cases := []struct {
+		name          string
+		layer         health.Layer
+		cause         string
+		ffProbe       *health.Verdict // the standby's probe failure
+		wantState     health.State
+		wantActive    string
+		wantFFStarts  []time.Duration
+		wantFailovers int64
+		wantFailures  int64  // the native path's
+		wantCircuit   string // the native path's
+		wantNext      time.Duration
+		wantReason    string
+	}{
+		{"L0", rtmp.LayerNetwork, "connection_refused", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L1", rtmp.LayerHandshake, "handshake_timeout", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L2", rtmp.LayerConnect, "connect_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L3", rtmp.LayerPublish, "publish_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L4", rtmp.LayerUpkeep, health.CauseStalled, nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L5", rtmp.LayerMedia, "reset_after_first_frame", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		// A process verdict is not the target's answer: no circuit failure.
+		{"process", rtmp.LayerProcess, "crashed", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitClosed, 6 * time.Second, ""},
+		// The standby's probe failed at 0 s (its circuit opened until 30 s);
+		// the native circuit opened at 5 s until 35 s (its backoff ends at 6 s):
+		// ffmpeg first.
+		{"L2, standby unusable", rtmp.LayerConnect, "connect_rejected", l2, health.StateDegraded, "", nil, 0, 1, CircuitOpen, 6 * time.Second,
+			"native failed at L2 (connect_rejected); no healthy standby, retrying ffmpeg in 25 s"},
+		// A source verdict never counts against the path.
+		{"source", rtmp.LayerSource, "source_unavailable", nil, health.StateWaitingForSource, "", nil, 0, 0, CircuitClosed, 6 * time.Second,
+			"the source is unavailable (source_unavailable); retrying in 1 s"},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.CircuitFailures = 1 // one counted failure opens the circuit
+			s := newSim(t, pol, false)
+			s.ff.setProbe(c.ffProbe)
+			s.start()
+			s.requireLiveOn("native")
+			s.clk.AdvanceTo(5 * time.Second)
+			s.endSession(s.native, c.layer, c.cause)
+
+			st := s.status()
+			require.Equal(t, c.wantState, st.State, st.Reason)
+			require.Equal(t, c.wantActive, st.ActivePath)
+			if c.wantReason != "" {
+				require.Equal(t, c.wantReason, st.Reason)
+			}
+			require.Equal(t, c.wantFFStarts, s.ff.startOffsets())
+			require.Equal(t, offsets(0), s.native.startOffsets())
+			require.Equal(t, c.wantFailovers, st.Counters.Failovers)
+			if c.wantFailovers > 0 {
+				require.Equal(t, []health.Failover{{From: "native", To: "ffmpeg", Layer: c.layer, Count: 1}}, st.Failovers)
+			}
+			np := s.path("native")
+			require.Equal(t, c.wantFailures, np.Failures)
+			require.Equal(t, c.wantCircuit, np.Circuit)
+			require.Equal(t, t0.Add(c.wantNext), np.NextAttempt)
+			require.Equal(t, c.layer, np.LastVerdict.Layer)
+		})
+	}
+}
+
+// One path failing again and again: the backoff doubles from
+// backoff_initial (1 s) up to backoff_max (8 s), and a session that stayed
+// live for stable_after (10 s) resets it; a source verdict waits with its
+// own backoff, up to source_retry (4 s).
+func TestDecisionBackoff(t *testing.T) {
+	l0 := fails(rtmp.LayerNetwork, "connection_refused")
+	cases := []struct {
+		name       string
+		script     []outcome
+		dflt       outcome
+		until      time.Duration
+		wantStarts []time.Duration
+		wantState  health.State
+		wantNext   time.Duration
+		wantPeek   time.Duration // the backoff the next failure gets
+	}{
+		{"doubles up to the cap", nil, l0, 40 * time.Second,
+			offsets(0, 1, 3, 7, 15, 23, 31, 39), health.StateDegraded, 47 * time.Second, 8 * time.Second},
+		// Live from 7 s to 19 s: reset at 17 s.
+		{"reset by a session live for stable_after", []outcome{l0, l0, l0, liveThen(12*time.Second, rtmp.LayerNetwork, "connection_reset")}, l0, 27 * time.Second,
+			offsets(0, 1, 3, 7, 20, 22, 26), health.StateDegraded, 34 * time.Second, 8 * time.Second},
+		// Live from 7 s to 12 s: the next failure waits 8 s.
+		{"not reset by a shorter session", []outcome{l0, l0, l0, liveThen(5*time.Second, rtmp.LayerNetwork, "connection_reset")}, l0, 29 * time.Second,
+			offsets(0, 1, 3, 7, 20, 28), health.StateDegraded, 36 * time.Second, 8 * time.Second},
+		{"source verdicts wait up to source_retry", nil, fails(rtmp.LayerSource, "source_unavailable"), 16 * time.Second,
+			offsets(0, 1, 3, 7, 11, 15), health.StateWaitingForSource, 19 * time.Second, time.Second},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.CircuitFailures = 1000
+			s := newSim(t, pol, true)
+			s.native.setScript(c.dflt, c.script...)
+			s.start()
+			s.clk.AdvanceTo(c.until)
+			st := s.status()
+			require.Equal(t, c.wantStarts, s.native.startOffsets())
+			require.Equal(t, c.wantState, st.State, st.Reason)
+			np := s.path("native")
+			require.Equal(t, t0.Add(c.wantNext), np.NextAttempt)
+			require.Equal(t, c.wantPeek, np.Backoff)
+			require.Equal(t, int64(len(c.wantStarts)-1), st.Counters.Reconnects)
+		})
+	}
+}
+
+// The circuit of one path (3 failures at one layer within 5 min, cooldown
+// 30 s; backoff a flat 1 s): open, half-open after the cooldown (one
+// attempt decides), re-opened for twice as long, closed by a live session.
+func TestDecisionCircuit(t *testing.T) {
+	l2 := fails(rtmp.LayerConnect, "connect_rejected")
+	l0 := fails(rtmp.LayerNetwork, "connection_refused")
+	type check struct {
+		at      time.Duration
+		circuit string
+		state   health.State
+		next    time.Duration
+	}
+	cases := []struct {
+		name       string
+		script     []outcome
+		dflt       outcome
+		checks     []check
+		wantStarts []time.Duration
+	}{
+		{"opens, half-opens, re-opens doubled", nil, l2, []check{
+			{1500 * time.Millisecond, CircuitClosed, health.StateDegraded, 2 * time.Second},
+			{10 * time.Second, CircuitOpen, health.StateDegraded, 32 * time.Second},
+			{40 * time.Second, CircuitOpen, health.StateDegraded, 92 * time.Second},
+			{100 * time.Second, CircuitOpen, health.StateDegraded, 212 * time.Second},
+		}, offsets(0, 1, 2, 32, 92)},
+		{"other layers do not add up", []outcome{l2, l0, l2, l0}, live, []check{
+			{3500 * time.Millisecond, CircuitClosed, health.StateDegraded, 4 * time.Second},
+			{5 * time.Second, CircuitClosed, health.StateLive, 4 * time.Second},
+		}, offsets(0, 1, 2, 3, 4)},
+		{"a live half-open attempt closes it", []outcome{l2, l2, l2}, live, []check{
+			{10 * time.Second, CircuitOpen, health.StateDegraded, 32 * time.Second},
+			{40 * time.Second, CircuitClosed, health.StateLive, 32 * time.Second},
+		}, offsets(0, 1, 2, 32)},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.BackoffMax = pol.BackoffInitial
+			s := newSim(t, pol, true)
+			s.native.setScript(c.dflt, c.script...)
+			s.start()
+			for _, ch := range c.checks {
+				s.clk.AdvanceTo(ch.at)
+				np := s.path("native")
+				require.Equal(t, ch.circuit, np.Circuit, "at %v", ch.at)
+				require.Equal(t, ch.state, s.status().State, "at %v", ch.at)
+				require.Equal(t, t0.Add(ch.next), np.NextAttempt, "at %v", ch.at)
+			}
+			require.Equal(t, c.wantStarts, s.native.startOffsets())
+		})
+	}
+}
+
+// Failback: native fails at L5 at 0 s, ffmpeg is live from 0 s, native is
+// probed every 10 s from 10 s on; once its probes have passed for
+// failback_after (30 s), ffmpeg is stopped and native started.
+func TestDecisionFailback(t *testing.T) {
+	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	cases := []struct {
+		name          string
+		probe         func(at time.Duration) *health.Verdict
+		until         time.Duration
+		wantNative    []time.Duration
+		wantActive    string
+		wantFailbacks int64
+	}{
+		{"probes pass from 10 s: failback at 40 s", nil, 41 * time.Second, offsets(0, 40), "native", 1},
+		{"probes pass from 10 s: not yet at 39 s", nil, 39 * time.Second, offsets(0), "ffmpeg", 0},
+		{"a failed probe at 20 s restarts the clock", func(at time.Duration) *health.Verdict {
+			if at == 20*time.Second {
+				return l2
+			}
+			return nil
+		}, 61 * time.Second, offsets(0, 60), "native", 1},
+		{"probes failing: no failback", func(time.Duration) *health.Verdict { return l2 }, 5 * time.Minute, offsets(0), "ffmpeg", 0},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			s := newSim(t, simPolicy(), false)
+			s.native.setScript(live, fails(rtmp.LayerMedia, "reset_after_first_frame"))
+			s.native.probe = c.probe
+			s.start()
+			s.requireLiveOn("ffmpeg")
+			s.clk.AdvanceTo(c.until)
+			s.requireLiveOn(c.wantActive)
+			st := s.status()
+			require.Equal(t, c.wantNative, s.native.startOffsets())
+			require.Equal(t, offsets(0), s.ff.startOffsets())
+			require.Equal(t, c.wantFailbacks, st.Counters.Failbacks)
+			require.EqualValues(t, 1, st.Counters.Failovers)
+		})
+	}
+}
+
+// The per-host limit (3 attempts a minute; backoff a flat 1 s): a
+// stream's first attempt is not held back, its reconnects are, by the
+// attempts to its target's host and its source's (shared with others).
+func TestDecisionPerHostLimit(t *testing.T) {
+	cases := []struct {
+		name       string
+		sourceHost string
+		others     int // other streams' attempts to the source host at 0 s
+		until      time.Duration
+		wantStarts []time.Duration
+	}{
+		{"three a minute", "", 0, 121 * time.Second, offsets(0, 1, 2, 60, 61, 62, 120, 121)},
+		{"the source's host, with others' attempts", "cam:554", 3, 121 * time.Second, offsets(0, 60, 61, 62, 120, 121)},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.BackoffMax, pol.CircuitFailures = pol.BackoffInitial, 1000
+			s := newSim(t, pol, true)
+			s.st.AttemptsPerMinute = 3
+			s.st.Preferred.SourceHost = c.sourceHost
+			for range c.others {
+				s.lim.Take(c.sourceHost)
+			}
+			s.native.setScript(fails(rtmp.LayerNetwork, "connection_refused"))
+			s.start()
+			s.clk.AdvanceTo(30 * time.Second)
+			require.Contains(t, s.status().Reason, "for the per-host connection limit before starting native")
+			s.clk.AdvanceTo(c.until)
+			require.Equal(t, c.wantStarts, s.native.startOffsets())
+		})
+	}
+}
