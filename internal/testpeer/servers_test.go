@@ -1,8 +1,6 @@
 package testpeer
 
 import (
-	"context"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -20,11 +18,7 @@ func TestServersStartAndRelay(t *testing.T) {
 			t.Parallel()
 			s := start(t)
 			require.Less(t, s.Started, 3*time.Second, "%s started slowly", s.Name)
-			ctx, cancel := context.WithCancel(context.Background())
-			pub := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
-				"-i", SamplePath(t), "-c", "copy", "-f", "flv", s.AppURL+"/relay")
-			require.NoError(t, pub.Start())
-			t.Cleanup(func() { cancel(); pub.Wait() })
+			PublishSample(t, s.AppURL+"/relay")
 			p := s.Capture(t, "relay", 2*time.Second)
 			require.NotNil(t, p.Video(), "no video played back from %s", s.Name)
 			require.Equal(t, "h264", p.Video().CodecName)

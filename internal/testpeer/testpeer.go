@@ -269,6 +269,28 @@ func StartFFmpegListen(t testing.TB) *Listener {
 	return l
 }
 
+// PublishSample runs the real ffmpeg publishing the sample to url over RTMP
+// (FLV, codecs copied), looped and paced at real time, until the test ends;
+// t.Cleanup kills it and waits for it. It skips the test without ffmpeg (see
+// Need) and does not wait for the server to take the stream.
+func PublishSample(t testing.TB, url string) *exec.Cmd {
+	t.Helper()
+	Need(t, "ffmpeg")
+	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
+		"-i", SamplePath(t), "-c", "copy", "-f", "flv", url)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ffmpeg publishing %s: %v", url, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return cmd
+}
+
 // WaitListening polls /proc/net/tcp until something listens on port; unlike
 // WaitTCP it never opens a connection (a one-shot server would take it).
 func WaitListening(t testing.TB, port int, within time.Duration) {
