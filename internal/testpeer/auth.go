@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -49,17 +48,7 @@ func LalSecret(key, name string) string {
 // server answers NetStream.Publish.Start and ends the connection.
 func StartNMSAuth(t testing.TB) *Server {
 	t.Helper()
-	node := os.Getenv("FMSPUSH_NODE")
-	if node == "" {
-		Need(t, "node")
-		node = "node"
-	}
-	app := filepath.Join(PeersDir(), "nms-"+NMSVersion, "node_modules", "node-media-server", "bin", "app.js")
-	needPeerFile(t, app, "node-media-server "+NMSVersion)
-	s := &Server{Name: "node-media-server " + NMSVersion + " (auth)", Port: FreePort(t), Dir: t.TempDir()}
-	s.AppURL = fmt.Sprintf("rtmp://127.0.0.1:%d/live", s.Port)
-	conf := writeConfig(t, s.Dir, "nms_auth.json")
-	return startServer(t, s, exec.Command(node, app, "-c", conf, "--bind", "127.0.0.1", "--rtmp-port", strconv.Itoa(s.Port)))
+	return startNMS(t, "node-media-server "+NMSVersion+" (auth)", "nms_auth.json")
 }
 
 // NMSSign is node-media-server 4.4.3's signed-URL value for publishing (or

@@ -19,6 +19,13 @@ const NMSVersion = "4.4.3"
 // by default "node" from PATH (Debian 12's nodejs 18 in CI).
 func StartNMS(t testing.TB) *Server {
 	t.Helper()
+	return startNMS(t, "node-media-server "+NMSVersion, "nms.json")
+}
+
+// startNMS starts node-media-server named name with the committed config
+// file conf.
+func startNMS(t testing.TB, name, conf string) *Server {
+	t.Helper()
 	node := os.Getenv("FMSPUSH_NODE")
 	if node == "" {
 		Need(t, "node")
@@ -26,8 +33,8 @@ func StartNMS(t testing.TB) *Server {
 	}
 	app := filepath.Join(PeersDir(), "nms-"+NMSVersion, "node_modules", "node-media-server", "bin", "app.js")
 	needPeerFile(t, app, "node-media-server "+NMSVersion)
-	s := &Server{Name: "node-media-server " + NMSVersion, Port: FreePort(t), Dir: t.TempDir()}
+	s := &Server{Name: name, Port: FreePort(t), Dir: t.TempDir()}
 	s.AppURL = fmt.Sprintf("rtmp://127.0.0.1:%d/live", s.Port)
-	conf := writeConfig(t, s.Dir, "nms.json")
-	return startServer(t, s, exec.Command(node, app, "-c", conf, "--bind", "127.0.0.1", "--rtmp-port", strconv.Itoa(s.Port)))
+	path := writeConfig(t, s.Dir, conf)
+	return startServer(t, s, exec.Command(node, app, "-c", path, "--bind", "127.0.0.1", "--rtmp-port", strconv.Itoa(s.Port)))
 }
