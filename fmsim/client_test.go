@@ -13,6 +13,8 @@ import (
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
+
+	"github.com/stretchr/testify/require"
 )
 
 // flvTag is one tag of the sample FLV file.
@@ -39,9 +41,7 @@ func loadSample(t testing.TB) []flvTag {
 		}
 		sampleTags, sampleErr = parseFLV(b)
 	})
-	if sampleErr != nil {
-		t.Fatal(sampleErr)
-	}
+	require.NoError(t, sampleErr)
 	return sampleTags
 }
 
