@@ -1,6 +1,7 @@
 package ffmpegpath
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +24,23 @@ func flvAudio(codec string) bool { return codec == "aac" || codec == "mp3" }
 const silentInput = "anullsrc=r=44100:cl=stereo"
 
 // BuildArgs returns ffmpeg's arguments (without the program name) for one
-// push. s must have its defaults applied; base is where the target's
-// timeline continues (-output_ts_offset). Progress goes to fd 3.
+// push straight to the target. s must have its defaults applied; base is
+// where the target's timeline continues (-output_ts_offset). Progress goes
+// to fd 3.
 func BuildArgs(s Settings, src SourceInfo, base time.Duration) []string {
+	return buildArgs(s, src, base, output{url: s.Target})
+}
+
+// output is where ffmpeg publishes: the target itself, or the tap relay's
+// local URL (relayed), with the tcUrl the server must see.
+type output struct {
+	url     string // the URL ffmpeg is given
+	tcURL   string // -rtmp_tcurl, when relayed
+	relayed bool   // through the tap relay: a plain rtmp:// hop, TLS done by the relay
+}
+
+// buildArgs is BuildArgs publishing to out.
+func buildArgs(s Settings, src SourceInfo, base time.Duration, out output) []string {
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+debug",
 		"-progress", "pipe:3", "-stats_period", seconds(s.ProgressPeriod)}
 	args = append(args, inputArgs(s)...)
@@ -35,7 +50,7 @@ func BuildArgs(s Settings, src SourceInfo, base time.Duration) []string {
 	}
 	args = append(args, "-map", "0:v:0", "-c:v", "copy")
 	args = append(args, audio.args...)
-	return append(args, outputArgs(s, base)...)
+	return append(args, outputArgs(s, base, out)...)
 }
 
 // inputArgs are the options and -i for the source.
@@ -83,8 +98,8 @@ func audioArgs(p AudioPolicy, src SourceInfo) audioPlan {
 	return audioPlan{args: []string{"-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"}}
 }
 
-// outputArgs are the muxer and rtmp options and the target.
-func outputArgs(s Settings, base time.Duration) []string {
+// outputArgs are the muxer and rtmp options and the output URL.
+func outputArgs(s Settings, base time.Duration, out output) []string {
 	var a []string
 	if base > 0 {
 		a = append(a, "-output_ts_offset", seconds(base))
@@ -101,6 +116,14 @@ func outputArgs(s Settings, base time.Duration) []string {
 	if play != "" {
 		a = append(a, "-rtmp_playpath", play)
 	}
+	if out.relayed {
+		// The relay speaks TLS to the server (relayTLS applies the tls
+		// options of ExtraArgs); ffmpeg's hop to it is plain rtmp, where
+		// ffmpeg refuses tls options. The server sees the real tcUrl.
+		a = append(a, "-rtmp_tcurl", out.tcURL)
+		a = append(a, withoutOptions(s.ExtraArgs, relayedTLSOptions)...)
+		return append(a, out.url)
+	}
 	if isRTMPS(s.Target) {
 		// ffmpeg 5.1's tls protocol verifies nothing by default; the native
 		// path always verifies. ExtraArgs come after: "-tls_verify 0" there
@@ -108,7 +131,41 @@ func outputArgs(s Settings, base time.Duration) []string {
 		a = append(a, "-tls_verify", "1")
 	}
 	a = append(a, s.ExtraArgs...)
-	return append(a, s.Target)
+	return append(a, out.url)
+}
+
+// relayedTLSOptions are the tls protocol options (each with a value) the
+// relay applies itself (relayTLS) and ffmpeg's plain hop to it must not get.
+var relayedTLSOptions = []string{"tls_verify", "ca_file", "verifyhost"}
+
+// withoutOptions returns args without the options named (each "-name
+// value").
+func withoutOptions(args, names []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if i+1 < len(args) && slices.Contains(names, strings.TrimPrefix(args[i], "-")) && strings.HasPrefix(args[i], "-") {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+// rtmpApp is the -rtmp_app ffmpeg is given, "" if none: the last one of
+// ExtraArgs (ffmpeg keeps the last), else the settings' (or the one
+// derived from a Bilibili-shaped target).
+func rtmpApp(s Settings) string {
+	for i := len(s.ExtraArgs) - 2; i >= 0; i-- {
+		if s.ExtraArgs[i] == "-rtmp_app" {
+			return s.ExtraArgs[i+1]
+		}
+	}
+	app, play := s.RTMPApp, s.RTMPPlayPath
+	if app == "" && play == "" {
+		app, _ = splitBilibili(s.Target)
+	}
+	return app
 }
 
 // isRTMPS reports whether target is an rtmps:// URL.

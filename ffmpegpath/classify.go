@@ -55,9 +55,18 @@ type Exit struct {
 	ServerStalledFor time.Duration
 	ServerStalledAt  time.Time
 	Queued           uint64
+	// StallEvidence is what the stall was judged from: tap.EvidenceAck (the
+	// server's RTMP Acknowledgements, through the relay) or tap.EvidenceTCP.
+	StallEvidence string
 	// ResetHow says how the connection was reset at the end, if it was
-	// ("pidfd_getfd+SO_LINGER0", "dup+SO_LINGER0", "sock_destroy").
+	// ("tap_relay+SO_LINGER0", "pidfd_getfd+SO_LINGER0", "dup+SO_LINGER0",
+	// "sock_destroy").
 	ResetHow string
+	// RelayErr is why the tap relay ffmpeg published through ended, if with
+	// an error (nil without the relay). A *tap.DialError is the target's L0
+	// failure (refused, timed out, TLS), which ffmpeg itself saw only as
+	// its local connection closing: it is judged before ffmpeg's words.
+	RelayErr error
 	// IOTimeout is ffmpeg's -rw_timeout (Settings.IOTimeout), zero if not
 	// known. ffmpeg's RTMP layer reports every failed read of a message as
 	// "Input/output error", a silent server's timeout as much as a close; a
@@ -119,6 +128,20 @@ func classify(e Exit, st *stages) *health.Verdict {
 	if e.ServerStalledFor > 0 {
 		return stallVerdict(e, st)
 	}
+	if v := relayDialVerdict(e, st); v != nil {
+		return v
+	}
+	v := classifyExit(e, st)
+	if relayStillDialing(e) && (v.Layer == rtmp.LayerHandshake || v.Layer == rtmp.LayerUnknown) {
+		// ffmpeg gave up on the local hop while the relay still dialed.
+		return verdict(e, st, rtmp.LayerNetwork, "dial_timeout", e.End,
+			"the connection to the server did not complete before ffmpeg gave up waiting for its handshake")
+	}
+	return v
+}
+
+// classifyExit classifies from ffmpeg's exit and words.
+func classifyExit(e Exit, st *stages) *health.Verdict {
 	if e.SetupStalledFor > 0 {
 		return setupVerdict(e, st)
 	}
@@ -146,7 +169,7 @@ func classify(e Exit, st *stages) *health.Verdict {
 
 // stallVerdict is the server's stall: it took nothing while data waited.
 func stallVerdict(e Exit, st *stages) *health.Verdict {
-	s := stallInfo{At: e.ServerStalledAt, For: e.ServerStalledFor, Queued: e.Queued}
+	s := stallInfo{At: e.ServerStalledAt, For: e.ServerStalledFor, Queued: e.Queued, Evidence: e.StallEvidence}
 	words := s.words()
 	if e.ResetHow != "" {
 		words += "; the connection was reset"

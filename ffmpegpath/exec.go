@@ -104,7 +104,7 @@ func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return nil // stopped before it started
 	}
 	info := e.sourceInfo(ctx, s)
-	r := &run{s: s, args: BuildArgs(s, info, base), base: base, sig: sig, tail: &e.tail,
+	r := &run{s: s, src: info, base: base, sig: sig, tail: &e.tail,
 		red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath)}
 	v := r.loop(ctx)
 	if v != nil && v.Layer == rtmp.LayerSource { // learn the source again

@@ -25,7 +25,7 @@ func pausedRun(t0 time.Time) (*run, *pause.Watch) {
 	w.Tick(t0)
 	r := &run{s: Settings{StaleTimeout: time.Second, StartTimeout: 15 * time.Second, Logger: hclog.NewNullLogger()},
 		sig: health.NewSignals(), start: t0.Add(-time.Minute), publishedAt: t0.Add(-time.Minute),
-		firstFrameAt: t0.Add(-time.Minute), lastAdvance: t0,
+		firstFrameAt: t0.Add(-time.Minute), lastAdvance: t0, ev: sockEvidence{},
 		paused: &pauseClock{tracker: pause.NewTracker(w, t0.Add(-time.Minute))}}
 	w.Tick(t0.Add(20 * time.Second))
 	return r, w

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
+	"github.com/fmspush/fmspush/ffmpegpath/tap"
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -21,10 +22,14 @@ import (
 //	running ──first progress──▶ published ──frame > 0──▶ live (MarkLive)
 //	   │  (every state until exited)
 //	   ├── ctx done: intent=stop, SIGINT to the group ──▶ stopping ──Grace──▶ SIGKILL
-//	   ├── the target socket shows the server taking nothing for StallTimeout
-//	   │   while data waits (or the progress watchdog fires while it shows
-//	   │   that): the socket is duplicated with linger 0, intent=kill, SIGKILL
-//	   │   to the group, the duplicate closed (RST) ──▶ exited (L4 "stalled")
+//	   ├── the tap relay ends with a stall (the server's acks, or TCP's
+//	   │   evidence of the relay's socket, show it taking nothing for
+//	   │   StallTimeout while data waits; the relay reset its connection):
+//	   │   intent=kill, SIGKILL to the group ──▶ exited (L4 "stalled")
+//	   ├── without the relay, ffmpeg's socket shows the same (or the progress
+//	   │   watchdog fires while the evidence shows that): the socket is
+//	   │   duplicated with linger 0, intent=kill, SIGKILL to the group, the
+//	   │   duplicate closed (RST) ──▶ exited (L4 "stalled")
 //	   ├── no progress for StaleTimeout (StartTimeout before the first report):
 //	   │   intent=kill, SIGKILL to the group ──▶ exited (process verdict "stalled")
 //	   ├── published but no video frame for StartTimeout (no keyframe):
@@ -38,6 +43,7 @@ import (
 // run is one ffmpeg process and the loop that owns its state.
 type run struct {
 	s    Settings
+	src  SourceInfo
 	args []string
 	base time.Duration
 	sig  *health.Signals
@@ -56,10 +62,13 @@ type run struct {
 	noVideoFor   time.Duration
 	pid          int
 
-	addrs       []string   // where the target may be connected (targetAddrs)
-	sock        *sockWatch // the target connection's delivery evidence
+	relay       *tap.Relay // the relay ffmpeg publishes through; nil: straight to the target
+	localURL    string     // the relay's URL ffmpeg is given
+	relayErr    error      // why the relay ended, once it has
+	addrs       []string   // without the relay: where the target may be connected (targetAddrs)
+	ev          evidence   // the delivery evidence: the relay's, or ffmpeg's socket's
 	serverStall *stallInfo // the server stopped taking data: the push was ended for it
-	rst         *resetter  // holds the connection to reset it once ffmpeg is gone
+	rst         connReset  // resets the connection once ffmpeg is gone
 	resetHow    string     // how the connection was reset, if it was
 	paused      *pauseClock
 
@@ -134,8 +143,12 @@ func (p *proc) signal(sig syscall.Signal) {
 
 // loop starts ffmpeg and owns its state until it has exited.
 func (r *run) loop(ctx context.Context) *health.Verdict {
-	r.addrs = r.resolveTarget(ctx)
+	defer pauses.Acquire()()
 	r.start = time.Now()
+	r.paused = newPauseClock(r.start)
+	out := r.openOutput(ctx)
+	defer r.closeRelay(false)
+	r.args = buildArgs(r.s, r.src, r.base, out)
 	r.s.Logger.Debug("starting ffmpeg", "args", r.red.Text(strings.Join(r.args, " ")))
 	p, err := startProc(r.s.FFmpegPath, r.args)
 	if err != nil {
@@ -143,9 +156,11 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			Binary: r.s.FFmpegPath, Start: r.start, End: time.Now(), ExitCode: -1})
 	}
 	r.pid = p.pid
-	r.sock = newSockWatch(p.pid, r.addrs, r.s.StallTimeout, r.sig)
-	defer pauses.Acquire()()
-	r.paused = newPauseClock(r.start)
+	r.ev = r.evidence(p.pid)
+	var relayDone <-chan struct{}
+	if r.relay != nil {
+		relayDone = r.relay.Done()
+	}
 	sample := time.NewTicker(samplePeriod(r.s.StallTimeout))
 	defer sample.Stop()
 	lines := make(chan LogLine, 256)
@@ -184,15 +199,19 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			r.stopping = true
 			p.signal(syscall.SIGINT)
 			grace = time.After(r.s.Grace)
+		case <-relayDone:
+			relayDone = nil
+			r.relayEnded(p)
 		case <-grace:
 			r.s.Logger.Warn("ffmpeg did not stop within the grace period; killing it", "grace", r.s.Grace)
 			if r.rst == nil {
-				r.rst = r.sock.reset() // whatever it still sends is lost anyway: no half-dead connection
+				r.rst = r.ev.reset() // whatever it still sends is lost anyway: no half-dead connection
 			}
 			p.signal(syscall.SIGKILL)
 		case x := <-p.exited:
 			r.releaseReset()
 			r.drain(p, lines, progress)
+			r.closeRelay(exitedOnItsOwn(x))
 			r.boundTimestamp(x.at)
 			e := r.exit(x)
 			if e.Stopped {
@@ -201,6 +220,86 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			}
 			return Classify(e)
 		}
+	}
+}
+
+// openOutput decides where ffmpeg publishes: through the tap relay,
+// started here (the run's output is then its local URL), or, for a target
+// the relay cannot take, straight to the target, whose addresses the
+// socket watch then needs.
+func (r *run) openOutput(ctx context.Context) output {
+	plan, err := planRelay(r.s)
+	if err == nil {
+		rel := newRelay(r.s, plan, pauses, r.start)
+		// Not the run's ctx: its end stops ffmpeg, which unpublishes through the relay.
+		if err = rel.Start(context.Background()); err == nil {
+			r.relay, r.localURL = rel, plan.target.LocalURL(rel.Addr())
+			return output{url: r.localURL, tcURL: plan.target.TCURL, relayed: true}
+		}
+	}
+	r.s.Logger.Debug("publishing without the tap relay; delivery is judged from ffmpeg's socket", "reason", err.Error())
+	r.addrs = r.resolveTarget(ctx)
+	return output{url: r.s.Target}
+}
+
+// evidence is the run's delivery evidence for ffmpeg process pid.
+func (r *run) evidence(pid int) evidence {
+	if r.relay != nil {
+		return &tapWatch{relay: r.relay, sig: r.sig}
+	}
+	return sockEvidence{newSockWatch(pid, r.addrs, r.s.StallTimeout, r.sig)}
+}
+
+// relayEnded handles the end of the relay while ffmpeg runs. A stall
+// (*tap.StallError: the relay has reset the server connection) ends the
+// push as the server's L4 stall; any other end reaches ffmpeg as its
+// connection closing or reset, and its exit tells the rest (with the
+// relay's error: classify).
+func (r *run) relayEnded(p *proc) {
+	r.relayErr = r.relay.Err()
+	var se *tap.StallError
+	if !errors.As(r.relayErr, &se) {
+		if r.relayErr != nil {
+			r.s.Logger.Debug("the relay to the target ended", "error", r.red.Text(r.relayErr.Error()))
+		}
+		return
+	}
+	if r.stopping || r.stalled || r.noVideoFor > 0 || r.serverStall != nil {
+		return
+	}
+	r.serverStall = &stallInfo{At: se.At, For: se.For, Queued: se.Queued, Evidence: se.Evidence}
+	r.s.Logger.Error("the server took nothing while data waited; the relay reset the connection, killing ffmpeg",
+		"for", se.For.Round(time.Millisecond), "queued", delivery.BytesText(se.Queued), "evidence", se.Evidence)
+	r.rst = relayReset{}
+	p.signal(syscall.SIGKILL)
+}
+
+// exitedOnItsOwn reports whether ffmpeg exited rather than died of a signal:
+// it then closed its output, unpublishing.
+func exitedOnItsOwn(x procExit) bool {
+	if x.state == nil {
+		return false
+	}
+	ws, ok := x.state.Sys().(syscall.WaitStatus)
+	return !ok || !ws.Signaled()
+}
+
+// closeRelay closes the relay (once ffmpeg has exited, or the run could not
+// start it). After an exit of ffmpeg's own, the relay first gets relayDrain
+// to pass ffmpeg's last bytes (its unpublish) on and see the server close.
+func (r *run) closeRelay(drain bool) {
+	if r.relay == nil {
+		return
+	}
+	if drain {
+		select {
+		case <-r.relay.Done():
+		case <-time.After(relayDrain):
+		}
+	}
+	r.relay.Close()
+	if r.relayErr == nil {
+		r.relayErr = r.relay.Err()
 	}
 }
 
@@ -220,7 +319,7 @@ func (r *run) resolveTarget(ctx context.Context) []string {
 // and ends the push when the server has taken nothing for StallTimeout
 // while data waited: an L4 stall, the server's doing, not ffmpeg's.
 func (r *run) sample(p *proc, now time.Time) {
-	st := r.sock.sample(now, !r.publishedAt.IsZero())
+	st := r.ev.sample(now, !r.publishedAt.IsZero())
 	if st == nil || r.stopping || r.stalled || r.noVideoFor > 0 {
 		return
 	}
@@ -233,13 +332,16 @@ func (r *run) sample(p *proc, now time.Time) {
 func (r *run) stallKill(p *proc, st *stallInfo) {
 	r.serverStall = st
 	r.s.Logger.Error("the server took nothing while data waited; killing ffmpeg and resetting the connection",
-		"for", st.For.Round(time.Millisecond), "queued", delivery.BytesText(st.Queued))
-	r.rst = r.sock.reset()
+		"for", st.For.Round(time.Millisecond), "queued", delivery.BytesText(st.Queued), "evidence", st.Evidence)
+	r.rst = r.ev.reset()
 	p.signal(syscall.SIGKILL)
 }
 
 // releaseReset resets the held connection once ffmpeg has exited.
 func (r *run) releaseReset() {
+	if r.rst == nil {
+		return
+	}
 	if how := r.rst.finish(r.s.Logger); how != "" {
 		r.resetHow = how
 	}
@@ -252,7 +354,7 @@ func (r *run) releaseReset() {
 func (r *run) checkPause(now time.Time) {
 	if p, ok := r.paused.check(now); ok {
 		r.s.Logger.Debug("watchdog and delivery clocks restarted after a pause of the service", "pause", p.String())
-		r.sock.restart(now)
+		r.ev.restart(now)
 	}
 }
 
@@ -286,7 +388,7 @@ func (r *run) watch(p *proc, now time.Time) {
 	if since < limit {
 		return
 	}
-	if st := r.sock.starving(now); st != nil && !r.publishedAt.IsZero() {
+	if st := r.ev.starving(now); st != nil && !r.publishedAt.IsZero() {
 		r.stallKill(p, st) // ffmpeg is blocked on a server that does not read
 		return
 	}
@@ -295,8 +397,13 @@ func (r *run) watch(p *proc, now time.Time) {
 	p.signal(syscall.SIGKILL)
 }
 
-// onLine logs a stderr line and keeps what classification needs.
+// onLine logs a stderr line and keeps what classification needs. Through
+// the relay, the relay's local URL in ffmpeg's words reads as the target's:
+// the logs and verdicts name the real target, and Classify finds it.
 func (r *run) onLine(l LogLine) {
+	if r.localURL != "" {
+		l.Msg = strings.ReplaceAll(l.Msg, r.localURL, r.s.Target)
+	}
 	logLine(r.s.Logger, r.tail, r.red, l)
 	r.script.add(l)
 	r.setup.line(l)
@@ -314,7 +421,7 @@ func (r *run) onProgress(b Progress, now time.Time) {
 	if d := b.Frame - r.last.Frame; d > 0 {
 		r.sig.VideoFrames.Add(d)
 	}
-	r.sock.progress(b)
+	r.ev.progress(b)
 	if advanced {
 		r.lastAdvance = now
 		r.sig.LastTimestamp.Store((r.base + b.OutTime).Milliseconds())
@@ -395,9 +502,10 @@ func (r *run) exit(x procExit) Exit {
 		Lines: r.script.lines(), Start: r.start, PublishedAt: r.publishedAt,
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
 		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
-		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled, setup: r.setup.st.marks()}
+		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled, setup: r.setup.st.marks(),
+		RelayErr: r.relayErr}
 	if st := r.serverStall; st != nil {
-		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
+		e.ServerStalledAt, e.ServerStalledFor, e.Queued, e.StallEvidence = st.At, st.For, st.Queued, st.Evidence
 	}
 	e.ExitCode = -1
 	if x.state != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
+	"github.com/fmspush/fmspush/ffmpegpath/tap"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 )
@@ -57,17 +58,24 @@ func samplePeriod(stall time.Duration) time.Duration {
 	return min(max(stall/15, 50*time.Millisecond), 200*time.Millisecond)
 }
 
-// stallInfo is a stall seen on the target socket: the server took nothing
-// for For while Queued bytes waited.
+// stallInfo is a stall of the target: the server took nothing for For
+// while Queued bytes waited, judged from Evidence (tap.EvidenceAck: its
+// RTMP Acknowledgements through the relay; tap.EvidenceTCP: TCP's
+// accounting of the connection).
 type stallInfo struct {
-	At     time.Time
-	For    time.Duration
-	Queued uint64
+	At       time.Time
+	For      time.Duration
+	Queued   uint64
+	Evidence string
 }
 
 // words is the verdict's detail.
 func (s *stallInfo) words() string {
-	return fmt.Sprintf("the server took nothing for %.1f s; %s queued", s.For.Seconds(), delivery.BytesText(s.Queued))
+	w := fmt.Sprintf("the server took nothing for %.1f s; %s queued", s.For.Seconds(), delivery.BytesText(s.Queued))
+	if s.Evidence != "" {
+		w += " (evidence: " + s.Evidence + ")"
+	}
+	return w
 }
 
 // sockWatch is the delivery evidence of one push: it samples the target's
@@ -120,7 +128,7 @@ func (w *sockWatch) sample(now time.Time, published bool) *stallInfo {
 	}
 	w.report(r)
 	if r.Stalled {
-		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending}
+		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending, Evidence: tap.EvidenceTCP}
 		return w.stalled
 	}
 	return nil
@@ -195,7 +203,7 @@ func (w *sockWatch) starving(now time.Time) *stallInfo {
 		return nil // no fresh evidence
 	}
 	if r := w.last; r.StalledFor > 0 && r.Pending > 0 {
-		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending}
+		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending, Evidence: tap.EvidenceTCP}
 		return w.stalled
 	}
 	return nil

@@ -99,7 +99,7 @@ func (s *session) endUp(err error) {
 		s.fail(err)
 		return
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil && !errors.Is(err, io.EOF) && !s.isClosing() {
 		s.cfg.log.Debug("tap: ffmpeg's connection ended", "error", err)
 	}
 	cw, ok := s.out.(interface{ CloseWrite() error })
