@@ -48,9 +48,10 @@ func TestDecisionFailoverPerLayer(t *testing.T) {
 		// ffmpeg first.
 		{"L2, standby unusable", rtmp.LayerConnect, "connect_rejected", l2, health.StateDegraded, "", nil, 0, 1, CircuitOpen, 6 * time.Second,
 			"native failed at L2 (connect_rejected); no healthy standby, retrying ffmpeg in 25 s"},
-		// A source verdict never counts against the path.
-		{"source", rtmp.LayerSource, "source_unavailable", nil, health.StateWaitingForSource, "", nil, 0, 0, CircuitClosed, 6 * time.Second,
-			"the source is unavailable (source_unavailable); retrying in 1 s"},
+		// A source verdict never counts against the path; the other path
+		// reads the source its own way, and is tried at once.
+		{"source", rtmp.LayerSource, "source_lost", nil, health.StateLive, "ffmpeg", offsets(5), 0, 0, CircuitClosed, 0,
+			"ffmpeg path is live"},
 	}
 	for _, c := range cases {
 		runSim(t, c.name, func(t *testing.T) {
@@ -78,7 +79,11 @@ func TestDecisionFailoverPerLayer(t *testing.T) {
 			np := s.path("native")
 			require.Equal(t, c.wantFailures, np.Failures)
 			require.Equal(t, c.wantCircuit, np.Circuit)
-			require.Equal(t, t0.Add(c.wantNext), np.NextAttempt)
+			if c.wantNext > 0 {
+				require.Equal(t, t0.Add(c.wantNext), np.NextAttempt)
+			} else {
+				require.Zero(t, np.NextAttempt)
+			}
 			require.Equal(t, c.layer, np.LastVerdict.Layer)
 		})
 	}
@@ -254,6 +259,77 @@ func TestDecisionPerHostLimit(t *testing.T) {
 			require.Contains(t, s.status().Reason, "for the per-host connection limit before starting native")
 			s.clk.AdvanceTo(c.until)
 			require.Equal(t, c.wantStarts, s.native.startOffsets())
+		})
+	}
+}
+
+// Source verdicts (issue 11, item 9): the other path reads the source its
+// own way (ffmpeg opens it itself), so a path that fails at the source
+// hands over to it at once, once per outage; when both fail at the
+// source, the stream waits with the source backoff (1 s doubling to 4 s)
+// on the last one tried. No failback to a preferred path that could not
+// read the source the other path read at once; a path that lost the source
+// while live had read it, and is failed back to.
+func TestDecisionSourceVerdicts(t *testing.T) {
+	unsupported := fails(rtmp.LayerSource, "source_unsupported")
+	ffSource := fails(rtmp.LayerSource, "source_missing")
+	lost := liveThen(5*time.Second, rtmp.LayerSource, "source_lost")
+	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	cases := []struct {
+		name          string
+		native, ff    []outcome // the first runs; then live
+		nativeDflt    outcome
+		ffProbe       *health.Verdict
+		until         time.Duration
+		wantState     health.State
+		wantActive    string
+		wantReason    string
+		wantNative    []time.Duration
+		wantFF        []time.Duration
+		wantFailbacks int64
+	}{
+		{"only ffmpeg reads the source: no failback", nil, nil, unsupported, nil, 5 * time.Minute,
+			health.StateLive, "ffmpeg", "ffmpeg path is live; no failback to native, which could not read the source (source_unsupported)",
+			offsets(0), offsets(0), 0},
+		{"both fail: wait on the last tried, then fail back", []outcome{unsupported}, []outcome{ffSource, ffSource, ffSource}, live, nil, 5 * time.Second,
+			health.StateWaitingForSource, "", "the source is unavailable (source_missing); retrying in 4 s",
+			offsets(0), offsets(0, 1, 3), 0},
+		{"both fail: live on the last tried at 7 s, failback at 40 s", []outcome{unsupported}, []outcome{ffSource, ffSource, ffSource}, live, nil, 41 * time.Second,
+			health.StateLive, "native", "native path is live",
+			offsets(0, 40), offsets(0, 1, 3, 7), 1},
+		{"lost while live: ffmpeg at once, failback at 40 s", []outcome{lost}, nil, live, nil, 41 * time.Second,
+			health.StateLive, "native", "native path is live",
+			offsets(0, 40), offsets(5), 1},
+		{"a failback that cannot read the source: back to ffmpeg at once, no more failback", []outcome{lost, unsupported}, nil, live, nil, 5 * time.Minute,
+			health.StateLive, "ffmpeg", "ffmpeg path is live; no failback to native, which could not read the source (source_unsupported)",
+			offsets(0, 40), offsets(5, 40), 1},
+		// ffmpeg's probe failed at 0 s: its circuit is open until 30 s.
+		{"the other path unusable: wait on this one", []outcome{lost}, nil, unsupported, l2, 10 * time.Second,
+			health.StateWaitingForSource, "", "the source is unavailable (source_unsupported); retrying in 4 s",
+			offsets(0, 6, 8), nil, 0},
+	}
+	for _, c := range cases {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.CircuitFailures = 1
+			s := newSim(t, pol, false)
+			s.native.setScript(c.nativeDflt, c.native...)
+			s.ff.setScript(live, c.ff...)
+			s.ff.setProbe(c.ffProbe)
+			s.start()
+			s.clk.AdvanceTo(c.until)
+			st := s.status()
+			require.Equal(t, c.wantState, st.State, st.Reason)
+			require.Equal(t, c.wantActive, st.ActivePath)
+			require.Equal(t, c.wantReason, st.Reason)
+			require.Equal(t, c.wantNative, s.native.startOffsets())
+			require.Equal(t, c.wantFF, s.ff.startOffsets())
+			require.Equal(t, c.wantFailbacks, st.Counters.Failbacks)
+			require.Zero(t, st.Counters.Failovers, "a source verdict is no failover")
+			np := s.path("native")
+			require.Zero(t, np.Failures)
+			require.Equal(t, CircuitClosed, np.Circuit)
+			require.Equal(t, rtmp.LayerSource, np.LastVerdict.Layer)
 		})
 	}
 }

@@ -126,6 +126,13 @@ type slot struct {
 	failures     int64
 	dropped      int64 // video frames dropped over the path's finished sessions
 	nextAttempt  time.Time
+	// srcFailed: the path failed at the source since the stream was last
+	// live; srcCold: that run failed before it went live (it could not
+	// read the source at all).
+	srcFailed, srcCold bool
+	// unreadable: the path could not read the source that the other path
+	// then read at once; no failback to it until it is live again.
+	unreadable bool
 }
 
 func (sl *slot) kind() string { return sl.spec.Path.Kind() }
@@ -344,8 +351,9 @@ func (l *loop) onLive(stable Timer) {
 	sl := l.active
 	sl.breaker.Succeed()
 	l.srcWait.Reset()
+	l.judgeSourceReaders(sl)
 	stable.Reset(l.pol.StableAfter)
-	l.setState(health.StateLive, fmt.Sprintf("%s path is live", sl.kind()))
+	l.setState(health.StateLive, l.liveReason())
 	l.log.Info("live", "path", sl.kind(), "after", l.clk.Now().Sub(l.since).Round(time.Millisecond))
 }
 

@@ -47,7 +47,7 @@ func (l *loop) onRunDone(r runResult, attempt Timer) {
 	}
 	l.lockSince = time.Time{}
 	if v.Layer == rtmp.LayerSource {
-		l.onSourceDown(r.slot, v, attempt)
+		l.onSourceDown(r.slot, v, r.sig.IsLive(), attempt)
 		return
 	}
 	if paused {
@@ -113,11 +113,24 @@ func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
 	l.log.Warn("path failed", "path", sl.kind(), "verdict", v.Error())
 }
 
-// onSourceDown waits for the source on the same path: a source failure never
-// moves the stream to the other path and never counts against a circuit.
-func (l *loop) onSourceDown(sl *slot, v *health.Verdict, attempt Timer) {
+// onSourceDown handles a path that failed at the source; it never counts
+// against the path (no circuit failure, no backoff). The other path reads
+// the source its own way (ffmpeg opens it itself, the native ingest parses
+// only what it knows), so it is tried at once, once per outage: when it is
+// usable and has not failed at the source itself since the stream was last
+// live. Otherwise the stream waits for the source on this path.
+func (l *loop) onSourceDown(sl *slot, v *health.Verdict, wasLive bool, attempt Timer) {
+	now := l.clk.Now()
+	sl.srcFailed, sl.srcCold = true, !wasLive
+	if other := l.other(sl); other != nil && !other.srcFailed && other.usable(now) {
+		l.log.Info("trying the other path for the source", "failed", sl.kind(), "next", other.kind())
+		l.setState(health.StateFailingOver, fmt.Sprintf("%s could not read the source (%s); trying %s, which reads it its own way",
+			sl.kind(), v.Cause, other.kind()))
+		l.schedule(other, attempt)
+		return
+	}
 	wait := l.srcWait.Next()
-	sl.nextAttempt = l.clk.Now().Add(wait)
+	sl.nextAttempt = now.Add(wait)
 	l.setState(health.StateWaitingForSource, fmt.Sprintf("the source is unavailable (%s); retrying %s", v.Cause, inDuration(wait)))
 	l.schedule(sl, attempt)
 }
@@ -279,6 +292,9 @@ func (l *loop) considerFailback(sl *slot) {
 	if sl != preferred || l.active == nil || l.active == preferred || !l.live || l.switchTo != nil {
 		return
 	}
+	if preferred.unreadable {
+		return // its probe tells of the target only, and it could not read the source
+	}
 	if l.clk.Now().Sub(preferred.probeOKSince) < l.pol.FailbackAfter {
 		return
 	}
@@ -395,8 +411,41 @@ func (l *loop) refreshDelivery() {
 		l.reason = l.congestedReason() // fresh figures, without a log line per tick
 	case !l.sig.Congested() && l.state == health.StateCongested:
 		l.log.Info("no longer congested", "path", l.active.kind())
-		l.setState(health.StateLive, fmt.Sprintf("%s path is live", l.active.kind()))
+		l.setState(health.StateLive, l.liveReason())
 	}
+}
+
+// judgeSourceReaders notes, as the path sl goes live, which path could not
+// read the source in the outage that ends: one that failed at the source
+// before it went live, while sl read the source at once (had sl failed at
+// the source too, the source was away for both). A path that lost the
+// source during a live session is not judged by that: it had read it. A
+// path that did not run in the outage keeps its mark. Every path may be
+// tried for the source again in the next outage.
+func (l *loop) judgeSourceReaders(sl *slot) {
+	for _, o := range l.slots {
+		if o != sl && o.srcFailed {
+			o.unreadable = o.srcCold && !sl.srcFailed
+		}
+	}
+	sl.unreadable = false
+	for _, o := range l.slots {
+		o.srcFailed, o.srcCold = false, false
+	}
+}
+
+// liveReason: "ffmpeg path is live", and why there is no failback when the
+// preferred path could not read the source.
+func (l *loop) liveReason() string {
+	reason := fmt.Sprintf("%s path is live", l.active.kind())
+	if pref := l.slots[0]; pref != l.active && pref.unreadable {
+		cause := "source"
+		if pref.lastVerdict != nil {
+			cause = pref.lastVerdict.Cause
+		}
+		reason += fmt.Sprintf("; no failback to %s, which could not read the source (%s)", pref.kind(), cause)
+	}
+	return reason
 }
 
 // congestedReason: "uplink takes 2.4 Mbit/s of the 4.0 Mbit/s the stream

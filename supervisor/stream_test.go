@@ -90,20 +90,22 @@ func TestFailoverOnConnectRejection(t *testing.T) {
 	}
 }
 
-func TestSourceDownNeverSwitchesPath(t *testing.T) {
+// Both paths failing at the source: each is tried once, then the stream
+// waits for the source on the last one tried, without counting a failover.
+func TestSourceDownTriesEachPathOnceThenWaits(t *testing.T) {
 	native := &scripted{kind: "native", fail: verdict(rtmp.LayerSource, "source_unreachable")}
-	ff := &scripted{kind: "ffmpeg"}
+	ff := &scripted{kind: "ffmpeg", fail: verdict(rtmp.LayerSource, "source_missing")}
 	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native}, Fallback: PathSpec{Path: ff}, Policy: fastPolicy()}
 	runStream(t, st)
-	testpeer.Eventually(t, 5*time.Second, "three source retries", func() bool { return native.runs.Load() >= 3 })
+	testpeer.Eventually(t, 5*time.Second, "three source retries", func() bool { return ff.runs.Load() >= 3 })
 	s := st.Status()
-	if s.State != health.StateWaitingForSource || ff.runs.Load() != 0 || s.Counters.Failovers != 0 {
-		t.Fatalf("state %s, ffmpeg runs %d, failovers %d", s.State, ff.runs.Load(), s.Counters.Failovers)
+	if s.State != health.StateWaitingForSource || native.runs.Load() != 1 || s.Counters.Failovers != 0 {
+		t.Fatalf("state %s, native runs %d, failovers %d", s.State, native.runs.Load(), s.Counters.Failovers)
 	}
-	native.set(nil)
+	ff.set(nil)
 	testpeer.Eventually(t, 5*time.Second, "recovery when the source returns", func() bool {
 		s := st.Status()
-		return s.State == health.StateLive && s.ActivePath == "native"
+		return s.State == health.StateLive && s.ActivePath == "ffmpeg"
 	})
 }
 
