@@ -269,7 +269,7 @@ func TestHostileCommandAfterPublish(t *testing.T) {
 	select {
 	case <-p.Done():
 	case <-time.After(5 * time.Second):
-		t.Fatal("the session did not end")
+		require.FailNow(t, "the session did not end")
 	}
 	re := asError(t, p.Err())
 	require.Equal(t, LayerUpkeep, re.Layer, "%v", re)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime/metrics"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzDecodeAMF: no input makes DecodeAMF panic or recurse without bound,
@@ -30,16 +32,16 @@ func FuzzDecodeAMF(f *testing.F) {
 		// cannot be reached: measure only above, so that fuzzing stays fast.
 		if len(in) < 4096 {
 			decode()
-		} else if allocated, limit := allocatedBy(decode), 2*uint64(len(in))+amfAllocSlack; allocated > limit {
-			t.Fatalf("decoding %d bytes allocated %d bytes (limit %d)", len(in), allocated, limit)
+		} else {
+			allocated, limit := allocatedBy(decode), 2*uint64(len(in))+amfAllocSlack
+			require.LessOrEqual(t, allocated, limit, "decoding %d bytes allocated %d bytes (limit %d)", len(in), allocated, limit)
 		}
 		ParseCommand(&Message{Type: TypeCommandAMF0, Payload: in})
 		if err != nil {
 			return
 		}
-		if _, err := EncodeAMF(vals...); err != nil {
-			t.Fatalf("decoded values do not re-encode: %v", err)
-		}
+		_, err = EncodeAMF(vals...)
+		require.NoError(t, err, "decoded values do not re-encode")
 	})
 }
 
@@ -101,15 +103,10 @@ func FuzzChunkReader(f *testing.F) {
 			}
 		}
 		allocated := allocatedBy(read)
-		if bad != nil {
-			t.Fatalf("message %v beyond its bound", bad)
-		}
-		if r.unfinished < 0 || r.unfinished > MaxUnfinishedBytes {
-			t.Fatalf("unfinished bytes %d", r.unfinished)
-		}
-		if limit := chunkAllocPerByte*uint64(len(in)) + chunkAllocSlack; allocated > limit {
-			t.Fatalf("reading %d bytes (%d messages) allocated %d bytes (limit %d)", len(in), messages, allocated, limit)
-		}
+		require.Nil(t, bad, "message %v beyond its bound", bad)
+		require.True(t, r.unfinished >= 0 && r.unfinished <= MaxUnfinishedBytes, "unfinished bytes %d", r.unfinished)
+		limit := chunkAllocPerByte*uint64(len(in)) + chunkAllocSlack
+		require.LessOrEqual(t, allocated, limit, "reading %d bytes (%d messages) allocated %d bytes (limit %d)", len(in), messages, allocated, limit)
 	})
 }
 
@@ -138,8 +135,8 @@ func FuzzServerHandshake(f *testing.F) {
 	f.Add([]byte{6, 1, 2}, false)
 	f.Fuzz(func(t *testing.T, in []byte, strict bool) {
 		res, err := ServerHandshake(&fuzzRW{bytes.NewReader(in)}, ServerHandshakeOptions{RequireDigest: strict})
-		if err == nil && strict && !res.ClientDigest {
-			t.Fatal("handshake without digest accepted under RequireDigest")
+		if err == nil && strict {
+			require.True(t, res.ClientDigest, "handshake without digest accepted under RequireDigest")
 		}
 		ClientHandshake(&fuzzRW{bytes.NewReader(in)}, HandshakeOptions{})
 	})

@@ -255,14 +255,11 @@ func FuzzGuard(f *testing.F) {
 			g := NewGuard(bytes.NewReader(src), 1+2*HandshakeSize, func(err error) { drops = append(drops, err) })
 			out, _ = io.ReadAll(io.LimitReader(g, int64(len(src))+1))
 		})
-		if len(out) > len(src) {
-			t.Fatalf("%d bytes passed for %d", len(out), len(src))
+		require.LessOrEqual(t, len(out), len(src), "%d bytes passed for %d", len(out), len(src))
+		if len(drops) == 0 {
+			require.True(t, bytes.Equal(out, src[:len(out)]), "bytes changed with nothing dropped")
 		}
-		if len(drops) == 0 && !bytes.Equal(out, src[:len(out)]) {
-			t.Fatal("bytes changed with nothing dropped")
-		}
-		if limit := 160*uint64(len(in)) + 512<<10; allocated > limit {
-			t.Fatalf("guarding %d bytes allocated %d (limit %d)", len(in), allocated, limit)
-		}
+		limit := 160*uint64(len(in)) + 512<<10
+		require.LessOrEqual(t, allocated, limit, "guarding %d bytes allocated %d (limit %d)", len(in), allocated, limit)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/stretchr/testify/require"
 )
 
 // x265Units encodes a few 320x240 frames with libx265 and splits them into
@@ -23,9 +24,7 @@ func x265Units(t *testing.T) (media.VideoParams, []media.Unit) {
 		units = append(units, media.Unit{Codec: media.CodecH265, DTS: dts, PTS: dts, Key: key, NALUs: [][]byte{pic}})
 	}
 	vp, err := media.NewVideoParams(media.CodecH265, h.VPS, h.SPS, h.PPS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return vp, units
 }
 
@@ -35,38 +34,24 @@ func x265Units(t *testing.T) (media.VideoParams, []media.Unit) {
 func TestPublishHEVCBothModes(t *testing.T) {
 	vp, units := x265Units(t)
 	rec, err := media.HEVCConfig(vp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	parsed, _, err := media.ParseHEVCConfig(rec)
-	if err != nil || parsed.Width != 320 || parsed.Height != 240 {
-		t.Fatalf("our hvcC does not parse back: %+v %v", parsed, err)
-	}
+	require.NoError(t, err, "our hvcC does not parse back: %+v", parsed)
+	require.Equal(t, 320, parsed.Width, "our hvcC does not parse back: %+v", parsed)
+	require.Equal(t, 240, parsed.Height, "our hvcC does not parse back: %+v", parsed)
 	for _, mode := range []rtmp.H265Mode{rtmp.H265Enhanced, rtmp.H265Legacy} {
 		sim := &fmsim.Server{Listen: "127.0.0.1:0", Rules: []string{"validate_nalu=true", "require_seq_header=true"}}
-		if err := sim.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, sim.Start())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := rtmp.Dial(ctx, sim.URL("live", "hevc"), rtmp.PublishOptions{H265: mode})
 		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.WriteMetadata(rtmp.MetadataFor(&vp, nil, mode)); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.WriteVideoConfig(vp, 0); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, p.WriteMetadata(rtmp.MetadataFor(&vp, nil, mode)))
+		require.NoError(t, p.WriteVideoConfig(vp, 0))
 		for _, u := range units {
-			if err := p.WriteVideo(u); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, p.WriteVideo(u))
 		}
-		if err := p.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, p.Close())
 		var info fmsim.SessionInfo
 		testpeer.Eventually(t, 5*time.Second, "the emulator to end the session", func() bool {
 			ss := sim.Sessions()
@@ -77,8 +62,7 @@ func TestPublishHEVCBothModes(t *testing.T) {
 			return false
 		})
 		sim.Close()
-		if info.VideoCodec != "hevc" || info.Width != 320 || info.Height != 240 || info.VideoFrames != len(units) {
-			t.Fatalf("mode %d: emulator saw %s %dx%d %d frames, sent %d", mode, info.VideoCodec, info.Width, info.Height, info.VideoFrames, len(units))
-		}
+		require.True(t, info.VideoCodec == "hevc" && info.Width == 320 && info.Height == 240 && info.VideoFrames == len(units),
+			"mode %d: emulator saw %s %dx%d %d frames, sent %d", mode, info.VideoCodec, info.Width, info.Height, info.VideoFrames, len(units))
 	}
 }

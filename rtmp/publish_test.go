@@ -19,9 +19,7 @@ func checkRecording(t *testing.T, path string, wantVideoFrames int) *testpeer.Pr
 	t.Helper()
 	pr := testpeer.FFprobe(t, path)
 	v, a := pr.Video(), pr.Audio()
-	if v == nil || a == nil {
-		t.Fatalf("recording lacks a track: %+v", pr.Streams)
-	}
+	require.True(t, v != nil && a != nil, "recording lacks a track: %+v", pr.Streams)
 	require.Equal(t, "h264", v.CodecName)
 	require.Equal(t, 640, v.Width)
 	require.Equal(t, 360, v.Height)
@@ -69,9 +67,8 @@ func TestPublishFFmpegListen(t *testing.T) {
 	require.NoError(t, p.Close())
 	out := l.Wait(t, 20*time.Second)
 	pr := checkRecording(t, out, 0)
-	if d := pr.DurationSeconds(); math.Abs(d-10) > 0.5 {
-		t.Fatalf("received duration %.2fs, sent ~10s", d)
-	}
+	d := pr.DurationSeconds()
+	require.InDelta(t, 10, d, 0.5, "received duration %.2fs, sent ~10s", d)
 }
 
 // L0: nothing listens; the error is typed, at L0, and carries no key.
@@ -109,15 +106,12 @@ func TestPublishExtendedTimestampsFFmpeg(t *testing.T) {
 		require.NoError(t, p.Close())
 		out := l.Wait(t, 20*time.Second)
 		pr := checkRecording(t, out, 250)
-		if a := pr.Audio(); a.FrameCount() < 400 {
-			t.Fatalf("policy %v: audio frames %d", policy, a.FrameCount())
-		}
+		a := pr.Audio()
+		require.GreaterOrEqual(t, a.FrameCount(), 400, "policy %v: audio frames %d", policy, a.FrameCount())
 		// ffmpeg rebases the output to start near 0; a broken timestamp at the
 		// boundary would show as a jump (a span far from 10 s) or lost frames.
 		first, last := packetSpan(t, out)
-		if d := last - first; math.Abs(d-10) > 0.5 {
-			t.Fatalf("policy %v: packets from %.3fs to %.3fs; want a ~10 s span", policy, first, last)
-		}
+		require.InDelta(t, 10, last-first, 0.5, "policy %v: packets from %.3fs to %.3fs; want a ~10 s span", policy, first, last)
 	}
 }
 
@@ -128,9 +122,7 @@ func packetSpan(t *testing.T, path string) (first, last float64) {
 		"-of", "csv=p=0", path).Output()
 	require.NoError(t, err)
 	lines := strings.Fields(string(out))
-	if len(lines) < 2 {
-		t.Fatalf("ffprobe packets: %q", out)
-	}
+	require.GreaterOrEqual(t, len(lines), 2, "ffprobe packets: %q", out)
 	first, _ = strconv.ParseFloat(lines[0], 64)
 	last = first
 	for _, s := range lines {

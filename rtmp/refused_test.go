@@ -36,7 +36,7 @@ func TestRefuseWindowOnlyWithCredentials(t *testing.T) {
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("close not noticed")
+		require.FailNow(t, "close not noticed")
 	}
 	re := asError(t, p.Err())
 	require.Equal(t, LayerUpkeep, re.Layer, re.Error())

@@ -226,8 +226,6 @@ func (s *scriptServer) commands() []*Command {
 func asError(t *testing.T, err error) *Error {
 	t.Helper()
 	var re *Error
-	if !errors.As(err, &re) {
-		t.Fatalf("error %v (%T) is not an *rtmp.Error", err, err)
-	}
+	require.True(t, errors.As(err, &re), "error %v (%T) is not an *rtmp.Error", err, err)
 	return re
 }

@@ -33,7 +33,7 @@ func waitFinished(t *testing.T, s *scriptServer) {
 	select {
 	case <-s.finished:
 	case <-time.After(10 * time.Second):
-		t.Fatal("server session did not end")
+		require.FailNow(t, "server session did not end")
 	}
 }
 
@@ -179,7 +179,7 @@ func TestCloseAfterPublishIsL4(t *testing.T) {
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("close not noticed")
+		require.FailNow(t, "close not noticed")
 	}
 	re := asError(t, p.Err())
 	require.Equal(t, LayerUpkeep, re.Layer)
@@ -206,7 +206,7 @@ func TestResetAfterFirstFrameIsL5(t *testing.T) {
 	select {
 	case <-p.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("reset not noticed")
+		require.FailNow(t, "reset not noticed")
 	}
 	re := asError(t, p.Err())
 	require.Equal(t, LayerMedia, re.Layer, re.Error())
