@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,36 +23,25 @@ import (
 // enabled demo stream from the builtin sample to the builtin emulator.
 func TestShippedConfig(t *testing.T) {
 	root, err := os.ReadFile("../config.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(root, Default()) {
-		t.Fatal("Default() differs from the repository-root config.hcl")
-	}
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(root, Default()), "Default() differs from the repository-root config.hcl")
 	cfg, err := Load("../config.hcl")
-	if err != nil {
-		t.Fatalf("shipped config.hcl: %v", err)
-	}
-	if cfg.Source != "../config.hcl" || cfg.Service.HTTPListen != "127.0.0.1:8765" {
-		t.Errorf("source %q, http_listen %q", cfg.Source, cfg.Service.HTTPListen)
-	}
-	if cfg.Emulator == nil || cfg.Emulator.Listen != "127.0.0.1:1935" || cfg.Emulator.Profile != ProfileCompanion {
-		t.Fatalf("emulator = %+v", cfg.Emulator)
-	}
+	require.NoError(t, err, "shipped config.hcl")
+	require.Equal(t, "../config.hcl", cfg.Source, "source")
+	require.Equal(t, "127.0.0.1:8765", cfg.Service.HTTPListen, "http_listen")
+	require.NotNil(t, cfg.Emulator, "emulator")
+	require.Equal(t, "127.0.0.1:1935", cfg.Emulator.Listen, "emulator = %+v", cfg.Emulator)
+	require.Equal(t, ProfileCompanion, cfg.Emulator.Profile, "emulator = %+v", cfg.Emulator)
 	demo, ok := cfg.Stream("demo")
-	if !ok || len(cfg.Streams) != 1 {
-		t.Fatalf("streams = %+v", cfg.Streams)
-	}
+	require.True(t, ok, "streams = %+v", cfg.Streams)
+	require.Len(t, cfg.Streams, 1, "streams = %+v", cfg.Streams)
 	want := Stream{Name: "demo", Enabled: true, Source: "builtin:sample", SourceKind: SourceBuiltin,
 		Target: "rtmp://127.0.0.1:1935/live/demo", TargetSpec: "emulator://live/demo", Prefer: PathNative}
 	got := demo
 	got.Audio, got.FFmpeg, got.Native, got.RTMP, got.Failover = "", FFmpeg{}, Native{}, RTMP{}, Failover{}
-	if !got.Equal(want) {
-		t.Errorf("demo = %+v", demo)
-	}
-	if _, err := ParseDefault(); err != nil {
-		t.Errorf("ParseDefault: %v", err)
-	}
+	require.True(t, got.Equal(want), "demo = %+v", demo)
+	_, err = ParseDefault()
+	require.NoError(t, err, "ParseDefault")
 }
 
 // A stream with only source and target gets every documented default.
@@ -60,12 +50,9 @@ func TestDefaults(t *testing.T) {
   source = "rtsp://cam/1"
   target = "rtmp://h/live/key"
 }`), "d.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Service != defaultService() || cfg.Emulator != nil {
-		t.Errorf("service %+v emulator %+v", cfg.Service, cfg.Emulator)
-	}
+	require.NoError(t, err)
+	require.Equal(t, defaultService(), cfg.Service, "service")
+	require.Nil(t, cfg.Emulator, "emulator")
 	s := cfg.Streams[0]
 	want := Stream{Name: "s", Enabled: true, Source: "rtsp://cam/1", SourceKind: SourceRTSP,
 		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: AudioCopy,
@@ -76,12 +63,8 @@ func TestDefaults(t *testing.T) {
 			BackoffInitial: time.Second, BackoffMax: time.Minute, AttemptsPerMinute: 6, CircuitFailures: 3,
 			CircuitWindow: 5 * time.Minute, CircuitCooldown: time.Minute, StallTimeout: 3 * time.Second},
 	}
-	if !s.Equal(want) {
-		t.Errorf("got  %+v\nwant %+v", s, want)
-	}
-	if s.Standby() != PathFFmpeg {
-		t.Errorf("standby = %s", s.Standby())
-	}
+	require.True(t, s.Equal(want), "got  %+v\nwant %+v", s, want)
+	require.Equal(t, PathFFmpeg, s.Standby(), "standby")
 }
 
 // Every setting, written out, lands in its typed field.
@@ -140,16 +123,14 @@ stream "cam-1.hd" {
     stall_timeout       = "4s"
   }
 }`), "full.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	wantSvc := Service{HTTPListen: "0.0.0.0:9000", LogLevel: LogDebug, LogFormat: LogJSON, FFmpegPath: "/usr/local/bin/ffmpeg"}
-	if cfg.Service != wantSvc || cfg.Service.LogLevel.HCLog().String() != "debug" {
-		t.Errorf("service = %+v", cfg.Service)
-	}
-	if e := cfg.Emulator; e.Listen != "127.0.0.1:0" || e.Profile != ProfileCloud || e.Rules["rst_after_first_frame"] != "100ms" {
-		t.Errorf("emulator = %+v", e)
-	}
+	require.Equal(t, wantSvc, cfg.Service, "service")
+	require.Equal(t, "debug", cfg.Service.LogLevel.HCLog().String(), "service = %+v", cfg.Service)
+	e := cfg.Emulator
+	require.Equal(t, "127.0.0.1:0", e.Listen, "emulator = %+v", e)
+	require.Equal(t, ProfileCloud, e.Profile, "emulator = %+v", e)
+	require.Equal(t, "100ms", e.Rules["rst_after_first_frame"], "emulator = %+v", e)
 	s := cfg.Streams[0]
 	want := Stream{Name: "cam-1.hd", Enabled: false, Source: "file:///srv/clip.flv", SourceKind: SourceFile,
 		Target:     "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
@@ -166,12 +147,10 @@ stream "cam-1.hd" {
 			BackoffInitial: 500 * time.Millisecond, BackoffMax: 2 * time.Minute, AttemptsPerMinute: 3,
 			CircuitFailures: 5, CircuitWindow: 10 * time.Minute, CircuitCooldown: 30 * time.Second, StallTimeout: 4 * time.Second},
 	}
-	if fmt.Sprintf("%+v", s) != fmt.Sprintf("%+v", want) {
-		t.Errorf("got  %+v\nwant %+v", s, want)
-	}
-	if s.FilePath() != "/srv/clip.flv" || s.Standby() != PathNative || !s.UsesEmulator() {
-		t.Errorf("FilePath %q Standby %s UsesEmulator %v", s.FilePath(), s.Standby(), s.UsesEmulator())
-	}
+	require.Equal(t, fmt.Sprintf("%+v", want), fmt.Sprintf("%+v", s))
+	require.Equal(t, "/srv/clip.flv", s.FilePath(), "FilePath")
+	require.Equal(t, PathNative, s.Standby(), "Standby")
+	require.True(t, s.UsesEmulator(), "UsesEmulator")
 }
 
 // native.flashver falls back to rtmp.flashver.
@@ -181,12 +160,8 @@ func TestNativeFlashVerInherits(t *testing.T) {
   target = "rtmp://h/live/key"
   rtmp { flashver = "FMLE/3.0 (compatible; X)" }
 }`), "f.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := cfg.Streams[0].Native.FlashVer; got != "FMLE/3.0 (compatible; X)" {
-		t.Errorf("native flashver = %q", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "FMLE/3.0 (compatible; X)", cfg.Streams[0].Native.FlashVer, "native flashver")
 }
 
 func TestSourceKinds(t *testing.T) {
@@ -200,13 +175,10 @@ func TestSourceKinds(t *testing.T) {
 		"builtin:sample":                                      SourceBuiltin,
 	} {
 		cfg, err := Parse([]byte(fmt.Sprintf("stream \"s\" {\n source = %q\n target = \"rtmp://h/a/k\"\n}\n", src)), "k.hcl")
-		if err != nil {
-			t.Errorf("%s: %v", src, err)
+		if !assert.NoError(t, err, src) {
 			continue
 		}
-		if cfg.Streams[0].SourceKind != kind {
-			t.Errorf("%s: kind %s, want %s", src, cfg.Streams[0].SourceKind, kind)
-		}
+		assert.Equal(t, kind, cfg.Streams[0].SourceKind, "%s: kind", src)
 	}
 }
 
@@ -220,9 +192,8 @@ func TestTargetShapes(t *testing.T) {
 		`target = "RTMP://Push.Example.com:1935/live/KEY"`,
 	} {
 		src := "stream \"s\" {\n source = \"builtin:sample\"\n " + body + "\n}\n"
-		if _, err := Parse([]byte(src), "t.hcl"); err != nil {
-			t.Errorf("%s: %v", body, err)
-		}
+		_, err := Parse([]byte(src), "t.hcl")
+		assert.NoError(t, err, body)
 	}
 }
 
@@ -293,21 +264,14 @@ func TestBadConfigs(t *testing.T) {
 	for _, c := range badCases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.src), "bad.hcl")
-			if err == nil {
-				t.Fatalf("no error for:\n%s", c.src)
-			}
+			require.Error(t, err, "no error for:\n%s", c.src)
 			text := err.Error()
 			pos := regexp.MustCompile(fmt.Sprintf(`(^|; )bad\.hcl:%d:[1-9][0-9]*: `, c.line))
-			if !pos.MatchString(text) {
-				t.Errorf("error does not point at bad.hcl:%d:COL: %s", c.line, text)
-			}
-			if !strings.Contains(text, c.field) {
-				t.Errorf("error does not name %q: %s", c.field, text)
-			}
+			require.Regexp(t, pos, text, "error does not point at bad.hcl:%d:COL", c.line)
+			require.Contains(t, text, c.field, "error does not name %q", c.field)
 			var ce *Error
-			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
-				t.Fatalf("error is %T, want *config.Error", err)
-			}
+			require.True(t, errors.As(err, &ce), "error is %T, want *config.Error", err)
+			require.NotEmpty(t, ce.Problems, "error is %T, want *config.Error", err)
 		})
 	}
 }
@@ -317,19 +281,16 @@ func TestAllProblemsReported(t *testing.T) {
 	src := "stream \"a\" {\n" + okStream + "  prefer = \"x\"\n}\nstream \"b\" {\n  source = \"builtin:sample\"\n}\n"
 	_, err := Parse([]byte(src), "many.hcl")
 	var ce *Error
-	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
-		t.Fatalf("err = %v", err)
-	}
+	require.True(t, errors.As(err, &ce), "err = %v", err)
+	require.Len(t, ce.Problems, 2, "err = %v", err)
 	p0, p1 := ce.Problems[0], ce.Problems[1]
-	if p0.Line != 4 || p0.Field != "prefer" || p0.Block != `stream "a"` || p1.Line != 6 || p1.Field != "target" {
-		t.Errorf("problems = %+v", ce.Problems)
-	}
+	require.True(t, p0.Line == 4 && p0.Field == "prefer" && p0.Block == `stream "a"` && p1.Line == 6 && p1.Field == "target",
+		"problems = %+v", ce.Problems)
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	if _, err := Load("testdata/does-not-exist.hcl"); err == nil || !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("err = %v", err)
-	}
+	_, err := Load("testdata/does-not-exist.hcl")
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
 // secretTargets are bad targets (and bad configs around a target) carrying
@@ -361,19 +322,14 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 		for _, source := range []string{"builtin:sample", "rtsp://admin:SECRETKEY123@/cam?wsSecret=abc123"} {
 			src := fmt.Sprintf("stream \"s\" {\n  source = %q\n  %s\n}\n", source, body)
 			_, err := Parse([]byte(src), "secret.hcl")
-			if err == nil {
-				t.Errorf("no error for:\n%s", src)
+			if !assert.Error(t, err, "no error for:\n%s", src) {
 				continue
 			}
 			text := fmt.Sprintf("%v %+v %#v", err, err, err)
 			for _, secret := range []string{"SECRETKEY123", "abc123"} {
-				if strings.Contains(text, secret) {
-					t.Errorf("%q leaked in: %s", secret, text)
-				}
+				assert.NotContains(t, text, secret, "%q leaked", secret)
 			}
-			if !strings.Contains(text, "secret.hcl:") {
-				t.Errorf("no position in: %s", text)
-			}
+			assert.Contains(t, text, "secret.hcl:", "no position")
 		}
 	}
 }
@@ -399,24 +355,17 @@ func TestUnparseableSourceNotEchoed(t *testing.T) {
 // complete example there (```hcl fences) decodes.
 func TestDocsCoverSchema(t *testing.T) {
 	doc, err := os.ReadFile("../docs/config.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawTLS{}, rawFailover{}} {
 		for _, a := range schemaOfValue(raw).Attributes {
-			if !bytes.Contains(doc, []byte("`"+a.Name+"`")) {
-				t.Errorf("docs/config.md does not document `%s`", a.Name)
-			}
+			assert.True(t, bytes.Contains(doc, []byte("`"+a.Name+"`")), "docs/config.md does not document `%s`", a.Name)
 		}
 	}
 	fences := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllSubmatch(doc, -1)
-	if len(fences) < 3 {
-		t.Fatalf("only %d hcl examples in docs/config.md", len(fences))
-	}
+	require.GreaterOrEqual(t, len(fences), 3, "only %d hcl examples in docs/config.md", len(fences))
 	for i, f := range fences {
-		if _, err := Parse(f[1], fmt.Sprintf("docs example %d", i+1)); err != nil {
-			t.Errorf("docs example %d does not decode: %v\n%s", i+1, err, f[1])
-		}
+		_, err := Parse(f[1], fmt.Sprintf("docs example %d", i+1))
+		assert.NoError(t, err, "docs example %d does not decode:\n%s", i+1, f[1])
 	}
 }
 
@@ -425,13 +374,9 @@ func schemaOfValue(v any) *hcl.BodySchema { return schemaOf(reflect.TypeOf(v)) }
 // Emulator rule values may be written as numbers or bools; they arrive as strings.
 func TestEmulatorRulesScalars(t *testing.T) {
 	cfg, err := Parse([]byte("emulator {\n  rules = { require_digest = true, stream_id = 9, rst_delay = \"100ms\" }\n}\n"), "r.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]string{"require_digest": "true", "stream_id": "9", "rst_delay": "100ms"}
-	if !reflect.DeepEqual(cfg.Emulator.Rules, want) {
-		t.Errorf("rules = %v", cfg.Emulator.Rules)
-	}
+	require.Equal(t, want, cfg.Emulator.Rules, "rules")
 }
 
 // Every range error names the field, the value and both bounds, at the
@@ -453,20 +398,17 @@ func TestRangeErrorsNameBothBounds(t *testing.T) {
 	} {
 		src := "stream \"s\" {\n" + okStream + "  " + c.block + " {\n    " + c.attr + "\n  }\n}\n"
 		_, err := Parse([]byte(src), "range.hcl")
-		if err == nil {
-			t.Errorf("%s: no error", c.attr)
+		if !assert.Error(t, err, "%s: no error", c.attr) {
 			continue
 		}
 		field := c.block + "." + strings.SplitN(c.attr, " ", 2)[0]
-		if want := "range.hcl:5:"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), field+": "+c.want) {
-			t.Errorf("%s:\n got %s\nwant range.hcl:5:COL: stream \"s\": %s: %s", c.attr, err, field, c.want)
-		}
+		assert.True(t, strings.Contains(err.Error(), "range.hcl:5:") && strings.Contains(err.Error(), field+": "+c.want),
+			"%s:\n got %s\nwant range.hcl:5:COL: stream \"s\": %s: %s", c.attr, err, field, c.want)
 	}
 	// The bounds themselves are accepted.
 	src := "stream \"s\" {\n" + okStream + "  failover {\n    probe_interval = \"250ms\"\n    attempts_per_minute = 600\n  }\n}\n"
-	if _, err := Parse([]byte(src), "ok.hcl"); err != nil {
-		t.Errorf("bounds rejected: %v", err)
-	}
+	_, err := Parse([]byte(src), "ok.hcl")
+	require.NoError(t, err, "bounds rejected")
 }
 
 // unknownArgs is a file of n bytes or a little less: one unknown argument a
@@ -502,9 +444,7 @@ func allocated(fn func()) (time.Duration, uint64) {
 func TestHugeFileRefusedBySize(t *testing.T) {
 	src, _ := unknownArgs(5 << 20)
 	path := filepath.Join(t.TempDir(), "config.hcl")
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, src, 0o600))
 	for name, load := range map[string]func() error{
 		"Load":  func() error { _, err := Load(path); return err },
 		"Parse": func() error { _, err := Parse(src, path); return err },
@@ -513,29 +453,22 @@ func TestHugeFileRefusedBySize(t *testing.T) {
 		took, alloc := allocated(func() { err = load() })
 		t.Logf("%s: %v in %v, %d bytes allocated", name, err, took, alloc)
 		var ce *Error
-		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.More != 0 {
-			t.Fatalf("%s: err = %v", name, err)
-		}
+		require.True(t, errors.As(err, &ce), "%s: err = %v", name, err)
+		require.True(t, len(ce.Problems) == 1 && ce.More == 0, "%s: err = %v", name, err)
 		want := fmt.Sprintf("%s: 5.0 MiB (%d bytes) is larger than the 1 MiB limit of a config file", path, len(src))
-		if err.Error() != want {
-			t.Errorf("%s: error %q, want %q", name, err, want)
-		}
-		if took > time.Second || alloc > 1<<20 {
-			t.Errorf("%s: took %v and allocated %d bytes: the file was read or parsed", name, took, alloc)
-		}
+		require.EqualError(t, err, want, name)
+		require.True(t, took <= time.Second && alloc <= 1<<20, "%s: took %v and allocated %d bytes: the file was read or parsed", name, took, alloc)
 	}
 	// A file that is not a regular one is read no further than the limit.
 	if _, err := os.Stat("/dev/zero"); err == nil {
 		_, err := Load("/dev/zero")
-		if err == nil || err.Error() != "/dev/zero: more than 1 MiB is larger than the 1 MiB limit of a config file" {
-			t.Errorf("/dev/zero: %v", err)
-		}
+		require.EqualError(t, err, "/dev/zero: more than 1 MiB is larger than the 1 MiB limit of a config file", "/dev/zero")
 	}
 	// At the limit, the file is parsed.
 	src, _ = unknownArgs(MaxFileSize)
-	if _, err := Parse(src, "limit.hcl"); err == nil || strings.Contains(err.Error(), "limit of a config file") {
-		t.Errorf("a file of %d bytes: %v", len(src), err)
-	}
+	_, err := Parse(src, "limit.hcl")
+	require.Error(t, err, "a file of %d bytes", len(src))
+	require.NotContains(t, err.Error(), "limit of a config file", "a file of %d bytes", len(src))
 }
 
 // A file within the size limit but full of problems reports the first
@@ -545,31 +478,23 @@ func TestHugeFileRefusedBySize(t *testing.T) {
 func TestManyProblemsBounded(t *testing.T) {
 	src, lines := unknownArgs(MaxFileSize - 64)
 	path := filepath.Join(t.TempDir(), "config.hcl")
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, src, 0o600))
 	var err error
 	took, alloc := allocated(func() { _, err = Load(path) })
 	t.Logf("%d problems: error of %d bytes in %v, %.1f MB allocated (HCL's parse and diagnostics)",
 		lines, len(err.Error()), took, float64(alloc)/1e6)
 	var ce *Error
-	if !errors.As(err, &ce) || len(ce.Problems) != MaxProblems || ce.More != lines-MaxProblems {
-		t.Fatalf("err = %.300v", err)
-	}
+	require.True(t, errors.As(err, &ce), "err = %.300v", err)
+	require.True(t, len(ce.Problems) == MaxProblems && ce.More == lines-MaxProblems, "err = %.300v", err)
 	for i, p := range ce.Problems {
-		if p.Line != i+1 || !strings.Contains(p.Message, fmt.Sprintf(`"unknown_argument_%d"`, i)) {
-			t.Errorf("problem %d = %+v", i, p)
-		}
+		require.True(t, p.Line == i+1 && strings.Contains(p.Message, fmt.Sprintf(`"unknown_argument_%d"`, i)), "problem %d = %+v", i, p)
 	}
 	text := err.Error()
-	if len(text) > MaxErrorText || !strings.HasSuffix(text, fmt.Sprintf("; and %d more", lines-MaxProblems)) {
-		t.Errorf("error of %d bytes: ...%s", len(text), text[max(0, len(text)-200):])
-	}
+	require.True(t, len(text) <= MaxErrorText && strings.HasSuffix(text, fmt.Sprintf("; and %d more", lines-MaxProblems)),
+		"error of %d bytes: ...%s", len(text), text[max(0, len(text)-200):])
 	// HCL's own parse and diagnostics of the file cost what they cost
 	// (140 MB allocated, 0.5 s; more under -race): MaxFileSize bounds them.
-	if took > 20*time.Second {
-		t.Errorf("took %v", took)
-	}
+	require.LessOrEqual(t, took, 20*time.Second, "took %v", took)
 }
 
 // One huge problem (an unknown argument with a 100 kB name) is cut, and the
@@ -578,18 +503,15 @@ func TestLongProblemCut(t *testing.T) {
 	name := strings.Repeat("é", 50000)
 	_, err := Parse([]byte("service {\n  x"+name+" = 1\n}\n"), "long.hcl")
 	var ce *Error
-	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
-		t.Fatalf("err = %.300v", err)
-	}
+	require.True(t, errors.As(err, &ce), "err = %.300v", err)
+	require.Len(t, ce.Problems, 1, "err = %.300v", err)
 	text := err.Error()
-	if len(ce.Problems[0].Message) > 512 || len(text) > MaxErrorText || !utf8.ValidString(text) || !strings.HasSuffix(text, "…") {
-		t.Errorf("message of %d bytes, error of %d bytes: %.200s", len(ce.Problems[0].Message), len(text), text)
-	}
+	require.True(t, len(ce.Problems[0].Message) <= 512 && len(text) <= MaxErrorText && utf8.ValidString(text) && strings.HasSuffix(text, "…"),
+		"message of %d bytes, error of %d bytes: %.200s", len(ce.Problems[0].Message), len(text), text)
 	e := &Error{More: 3}
 	for i := range 20 {
 		e.Problems = append(e.Problems, Problem{Filename: "f.hcl", Line: i + 1, Column: 1, Message: strings.Repeat("ü", 300)})
 	}
-	if text := e.Error(); len(text) > MaxErrorText || !utf8.ValidString(text) {
-		t.Errorf("error of %d bytes", len(text))
-	}
+	text = e.Error()
+	require.True(t, len(text) <= MaxErrorText && utf8.ValidString(text), "error of %d bytes", len(text))
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 const diffBase = `
@@ -33,9 +35,7 @@ stream "demo" {
 func mustParse(t *testing.T, src string) *Config {
 	t.Helper()
 	cfg, err := Parse([]byte(src), "diff.hcl")
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, src)
-	}
+	require.NoError(t, err, "parse:\n%s", src)
 	return cfg
 }
 
@@ -86,27 +86,21 @@ func TestDiff(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := Diff(base, mustParse(t, c.edit(diffBase)))
-			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("Diff = %+v, want %+v", got, c.want)
-			}
-			if got.Empty() != reflect.DeepEqual(c.want, Changes{}) {
-				t.Errorf("Empty() = %v", got.Empty())
-			}
+			require.Equal(t, c.want, got, "Diff")
+			require.Equal(t, reflect.DeepEqual(c.want, Changes{}), got.Empty(), "Empty()")
 		})
 	}
 }
 
 func TestDiffNil(t *testing.T) {
 	cfg := mustParse(t, diffBase)
-	if got := Diff(nil, cfg); !reflect.DeepEqual(got.Added, []string{"a", "b", "demo"}) || !got.EmulatorChanged || got.ServiceChanged {
-		t.Errorf("Diff(nil, cfg) = %+v", got)
-	}
-	if got := Diff(cfg, nil); !reflect.DeepEqual(got.Removed, []string{"a", "b", "demo"}) {
-		t.Errorf("Diff(cfg, nil) = %+v", got)
-	}
-	if !Diff(nil, nil).Empty() {
-		t.Error("Diff(nil, nil) not empty")
-	}
+	got := Diff(nil, cfg)
+	require.Equal(t, []string{"a", "b", "demo"}, got.Added, "Diff(nil, cfg) = %+v", got)
+	require.True(t, got.EmulatorChanged, "Diff(nil, cfg) = %+v", got)
+	require.False(t, got.ServiceChanged, "Diff(nil, cfg) = %+v", got)
+	got = Diff(cfg, nil)
+	require.Equal(t, []string{"a", "b", "demo"}, got.Removed, "Diff(cfg, nil) = %+v", got)
+	require.True(t, Diff(nil, nil).Empty(), "Diff(nil, nil) not empty")
 }
 
 // ResolveEmulator re-points emulator targets at the bound address without
@@ -115,16 +109,12 @@ func TestResolveEmulator(t *testing.T) {
 	old := mustParse(t, strings.Replace(diffBase, "127.0.0.1:1935", "127.0.0.1:0", 1))
 	old.ResolveEmulator("127.0.0.1:41935")
 	demo, _ := old.Stream("demo")
-	if demo.Target != "rtmp://127.0.0.1:41935/live/demo" {
-		t.Errorf("target = %q", demo.Target)
-	}
-	if a, _ := old.Stream("a"); a.Target != "rtmp://push.example.com/live/KEY_A" {
-		t.Errorf("non-emulator target changed: %q", a.Target)
-	}
+	require.Equal(t, "rtmp://127.0.0.1:41935/live/demo", demo.Target, "target")
+	a, _ := old.Stream("a")
+	require.Equal(t, "rtmp://push.example.com/live/KEY_A", a.Target, "non-emulator target changed")
 	fresh := mustParse(t, strings.Replace(diffBase, "127.0.0.1:1935", "127.0.0.1:0", 1))
-	if got := Diff(old, fresh); !got.Empty() {
-		t.Errorf("Diff after ResolveEmulator = %+v", got)
-	}
+	got := Diff(old, fresh)
+	require.True(t, got.Empty(), "Diff after ResolveEmulator = %+v", got)
 }
 
 func TestFingerprint(t *testing.T) {
@@ -132,16 +122,12 @@ func TestFingerprint(t *testing.T) {
 	b := mustParse(t, "# moved\n"+diffBase)
 	c := mustParse(t, strings.Replace(diffBase, "KEY_B", "KEY_B2", 1))
 	for i := range a.Streams {
-		if a.Streams[i].Fingerprint() != b.Streams[i].Fingerprint() {
-			t.Errorf("%s: fingerprint differs for equal streams", a.Streams[i].Name)
-		}
+		require.Equal(t, a.Streams[i].Fingerprint(), b.Streams[i].Fingerprint(), "%s: fingerprint differs for equal streams", a.Streams[i].Name)
 	}
 	sa, _ := a.Stream("b")
 	sc, _ := c.Stream("b")
-	if sa.Fingerprint() == sc.Fingerprint() || sa.Equal(sc) {
-		t.Error("changed stream has the same fingerprint")
-	}
-	if strings.Contains(sa.Fingerprint(), "KEY") || len(sa.Fingerprint()) != 64 {
-		t.Errorf("fingerprint = %q", sa.Fingerprint())
-	}
+	require.NotEqual(t, sa.Fingerprint(), sc.Fingerprint(), "changed stream has the same fingerprint")
+	require.False(t, sa.Equal(sc), "changed stream has the same fingerprint")
+	require.NotContains(t, sa.Fingerprint(), "KEY", "fingerprint = %q", sa.Fingerprint())
+	require.Len(t, sa.Fingerprint(), 64, "fingerprint = %q", sa.Fingerprint())
 }

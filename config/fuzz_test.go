@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzParse: no input makes the decoder panic, a success yields a usable
@@ -29,29 +31,19 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		var ce *Error
-		if !errors.As(err, &ce) || len(ce.Problems) == 0 {
-			t.Fatalf("error is %T: %v", err, err)
-		}
+		require.True(t, errors.As(err, &ce), "error is %T: %v", err, err)
+		require.NotEmpty(t, ce.Problems, "error is %T: %v", err, err)
 		text := err.Error()
-		if !strings.HasPrefix(text, "fuzz.hcl:") {
-			t.Fatalf("error without position: %.300v", err)
-		}
-		if len(text) > MaxErrorText || len(ce.Problems) > MaxProblems || !utf8.ValidString(text) && utf8.Valid(src) {
-			t.Fatalf("error of %d bytes with %d problems: %.300s", len(text), len(ce.Problems), text)
-		}
+		require.True(t, strings.HasPrefix(text, "fuzz.hcl:"), "error without position: %.300v", err)
+		require.False(t, len(text) > MaxErrorText || len(ce.Problems) > MaxProblems || !utf8.ValidString(text) && utf8.Valid(src),
+			"error of %d bytes with %d problems: %.300s", len(text), len(ce.Problems), text)
 	})
 }
 
 func checkParsed(t *testing.T, cfg *Config) {
-	if cfg == nil || cfg.Source != "fuzz.hcl" || cfg.Service.HTTPListen == "" {
-		t.Fatalf("config = %+v", cfg)
-	}
+	require.True(t, cfg != nil && cfg.Source == "fuzz.hcl" && cfg.Service.HTTPListen != "", "config = %+v", cfg)
 	for _, s := range cfg.Streams {
-		if s.Name == "" || s.Source == "" || s.Target == "" || !s.Equal(s) || s.Fingerprint() == "" {
-			t.Fatalf("stream = %+v", s)
-		}
+		require.True(t, s.Name != "" && s.Source != "" && s.Target != "" && s.Equal(s) && s.Fingerprint() != "", "stream = %+v", s)
 	}
-	if !Diff(cfg, cfg).Empty() {
-		t.Fatal("config differs from itself")
-	}
+	require.True(t, Diff(cfg, cfg).Empty(), "config differs from itself")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const waitLimit = 10 * time.Second
@@ -38,11 +40,9 @@ func startWatcher(t *testing.T, src string) (*Watcher, string, func()) {
 		cancel()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
+			assert.NoError(t, err, "Run")
 		case <-time.After(waitLimit):
-			t.Error("Run did not return after cancel")
+			assert.Fail(t, "Run did not return after cancel")
 		}
 	})
 	t.Cleanup(stop)
@@ -52,9 +52,7 @@ func startWatcher(t *testing.T, src string) (*Watcher, string, func()) {
 
 func writeFile(t *testing.T, path, src string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o644))
 }
 
 // waitUpdate reads Updates until one satisfies ok, failing at the deadline.
@@ -64,14 +62,12 @@ func waitUpdate(t *testing.T, w *Watcher, what string, ok func(Update) bool) Upd
 	for {
 		select {
 		case u, open := <-w.Updates():
-			if !open {
-				t.Fatalf("%s: Updates closed", what)
-			}
+			require.True(t, open, "%s: Updates closed", what)
 			if ok(u) {
 				return u
 			}
 		case <-deadline:
-			t.Fatalf("%s: no matching update within %s", what, waitLimit)
+			require.FailNow(t, "no matching update", "%s: no matching update within %s", what, waitLimit)
 		}
 	}
 }
@@ -94,9 +90,8 @@ func TestWatcherInPlaceRewrite(t *testing.T) {
 	w, path, _ := startWatcher(t, streamsConfig("a"))
 	writeFile(t, path, streamsConfig("a", "b"))
 	u := waitUpdate(t, w, "rewrite adds b", hasStreams("a", "b"))
-	if u.Config.Source != path || u.At.IsZero() {
-		t.Errorf("update = %+v", u)
-	}
+	require.Equal(t, path, u.Config.Source, "update = %+v", u)
+	require.False(t, u.At.IsZero(), "update = %+v", u)
 	writeFile(t, path, streamsConfig("b"))
 	waitUpdate(t, w, "rewrite removes a", hasStreams("b"))
 }
@@ -107,9 +102,7 @@ func TestWatcherAtomicRename(t *testing.T) {
 	for i, names := range [][]string{{"a", "b"}, {"c"}} {
 		tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".config.hcl.swp%d", i))
 		writeFile(t, tmp, streamsConfig(names...))
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Rename(tmp, path))
 		waitUpdate(t, w, fmt.Sprintf("rename %d", i), hasStreams(names...))
 	}
 }
@@ -120,10 +113,11 @@ func TestWatcherBrokenThenFixed(t *testing.T) {
 	writeFile(t, path, streamsConfig("a")+"stream \"b\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h/live/SECRETKEY123?wsSecret=abc123\"\n  prefer = \"bogus\"\n}\n")
 	u := waitUpdate(t, w, "broken file", func(u Update) bool { return u.Err != nil })
 	var ce *Error
-	if u.Config != nil || !errors.As(u.Err, &ce) || !strings.Contains(u.Err.Error(), path+":8:") ||
-		!strings.Contains(u.Err.Error(), "prefer") || strings.Contains(u.Err.Error(), "SECRETKEY123") {
-		t.Errorf("broken update = %+v", u)
-	}
+	require.Nil(t, u.Config, "broken update = %+v", u)
+	require.True(t, errors.As(u.Err, &ce), "broken update = %+v", u)
+	require.Contains(t, u.Err.Error(), path+":8:", "broken update = %+v", u)
+	require.Contains(t, u.Err.Error(), "prefer", "broken update = %+v", u)
+	require.NotContains(t, u.Err.Error(), "SECRETKEY123", "broken update = %+v", u)
 	writeFile(t, path, streamsConfig("a", "b"))
 	waitUpdate(t, w, "fixed file", hasStreams("a", "b"))
 }
@@ -131,13 +125,9 @@ func TestWatcherBrokenThenFixed(t *testing.T) {
 // A deleted file is an Err update; putting it back recovers.
 func TestWatcherRemovedThenRestored(t *testing.T) {
 	w, path, _ := startWatcher(t, streamsConfig("a"))
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Remove(path))
 	u := waitUpdate(t, w, "removed", func(u Update) bool { return u.Err != nil })
-	if !errors.Is(u.Err, os.ErrNotExist) {
-		t.Errorf("err = %v", u.Err)
-	}
+	require.ErrorIs(t, u.Err, os.ErrNotExist)
 	writeFile(t, path, streamsConfig("z"))
 	waitUpdate(t, w, "restored", hasStreams("z"))
 }
@@ -157,12 +147,11 @@ func TestWatcherLatestWins(t *testing.T) {
 	w.init()
 	w.send(first)
 	w.send(second)
-	if u := <-w.Updates(); u.Err != second.Err {
-		t.Errorf("got %v, want the newest", u.Err)
-	}
+	u := <-w.Updates()
+	require.Equal(t, second.Err, u.Err, "got %v, want the newest", u.Err)
 	select {
 	case u := <-w.Updates():
-		t.Errorf("stale update left behind: %v", u.Err)
+		require.FailNow(t, "stale update left behind", "%v", u.Err)
 	default:
 	}
 }
@@ -172,22 +161,16 @@ func TestWatcherStopClosesUpdates(t *testing.T) {
 	stop()
 	select {
 	case _, open := <-w.Updates():
-		if open {
-			t.Error("Updates not closed after Run returned")
-		}
+		require.False(t, open, "Updates not closed after Run returned")
 	case <-time.After(waitLimit):
-		t.Fatal("Updates not closed")
+		require.FailNow(t, "Updates not closed")
 	}
 }
 
 func TestWatcherBadDirectory(t *testing.T) {
 	w := &Watcher{Path: filepath.Join(t.TempDir(), "missing", "config.hcl")}
-	if err := w.Run(context.Background()); err == nil {
-		t.Error("Run on a missing directory returned nil")
-	}
-	if err := (&Watcher{}).Run(context.Background()); err == nil {
-		t.Error("Run with no path returned nil")
-	}
+	require.Error(t, w.Run(context.Background()), "Run on a missing directory returned nil")
+	require.Error(t, (&Watcher{}).Run(context.Background()), "Run with no path returned nil")
 }
 
 // The config directory removed and created again with a changed file: the
@@ -195,9 +178,7 @@ func TestWatcherBadDirectory(t *testing.T) {
 // keeps watching it.
 func TestWatcherDirectoryRemovedThenRecreated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "conf", "config.hcl")
-	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Dir(path), 0o755))
 	writeFile(t, path, streamsConfig("a"))
 	logs := &lockedBuffer{}
 	w := &Watcher{Path: path, Debounce: 20 * time.Millisecond, pollInterval: 50 * time.Millisecond,
@@ -207,41 +188,30 @@ func TestWatcherDirectoryRemovedThenRecreated(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		assert.NoError(t, <-done, "Run")
 	})
 	waitUpdate(t, w, "initial load", hasStreams("a"))
 
-	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.RemoveAll(filepath.Dir(path)))
 	u := waitUpdate(t, w, "watch lost", func(u Update) bool { return errors.Is(u.Err, ErrWatchLost) })
-	if !strings.Contains(u.Err.Error(), filepath.Dir(path)) {
-		t.Errorf("lost-watch error does not name the directory: %v", u.Err)
-	}
+	require.Contains(t, u.Err.Error(), filepath.Dir(path), "lost-watch error does not name the directory")
 	// SIGHUP reads the path whatever the watch state.
 	w.Reload()
 	u = waitUpdate(t, w, "reload while lost", func(u Update) bool { return u.Err != nil })
-	if !errors.Is(u.Err, os.ErrNotExist) || !errors.Is(u.Err, ErrWatchLost) {
-		t.Errorf("reload while lost: %v", u.Err)
-	}
+	require.ErrorIs(t, u.Err, os.ErrNotExist, "reload while lost")
+	require.ErrorIs(t, u.Err, ErrWatchLost, "reload while lost")
 
-	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Dir(path), 0o755))
 	writeFile(t, path, streamsConfig("a", "b"))
 	waitUpdate(t, w, "recreated directory applied", hasStreams("a", "b"))
 	deadline := time.Now().Add(waitLimit)
 	for !strings.Contains(logs.String(), "watching again") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no \"watching again\" in the log:\n%s", logs.String())
+			require.FailNow(t, "no \"watching again\" in the log", "%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !strings.Contains(logs.String(), "not watching it") {
-		t.Errorf("the lost watch was not logged:\n%s", logs.String())
-	}
+	require.Contains(t, logs.String(), "not watching it", "the lost watch was not logged")
 	// The watch is armed again: a later in-place write is seen.
 	writeFile(t, path, streamsConfig("c"))
 	waitUpdate(t, w, "write after re-watch", hasStreams("c"))
@@ -251,9 +221,7 @@ func TestWatcherDirectoryRemovedThenRecreated(t *testing.T) {
 func TestWatcherDirectoryRenamedAndReplaced(t *testing.T) {
 	base := t.TempDir()
 	path := filepath.Join(base, "conf", "config.hcl")
-	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Dir(path), 0o755))
 	writeFile(t, path, streamsConfig("a"))
 	w := &Watcher{Path: path, Debounce: 20 * time.Millisecond, pollInterval: 50 * time.Millisecond, Logger: hclog.NewNullLogger()}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -261,18 +229,12 @@ func TestWatcherDirectoryRenamedAndReplaced(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		assert.NoError(t, <-done, "Run")
 	})
 	waitUpdate(t, w, "initial load", hasStreams("a"))
-	if err := os.Rename(filepath.Dir(path), filepath.Join(base, "conf.old")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Rename(filepath.Dir(path), filepath.Join(base, "conf.old")))
 	waitUpdate(t, w, "watch lost", func(u Update) bool { return errors.Is(u.Err, ErrWatchLost) })
-	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(filepath.Dir(path), 0o755))
 	writeFile(t, path, streamsConfig("z"))
 	waitUpdate(t, w, "replacement applied", hasStreams("z"))
 	// Writes to the old directory are not taken for the config.
