@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 )
 
 func sampleBytes(t *testing.T) []byte {
 	t.Helper()
 	b, err := os.ReadFile(testpeer.SamplePath(t))
-	noErr(t, err)
+	require.NoError(t, err)
 	return b
 }
 
@@ -18,11 +19,11 @@ func sampleBytes(t *testing.T) []byte {
 func TestTruncatedFLVPlaysUpToTheCut(t *testing.T) {
 	b := sampleBytes(t)
 	whole, err := ParseClip(b)
-	noErr(t, err)
+	require.NoError(t, err)
 	c, err := ParseClip(b[:len(b)/2+7])
-	noErr(t, err, "a truncated file")
-	isTrue(t, c.Truncated, "Truncated is set")
-	isTrue(t, len(c.Units) > len(whole.Units)/3 && len(c.Units) < len(whole.Units), "units: ", len(c.Units), " of ", len(whole.Units))
+	require.NoError(t, err, "a truncated file")
+	require.True(t, c.Truncated, "Truncated is set")
+	require.True(t, len(c.Units) > len(whole.Units)/3 && len(c.Units) < len(whole.Units), "units: %v of %v", len(c.Units), len(whole.Units))
 }
 
 // A tag whose frame does not decode (a NALU length past the tag's end) is
@@ -30,7 +31,7 @@ func TestTruncatedFLVPlaysUpToTheCut(t *testing.T) {
 func TestDamagedTagIsSkipped(t *testing.T) {
 	b := append([]byte(nil), sampleBytes(t)...)
 	whole, err := ParseClip(b)
-	noErr(t, err)
+	require.NoError(t, err)
 	frames := 0
 	for off := 13; off+11 < len(b); {
 		size := int(b[off+1])<<16 | int(b[off+2])<<8 | int(b[off+3])
@@ -44,7 +45,7 @@ func TestDamagedTagIsSkipped(t *testing.T) {
 		off += 11 + size + 4
 	}
 	c, err := ParseClip(b)
-	noErr(t, err, "a file with a damaged tag")
-	equal(t, 1, c.Damaged, "damaged tags")
-	equal(t, len(whole.Units)-1, len(c.Units), "units")
+	require.NoError(t, err, "a file with a damaged tag")
+	require.Equal(t, 1, c.Damaged, "damaged tags")
+	require.Equal(t, len(whole.Units)-1, len(c.Units), "units")
 }

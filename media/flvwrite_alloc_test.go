@@ -1,6 +1,10 @@
 package media
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
 
 // A video frame's tag body is built in one allocation: it runs for every
 // frame of every native stream.
@@ -8,12 +12,10 @@ func TestVideoFrameTagOneAllocation(t *testing.T) {
 	u := Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{make([]byte, 30), make([]byte, 4000), make([]byte, 90000)}}
 	for _, c := range []Codec{CodecH264, CodecH265} {
 		u.Codec = c
-		if n := testing.AllocsPerRun(50, func() { _, _ = VideoFrameTag(u, HEVCEnhanced) }); n != 1 {
-			t.Fatalf("%v: %v allocations per frame", c, n)
-		}
+		n := testing.AllocsPerRun(50, func() { _, _ = VideoFrameTag(u, HEVCEnhanced) })
+		require.Equal(t, 1.0, n, "%v: %v allocations per frame", c, n)
 	}
 	b, err := VideoFrameTag(u, HEVCLegacy)
-	if err != nil || len(b) != 5+3*4+30+4000+90000 {
-		t.Fatalf("legacy H.265 body: %d bytes, %v", len(b), err)
-	}
+	require.NoError(t, err, "legacy H.265 body")
+	require.Len(t, b, 5+3*4+30+4000+90000, "legacy H.265 body")
 }

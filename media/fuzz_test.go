@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 )
 
 // sampleHead returns the first units of the sample as a small FLV (frames
@@ -14,13 +15,9 @@ import (
 // every decoder.
 func sampleHead(f *testing.F) ([]byte, *Clip) {
 	b, err := os.ReadFile(testpeer.SamplePath(f))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	c, err := ParseClip(b)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	head := *c
 	head.Units = c.Units[:12]
 	var buf bytes.Buffer
@@ -75,8 +72,9 @@ func FuzzAVCConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := AVCConfig(p); err != nil && len(p.SPS) >= 4 {
-			t.Fatalf("decoded record does not encode: %v", err)
+		if len(p.SPS) >= 4 {
+			_, err := AVCConfig(p)
+			require.NoError(t, err, "decoded record does not encode")
 		}
 	})
 }
@@ -101,8 +99,8 @@ func FuzzAudioConfig(f *testing.F) {
 	f.Add([]byte{0x2b, 0x92, 0x08, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseAudioConfig(b)
-		if err == nil && (p.SampleRate <= 0 || p.Channels <= 0) {
-			t.Fatalf("accepted %+v", p)
+		if err == nil {
+			require.True(t, p.SampleRate > 0 && p.Channels > 0, "accepted %+v", p)
 		}
 	})
 }

@@ -7,14 +7,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // checkSnapshot asserts the GOP invariants.
 func checkSnapshot(t testing.TB, s GOPSnapshot, maxBytes int) {
 	t.Helper()
-	if err := snapshotErr(s, maxBytes); err != "" {
-		t.Fatal(err)
-	}
+	require.Empty(t, snapshotErr(s, maxBytes))
 }
 
 // snapshotErr checks that a non-empty GOP starts at a video keyframe, holds
@@ -53,7 +54,7 @@ func TestGOPCacheStartsAtLastKeyframe(t *testing.T) {
 	g := NewGOPCache(4 << 20)
 	g.SetVideoParams(*c.Video)
 	g.SetAudioParams(*c.Audio)
-	equal(t, 0, len(g.Snapshot().Units), "nothing before the first keyframe")
+	require.Empty(t, g.Snapshot().Units, "nothing before the first keyframe")
 	var lastKey Unit
 	var sinceKey, audioSinceKey int
 	for _, u := range c.Units {
@@ -68,21 +69,21 @@ func TestGOPCacheStartsAtLastKeyframe(t *testing.T) {
 		s := g.Snapshot()
 		checkSnapshot(t, s, 4<<20)
 		if lastKey.NALUs != nil {
-			equal(t, lastKey.DTS, s.Units[0].DTS, "GOP start")
-			equal(t, s.Units[len(s.Units)-1].DTS, u.DTS, "GOP end is the newest unit")
-			isTrue(t, len(s.Units) >= sinceKey-1, "GOP lost units")
+			require.Equal(t, lastKey.DTS, s.Units[0].DTS, "GOP start")
+			require.Equal(t, s.Units[len(s.Units)-1].DTS, u.DTS, "GOP end is the newest unit")
+			require.True(t, len(s.Units) >= sinceKey-1, "GOP lost units")
 		}
 	}
 	s := g.Snapshot()
-	equal(t, *c.Video, *s.Video)
-	equal(t, *c.Audio, *s.Audio)
+	require.Equal(t, *c.Video, *s.Video)
+	require.Equal(t, *c.Audio, *s.Audio)
 	var audio int
 	for _, u := range s.Units {
 		if u.Codec == CodecAAC {
 			audio++
 		}
 	}
-	isTrue(t, audio >= audioSinceKey-1 && audio > 80, "audio in the last GOP: ", audio)
+	require.True(t, audio >= audioSinceKey-1 && audio > 80, "audio in the last GOP: %v", audio)
 }
 
 // A GOP that outgrows the bound is dropped; the cache serves nothing until
@@ -107,15 +108,15 @@ func TestGOPCacheBound(t *testing.T) {
 		sawNonEmpty = sawNonEmpty || len(s.Units) > 0
 	}
 	_, _, dropped := g.Stats()
-	isTrue(t, dropped >= keys, "every GOP should overflow, dropped ", dropped)
-	isTrue(t, sawEmptyAfterKey && sawNonEmpty, "expected both a served GOP start and an empty wait")
+	require.True(t, dropped >= keys, "every GOP should overflow, dropped %v", dropped)
+	require.True(t, sawEmptyAfterKey && sawNonEmpty, "expected both a served GOP start and an empty wait")
 }
 
 // One writer and several readers at once (run with -race): every snapshot
 // keeps the invariants.
 func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 	l, err := NewLooper(loadSample(t), nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	g := NewGOPCache(300 << 10)
 	g.SetVideoParams(*l.Video())
 	g.SetAudioParams(*l.Audio())
@@ -129,8 +130,7 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 			for { // at least one snapshot, even if the writer is already done
 				stop := done.Load()
 				s := g.Snapshot()
-				if err := snapshotErr(s, 300<<10); err != "" {
-					t.Error(err)
+				if !assert.Empty(t, snapshotErr(s, 300<<10)) { // not require: off the test goroutine
 					return
 				}
 				served.Add(int64(len(s.Units)))
@@ -142,12 +142,12 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 	}
 	for i := 0; i < 2000; i++ {
 		u, err := l.Next(context.Background())
-		noErr(t, err)
+		require.NoError(t, err)
 		g.Push(u)
 	}
 	done.Store(true)
 	wg.Wait()
-	isTrue(t, served.Load() > 0, "readers never saw a GOP")
+	require.True(t, served.Load() > 0, "readers never saw a GOP")
 }
 
 // In-band parameter sets that change are reported and land in the snapshot.
@@ -155,11 +155,11 @@ func TestGOPCacheInBandParamChange(t *testing.T) {
 	c := hevcClip(t)
 	g := NewGOPCache(1 << 20)
 	changed := g.Push(c.Units[0])
-	isTrue(t, changed, "first in-band VPS/SPS/PPS is a change")
-	equal(t, 320, g.Snapshot().Video.Width)
-	isTrue(t, !g.Push(c.Units[1]), "same sets are not a change")
+	require.True(t, changed, "first in-band VPS/SPS/PPS is a change")
+	require.Equal(t, 320, g.Snapshot().Video.Width)
+	require.False(t, g.Push(c.Units[1]), "same sets are not a change")
 	g.Reset()
-	equal(t, 0, len(g.Snapshot().Units))
+	require.Empty(t, g.Snapshot().Units)
 }
 
 // BenchmarkGOPCachePush measures the cost of caching one unit.

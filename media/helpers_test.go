@@ -2,13 +2,10 @@ package media
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -34,7 +32,7 @@ func hevcClip(t *testing.T) *Clip {
 	t.Helper()
 	testpeer.Need(t, "ffmpeg")
 	hevcOnce.Do(func() { hevcOnce.clip, hevcOnce.err = encodeHEVC(t.TempDir()) })
-	noErr(t, hevcOnce.err)
+	require.NoError(t, hevcOnce.err)
 	return hevcOnce.clip
 }
 
@@ -107,51 +105,6 @@ func hevcUnits(nalus [][]byte) (*Clip, error) {
 	}
 	c.Video = &p
 	return c, nil
-}
-
-// Minimal assertions (testify's assert needs modules absent from go.sum).
-
-func noErr(t testing.TB, err error, what ...any) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%v: unexpected error: %v", fmt.Sprint(what...), err)
-	}
-}
-
-func isErr(t testing.TB, err error, what ...any) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("%v: expected an error", fmt.Sprint(what...))
-	}
-}
-
-func errIs(t testing.TB, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("error %v is not %v", err, target)
-	}
-}
-
-func equal(t testing.TB, want, got any, what ...any) {
-	t.Helper()
-	if !reflect.DeepEqual(want, got) {
-		w, g := fmt.Sprintf("%+v", want), fmt.Sprintf("%+v", got)
-		t.Fatalf("%v:\nwant %.600s\ngot  %.600s", fmt.Sprint(what...), w, g)
-	}
-}
-
-func isTrue(t testing.TB, cond bool, what ...any) {
-	t.Helper()
-	if !cond {
-		t.Fatalf("%v", fmt.Sprint(what...))
-	}
-}
-
-func near(t testing.TB, want, got, delta float64, what ...any) {
-	t.Helper()
-	if math.Abs(want-got) > delta {
-		t.Fatalf("%v: want %v ± %v, got %v", fmt.Sprint(what...), want, delta, got)
-	}
 }
 
 func testpeerNeedFFmpeg(t *testing.T) { testpeer.Need(t, "ffmpeg") }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 )
 
 // skipClock jumps forward by d whenever someone waits for d, so paced code
@@ -43,26 +44,26 @@ func (stuckClock) After(time.Duration) <-chan time.Time { return nil }
 func TestLooperContinuousTimestamps(t *testing.T) {
 	c := loadSample(t)
 	l, err := NewLooper(c, nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	ctx := context.Background()
 	step := map[bool]time.Duration{true: c.VideoFrameDuration(), false: c.AudioFrameDuration()}
 	last := map[bool]time.Duration{true: -1, false: -1}
 	for i := 0; l.Loops() < 100; i++ {
 		u, err := l.Next(ctx)
-		noErr(t, err)
+		require.NoError(t, err)
 		if i == 0 {
-			equal(t, time.Duration(0), u.DTS, "first DTS")
+			require.Equal(t, time.Duration(0), u.DTS, "first DTS")
 		}
 		v := u.Codec.IsVideo()
 		if last[v] >= 0 {
 			gap := u.DTS - last[v]
-			isTrue(t, gap >= step[v]-1500*time.Microsecond && gap <= step[v]+1500*time.Microsecond,
-				"step of ", gap, " at ", u.DTS, " (video ", v, "); one frame is ", step[v])
+			require.True(t, gap >= step[v]-1500*time.Microsecond && gap <= step[v]+1500*time.Microsecond,
+				"step of %v at %v (video %v); one frame is %v", gap, u.DTS, v, step[v])
 		}
 		last[v] = u.DTS
 		if l.audio.loop == l.video.loop {
 			drift := l.audio.off - l.video.off
-			isTrue(t, drift.Abs() <= step[false]/2, "A/V drift ", drift, " in loop ", l.Loops())
+			require.True(t, drift.Abs() <= step[false]/2, "A/V drift %v in loop %v", drift, l.Loops())
 		}
 	}
 }
@@ -73,30 +74,30 @@ func TestLooperPacedByClock(t *testing.T) {
 	c := loadSample(t)
 	clk := &skipClock{now: time.Unix(1000, 0)}
 	l, err := NewLooper(c, clk)
-	noErr(t, err)
+	require.NoError(t, err)
 	var u Unit
 	for u.DTS < 25*time.Second {
 		u, err = l.Next(context.Background())
-		noErr(t, err)
-		equal(t, time.Unix(1000, 0).Add(u.DTS), clk.Now(), "release time of ", u.DTS)
+		require.NoError(t, err)
+		require.Equal(t, time.Unix(1000, 0).Add(u.DTS), clk.Now(), "release time of %v", u.DTS)
 	}
 }
 
 // A paced Next returns promptly when its context ends.
 func TestLooperCancel(t *testing.T) {
 	l, err := NewLooper(loadSample(t), stuckClock{})
-	noErr(t, err)
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err = l.Next(ctx) // DTS 0 is due at once
-	noErr(t, err)
+	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { _, err := l.Next(ctx); done <- err }()
 	cancel()
 	select {
 	case err := <-done:
-		errIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, context.Canceled)
 	case <-time.After(10 * time.Second):
-		t.Fatal("Next ignored the cancelled context")
+		require.FailNow(t, "Next ignored the cancelled context")
 	}
 }
 
@@ -104,16 +105,16 @@ func TestLooperCancel(t *testing.T) {
 func TestOpenFileLooper(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile(testpeer.SamplePath(t))
-	noErr(t, err)
+	require.NoError(t, err)
 	p := filepath.Join(dir, "cam.flv")
-	noErr(t, os.WriteFile(p, b, 0o644))
+	require.NoError(t, os.WriteFile(p, b, 0o644))
 	l, err := OpenFileLooper(p)
-	noErr(t, err)
-	equal(t, 640, l.Video().Width)
-	equal(t, 44100, l.Audio().SampleRate)
+	require.NoError(t, err)
+	require.Equal(t, 640, l.Video().Width)
+	require.Equal(t, 44100, l.Audio().SampleRate)
 
 	_, err = OpenFileLooper(filepath.Join(dir, "missing.flv"))
-	errIs(t, err, os.ErrNotExist)
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
 // BenchmarkLooperUnpaced measures the cost of replaying units.
@@ -141,21 +142,21 @@ func TestLooperDoesNotBurstAfterAPause(t *testing.T) {
 	c := loadSample(t)
 	clk := &skipClock{now: time.Unix(1000, 0)}
 	l, err := NewLooper(c, clk)
-	noErr(t, err)
+	require.NoError(t, err)
 	ctx := context.Background()
 	var u Unit
 	for u.DTS < 2*time.Second {
 		u, err = l.Next(ctx)
-		noErr(t, err)
+		require.NoError(t, err)
 	}
 	clk.jump(20 * time.Second)
 	resumed := clk.Now()
 	first, err := l.Next(ctx)
-	noErr(t, err)
-	equal(t, resumed, clk.Now(), "the first unit after the pause is due at once")
+	require.NoError(t, err)
+	require.Equal(t, resumed, clk.Now(), "the first unit after the pause is due at once")
 	for u = first; u.DTS < first.DTS+time.Second; {
 		u, err = l.Next(ctx)
-		noErr(t, err)
+		require.NoError(t, err)
 	}
-	equal(t, u.DTS-first.DTS, clk.Now().Sub(resumed), "after the pause, units are paced at real time again")
+	require.Equal(t, u.DTS-first.DTS, clk.Now().Sub(resumed), "after the pause, units are paced at real time again")
 }

@@ -2,13 +2,15 @@ package media
 
 import (
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // h264Sets encodes a few 320x240 H.264 frames with the real ffmpeg and
 // returns the SPS and PPS it emitted in-band.
 func h264Sets(t *testing.T) (sps, pps []byte) {
 	nalus, err := encodeAnnexB(t.TempDir(), "h264", "-frames:v", "2", "-c:v", "libx264", "-preset", "ultrafast")
-	noErr(t, err)
+	require.NoError(t, err)
 	for _, n := range nalus {
 		switch n[0] & 0x1f {
 		case 7:
@@ -17,7 +19,7 @@ func h264Sets(t *testing.T) (sps, pps []byte) {
 			pps = n
 		}
 	}
-	isTrue(t, sps != nil && pps != nil, "x264 emitted no SPS/PPS")
+	require.True(t, sps != nil && pps != nil, "x264 emitted no SPS/PPS")
 	return sps, pps
 }
 
@@ -27,37 +29,37 @@ func TestParamTrackerH264InBandChange(t *testing.T) {
 	testpeerNeedFFmpeg(t)
 	c := loadSample(t)
 	var tr ParamTracker
-	isTrue(t, tr.Set(*c.Video), "first sequence header is a change")
-	isTrue(t, !tr.Set(*c.Video), "same sequence header is no change")
+	require.True(t, tr.Set(*c.Video), "first sequence header is a change")
+	require.False(t, tr.Set(*c.Video), "same sequence header is no change")
 
 	// The sample repeats nothing in-band: its frames are no change.
 	for _, u := range c.Units[:40] {
 		ch, err := tr.Observe(u)
-		noErr(t, err)
-		isTrue(t, !ch, "sample frame reported a change")
+		require.NoError(t, err)
+		require.False(t, ch, "sample frame reported a change")
 	}
 	sps, pps := h264Sets(t)
 	idr := []byte{0x65, 0x88, 0x80}
 	ch, err := tr.Observe(Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{sps, pps, idr}})
-	noErr(t, err)
-	isTrue(t, ch, "new SPS not reported")
+	require.NoError(t, err)
+	require.True(t, ch, "new SPS not reported")
 	p, ok := tr.Params()
-	isTrue(t, ok, "params")
-	equal(t, 320, p.Width)
-	equal(t, 240, p.Height)
-	equal(t, 25.0, p.FrameRate, "frame rate from the x264 VUI")
+	require.True(t, ok, "params")
+	require.Equal(t, 320, p.Width)
+	require.Equal(t, 240, p.Height)
+	require.Equal(t, 25.0, p.FrameRate, "frame rate from the x264 VUI")
 
 	ch, _ = tr.Observe(Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{sps, pps, idr}})
-	isTrue(t, !ch, "repeated sets reported as a change")
+	require.False(t, ch, "repeated sets reported as a change")
 
 	// Only the PPS changes: still a change, the SPS facts stay.
 	pps2 := append(append([]byte{}, pps...), 0x80)
 	ch, err = tr.Observe(Unit{Codec: CodecH264, NALUs: [][]byte{pps2}})
-	noErr(t, err)
-	isTrue(t, ch, "PPS change not reported")
+	require.NoError(t, err)
+	require.True(t, ch, "PPS change not reported")
 	p, _ = tr.Params()
-	equal(t, pps2, p.PPS)
-	equal(t, 320, p.Width)
+	require.Equal(t, pps2, p.PPS)
+	require.Equal(t, 320, p.Width)
 }
 
 // An SPS that does not parse is refused and the old parameters stay.
@@ -66,10 +68,10 @@ func TestParamTrackerBadSPS(t *testing.T) {
 	var tr ParamTracker
 	tr.Set(*c.Video)
 	ch, err := tr.Observe(Unit{Codec: CodecH264, NALUs: [][]byte{{0x67, 0xff}, c.Video.PPS}})
-	isErr(t, err, "bad SPS")
-	isTrue(t, !ch, "bad SPS reported as a change")
+	require.Error(t, err, "bad SPS")
+	require.False(t, ch, "bad SPS reported as a change")
 	p, _ := tr.Params()
-	equal(t, *c.Video, p)
+	require.Equal(t, *c.Video, p)
 }
 
 // H.265 needs VPS, SPS and PPS; x265's first access unit carries them.
@@ -77,25 +79,25 @@ func TestParamTrackerH265(t *testing.T) {
 	c := hevcClip(t)
 	var tr ParamTracker
 	ch, err := tr.Observe(c.Units[0])
-	noErr(t, err)
-	isTrue(t, ch, "in-band H.265 sets")
+	require.NoError(t, err)
+	require.True(t, ch, "in-band H.265 sets")
 	p, _ := tr.Params()
-	equal(t, *c.Video, p)
+	require.Equal(t, *c.Video, p)
 	ch, _ = tr.Observe(Unit{Codec: CodecH265, NALUs: [][]byte{c.Video.SPS}})
-	isTrue(t, !ch, "partial repeat")
+	require.False(t, ch, "partial repeat")
 }
 
 func TestIsKeyframe(t *testing.T) {
-	isTrue(t, IsKeyframe(CodecH264, [][]byte{{0x09}, {0x65}}), "H.264 IDR")
-	isTrue(t, !IsKeyframe(CodecH264, [][]byte{{0x41}}), "H.264 non-IDR")
-	isTrue(t, IsKeyframe(CodecH265, [][]byte{{19 << 1, 1}}), "H.265 IDR_W_RADL")
-	isTrue(t, IsKeyframe(CodecH265, [][]byte{{21 << 1, 1}}), "H.265 CRA")
-	isTrue(t, !IsKeyframe(CodecH265, [][]byte{{1 << 1, 1}}), "H.265 TRAIL_R")
-	isTrue(t, !IsKeyframe(CodecAAC, [][]byte{{0x65}}), "audio")
+	require.True(t, IsKeyframe(CodecH264, [][]byte{{0x09}, {0x65}}), "H.264 IDR")
+	require.False(t, IsKeyframe(CodecH264, [][]byte{{0x41}}), "H.264 non-IDR")
+	require.True(t, IsKeyframe(CodecH265, [][]byte{{19 << 1, 1}}), "H.265 IDR_W_RADL")
+	require.True(t, IsKeyframe(CodecH265, [][]byte{{21 << 1, 1}}), "H.265 CRA")
+	require.False(t, IsKeyframe(CodecH265, [][]byte{{1 << 1, 1}}), "H.265 TRAIL_R")
+	require.False(t, IsKeyframe(CodecAAC, [][]byte{{0x65}}), "audio")
 	c := loadSample(t)
 	for _, u := range c.Units {
 		if u.Codec.IsVideo() {
-			equal(t, u.Key, IsKeyframe(u.Codec, u.NALUs), "FLV key flag vs NALUs at ", u.DTS)
+			require.Equal(t, u.Key, IsKeyframe(u.Codec, u.NALUs), "FLV key flag vs NALUs at %v", u.DTS)
 		}
 	}
 }
@@ -103,10 +105,10 @@ func TestIsKeyframe(t *testing.T) {
 func TestNewVideoParams(t *testing.T) {
 	c := loadSample(t)
 	p, err := NewVideoParams(CodecH264, nil, c.Video.SPS, c.Video.PPS)
-	noErr(t, err)
-	equal(t, *c.Video, p)
+	require.NoError(t, err)
+	require.Equal(t, *c.Video, p)
 	_, err = NewVideoParams(CodecH264, nil, c.Video.SPS, nil)
-	isErr(t, err, "no PPS")
+	require.Error(t, err, "no PPS")
 	_, err = NewVideoParams(CodecH265, nil, c.Video.SPS, c.Video.PPS)
-	isErr(t, err, "H.265 without VPS")
+	require.Error(t, err, "H.265 without VPS")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 )
 
 // The native path's media chain end to end: the sample looped three times,
@@ -22,7 +23,7 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 	testpeer.Need(t, "ffmpeg", "ffprobe")
 	c := loadSample(t)
 	l, err := NewLooper(c, nil)
-	noErr(t, err)
+	require.NoError(t, err)
 	g := NewGOPCache(4 << 20)
 	g.SetVideoParams(*c.Video)
 	g.SetAudioParams(*c.Audio)
@@ -30,7 +31,7 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 	var u Unit
 	for u.DTS < 5500*time.Millisecond {
 		u, err = l.Next(context.Background())
-		noErr(t, err)
+		require.NoError(t, err)
 		g.Push(u)
 	}
 	snap := g.Snapshot()
@@ -41,7 +42,7 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 	}
 	for u.DTS < 30*time.Second {
 		u, err = l.Next(context.Background())
-		noErr(t, err)
+		require.NoError(t, err)
 		cam := u
 		if cam.DTS > 15*time.Second { // the camera's clock resets to 0 at 15 s
 			cam.DTS -= 15 * time.Second
@@ -49,25 +50,25 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 		}
 		out = append(out, r.Rebase(cam))
 	}
-	equal(t, 2, r.Epochs(), "one reset")
+	require.Equal(t, 2, r.Epochs(), "one reset")
 	path := filepath.Join(t.TempDir(), "chain.flv")
 	var buf bytes.Buffer
 	w, err := NewFLVWriter(&buf, true, true)
-	noErr(t, err)
-	noErr(t, w.WriteMetadata(FLVMetadata(snap.Video, snap.Audio)))
-	noErr(t, w.WriteVideoParams(0, *snap.Video))
-	noErr(t, w.WriteAudioParams(0, *snap.Audio))
+	require.NoError(t, err)
+	require.NoError(t, w.WriteMetadata(FLVMetadata(snap.Video, snap.Audio)))
+	require.NoError(t, w.WriteVideoParams(0, *snap.Video))
+	require.NoError(t, w.WriteAudioParams(0, *snap.Audio))
 	for _, o := range out {
-		noErr(t, w.WriteUnit(o))
+		require.NoError(t, w.WriteUnit(o))
 	}
-	noErr(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	msg, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "warning", "-i", path, "-f", "null", "-").CombinedOutput()
-	noErr(t, err, string(msg))
-	equal(t, "", strings.TrimSpace(string(msg)), "ffmpeg warnings")
+	require.NoError(t, err, string(msg))
+	require.Equal(t, "", strings.TrimSpace(string(msg)), "ffmpeg warnings")
 	p := testpeer.FFprobe(t, path)
-	near(t, 30-4.023, p.DurationSeconds(), 0.2, "duration from the cached keyframe at 4.023 s to 30 s")
-	equal(t, 640, p.Video().Width)
+	require.InDelta(t, 30-4.023, p.DurationSeconds(), 0.2, "duration from the cached keyframe at 4.023 s to 30 s")
+	require.Equal(t, 640, p.Video().Width)
 }

@@ -3,6 +3,8 @@ package media
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // shifted returns the sample's units with every timestamp moved by d.
@@ -35,10 +37,10 @@ func (c *outputCheck) feed(r *Rebaser, us []Unit) {
 		o := r.Rebase(u)
 		v := o.Codec.IsVideo()
 		if prev, ok := c.last[v]; ok {
-			isTrue(c.t, o.DTS/time.Millisecond > prev/time.Millisecond, "DTS not rising: ", o.DTS, " after ", prev)
-			isTrue(c.t, o.DTS-prev <= c.maxStep, "DTS jumped by ", o.DTS-prev)
+			require.True(c.t, o.DTS/time.Millisecond > prev/time.Millisecond, "DTS not rising: %v after %v", o.DTS, prev)
+			require.True(c.t, o.DTS-prev <= c.maxStep, "DTS jumped by %v", o.DTS-prev)
 		}
-		isTrue(c.t, o.PTS >= o.DTS, "PTS before DTS")
+		require.True(c.t, o.PTS >= o.DTS, "PTS before DTS")
 		c.last[v] = o.DTS
 		c.all = append(c.all, o)
 	}
@@ -52,11 +54,11 @@ func TestRebaserStartsAtZeroKeepsSync(t *testing.T) {
 	chk := newOutputCheck(t, 100*time.Millisecond)
 	in := shifted(c.Units, 123456*time.Second)
 	chk.feed(r, in)
-	equal(t, time.Duration(0), chk.all[0].DTS)
+	require.Equal(t, time.Duration(0), chk.all[0].DTS)
 	for i := range in {
-		equal(t, in[i].DTS-in[0].DTS, chk.all[i].DTS, "relative DTS of unit ", i)
+		require.Equal(t, in[i].DTS-in[0].DTS, chk.all[i].DTS, "relative DTS of unit %v", i)
 	}
-	equal(t, 1, r.Epochs())
+	require.Equal(t, 1, r.Epochs())
 }
 
 // A camera that resets its clock (DTS back to 0), a source reconnect with
@@ -71,8 +73,8 @@ func TestRebaserResetsReconnectsJumps(t *testing.T) {
 	r.Discontinuity()                            // source reconnected
 	chk.feed(r, shifted(c.Units, 5*time.Second)) // timestamps overlap the last epoch: epoch 3
 	chk.feed(r, shifted(c.Units, time.Hour))     // leap forward: epoch 4
-	equal(t, 4, r.Epochs())
-	near(t, float64(4*c.Span()), float64(r.Next()), float64(100*time.Millisecond), "four spans of output")
+	require.Equal(t, 4, r.Epochs())
+	require.InDelta(t, float64(4*c.Span()), float64(r.Next()), float64(100*time.Millisecond), "four spans of output")
 }
 
 // Small backward steps (jitter) are clamped, not treated as a reset.
@@ -83,8 +85,8 @@ func TestRebaserClampsJitter(t *testing.T) {
 	for _, d := range []time.Duration{1000, 1040, 1035, 1080, 1080, 1120} {
 		outs = append(outs, r.Rebase(Unit{Codec: CodecH264, DTS: d * ms, PTS: d * ms}).DTS/ms)
 	}
-	equal(t, []time.Duration{0, 40, 41, 80, 81, 120}, outs)
-	equal(t, 1, r.Epochs())
+	require.Equal(t, []time.Duration{0, 40, 41, 80, 81, 120}, outs)
+	require.Equal(t, 1, r.Epochs())
 }
 
 // A path switch: the new session's rebaser continues from the old one's
@@ -96,15 +98,15 @@ func TestRebaserPathSwitchContinues(t *testing.T) {
 	chk.feed(old, c.Units[:200])
 	nr := NewRebaser(old.Next())
 	chk.feed(nr, shifted(c.Units[300:], 77*time.Second))
-	equal(t, old.Next(), chk.all[200].DTS, "continuation starts at Next")
+	require.Equal(t, old.Next(), chk.all[200].DTS, "continuation starts at Next")
 }
 
 // The composition offset (B-frames) survives rebasing.
 func TestRebaserKeepsCompositionOffset(t *testing.T) {
 	r := NewRebaser(2 * time.Second)
 	u := r.Rebase(Unit{Codec: CodecH264, DTS: 9 * time.Second, PTS: 9*time.Second + 80*time.Millisecond})
-	equal(t, 2*time.Second, u.DTS)
-	equal(t, 2*time.Second+80*time.Millisecond, u.PTS)
+	require.Equal(t, 2*time.Second, u.DTS)
+	require.Equal(t, 2*time.Second+80*time.Millisecond, u.PTS)
 }
 
 // FuzzRebaser drives the rebaser with arbitrary timestamps: output always
@@ -132,11 +134,11 @@ func FuzzRebaser(f *testing.F) {
 				codec = CodecH264
 			}
 			o := r.Rebase(Unit{Codec: codec, DTS: in[k], PTS: in[k]})
-			if p, ok := last[v]; ok && o.DTS/time.Millisecond <= p/time.Millisecond {
-				t.Fatalf("output %v after %v", o.DTS, p)
+			if p, ok := last[v]; ok {
+				require.Greater(t, o.DTS/time.Millisecond, p/time.Millisecond, "output %v after %v", o.DTS, p)
 			}
-			if top >= 0 && o.DTS-top > DefaultMaxJump+time.Second {
-				t.Fatalf("output leapt from %v to %v", top, o.DTS)
+			if top >= 0 {
+				require.LessOrEqual(t, o.DTS-top, DefaultMaxJump+time.Second, "output leapt from %v to %v", top, o.DTS)
 			}
 			last[v], top = o.DTS, max(top, o.DTS)
 		}

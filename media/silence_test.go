@@ -10,26 +10,27 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSilentAACParams(t *testing.T) {
 	p, err := SilentAACParams(44100, 2)
-	noErr(t, err)
-	equal(t, []byte{0x12, 0x10}, p.Config, "AAC-LC 44.1 kHz stereo")
+	require.NoError(t, err)
+	require.Equal(t, []byte{0x12, 0x10}, p.Config, "AAC-LC 44.1 kHz stereo")
 	back, err := ParseAudioConfig(p.Config)
-	noErr(t, err)
-	equal(t, p, back)
+	require.NoError(t, err)
+	require.Equal(t, p, back)
 	p, err = SilentAACParams(48000, 1)
-	noErr(t, err)
-	equal(t, []byte{0x11, 0x88}, p.Config, "AAC-LC 48 kHz mono")
+	require.NoError(t, err)
+	require.Equal(t, []byte{0x11, 0x88}, p.Config, "AAC-LC 48 kHz mono")
 	_, err = SilentAACParams(44100, 6)
-	isErr(t, err, "6 channels")
+	require.Error(t, err, "6 channels")
 	_, err = SilentAACParams(44000, 2)
-	isErr(t, err, "odd rate")
+	require.Error(t, err, "odd rate")
 	mono, _ := SilentAACFrame(1)
 	stereo, _ := SilentAACFrame(2)
-	equal(t, 4, len(mono), "SCE+END is 32 bits")
-	equal(t, 7, len(stereo), "CPE+END is 55 bits")
+	require.Len(t, mono, 4, "SCE+END is 32 bits")
+	require.Len(t, stereo, 7, "CPE+END is 55 bits")
 }
 
 // videoOnly returns the sample's video units.
@@ -47,7 +48,7 @@ func videoOnly(us []Unit) []Unit {
 // interleave in DTS order; a leap in video makes the audio skip, not burst.
 func TestSilenceGeneratorTimestamps(t *testing.T) {
 	g, err := NewSilenceGenerator(44100, 2)
-	noErr(t, err)
+	require.NoError(t, err)
 	video := videoOnly(loadSample(t).Units)
 	var out []Unit
 	for _, v := range video {
@@ -56,25 +57,25 @@ func TestSilenceGeneratorTimestamps(t *testing.T) {
 	var audio []Unit
 	last := time.Duration(-1)
 	for _, u := range out {
-		isTrue(t, u.DTS >= last, "interleaved output must not go back in time")
+		require.True(t, u.DTS >= last, "interleaved output must not go back in time")
 		last = u.DTS
 		if u.Codec == CodecAAC {
 			audio = append(audio, u)
 		}
 	}
-	equal(t, video[0].DTS, audio[0].DTS, "audio starts with the video")
+	require.Equal(t, video[0].DTS, audio[0].DTS, "audio starts with the video")
 	for i, a := range audio {
 		want := video[0].DTS + time.Duration(int64(i)*1024*int64(time.Second)/44100)
-		equal(t, want, a.DTS, "audio frame ", i)
+		require.Equal(t, want, a.DTS, "audio frame %v", i)
 	}
 	span := video[len(video)-1].DTS - video[0].DTS
-	equal(t, int(span*44100/1024/time.Second)+1, len(audio))
+	require.Equal(t, int(span*44100/1024/time.Second)+1, len(audio))
 
 	leap := video[0]
 	leap.DTS += time.Hour
 	burst := g.Feed(leap)
-	equal(t, 2, len(burst), "one audio frame at the new time, then the video")
-	equal(t, leap.DTS, burst[0].DTS)
+	require.Len(t, burst, 2, "one audio frame at the new time, then the video")
+	require.Equal(t, leap.DTS, burst[0].DTS)
 }
 
 // The proof that the silence is valid AAC: the real ffmpeg decodes an FLV of
@@ -85,7 +86,7 @@ func TestSilenceDecodesWithFFmpeg(t *testing.T) {
 	c := loadSample(t)
 	for _, tc := range []struct{ rate, channels int }{{44100, 2}, {48000, 1}} {
 		g, err := NewSilenceGenerator(tc.rate, tc.channels)
-		noErr(t, err)
+		require.NoError(t, err)
 		path := filepath.Join(t.TempDir(), "out.flv")
 		writeWithSilence(t, path, c, g)
 
@@ -94,20 +95,20 @@ func TestSilenceDecodesWithFFmpeg(t *testing.T) {
 		var stderr bytes.Buffer
 		cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
 		cmd.Stderr = &stderr
-		noErr(t, cmd.Run(), "ffmpeg decode: ", stderr.String())
-		equal(t, "", stderr.String(), "ffmpeg decode errors")
+		require.NoError(t, cmd.Run(), "ffmpeg decode: %v", stderr.String())
+		require.Equal(t, "", stderr.String(), "ffmpeg decode errors")
 
 		p := testpeer.FFprobe(t, path)
 		a := p.Audio()
-		isTrue(t, a != nil && a.CodecName == "aac", "no aac stream in ", p.Streams)
-		near(t, 10*float64(tc.rate)/1024, float64(a.FrameCount()), 3, "decoded audio frames")
-		equal(t, "h264", p.Video().CodecName)
+		require.True(t, a != nil && a.CodecName == "aac", "no aac stream in %v", p.Streams)
+		require.InDelta(t, 10*float64(tc.rate)/1024, float64(a.FrameCount()), 3, "decoded audio frames")
+		require.Equal(t, "h264", p.Video().CodecName)
 
 		pcm, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", path,
 			"-map", "0:a", "-f", "s16le", "-").Output()
-		noErr(t, err, "decode to PCM")
-		isTrue(t, len(pcm) > tc.rate*tc.channels*2*9, "too little PCM: ", len(pcm))
-		isTrue(t, bytes.Count(pcm, []byte{0}) == len(pcm), "decoded audio is not silent")
+		require.NoError(t, err, "decode to PCM")
+		require.True(t, len(pcm) > tc.rate*tc.channels*2*9, "too little PCM: %v", len(pcm))
+		require.True(t, bytes.Count(pcm, []byte{0}) == len(pcm), "decoded audio is not silent")
 	}
 }
 
@@ -115,17 +116,17 @@ func writeWithSilence(t *testing.T, path string, c *Clip, g *SilenceGenerator) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := NewFLVWriter(&buf, true, true)
-	noErr(t, err)
+	require.NoError(t, err)
 	ap := g.Params()
-	noErr(t, w.WriteMetadata(FLVMetadata(c.Video, &ap)))
-	noErr(t, w.WriteVideoParams(0, *c.Video))
-	noErr(t, w.WriteAudioParams(0, ap))
+	require.NoError(t, w.WriteMetadata(FLVMetadata(c.Video, &ap)))
+	require.NoError(t, w.WriteVideoParams(0, *c.Video))
+	require.NoError(t, w.WriteAudioParams(0, ap))
 	for _, v := range videoOnly(c.Units) {
 		for _, u := range g.Feed(v) {
-			noErr(t, w.WriteUnit(u))
+			require.NoError(t, w.WriteUnit(u))
 		}
 	}
-	noErr(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 }
 
 // BenchmarkSilenceGenerator measures interleaving silence with 25 fps video.
