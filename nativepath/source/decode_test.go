@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
+	"github.com/stretchr/testify/require"
 )
 
 // decodesCleanly writes what the sink received (from its first keyframe,
@@ -23,48 +24,40 @@ func decodesCleanly(t *testing.T, r *recorder, wantVideo string, w, h int, wantA
 	video, audio, units, _ := r.snapshot()
 	var buf bytes.Buffer
 	fw, err := media.NewFLVWriter(&buf, true, wantAudio)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v := video[len(video)-1]
 	var a *media.AudioParams
 	if wantAudio {
 		a = &audio[len(audio)-1]
 	}
-	must(t, fw.WriteMetadata(media.FLVMetadata(&v, a)))
-	must(t, fw.WriteVideoParams(0, v))
+	require.NoError(t, fw.WriteMetadata(media.FLVMetadata(&v, a)))
+	require.NoError(t, fw.WriteVideoParams(0, v))
 	if a != nil {
-		must(t, fw.WriteAudioParams(0, *a))
+		require.NoError(t, fw.WriteAudioParams(0, *a))
 	}
 	reb := media.NewRebaser(0)
 	started := false
 	for _, u := range units {
 		started = started || (u.Codec.IsVideo() && u.Key)
 		if started {
-			must(t, fw.WriteUnit(reb.Rebase(u)))
+			require.NoError(t, fw.WriteUnit(reb.Rebase(u)))
 		}
 	}
 	path := filepath.Join(t.TempDir(), "got.flv")
-	must(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "warning", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Fatalf("ffmpeg decode: %v: %s", err, out)
-	}
+	require.NoError(t, err, "ffmpeg decode: %s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "ffmpeg decode")
 	p := testpeer.FFprobe(t, path)
-	if pv := p.Video(); pv == nil || pv.CodecName != wantVideo || pv.Width != w || pv.Height != h {
-		t.Fatalf("ffprobe video: %+v", pv)
-	}
-	if pa := p.Audio(); wantAudio && (pa == nil || pa.CodecName != "aac") {
-		t.Fatalf("ffprobe audio: %+v", pa)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+	pv := p.Video()
+	require.NotNil(t, pv, "ffprobe video")
+	require.True(t, pv.CodecName == wantVideo && pv.Width == w && pv.Height == h, "ffprobe video: %+v", pv)
+	if wantAudio {
+		pa := p.Audio()
+		require.NotNil(t, pa, "ffprobe audio")
+		require.Equal(t, "aac", pa.CodecName, "ffprobe audio: %+v", pa)
 	}
 }
 
@@ -80,11 +73,10 @@ func annexBDecodes(t *testing.T, units []media.Unit) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "got.hevc")
-	must(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "warning", "-f", "hevc", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Fatalf("ffmpeg decode: %v: %s", err, out)
-	}
+	require.NoError(t, err, "ffmpeg decode: %s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "ffmpeg decode")
 }

@@ -139,7 +139,7 @@ func TestRTMPSourceDropsHostileMetadata(t *testing.T) {
 		case err := <-res:
 			ended = true
 			mu.Lock()
-			t.Fatalf("the source ended: %v\n%s", err, logs.String())
+			require.FailNow(t, "the source ended", "%v\n%s", err, logs.String())
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "no media (keys %d, audio %d)", keys, audio)

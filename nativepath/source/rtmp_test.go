@@ -1,14 +1,13 @@
 package source
 
 import (
-	"bytes"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The RTMP pull: ffmpeg publishes the sample to a real nginx-rtmp, the RTMP
@@ -17,17 +16,7 @@ func TestRTMPPullFromNginx(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
 	n := testpeer.StartNginx(t)
 	url := n.AppURL + "/cam"
-	var stderr bytes.Buffer
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1",
-		"-i", testpeer.SamplePath(t), "-c", "copy", "-f", "flv", url)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	testpeer.PublishSample(t, url)
 
 	rec := &recorder{}
 	stop := runSource(&Retry{Source: &RTMP{URL: url}, Min: 200 * time.Millisecond}, rec)
@@ -35,9 +24,7 @@ func TestRTMPPullFromNginx(t *testing.T) {
 		k, a := rec.count()
 		return k >= 2 && a >= 50
 	})
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stop())
 	checkUnits(t, rec)
 	decodesCleanly(t, rec, "h264", 640, 360, true)
 }
@@ -52,12 +39,10 @@ func TestPlayURL(t *testing.T) {
 		"RTMP://h/live":                  {"/live", ""},
 	} {
 		u, err := playURL(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u.Path != want[0] || u.Fragment != want[1] || u.Scheme != strings.ToLower(in[:strings.Index(in, ":")]) {
-			t.Errorf("%s: got path %q fragment %q scheme %q", in, u.Path, u.Fragment, u.Scheme)
-		}
+		require.NoError(t, err, in)
+		assert.Equal(t, want[0], u.Path, "%s: path", in)
+		assert.Equal(t, want[1], u.Fragment, "%s: fragment", in)
+		assert.Equal(t, strings.ToLower(in[:strings.Index(in, ":")]), u.Scheme, "%s: scheme", in)
 	}
 }
 
@@ -65,7 +50,7 @@ func TestPlayURL(t *testing.T) {
 func TestRTMPDownRedacted(t *testing.T) {
 	err := (&RTMP{URL: "rtmp://" + freeAddr(t) + "/live/secretkey?token=abc", ReadTimeout: 2 * time.Second}).
 		Run(t.Context(), &recorder{})
-	if err == nil || strings.Contains(err.Error(), "secretkey") || strings.Contains(err.Error(), "abc") {
-		t.Fatalf("want a redacted error, got %v", err)
-	}
+	require.Error(t, err, "want a redacted error")
+	require.NotContains(t, err.Error(), "secretkey", "want a redacted error")
+	require.NotContains(t, err.Error(), "abc", "want a redacted error")
 }

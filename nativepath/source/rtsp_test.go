@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
@@ -24,33 +25,25 @@ import (
 func checkUnits(t *testing.T, r *recorder) {
 	t.Helper()
 	video, audio, units, _ := r.snapshot()
-	if len(video) == 0 || len(audio) == 0 {
-		t.Fatalf("params: %d video, %d audio", len(video), len(audio))
-	}
+	require.True(t, len(video) > 0 && len(audio) > 0, "params: %d video, %d audio", len(video), len(audio))
 	v, a := video[len(video)-1], audio[len(audio)-1]
-	if v.Codec != media.CodecH264 || v.Width != 640 || v.Height != 360 {
-		t.Fatalf("video params %v %dx%d", v.Codec, v.Width, v.Height)
-	}
-	if a.SampleRate != 44100 || a.Channels != 2 {
-		t.Fatalf("audio params %+v", a)
-	}
+	require.True(t, v.Codec == media.CodecH264 && v.Width == 640 && v.Height == 360, "video params %v %dx%d", v.Codec, v.Width, v.Height)
+	require.True(t, a.SampleRate == 44100 && a.Channels == 2, "audio params %+v", a)
 	last := map[bool]time.Duration{true: -1, false: -1}
 	firstVideo := true
 	for _, u := range units {
 		isVideo := u.Codec.IsVideo()
-		if u.DTS <= last[isVideo] {
-			t.Fatalf("%v DTS %v after %v", u.Codec, u.DTS, last[isVideo])
-		}
+		require.Greater(t, u.DTS, last[isVideo], "%v DTS %v after %v", u.Codec, u.DTS, last[isVideo])
 		last[isVideo] = u.DTS
 		if !isVideo {
 			continue
 		}
-		if firstVideo && !u.Key {
-			t.Fatal("first video unit is not a keyframe")
+		if firstVideo {
+			require.True(t, u.Key, "first video unit is not a keyframe")
 		}
 		firstVideo = false
-		if u.Key && u.NALUs[0][0]&0x1f != 7 {
-			t.Fatalf("keyframe without SPS first: type %d", u.NALUs[0][0]&0x1f)
+		if u.Key {
+			require.Equal(t, byte(7), u.NALUs[0][0]&0x1f, "keyframe without SPS first: type %d", u.NALUs[0][0]&0x1f)
 		}
 	}
 }
@@ -67,9 +60,7 @@ func TestRTSPFromFFmpeg(t *testing.T) {
 		k, a := rec.count()
 		return k >= 2 && a >= 50
 	})
-	if err := stop(); err != nil {
-		t.Fatalf("Run after cancel: %v", err)
-	}
+	require.NoError(t, stop(), "Run after cancel")
 	checkUnits(t, rec)
 	decodesCleanly(t, rec, "h264", 640, 360, true)
 }
@@ -83,27 +74,18 @@ func TestRTSPUnsupportedCodecs(t *testing.T) {
 		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 96, ChannelCount: 2}}},
 	}})
 	err := (&RTSP{URL: "rtsp://admin:hunter2@" + s.Addr() + "/cam"}).Run(t.Context(), &recorder{})
-	if !errors.Is(err, ErrNoTrack) {
-		t.Fatalf("want ErrNoTrack, got %v", err)
-	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("password in error: %v", err)
-	}
+	require.ErrorIs(t, err, ErrNoTrack)
+	require.NotContains(t, err.Error(), "hunter2", "password in error")
 }
 
 // A camera that is down: the error names the step, redacts the URL.
 func TestRTSPDownRedacted(t *testing.T) {
 	err := (&RTSP{URL: "rtsp://admin:hunter2@" + freeAddr(t) + "/cam?token=abc", ReadTimeout: 2 * time.Second}).
 		Run(t.Context(), &recorder{})
-	if err == nil {
-		t.Fatal("no error from a closed port")
-	}
-	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "abc") {
-		t.Fatalf("secret in error: %v", err)
-	}
-	if !strings.Contains(err.Error(), "admin:***@") {
-		t.Fatalf("URL not shown redacted: %v", err)
-	}
+	require.Error(t, err, "no error from a closed port")
+	require.NotContains(t, err.Error(), "hunter2", "secret in error")
+	require.NotContains(t, err.Error(), "abc", "secret in error")
+	require.Contains(t, err.Error(), "admin:***@", "URL not shown redacted")
 }
 
 // The server restarts mid-stream on the same address: Retry reconnects with
@@ -128,12 +110,8 @@ func TestRetryReconnectsRTSP(t *testing.T) {
 		_, _, units, restarts := rec.snapshot()
 		return restarts >= 1 && len(units) > len(before)+100
 	})
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if downs == 0 {
-		t.Fatal("OnDown never called")
-	}
+	require.NoError(t, stop())
+	require.NotZero(t, downs, "OnDown never called")
 }
 
 // An H.265 camera: ffmpeg encodes live with x265 into the RTSP server; the
@@ -147,21 +125,14 @@ func TestRTSPH265(t *testing.T) {
 	rec := &recorder{}
 	stop := runSource(&RTSP{URL: url}, rec)
 	testpeer.Eventually(t, 30*time.Second, "two H.265 keyframes", func() bool { k, _ := rec.count(); return k >= 2 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stop())
 	video, _, units, _ := rec.snapshot()
 	v := video[len(video)-1]
-	if v.Codec != media.CodecH265 || v.Width != 320 || v.Height != 240 || len(v.VPS) == 0 {
-		t.Fatalf("H.265 params %v %dx%d", v.Codec, v.Width, v.Height)
-	}
-	if !units[0].Key || !media.IsKeyframe(media.CodecH265, units[0].NALUs) {
-		t.Fatal("first unit is not an IRAP picture")
-	}
+	require.True(t, v.Codec == media.CodecH265 && v.Width == 320 && v.Height == 240 && len(v.VPS) > 0,
+		"H.265 params %v %dx%d", v.Codec, v.Width, v.Height)
+	require.True(t, units[0].Key && media.IsKeyframe(media.CodecH265, units[0].NALUs), "first unit is not an IRAP picture")
 	for i := 1; i < len(units); i++ {
-		if units[i].DTS <= units[i-1].DTS {
-			t.Fatalf("DTS %v after %v", units[i].DTS, units[i-1].DTS)
-		}
+		require.Greater(t, units[i].DTS, units[i-1].DTS, "DTS %v after %v", units[i].DTS, units[i-1].DTS)
 	}
 	annexBDecodes(t, units)
 }
@@ -169,32 +140,22 @@ func TestRTSPH265(t *testing.T) {
 // Clip replays a looper: parameters first, then units until cancelled.
 func TestClipSource(t *testing.T) {
 	c, err := media.OpenClip(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l, err := media.NewLooper(c, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rec := &recorder{}
 	stop := runSource(&Clip{Looper: l}, rec)
 	testpeer.Eventually(t, 10*time.Second, "a loop of units", func() bool { k, _ := rec.count(); return k > 5 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stop())
 	video, audio, _, _ := rec.snapshot()
-	if len(video) != 1 || len(audio) != 1 {
-		t.Fatalf("params announced %d/%d times", len(video), len(audio))
-	}
+	require.True(t, len(video) == 1 && len(audio) == 1, "params announced %d/%d times", len(video), len(audio))
 }
 
 // A camera with H.264 and G.711: the video is carried, the G.711 track is
 // reported as unsupported and never set up.
 func TestRTSPVideoWithG711(t *testing.T) {
 	c, err := media.OpenClip(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := testpeer.StartRTSP(t, "127.0.0.1:0")
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
 	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
@@ -213,25 +174,18 @@ func TestRTSPVideoWithG711(t *testing.T) {
 		mu.Unlock()
 	}}, rec)
 	testpeer.Eventually(t, 20*time.Second, "video from a G.711 camera", func() bool { k, _ := rec.count(); return k >= 1 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stop())
 	video, audio, _, _ := rec.snapshot()
-	if len(video) == 0 || len(audio) != 0 {
-		t.Fatalf("params: %d video, %d audio", len(video), len(audio))
-	}
-	if len(unsupported) != 1 || !strings.Contains(strings.ToLower(unsupported[0]), "audio/g711") {
-		t.Fatalf("unsupported = %v", unsupported)
-	}
+	require.True(t, len(video) > 0 && len(audio) == 0, "params: %d video, %d audio", len(video), len(audio))
+	require.Len(t, unsupported, 1, "unsupported = %v", unsupported)
+	require.Contains(t, strings.ToLower(unsupported[0]), "audio/g711", "unsupported = %v", unsupported)
 }
 
 // writeVideo streams the clip's video through the server as RTP, 10 ms per
 // frame, until the returned stop is called.
 func writeVideo(t *testing.T, st *gortsplib.ServerStream, m *description.Media, f *format.H264, c *media.Clip) func() {
 	enc, err := f.CreateEncoder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -270,33 +224,26 @@ func TestNew(t *testing.T) {
 		testpeer.SamplePath(t):           "source.File",
 	} {
 		s, err := New(spec, nil)
-		if err != nil || typeName(s) != want {
-			t.Errorf("%s: got %s, %v", spec, typeName(s), err)
-		}
+		assert.NoError(t, err, spec)
+		assert.Equal(t, want, typeName(s), spec)
 	}
 	for _, spec := range []string{"srt://u:secret@h:9000?passphrase=secret", "builtin:nope"} {
 		_, err := New(spec, nil)
-		if err == nil || strings.Contains(err.Error(), "secret") {
-			t.Errorf("%s: %v", spec, err)
+		if assert.Error(t, err, spec) {
+			assert.NotContains(t, err.Error(), "secret", spec)
 		}
 	}
 	// A missing file is the source's failure when it runs, not New's.
 	s, err := New("file:/nonexistent.flv", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "file source") {
-		t.Fatalf("running a missing file: %v", err)
-	}
+	require.NoError(t, err)
+	require.ErrorContains(t, s.Run(context.Background(), nil), "file source", "running a missing file")
 }
 
 // A camera that demands credentials: the right ones from the URL get media;
 // wrong ones fail with an error that shows neither password.
 func TestRTSPCredentials(t *testing.T) {
 	c, err := media.OpenClip(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := testpeer.StartRTSP(t, "127.0.0.1:0")
 	s.User, s.Pass = "admin", "s3cret-pw"
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
@@ -306,40 +253,27 @@ func TestRTSPCredentials(t *testing.T) {
 
 	err = (&RTSP{URL: "rtsp://admin:wrong-pw@" + s.Addr() + "/cam"}).Run(t.Context(), &recorder{})
 	t.Logf("auth failure reads: %v", err)
-	if err == nil || strings.Contains(err.Error(), "wrong-pw") || strings.Contains(err.Error(), "s3cret-pw") {
-		t.Fatalf("want a redacted auth error, got %v", err)
-	}
+	require.Error(t, err, "want a redacted auth error")
+	require.NotContains(t, err.Error(), "wrong-pw", "want a redacted auth error")
+	require.NotContains(t, err.Error(), "s3cret-pw", "want a redacted auth error")
 	rec := &recorder{}
 	stopSrc := runSource(&RTSP{URL: "rtsp://admin:s3cret-pw@" + s.Addr() + "/cam"}, rec)
 	testpeer.Eventually(t, 20*time.Second, "media with credentials", func() bool { k, _ := rec.count(); return k >= 1 })
-	if err := stopSrc(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stopSrc())
 }
 
 // Streams looping the same file share one parsed clip; a changed file is read again.
 func TestFileClipsAreShared(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cam.flv")
 	sampleBytes, err := os.ReadFile(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, sampleBytes, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, sampleBytes, 0o644))
 	a, err := clips.open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := clips.open(path)
-	if a != b {
-		t.Fatal("the same file was parsed twice")
-	}
+	require.Same(t, a, b, "the same file was parsed twice")
 	later := time.Now().Add(time.Minute)
-	if err := os.Chtimes(path, later, later); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := clips.open(path); c == a {
-		t.Fatal("a modified file was not read again")
-	}
+	require.NoError(t, os.Chtimes(path, later, later))
+	c, _ := clips.open(path)
+	require.NotSame(t, a, c, "a modified file was not read again")
 }

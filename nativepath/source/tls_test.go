@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
@@ -22,21 +23,15 @@ import (
 // selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "camera"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
@@ -46,9 +41,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 func TestRTSPS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	c, err := media.OpenClip(testpeer.SamplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := testpeer.StartRTSPTLS(t, "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Video.SPS, PPS: c.Video.PPS}
 	vm := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}}
@@ -56,13 +49,10 @@ func TestRTSPS(t *testing.T) {
 	defer stop()
 
 	url := "rtsps://" + s.Addr() + "/cam"
-	if err := (&RTSP{URL: url, ReadTimeout: 3 * time.Second}).Run(t.Context(), &recorder{}); err == nil {
-		t.Fatal("an untrusted certificate was accepted")
-	}
+	err = (&RTSP{URL: url, ReadTimeout: 3 * time.Second}).Run(t.Context(), &recorder{})
+	require.Error(t, err, "an untrusted certificate was accepted")
 	rec := &recorder{}
 	stopSrc := runSource(&RTSP{URL: url, TLSConfig: &tls.Config{RootCAs: pool}}, rec)
 	testpeer.Eventually(t, 20*time.Second, "media over rtsps", func() bool { k, _ := rec.count(); return k >= 1 })
-	if err := stopSrc(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stopSrc())
 }
