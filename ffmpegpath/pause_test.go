@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/delivery"
+	"github.com/fmspush/fmspush/ffmpegpath/tap"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 )
@@ -25,7 +26,7 @@ func pausedRun(t0 time.Time) (*run, *pause.Watch) {
 	w.Tick(t0)
 	r := &run{s: Settings{StaleTimeout: time.Second, StartTimeout: 15 * time.Second, Logger: hclog.NewNullLogger()},
 		sig: health.NewSignals(), start: t0.Add(-time.Minute), publishedAt: t0.Add(-time.Minute),
-		firstFrameAt: t0.Add(-time.Minute), lastAdvance: t0, ev: sockEvidence{},
+		firstFrameAt: t0.Add(-time.Minute), lastAdvance: t0,
 		paused: &pauseClock{tracker: pause.NewTracker(w, t0.Add(-time.Minute))}}
 	w.Tick(t0.Add(20 * time.Second))
 	return r, w
@@ -83,4 +84,22 @@ func TestPauseClockSince(t *testing.T) {
 	require.Equal(t, 20*time.Second, p.Len())
 	require.Equal(t, 100*time.Millisecond, r.paused.since(t0, t0.Add(20*time.Second+100*time.Millisecond)))
 	require.Equal(t, 100*time.Millisecond, r.paused.since(t0.Add(21*time.Second), t0.Add(21*time.Second+100*time.Millisecond)))
+}
+
+// Through the relay, a pause restarts the relay's own clocks (its Paused
+// hook: TestRelayPausedHook, and tap's TestRelayRestartsItsClocksAfterAPause),
+// and the watch forgets the reading taken before it: the progress
+// watchdog firing right after a pause does not take it for the server's
+// stall.
+func TestTapWatchForgetsReadingsAcrossAPause(t *testing.T) {
+	t0 := time.Unix(5000, 0)
+	w := &tapWatch{sig: health.NewSignals(), lastAt: t0,
+		last: tap.Reading{At: t0, StalledFor: 2 * time.Second, Queued: 50000, Evidence: tap.EvidenceAck}}
+	w.restart(t0.Add(20 * time.Second))
+	require.Nil(t, w.starving(t0.Add(20*time.Second+100*time.Millisecond)))
+
+	w.last, w.lastAt = tap.Reading{At: t0, StalledFor: 2 * time.Second, Queued: 50000, Evidence: tap.EvidenceAck}, t0
+	st := w.starving(t0.Add(100 * time.Millisecond))
+	require.NotNil(t, st, "fresh evidence of a server taking nothing")
+	require.Equal(t, tap.EvidenceAck, st.Evidence)
 }

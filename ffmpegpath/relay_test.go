@@ -118,7 +118,9 @@ func TestClassifyRelayDialErrors(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	reset := append(setupLines(3, "handshake"), 5,
 		"[error] "+behaviourTarget+": Connection reset by peer")
-	opErr := func(errno error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)} }
+	opErr := func(errno error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)}
+	}
 	tests := []struct {
 		name   string
 		err    error

@@ -156,7 +156,7 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 			Binary: r.s.FFmpegPath, Start: r.start, End: time.Now(), ExitCode: -1})
 	}
 	r.pid = p.pid
-	r.ev = r.evidence(p.pid)
+	r.ev = r.newEvidence(p.pid)
 	var relayDone <-chan struct{}
 	if r.relay != nil {
 		relayDone = r.relay.Done()
@@ -205,7 +205,7 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 		case <-grace:
 			r.s.Logger.Warn("ffmpeg did not stop within the grace period; killing it", "grace", r.s.Grace)
 			if r.rst == nil {
-				r.rst = r.ev.reset() // whatever it still sends is lost anyway: no half-dead connection
+				r.rst = r.delivery().reset() // whatever it still sends is lost anyway: no half-dead connection
 			}
 			p.signal(syscall.SIGKILL)
 		case x := <-p.exited:
@@ -242,12 +242,20 @@ func (r *run) openOutput(ctx context.Context) output {
 	return output{url: r.s.Target}
 }
 
-// evidence is the run's delivery evidence for ffmpeg process pid.
-func (r *run) evidence(pid int) evidence {
+// newEvidence is the run's delivery evidence for ffmpeg process pid.
+func (r *run) newEvidence(pid int) evidence {
 	if r.relay != nil {
 		return &tapWatch{relay: r.relay, sig: r.sig}
 	}
 	return sockEvidence{newSockWatch(pid, r.addrs, r.s.StallTimeout, r.sig)}
+}
+
+// delivery is the run's evidence; none (a nil socket watch) before ffmpeg started.
+func (r *run) delivery() evidence {
+	if r.ev == nil {
+		return sockEvidence{}
+	}
+	return r.ev
 }
 
 // relayEnded handles the end of the relay while ffmpeg runs. A stall
@@ -319,7 +327,7 @@ func (r *run) resolveTarget(ctx context.Context) []string {
 // and ends the push when the server has taken nothing for StallTimeout
 // while data waited: an L4 stall, the server's doing, not ffmpeg's.
 func (r *run) sample(p *proc, now time.Time) {
-	st := r.ev.sample(now, !r.publishedAt.IsZero())
+	st := r.delivery().sample(now, !r.publishedAt.IsZero())
 	if st == nil || r.stopping || r.stalled || r.noVideoFor > 0 {
 		return
 	}
@@ -333,7 +341,7 @@ func (r *run) stallKill(p *proc, st *stallInfo) {
 	r.serverStall = st
 	r.s.Logger.Error("the server took nothing while data waited; killing ffmpeg and resetting the connection",
 		"for", st.For.Round(time.Millisecond), "queued", delivery.BytesText(st.Queued), "evidence", st.Evidence)
-	r.rst = r.ev.reset()
+	r.rst = r.delivery().reset()
 	p.signal(syscall.SIGKILL)
 }
 
@@ -354,7 +362,7 @@ func (r *run) releaseReset() {
 func (r *run) checkPause(now time.Time) {
 	if p, ok := r.paused.check(now); ok {
 		r.s.Logger.Debug("watchdog and delivery clocks restarted after a pause of the service", "pause", p.String())
-		r.ev.restart(now)
+		r.delivery().restart(now)
 	}
 }
 
@@ -388,7 +396,7 @@ func (r *run) watch(p *proc, now time.Time) {
 	if since < limit {
 		return
 	}
-	if st := r.ev.starving(now); st != nil && !r.publishedAt.IsZero() {
+	if st := r.delivery().starving(now); st != nil && !r.publishedAt.IsZero() {
 		r.stallKill(p, st) // ffmpeg is blocked on a server that does not read
 		return
 	}
@@ -421,7 +429,7 @@ func (r *run) onProgress(b Progress, now time.Time) {
 	if d := b.Frame - r.last.Frame; d > 0 {
 		r.sig.VideoFrames.Add(d)
 	}
-	r.ev.progress(b)
+	r.delivery().progress(b)
 	if advanced {
 		r.lastAdvance = now
 		r.sig.LastTimestamp.Store((r.base + b.OutTime).Milliseconds())

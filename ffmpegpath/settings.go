@@ -85,9 +85,12 @@ type Settings struct {
 	StaleTimeout time.Duration
 	// StallTimeout is how long the server may take nothing from the target
 	// connection while data waits before the push is ended as an L4 stall
-	// (health.CauseStalled) and the connection reset (default 3 s). It is
-	// judged from the socket's TCP state (delivery.Meter), sampled every
-	// 50-200 ms, whatever ffmpeg itself reports.
+	// (health.CauseStalled) and the connection reset (default 3 s). The
+	// exec driver judges it through the tap relay, from the server's RTMP
+	// Acknowledgements (or TCP's state of the relay's socket for servers
+	// that send none), every 100 ms; the libav driver, and the exec driver
+	// for a target the relay cannot take, from the socket's TCP state
+	// (delivery.Meter) sampled every 50-200 ms; whatever ffmpeg reports.
 	StallTimeout time.Duration
 	// StartTimeout is how long the first progress may take after start
 	// (opening the source, probing it, connecting and publishing); default
