@@ -148,7 +148,7 @@ func TestWatcherLatestWins(t *testing.T) {
 	w.send(first)
 	w.send(second)
 	u := <-w.Updates()
-	require.Equal(t, second.Err, u.Err, "got %v, want the newest", u.Err)
+	require.Same(t, second.Err, u.Err, "got %v, want the newest", u.Err)
 	select {
 	case u := <-w.Updates():
 		require.FailNow(t, "stale update left behind", "%v", u.Err)
