@@ -265,14 +265,15 @@ func TestDecisionPerHostLimit(t *testing.T) {
 
 // Source verdicts (issue 11, item 9): the other path reads the source its
 // own way (ffmpeg opens it itself), so a path that fails at the source
-// hands over to it at once, once per outage; when both fail at the
-// source, the stream waits with the source backoff (1 s doubling to 4 s)
-// on the last one tried. No failback to a preferred path that could not
+// hands over to it at once, once a round; when both fail at the source,
+// the stream waits with the source backoff (1 s doubling to 4 s), and the
+// next round starts on the preferred path. No failback to a preferred path that could not
 // read the source the other path read at once; a path that lost the source
 // while live had read it, and is failed back to.
 func TestDecisionSourceVerdicts(t *testing.T) {
 	unsupported := fails(rtmp.LayerSource, "source_unsupported")
 	ffSource := fails(rtmp.LayerSource, "source_missing")
+	down := fails(rtmp.LayerSource, "source_unavailable")
 	lost := liveThen(5*time.Second, rtmp.LayerSource, "source_lost")
 	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
 	cases := []struct {
@@ -291,12 +292,15 @@ func TestDecisionSourceVerdicts(t *testing.T) {
 		{"only ffmpeg reads the source: no failback", nil, nil, unsupported, nil, 5 * time.Minute,
 			health.StateLive, "ffmpeg", "ffmpeg path is live; no failback to native, which could not read the source (source_unsupported)",
 			offsets(0), offsets(0), 0},
-		{"both fail: wait on the last tried, then fail back", []outcome{unsupported}, []outcome{ffSource, ffSource, ffSource}, live, nil, 5 * time.Second,
+		{"both fail: each round tries native, then ffmpeg, then waits", []outcome{down, down, down}, []outcome{ffSource, ffSource, ffSource}, live, nil, 5 * time.Second,
 			health.StateWaitingForSource, "", "the source is unavailable (source_missing); retrying in 4 s",
-			offsets(0), offsets(0, 1, 3), 0},
-		{"both fail: live on the last tried at 7 s, failback at 40 s", []outcome{unsupported}, []outcome{ffSource, ffSource, ffSource}, live, nil, 41 * time.Second,
+			offsets(0, 1, 3), offsets(0, 1, 3), 0},
+		{"both fail, the source returns: live on native at 7 s, no failback needed", []outcome{down, down, down}, []outcome{ffSource, ffSource, ffSource}, live, nil, 41 * time.Second,
 			health.StateLive, "native", "native path is live",
-			offsets(0, 40), offsets(0, 1, 3, 7), 1},
+			offsets(0, 1, 3, 7), offsets(0, 1, 3), 0},
+		{"only ffmpeg reads, through an outage: live on ffmpeg in the round the source returns", nil, []outcome{ffSource, ffSource}, unsupported, nil, 30 * time.Second,
+			health.StateLive, "ffmpeg", "ffmpeg path is live",
+			offsets(0, 1, 3), offsets(0, 1, 3), 0},
 		{"lost while live: ffmpeg at once, failback at 40 s", []outcome{lost}, nil, live, nil, 41 * time.Second,
 			health.StateLive, "native", "native path is live",
 			offsets(0, 40), offsets(5), 1},

@@ -130,6 +130,9 @@ type slot struct {
 	// live; srcCold: that run failed before it went live (it could not
 	// read the source at all).
 	srcFailed, srcCold bool
+	// srcTried: the path was tried for the source in this round of the
+	// outage (each round tries the preferred path, then the other once).
+	srcTried bool
 	// unreadable: the path could not read the source that the other path
 	// then read at once; no failback to it until it is live again.
 	unreadable bool

@@ -116,18 +116,27 @@ func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
 // onSourceDown handles a path that failed at the source; it never counts
 // against the path (no circuit failure, no backoff). The other path reads
 // the source its own way (ffmpeg opens it itself, the native ingest parses
-// only what it knows), so it is tried at once, once per outage: when it is
-// usable and has not failed at the source itself since the stream was last
-// live. Otherwise the stream waits for the source on this path.
+// only what it knows), so it is tried at once when it is usable and was not
+// tried in this round. Otherwise the source is down for both: the stream
+// waits for it with the source backoff, and the next round starts on the
+// preferred path (when usable), so that a source that returns comes back
+// where it belongs without a failback, and on the other path at once when
+// only that one reads it.
 func (l *loop) onSourceDown(sl *slot, v *health.Verdict, wasLive bool, attempt Timer) {
 	now := l.clk.Now()
-	sl.srcFailed, sl.srcCold = true, !wasLive
-	if other := l.other(sl); other != nil && !other.srcFailed && other.usable(now) {
+	sl.srcFailed, sl.srcCold, sl.srcTried = true, !wasLive, true
+	if other := l.other(sl); other != nil && !other.srcTried && other.usable(now) {
 		l.log.Info("trying the other path for the source", "failed", sl.kind(), "next", other.kind())
 		l.setState(health.StateFailingOver, fmt.Sprintf("%s could not read the source (%s); trying %s, which reads it its own way",
 			sl.kind(), v.Cause, other.kind()))
 		l.schedule(other, attempt)
 		return
+	}
+	if pref := l.slots[0]; pref != sl && pref.usable(now) {
+		sl = pref
+	}
+	for _, o := range l.slots {
+		o.srcTried = false // a new round
 	}
 	wait := l.srcWait.Next()
 	sl.nextAttempt = now.Add(wait)
@@ -430,7 +439,7 @@ func (l *loop) judgeSourceReaders(sl *slot) {
 	}
 	sl.unreadable = false
 	for _, o := range l.slots {
-		o.srcFailed, o.srcCold = false, false
+		o.srcFailed, o.srcCold, o.srcTried = false, false, false
 	}
 }
 

@@ -254,10 +254,18 @@ func TestSourceDownWaitsWithoutFlappingAndRecovers(t *testing.T) {
 			if s.Counters.Failovers != 0 || s.SourceStatus != "down" {
 				t.Fatalf("a source failure moved the stream: %+v", s)
 			}
+			// Each round tries the preferred path, then the other (it reads
+			// the source its own way), then waits: source verdicts only, from
+			// both paths, and the stream comes back on the preferred path.
+			perPath := map[string]int{}
 			for _, v := range s.LastVerdicts {
-				if v.Layer != rtmp.LayerSource || v.Path != prefer {
-					t.Fatalf("verdict %+v: want source verdicts on %s only", v, prefer)
+				if v.Layer != rtmp.LayerSource {
+					t.Fatalf("verdict %+v: want source verdicts only", v)
 				}
+				perPath[v.Path]++
+			}
+			if len(perPath) != 2 {
+				t.Fatalf("source verdicts per path %v: want both paths tried", perPath)
 			}
 			sample, err := os.ReadFile(testpeer.SamplePath(t))
 			if err != nil {
