@@ -113,7 +113,7 @@ func TestBacklogAfterAPauseIsSkippedNotBlamedOnTheTarget(t *testing.T) {
 				case err = <-r.done:
 					r.done <- err
 				case <-time.After(10 * time.Second):
-					t.Fatal("no verdict for a target slower than the source's burst")
+					require.FailNow(t, "no verdict for a target slower than the source's burst")
 				}
 				var v *health.Verdict
 				require.True(t, errors.As(err, &v), "verdict, got %v", err)
@@ -130,7 +130,7 @@ func TestBacklogAfterAPauseIsSkippedNotBlamedOnTheTarget(t *testing.T) {
 			select {
 			case err := <-r.done:
 				r.done <- err
-				t.Fatalf("the publish ended: %v", err)
+				require.FailNow(t, "the publish ended", "%v", err)
 			default:
 			}
 			ss := srv.Sessions()

@@ -42,7 +42,7 @@ func TestCongestedUplinkKeepsDelayBounded(t *testing.T) {
 	for time.Since(capStart) < capped {
 		select {
 		case err := <-r.done:
-			t.Fatalf("the session ended under the cap: %v", err)
+			require.FailNow(t, "the session ended under the cap", "%v", err)
 		case <-time.After(time.Second):
 		}
 		throughput = append(throughput, r.sig.ThroughputBps.Load())

@@ -39,9 +39,7 @@ func TestHubMemoryIsBoundedUnderFlood(t *testing.T) {
 	go func() { defer close(done); h.run(ctx) }()
 	defer func() { cancel(); <-done }()
 	_, sub, err := h.subscribe(ctx, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The subscriber never reads: the hub must cut it off instead of queueing without bound.
 	testpeer.Eventually(t, 20*time.Second, "the slow subscriber cut off", func() bool {
 		h.mu.Lock()
@@ -49,39 +47,32 @@ func TestHubMemoryIsBoundedUnderFlood(t *testing.T) {
 		_, still := h.subs[sub]
 		return !still
 	})
-	if sub.err != errSlowTarget {
-		t.Fatalf("subscription ended with %v", sub.err)
-	}
-	if _, gopBytes, _ := h.gop.Stats(); gopBytes > 8<<20 {
-		t.Fatalf("GOP cache holds %d bytes, bound 8 MiB", gopBytes)
-	}
+	require.Same(t, errSlowTarget, sub.err, "subscription ended with %v", sub.err)
+	_, gopBytes, _ := h.gop.Stats()
+	require.LessOrEqual(t, gopBytes, 8<<20, "GOP cache holds %d bytes, bound 8 MiB", gopBytes)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	// What stays alive is the GOP bound, the units in flight and the test binary.
-	if ms.HeapAlloc > 64<<20 {
-		t.Fatalf("heap %d MiB under a flood", ms.HeapAlloc>>20)
-	}
+	require.LessOrEqual(t, ms.HeapAlloc, uint64(64<<20), "heap %d MiB under a flood", ms.HeapAlloc>>20)
 }
 
 func TestHubServesFromTheLastKeyframe(t *testing.T) {
 	h := newHub(nil, 1<<20, hclog.NewNullLogger())
 	h.SetVideo(media.VideoParams{Codec: media.CodecH264})
 	h.WriteUnit(vunit(0, false, 10)) // before any keyframe: nothing to start from
-	if _, ok := h.startable(); ok {
-		t.Fatal("startable without a keyframe")
-	}
+	_, ok := h.startable()
+	require.False(t, ok, "startable without a keyframe")
 	h.WriteUnit(vunit(40*time.Millisecond, true, 10))
 	h.WriteUnit(vunit(80*time.Millisecond, false, 10))
 	h.WriteUnit(vunit(120*time.Millisecond, true, 10))
 	snap, ok := h.startable()
-	if !ok || len(snap.Units) != 1 || !snap.Units[0].Key {
-		t.Fatalf("start view after a new keyframe: %d units", len(snap.Units))
-	}
+	require.True(t, ok, "start view after a new keyframe")
+	require.Len(t, snap.Units, 1, "start view after a new keyframe: %d units", len(snap.Units))
+	require.True(t, snap.Units[0].Key, "start view after a new keyframe")
 	h.WriteUnit(vunit(160*time.Millisecond, false, 2<<20)) // over the bound: the GOP is dropped whole
-	if _, ok := h.startable(); ok {
-		t.Fatal("a GOP over the bound was served")
-	}
+	_, ok = h.startable()
+	require.False(t, ok, "a GOP over the bound was served")
 }
 
 // restartSource plays one GOP, fails, and after the restart sends audio,

@@ -12,6 +12,7 @@ import (
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -19,9 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	t.Helper()
 	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules, MaxSegment: 1448}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, srv.Start())
 	t.Cleanup(func() { srv.Close() })
 	return srv
 }
@@ -51,7 +50,7 @@ func (r *running) stop(t *testing.T) error {
 		r.done <- err
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of cancel")
+		require.FailNow(t, "Run did not return within 10s of cancel")
 		return nil
 	}
 }
@@ -63,21 +62,15 @@ func acceptedFrames(t *testing.T, srv *fmsim.Server, frames int, within time.Dur
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= frames || s.Ended })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Ended {
-		t.Fatalf("the emulator ended the session (%s %dx%d): %+v", info.VideoCodec, info.Width, info.Height, info.Verdict)
-	}
+	require.NoError(t, err)
+	require.False(t, info.Ended, "the emulator ended the session (%s %dx%d): %+v", info.VideoCodec, info.Width, info.Height, info.Verdict)
 	return info
 }
 
 func mustNew(t *testing.T, s Settings) *Path {
 	t.Helper()
 	p, err := New(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
@@ -87,24 +80,18 @@ func TestSamplePassesStrictCompanion(t *testing.T) {
 	r := start(t, p, 0)
 	// 3 s of 25 fps video accepted (the cached-GOP burst is not yet cached on a cold start).
 	info := acceptedFrames(t, srv, 75, 20*time.Second)
-	if info.VideoCodec != "h264" || info.Width != 640 || info.Height != 360 || info.AudioCodec != "aac" {
-		t.Fatalf("emulator saw %s %dx%d %s", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
-	}
-	if info.StreamID == 1 || info.VideoTSRegressions != 0 || info.AudioTSRegressions != 0 {
-		t.Fatalf("stream id %d, regressions v%d a%d", info.StreamID, info.VideoTSRegressions, info.AudioTSRegressions)
-	}
-	if !r.sig.IsLive() || r.sig.VideoFrames.Load() < 74 { // the emulator may count a frame before Signals does
-		t.Fatalf("signals: live %v frames %d", r.sig.IsLive(), r.sig.VideoFrames.Load())
-	}
-	if err := r.stop(t); err != nil {
-		t.Fatalf("clean stop returned %v", err)
-	}
+	require.True(t, info.VideoCodec == "h264" && info.Width == 640 && info.Height == 360 && info.AudioCodec == "aac",
+		"emulator saw %s %dx%d %s", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
+	require.True(t, info.StreamID != 1 && info.VideoTSRegressions == 0 && info.AudioTSRegressions == 0,
+		"stream id %d, regressions v%d a%d", info.StreamID, info.VideoTSRegressions, info.AudioTSRegressions)
+	// The emulator may count a frame before Signals does.
+	require.True(t, r.sig.IsLive() && r.sig.VideoFrames.Load() >= 74, "signals: live %v frames %d", r.sig.IsLive(), r.sig.VideoFrames.Load())
+	require.NoError(t, r.stop(t), "clean stop")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	end, _ := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.Ended })
-	if end.Verdict == nil || end.Verdict.ByServer() {
-		t.Fatalf("the server ended the session: %+v", end.Verdict)
-	}
+	require.NotNil(t, end.Verdict, "the server ended the session")
+	require.False(t, end.Verdict.ByServer(), "the server ended the session: %+v", end.Verdict)
 }
 
 func TestSampleToNginxIsPlayable(t *testing.T) {
@@ -112,14 +99,11 @@ func TestSampleToNginxIsPlayable(t *testing.T) {
 	p := mustNew(t, Settings{Source: "builtin:sample", Target: n.AppURL + "/native"})
 	r := start(t, p, 0)
 	testpeer.Eventually(t, 20*time.Second, "2 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 50 })
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.stop(t))
 	pr := testpeer.FFprobe(t, n.Recording("native"))
 	v, a := pr.Video(), pr.Audio()
-	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 || a == nil || a.CodecName != "aac" {
-		t.Fatalf("recording: %+v", pr.Streams)
-	}
+	require.True(t, v != nil && v.CodecName == "h264" && v.Width == 640 && v.Height == 360 && a != nil && a.CodecName == "aac",
+		"recording: %+v", pr.Streams)
 }
 
 func TestConnectRejectionIsL2Verdict(t *testing.T) {
@@ -130,11 +114,11 @@ func TestConnectRejectionIsL2Verdict(t *testing.T) {
 	case err := <-r.done:
 		r.done <- err
 		var v *health.Verdict
-		if !errors.As(err, &v) || v.Layer != rtmp.LayerConnect || v.Path != "native" {
-			t.Fatalf("want an L2 native verdict, got %v", err)
-		}
+		require.True(t, errors.As(err, &v), "want an L2 native verdict, got %v", err)
+		require.Equal(t, rtmp.LayerConnect, v.Layer, "want an L2 native verdict, got %v", err)
+		require.Equal(t, "native", v.Path, "want an L2 native verdict, got %v", err)
 	case <-time.After(15 * time.Second):
-		t.Fatal("no verdict")
+		require.FailNow(t, "no verdict")
 	}
 }
 
@@ -146,11 +130,10 @@ func TestResetAfterFirstFrameIsL5WithTime(t *testing.T) {
 	case err := <-r.done:
 		r.done <- err
 		v := health.AsVerdict(err)
-		if v.Layer != rtmp.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > 2*time.Second {
-			t.Fatalf("want L5 with ~100ms to RST, got %v (ttr %v)", err, v.TimeToRST)
-		}
+		require.True(t, v.Layer == rtmp.LayerMedia && v.TimeToRST >= 80*time.Millisecond && v.TimeToRST <= 2*time.Second,
+			"want L5 with ~100ms to RST, got %v (ttr %v)", err, v.TimeToRST)
 	case <-time.After(15 * time.Second):
-		t.Fatal("no verdict")
+		require.FailNow(t, "no verdict")
 	}
 }
 
@@ -161,24 +144,19 @@ func TestBaseContinuesTimeline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 10 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.FirstVideoTS < 90000 || info.FirstVideoTS > 90100 {
-		t.Fatalf("first video timestamp %d, want 90000", info.FirstVideoTS)
-	}
+	require.NoError(t, err)
+	require.True(t, info.FirstVideoTS >= 90000 && info.FirstVideoTS <= 90100, "first video timestamp %d, want 90000", info.FirstVideoTS)
 	r.stop(t)
 }
 
 func TestSourceUnavailableIsSourceVerdict(t *testing.T) {
 	p := mustNew(t, Settings{Source: "file:/nonexistent/file.flv", Target: "rtmp://127.0.0.1:1/live/x", SourceGrace: 300 * time.Millisecond})
 	err := p.Run(context.Background(), 0, health.NewSignals())
-	if v := health.AsVerdict(err); v == nil || v.Layer != rtmp.LayerSource {
-		t.Fatalf("a missing file must be a source verdict, got %v", err)
-	}
-	if _, err := New(Settings{Source: "builtin:nope"}); err == nil {
-		t.Fatal("an unknown builtin must fail New")
-	}
+	v := health.AsVerdict(err)
+	require.NotNil(t, v, "a missing file must be a source verdict, got %v", err)
+	require.Equal(t, rtmp.LayerSource, v.Layer, "a missing file must be a source verdict, got %v", err)
+	_, err = New(Settings{Source: "builtin:nope"})
+	require.Error(t, err, "an unknown builtin must fail New")
 }
 
 func TestSampleAcrossProfilesWithEveryRule(t *testing.T) {
@@ -200,8 +178,8 @@ func TestSampleAcrossProfilesWithEveryRule(t *testing.T) {
 			r := start(t, p, 0)
 			// 3 s of accepted video: longer than the cloud profile's ack and ping timeouts here.
 			info := acceptedFrames(t, srv, 75, 20*time.Second)
-			if c.profile == "cloud" && (info.AcksReceived == 0 || info.PingResponses == 0) {
-				t.Fatalf("cloud saw %d acks and %d ping responses", info.AcksReceived, info.PingResponses)
+			if c.profile == "cloud" {
+				require.True(t, info.AcksReceived != 0 && info.PingResponses != 0, "cloud saw %d acks and %d ping responses", info.AcksReceived, info.PingResponses)
 			}
 			r.stop(t)
 		})
@@ -219,15 +197,11 @@ func TestWarmAndRunShareOneIngest(t *testing.T) {
 	p.mu.Lock()
 	users := p.users
 	p.mu.Unlock()
-	if users != 2 {
-		t.Fatalf("%d users of the ingest, want Warm and Run on one", users)
-	}
+	require.Equal(t, 2, users, "%d users of the ingest, want Warm and Run on one", users)
 	r.stop(t)
 	cancel()
 	<-warmed
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.hub != nil || p.users != 0 {
-		t.Fatalf("the ingest outlived its users: %d", p.users)
-	}
+	require.True(t, p.hub == nil && p.users == 0, "the ingest outlived its users: %d", p.users)
 }

@@ -62,7 +62,7 @@ func TestPauseRestartsTheStallClockButNotItsJudgement(t *testing.T) {
 	case err = <-r.done:
 		r.done <- err
 	case <-time.After(stall + 10*time.Second):
-		t.Fatal("no verdict after the pause")
+		require.FailNow(t, "no verdict after the pause")
 	}
 	var v *health.Verdict
 	require.True(t, errors.As(err, &v), "verdict, got %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/stretchr/testify/require"
 )
 
 // camera starts an RTSP camera (a gortsplib server fed by the real ffmpeg)
@@ -34,14 +35,11 @@ func TestRTSPCameraToNginx(t *testing.T) {
 	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/cam"})
 	r := start(t, p, 0)
 	testpeer.Eventually(t, 30*time.Second, "3 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 75 })
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.stop(t))
 	pr := testpeer.FFprobe(t, n.Recording("cam"))
 	v, a := pr.Video(), pr.Audio()
-	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 || a == nil || a.CodecName != "aac" {
-		t.Fatalf("recording: %+v", pr.Streams)
-	}
+	require.True(t, v != nil && v.CodecName == "h264" && v.Width == 640 && v.Height == 360 && a != nil && a.CodecName == "aac",
+		"recording: %+v", pr.Streams)
 }
 
 func TestRTSPCameraHolds30sOnStrictCompanion(t *testing.T) {
@@ -57,19 +55,12 @@ func TestRTSPCameraHolds30sOnStrictCompanion(t *testing.T) {
 	info, err := srv.WaitSession(ctx, func(s fmsim.SessionInfo) bool {
 		return s.Ended || (s.FirstFrameAt.After(time.Time{}) && time.Since(s.FirstFrameAt) >= 30*time.Second)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Ended || info.Violation != nil {
-		t.Fatalf("reset within 30 s: %+v %+v", info.Verdict, info.Violation)
-	}
+	require.NoError(t, err)
+	require.True(t, !info.Ended && info.Violation == nil, "reset within 30 s: %+v %+v", info.Verdict, info.Violation)
 	sent := r.sig.VideoFrames.Load()
-	if info.VideoFrames < 30*25*95/100 || int64(info.VideoFrames) > sent || sent-int64(info.VideoFrames) > 2 {
-		t.Fatalf("emulator accepted %d video frames of %d sent", info.VideoFrames, sent)
-	}
-	if info.VideoTSRegressions+info.AudioTSRegressions != 0 {
-		t.Fatalf("timestamps went backwards: %+v", info)
-	}
+	require.True(t, info.VideoFrames >= 30*25*95/100 && int64(info.VideoFrames) <= sent && sent-int64(info.VideoFrames) <= 2,
+		"emulator accepted %d video frames of %d sent", info.VideoFrames, sent)
+	require.Zero(t, info.VideoTSRegressions+info.AudioTSRegressions, "timestamps went backwards: %+v", info)
 }
 
 func TestCameraWithoutAudioGetsDecodableSilence(t *testing.T) {
@@ -78,29 +69,21 @@ func TestCameraWithoutAudioGetsDecodableSilence(t *testing.T) {
 	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/mute", Audio: AudioSilentIfMissing})
 	r := start(t, p, 0)
 	testpeer.Eventually(t, 30*time.Second, "3 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 75 })
-	if r.sig.AudioFrames.Load() < 100 {
-		t.Fatalf("only %d silent audio frames for %d video frames", r.sig.AudioFrames.Load(), r.sig.VideoFrames.Load())
-	}
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	require.GreaterOrEqual(t, r.sig.AudioFrames.Load(), int64(100), "only %d silent audio frames for %d video frames", r.sig.AudioFrames.Load(), r.sig.VideoFrames.Load())
+	require.NoError(t, r.stop(t))
 	rec := n.Recording("mute")
-	if a := testpeer.FFprobe(t, rec).Audio(); a == nil || a.CodecName != "aac" || a.FrameCount() < 100 {
-		t.Fatalf("no decodable aac track in the recording: %+v", a)
-	}
+	a := testpeer.FFprobe(t, rec).Audio()
+	require.True(t, a != nil && a.CodecName == "aac" && a.FrameCount() >= 100, "no decodable aac track in the recording: %+v", a)
 	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", rec, "-map", "0:a", "-f", "null", "-").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Fatalf("ffmpeg decoding the silent track: %v: %s", err, out)
-	}
+	require.NoError(t, err, "ffmpeg decoding the silent track: %s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "ffmpeg decoding the silent track")
 }
 
 func TestSourceRestartKeepsThePublishAndTheTimeline(t *testing.T) {
 	s, cam := camera(t)
 	dir := t.TempDir()
 	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: "companion", TranscriptDir: dir}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, srv.Start())
 	defer srv.Close()
 	p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "cam")})
 	r := start(t, p, 0)
@@ -114,18 +97,13 @@ func TestSourceRestartKeepsThePublishAndTheTimeline(t *testing.T) {
 	before := r.sig.VideoFrames.Load()
 	testpeer.Eventually(t, 30*time.Second, "video after the restart", func() bool { return r.sig.VideoFrames.Load() >= before+50 })
 	outage := time.Since(down)
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.stop(t))
 	sessions := srv.Sessions()
-	if len(sessions) != 1 || (sessions[0].Verdict != nil && sessions[0].Verdict.ByServer()) {
-		t.Fatalf("the publish session dropped: %d sessions, %+v", len(sessions), sessions[len(sessions)-1].Verdict)
-	}
+	require.True(t, len(sessions) == 1 && (sessions[0].Verdict == nil || !sessions[0].Verdict.ByServer()),
+		"the publish session dropped: %d sessions, %+v", len(sessions), sessions[len(sessions)-1].Verdict)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 	entries, err := fmsim.ReadTranscript(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var last uint32
 	var maxGap time.Duration
 	seen := false
@@ -133,17 +111,16 @@ func TestSourceRestartKeepsThePublishAndTheTimeline(t *testing.T) {
 		if e.Dir != "in" || e.Type != rtmp.TypeVideo || strings.HasSuffix(e.Kind, "seq") {
 			continue
 		}
-		if seen && e.Timestamp <= last {
-			t.Fatalf("video timestamp %d after %d", e.Timestamp, last)
+		if seen {
+			require.Greater(t, e.Timestamp, last, "video timestamp %d after %d", e.Timestamp, last)
 		}
 		if seen {
 			maxGap = max(maxGap, time.Duration(e.Timestamp-last)*time.Millisecond)
 		}
 		last, seen = e.Timestamp, true
 	}
-	if gop := 2 * time.Second; maxGap > outage+gop {
-		t.Fatalf("largest video timestamp gap %v exceeds the outage %v plus one GOP", maxGap, outage)
-	}
+	gop := 2 * time.Second
+	require.LessOrEqual(t, maxGap, outage+gop, "largest video timestamp gap %v exceeds the outage %v plus one GOP", maxGap, outage)
 	t.Logf("outage %v, largest video timestamp gap %v", outage.Round(time.Millisecond), maxGap)
 }
 
@@ -156,9 +133,8 @@ func TestH265CameraBothCarriages(t *testing.T) {
 		p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "hevc"), Publish: rtmp.PublishOptions{H265: mode}})
 		r := start(t, p, 0)
 		info := acceptedFrames(t, srv, 50, 30*time.Second)
-		if info.VideoCodec != "hevc" || info.Width != 320 || info.Height != 240 {
-			t.Fatalf("mode %d: emulator saw %s %dx%d, verdict %+v", mode, info.VideoCodec, info.Width, info.Height, info.Verdict)
-		}
+		require.True(t, info.VideoCodec == "hevc" && info.Width == 320 && info.Height == 240,
+			"mode %d: emulator saw %s %dx%d, verdict %+v", mode, info.VideoCodec, info.Width, info.Height, info.Verdict)
 		r.stop(t)
 	}
 }

@@ -43,7 +43,7 @@ func stallAndTakeOver(t *testing.T, source string) {
 	case err = <-r.done:
 		r.done <- err
 	case <-time.After(stallAfter + testStallTimeout + 10*time.Second):
-		t.Fatal("no verdict 15 s after the stall")
+		require.FailNow(t, "no verdict 15 s after the stall")
 	}
 	var v *health.Verdict
 	require.True(t, errors.As(err, &v), "verdict, got %v", err)
