@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -130,8 +129,7 @@ type brokenPath struct {
 func (b brokenPath) Kind() string                    { return b.kind }
 func (b brokenPath) Check(ctx context.Context) error { return b.err }
 func (b brokenPath) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
-	return &health.Verdict{Layer: health.LayerProcess, Cause: "path_unavailable", Detail: redact.Text(b.err.Error()),
-		At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	v := health.NewVerdict(health.LayerProcess, "path_unavailable", redact.Text(b.err.Error()))
+	v.Path = b.kind
+	return v
 }
-
-var _ = fmt.Sprintf
