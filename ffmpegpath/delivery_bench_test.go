@@ -30,9 +30,11 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // BenchmarkStallDetection (Delivery truth, docs/performance.md): the
 // emulator (profile cloud, MaxSegment 1448) stops reading 2 s after the
 // publish; the figure is the verdict's At minus that moment (StallTimeout
-// 3 s, exec driver), sequential runs per source. The ffmpeg path has TCP's
-// evidence only (ffmpeg asks for no RTMP acks): the server's receive buffer
-// at the stream's bitrate comes on top of StallTimeout.
+// 3 s, exec driver), sequential runs per source. The exec driver publishes
+// through the tap relay, which asks the emulator for RTMP acks: the stall
+// is judged StallTimeout after the last ack (before the relay, TCP's
+// evidence of ffmpeg's socket only: the server's receive buffer at the
+// stream's bitrate came on top, 5.1-29.5 s at 0.5 Mbit/s).
 func BenchmarkStallDetection(b *testing.B) {
 	sources := []struct {
 		name string
@@ -53,7 +55,7 @@ func BenchmarkStallDetection(b *testing.B) {
 				}
 				b.ReportMetric(ms(pct(ds, 0.5)), "p50_ms")
 				b.ReportMetric(ms(pct(ds, 0.99)), "p99_ms")
-				b.Logf("ffmpeg %s: stall detected p50 %v, p99 (= max of %d) %v after the server stopped reading, StallTimeout %v; runs %v; Run returned %v after the stall; kB the server's kernel took (TCP-acked) beyond what the emulator read: %v",
+				b.Logf("ffmpeg %s: stall detected p50 %v, p99 (= max of %d) %v after the server stopped reading, StallTimeout %v; runs %v; Run returned %v after the stall; kB acknowledged (Signals.BytesAcked: the acks) beyond what the emulator read: %v",
 					s.name, pct(ds, 0.5).Round(time.Millisecond), len(ds), pct(ds, 0.99).Round(time.Millisecond), stallTimeout,
 					roundAll(ds), roundAll(returned), absorbed)
 			}
@@ -71,8 +73,10 @@ func roundAll(ds []time.Duration) []time.Duration {
 
 // ffmpegStallOnce pushes source (the sample when "") into a stalling
 // emulator and returns the detection time (verdict At) and when Run
-// returned, both from the stall, and the bytes TCP acknowledged beyond what
-// the emulator's application read (what the server's kernel absorbed).
+// returned, both from the stall, and the bytes the signals say were taken
+// beyond what the emulator's application read (through the relay, its acks:
+// about 0 or below, the acks lagging the reads by up to a window; on TCP's
+// evidence, what the server's kernel absorbed).
 func ffmpegStallOnce(b *testing.B, source string) (detect, returned time.Duration, absorbed int64) {
 	b.Helper()
 	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: fmsim.ProfileCloud, MaxSegment: 1448,

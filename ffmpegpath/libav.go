@@ -36,6 +36,12 @@ const LibavAvailable = true
 // that opening the target is interruptible and takes protocol options
 // (go-astiav v0.16.0's OpenIOContext does neither). Every blocking libav call
 // of a push is interrupted on stall and after the stop grace period.
+//
+// Unlike Exec, it does not publish through the tap relay: its delivery
+// evidence is TCP's accounting of its own socket (TCP_INFO through
+// sock_diag, sockWatch), which sees a stalled server only once the
+// server's receive buffer is full (StallTimeout plus 2-26 s at 0.5
+// Mbit/s).
 type Libav struct {
 	Settings
 
