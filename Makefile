@@ -37,7 +37,7 @@ test: deps vet
 fuzz:
 	@scripts/fuzz.sh 20s
 
-# make bench: every figure of docs/performance.md in one run (about 17 minutes).
+# make bench: every figure of docs/performance.md in one run (about 19 minutes).
 bench: deps build
 	@rm -f bin/fmspush-libav; $(GO) build -tags libav -o bin/fmspush-libav ./cmd/fmspush || echo "bench: no libav build: the libav driver is not measured"
 	$(GO) run ./bench/cmd/benchtable -bin $(BIN) $$(test -x bin/fmspush-libav && echo -libav-bin bin/fmspush-libav) -out bench/results/latest.json

@@ -307,3 +307,51 @@ func settle(b *testing.B, svc *benchSvc, name string, cur fmsim.SessionInfo, nat
 	}
 	b.Fatalf("%s not ready for a fault within 20 s", other)
 }
+
+// benchStallRuns is how many stalls BenchmarkStallTakeover measures per
+// direction.
+const benchStallRuns = 5
+
+// BenchmarkStallTakeover: the target stops reading 2 s after the active
+// path's publish (emulator profile cloud, stall_after_publish=2s, the
+// stall limited to that path's sessions); from the stall to the L4 stalled
+// verdict (stall_timeout 3 s: the target is stall_timeout + 1 s), and from
+// the verdict to the first frame the emulator accepts from the other path
+// on the same key (the target is 1 s). The sample (0.5 Mbit/s) and the
+// generated 1080p30 4 Mbit/s file; loopback, no added latency; a new
+// service per run.
+func BenchmarkStallTakeover(b *testing.B) {
+	testpeer.Need(b, "ffmpeg")
+	sources := []struct{ name, spec string }{
+		{"sample", "builtin:sample"},
+		{"1080p", "file:" + testpeer.HD1080p(b).Path},
+	}
+	for i := 0; i < b.N; i++ {
+		for _, src := range sources {
+			for _, tc := range stallCases {
+				var detect, takeover []time.Duration
+				for n := 0; n < benchStallRuns; n++ {
+					d, tk, _ := stallTakeover(b, tc, src.spec)
+					detect, takeover = append(detect, d), append(takeover, tk)
+				}
+				what := "stall_" + src.name + "_" + tc.stalls
+				reportRuns(b, what+"_detect", detect)
+				reportRuns(b, what+"_takeover_by_"+tc.takes, takeover)
+			}
+		}
+	}
+}
+
+// reportRuns reports p50 and p99 (nearest rank: the largest of a few) of
+// ds as metrics and logs every run.
+func reportRuns(b *testing.B, what string, ds []time.Duration) {
+	p50, p99 := pct(ds, 0.5), pct(ds, 0.99)
+	b.ReportMetric(ms(p50), what+"_p50_ms")
+	b.ReportMetric(ms(p99), what+"_p99_ms")
+	var runs []string
+	for _, d := range ds {
+		runs = append(runs, d.Round(time.Millisecond).String())
+	}
+	b.Logf("%s: n %d, p50 %v, p99 (= max) %v; runs %s", what, len(ds),
+		p50.Round(time.Millisecond), p99.Round(time.Millisecond), strings.Join(runs, ", "))
+}

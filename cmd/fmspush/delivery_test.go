@@ -26,61 +26,75 @@ func lastVerdict(s health.StreamStatus, path, cause string) *health.Verdict {
 }
 
 // A target that stops reading 2 s after publish: the active path reports
-// L4 stalled, closes its session (the emulator, refusing a second publisher
-// of the name, sees the client end it) and the other path is live within
-// 1 s, on the same key. Both directions. The native path asks the server
-// for RTMP acks and detects within stall_timeout + 1 s; ffmpeg asks for
-// none, so its evidence is TCP's alone, which the server's kernel buffer
-// blurs (delivery's package documentation): stall_timeout plus that buffer
-// at the stream's bitrate: 2-3 s more at 0.5 Mbit/s, up to 26 s more once
-// the server's kernel has grown its buffer (docs/performance.md).
+// L4 stalled within stall_timeout + 1 s (3 s + 1 s; both paths judge from
+// the server's RTMP acks, the ffmpeg path through the tap relay), closes
+// its session (the emulator, refusing a second publisher of the name, sees
+// the client end it) and the other path publishes on the same key. Both
+// directions. The takeover's time is a timing target: measured by
+// BenchmarkStallTakeover (make bench; within 1 s); the test's bound only
+// says it happened at once (a loaded CI machine starts ffmpeg slowly).
 func TestStallTakesOverTheKey(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
-	for _, tc := range []struct {
-		stalls, takes, fault string
-		bound                time.Duration
-	}{
-		{"native", "ffmpeg", "fmspush-native", 4 * time.Second},
-		{"ffmpeg", "native", "FMSc", 32 * time.Second}, // the ffmpeg path sends FMLE/3.0 (compatible; FMSc/1.0)
-	} {
+	for _, tc := range stallCases {
 		t.Run(tc.stalls, func(t *testing.T) {
-			rules := map[string]string{"fault_flashver": tc.fault, "stall_after_publish": "2s"}
-			r := startService(t, failoverConfig("cloud", rules, tc.stalls, ""))
-			testpeer.Eventually(t, 30*time.Second, "live on "+tc.stalls, liveOn(r, tc.stalls))
-			var v *health.Verdict
-			testpeer.Eventually(t, tc.bound+5*time.Second, "a stall verdict", func() bool {
-				v = lastVerdict(r.stream(), tc.stalls, health.CauseStalled)
-				return v != nil
-			})
-			require.Equal(t, health.LayerUpkeep, v.Layer)
-			first := r.emu().Sessions()
-			stalled := stalledSession(t, first)
-			detect := v.At.Sub(stalled.PublishedAt.Add(2 * time.Second))
-			require.Less(t, detect, tc.bound)
-
-			var taker fmsim.SessionInfo
-			testpeer.Eventually(t, 10*time.Second, tc.takes+" frames at the emulator", func() bool {
-				for _, s := range r.emu().Sessions() {
-					if s.ID > stalled.ID && !s.FirstFrameAt.IsZero() && !s.Ended {
-						taker = s
-						return true
-					}
-				}
-				return false
-			})
-			takeover := taker.FirstFrameAt.Sub(v.At)
+			detect, takeover, v := stallTakeover(t, tc, "builtin:sample")
 			t.Logf("%s stalled: detected %v after the stall; %s's first frame %v after the verdict: %s",
 				tc.stalls, detect.Round(time.Millisecond), tc.takes, takeover.Round(time.Millisecond), v.Detail)
-			require.Less(t, takeover, time.Second)
-			end, ok := r.emu().Session(stalled.ID)
-			require.True(t, ok)
-			require.True(t, end.Ended, "the stalled session is still open at the emulator")
-			require.Equal(t, fmsim.ClosedByClient, end.Verdict.ClosedBy)
+			require.Less(t, detect, 4*time.Second, "stall_timeout + 1 s")
+			require.Less(t, takeover, 3*time.Second)
 		})
 	}
 }
 
-func stalledSession(t *testing.T, ss []fmsim.SessionInfo) fmsim.SessionInfo {
+// stallCase is a path that stalls and the path that takes over.
+type stallCase struct{ stalls, takes, fault string }
+
+// stallCases: each path stalls once; fault_flashver limits the emulator's
+// stall to the sessions of the path that stalls (native's flashVer has
+// "fmspush-native", the ffmpeg path's is FMLE/3.0 (compatible; FMSc/1.0)).
+var stallCases = []stallCase{
+	{"native", "ffmpeg", "fmspush-native"},
+	{"ffmpeg", "native", "FMSc"},
+}
+
+// stallTakeover runs a service pushing source whose target stalls 2 s
+// after the publish of tc.stalls and returns how long after the stall the verdict came, how
+// long after the verdict tc.takes's first frame reached the emulator, and
+// the verdict; it checks the verdict's layer and that the stalled session
+// was closed by the client.
+func stallTakeover(t testing.TB, tc stallCase, source string) (detect, takeover time.Duration, v *health.Verdict) {
+	t.Helper()
+	rules := map[string]string{"fault_flashver": tc.fault, "stall_after_publish": "2s"}
+	cfg := failoverConfig("cloud", rules, tc.stalls, "")
+	cfg = strings.Replace(cfg, `source = "builtin:sample"`, fmt.Sprintf("source = %q", source), 1)
+	r := startService(t, cfg)
+	defer r.stop()
+	testpeer.Eventually(t, 30*time.Second, "live on "+tc.stalls, liveOn(r, tc.stalls))
+	testpeer.Eventually(t, 15*time.Second, "a stall verdict", func() bool {
+		v = lastVerdict(r.stream(), tc.stalls, health.CauseStalled)
+		return v != nil
+	})
+	require.Equal(t, health.LayerUpkeep, v.Layer)
+	stalled := stalledSession(t, r.emu().Sessions())
+	detect = v.At.Sub(stalled.PublishedAt.Add(2 * time.Second))
+	var taker fmsim.SessionInfo
+	testpeer.Eventually(t, 10*time.Second, tc.takes+" frames at the emulator", func() bool {
+		for _, s := range r.emu().Sessions() {
+			if s.ID > stalled.ID && !s.FirstFrameAt.IsZero() && !s.Ended {
+				taker = s
+				return true
+			}
+		}
+		return false
+	})
+	end, ok := r.emu().Session(stalled.ID)
+	require.True(t, ok)
+	require.True(t, end.Ended, "the stalled session is still open at the emulator")
+	require.Equal(t, fmsim.ClosedByClient, end.Verdict.ClosedBy)
+	return detect, taker.FirstFrameAt.Sub(v.At), v
+}
+
+func stalledSession(t testing.TB, ss []fmsim.SessionInfo) fmsim.SessionInfo {
 	t.Helper()
 	for _, s := range ss {
 		if s.Stalled {

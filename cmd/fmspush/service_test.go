@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // running is a service started in-process on a config file in a temp dir.
 type running struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	path   string
 	http   string
@@ -60,7 +60,7 @@ func idleStream(name, target string) string {
 	return fmt.Sprintf("stream %q {\n  enabled = false\n  source = \"builtin:sample\"\n  target = %q\n}\n", name, target)
 }
 
-func startService(t *testing.T, text string) *running {
+func startService(t testing.TB, text string) *running {
 	t.Helper()
 	dir := t.TempDir()
 	r := &running{t: t, dir: dir, path: filepath.Join(dir, "config.hcl"), logs: &testpeer.LogBuffer{},
