@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -20,7 +21,7 @@ type ProbeTimes map[string][]time.Duration
 // probe's bookkeeping.
 func RunProbes(ctx context.Context, emu *Emulator, n int) (ProbeTimes, error) {
 	out := ProbeTimes{}
-	layers := []rtmp.Layer{rtmp.LayerNetwork, rtmp.LayerHandshake, rtmp.LayerConnect, rtmp.LayerPublish}
+	layers := []health.Layer{health.LayerNetwork, health.LayerHandshake, health.LayerConnect, health.LayerPublish}
 	for i := 0; i < n; i++ {
 		p, err := rtmp.Dial(ctx, emu.Target("probe"), rtmp.PublishOptions{FlashVer: NativeFlashVer})
 		if err != nil {

@@ -337,7 +337,7 @@ type Failover struct {
 }
 
 // ProbeDepth is the deepest layer a probe walks: "L0" (TCP/TLS) .. "L5" (media).
-// It reads like rtmp.Layer's short names, so rtmp.Layer.UnmarshalText accepts it.
+// It reads like health.Layer's short names, so health.Layer.UnmarshalText accepts it.
 type ProbeDepth string
 
 // The probe depths.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // benchPush is how long each resource benchmark publishes.
@@ -166,7 +166,7 @@ func BenchmarkKill9Detection(b *testing.B) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		err := r.wait(b, 5*time.Second)
 		total += r.ended.Sub(killed)
-		if v := verdictOf(b, err); v.Layer != rtmp.LayerProcess {
+		if v := verdictOf(b, err); v.Layer != health.LayerProcess {
 			b.Fatalf("verdict %v", v)
 		}
 	}

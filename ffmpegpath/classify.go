@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // Exit is everything known when one ffmpeg push ended: its stderr, the
@@ -132,9 +131,9 @@ func classify(e Exit, st *stages) *health.Verdict {
 		return v
 	}
 	v := classifyExit(e, st)
-	if relayStillDialing(e) && (v.Layer == rtmp.LayerHandshake || v.Layer == rtmp.LayerUnknown) {
+	if relayStillDialing(e) && (v.Layer == health.LayerHandshake || v.Layer == health.LayerUnknown) {
 		// ffmpeg gave up on the local hop while the relay still dialed.
-		return verdict(e, st, rtmp.LayerNetwork, "dial_timeout", e.End,
+		return verdict(e, st, health.LayerNetwork, "dial_timeout", e.End,
 			"the connection to the server did not complete before ffmpeg gave up waiting for its handshake")
 	}
 	return v
@@ -146,7 +145,7 @@ func classifyExit(e Exit, st *stages) *health.Verdict {
 		return setupVerdict(e, st)
 	}
 	if e.NoVideoFor > 0 && !e.Stalled {
-		return verdict(e, st, rtmp.LayerSource, "no_video", e.End,
+		return verdict(e, st, health.LayerSource, "no_video", e.End,
 			fmt.Sprintf("no video frame (no keyframe) from the source %v after the publish", e.NoVideoFor.Round(time.Millisecond)))
 	}
 	if v := processVerdict(e); v != nil {
@@ -159,12 +158,12 @@ func classifyExit(e Exit, st *stages) *health.Verdict {
 		return sourceVerdict(e, st)
 	}
 	if l := signalLine(st); l != nil {
-		return verdict(e, st, rtmp.LayerProcess, "signalled", l.At, "ffmpeg was stopped by a signal fmspush did not send: "+l.Msg)
+		return verdict(e, st, health.LayerProcess, "signalled", l.At, "ffmpeg was stopped by a signal fmspush did not send: "+l.Msg)
 	}
 	if e.ExitCode == 0 {
-		return verdict(e, st, rtmp.LayerSource, "source_ended", e.End, "the source ended")
+		return verdict(e, st, health.LayerSource, "source_ended", e.End, "the source ended")
 	}
-	return verdict(e, st, rtmp.LayerUnknown, "ffmpeg_failed", e.End, exitWords(e, st.firstErr))
+	return verdict(e, st, health.LayerUnknown, "ffmpeg_failed", e.End, exitWords(e, st.firstErr))
 }
 
 // stallVerdict is the server's stall: it took nothing while data waited.
@@ -174,7 +173,7 @@ func stallVerdict(e Exit, st *stages) *health.Verdict {
 	if e.ResetHow != "" {
 		words += "; the connection was reset"
 	}
-	v := verdict(e, st, rtmp.LayerUpkeep, health.CauseStalled, e.ServerStalledAt, words)
+	v := verdict(e, st, health.LayerUpkeep, health.CauseStalled, e.ServerStalledAt, words)
 	if e.Binary != "libav" {
 		v.Detail = words + " (ffmpeg was killed for it)"
 	}
@@ -190,7 +189,7 @@ func setupVerdict(e Exit, st *stages) *health.Verdict {
 	}
 	layer, step := st.setupStep()
 	cause := layer.Title() + "_timeout"
-	if layer == rtmp.LayerNetwork {
+	if layer == health.LayerNetwork {
 		cause = "dial_timeout"
 	}
 	return verdict(e, st, layer, cause, e.End,
@@ -200,18 +199,18 @@ func setupVerdict(e Exit, st *stages) *health.Verdict {
 
 // setupStep is the layer and the step of the target's setup that was
 // under way: the first one not completed.
-func (st *stages) setupStep() (rtmp.Layer, string) {
+func (st *stages) setupStep() (health.Layer, string) {
 	switch {
 	case st.connected.IsZero():
-		return rtmp.LayerNetwork, "dial"
+		return health.LayerNetwork, "dial"
 	case st.handshaken.IsZero():
-		return rtmp.LayerHandshake, "handshake"
+		return health.LayerHandshake, "handshake"
 	case st.connectOK.IsZero():
-		return rtmp.LayerConnect, "connect"
+		return health.LayerConnect, "connect"
 	case st.publishSent.IsZero():
-		return rtmp.LayerPublish, "createStream"
+		return health.LayerPublish, "createStream"
 	}
-	return rtmp.LayerPublish, "publish"
+	return health.LayerPublish, "publish"
 }
 
 // badS0Verdict is the verdict for a server whose S0 was not version 3,
@@ -226,7 +225,7 @@ func badS0Verdict(e Exit, st *stages, why *LogLine) *health.Verdict {
 	if why != nil {
 		detail, at = detail+"; then: "+why.Msg, why.At
 	}
-	return verdict(e, st, rtmp.LayerHandshake, "handshake_failed", at, detail)
+	return verdict(e, st, health.LayerHandshake, "handshake_failed", at, detail)
 }
 
 // processVerdict covers the failures of the process itself.
@@ -241,19 +240,19 @@ func processVerdict(e Exit) *health.Verdict {
 		case errors.Is(e.StartErr, fs.ErrPermission):
 			cause = "binary_not_executable"
 		}
-		return verdict(e, none, rtmp.LayerProcess, cause, e.End, fmt.Sprintf("cannot start ffmpeg %q: %v", e.Binary, e.StartErr))
+		return verdict(e, none, health.LayerProcess, cause, e.End, fmt.Sprintf("cannot start ffmpeg %q: %v", e.Binary, e.StartErr))
 	case e.Stalled && e.Binary == "libav":
-		return verdict(e, none, rtmp.LayerProcess, "stalled", e.End,
+		return verdict(e, none, health.LayerProcess, "stalled", e.End,
 			fmt.Sprintf("the libav push made no progress for %v and was interrupted", e.StaleFor.Round(time.Millisecond)))
 	case e.Stalled:
-		return verdict(e, none, rtmp.LayerProcess, "stalled", e.End,
+		return verdict(e, none, health.LayerProcess, "stalled", e.End,
 			fmt.Sprintf("ffmpeg made no progress for %v and was killed", e.StaleFor.Round(time.Millisecond)))
 	case e.Signal != "":
 		cause := "killed"
 		if crashSignal(e.Signal) {
 			cause = "crashed"
 		}
-		return verdict(e, none, rtmp.LayerProcess, cause, e.End, "ffmpeg was ended by a signal fmspush did not send")
+		return verdict(e, none, health.LayerProcess, cause, e.End, "ffmpeg was ended by a signal fmspush did not send")
 	}
 	return nil
 }
@@ -277,14 +276,14 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 		return v
 	}
 	if st.serverWords != "" {
-		layer, cause := rtmp.LayerPublish, "publish_rejected"
+		layer, cause := health.LayerPublish, "publish_rejected"
 		switch {
 		case nameHeld(st.serverWords):
 			// The name is still held by an earlier session: it frees when the
 			// server drops that one (the supervisor retries, not fails over).
 			cause = health.CauseNameLocked
 		case st.connectOK.IsZero() && published.IsZero():
-			layer, cause = rtmp.LayerConnect, "connect_rejected"
+			layer, cause = health.LayerConnect, "connect_rejected"
 		case strings.Contains(st.serverWords, "BadName"):
 			// ffmpeg prints the description, the code only when there is
 			// none: the native path's word when the code shows.
@@ -321,21 +320,21 @@ func openVerdict(e Exit, st *stages) *health.Verdict {
 	}
 	switch {
 	case st.dnsErr != nil:
-		return verdict(e, st, rtmp.LayerNetwork, "dns_failed", st.dnsErr.At, st.dnsErr.Msg)
+		return verdict(e, st, health.LayerNetwork, "dns_failed", st.dnsErr.At, st.dnsErr.Msg)
 	case st.tlsErr != nil:
-		return verdict(e, st, rtmp.LayerNetwork, tlsCause(st.tlsErr.Msg), st.tlsErr.At, st.tlsErr.Msg)
+		return verdict(e, st, health.LayerNetwork, tlsCause(st.tlsErr.Msg), st.tlsErr.At, st.tlsErr.Msg)
 	case st.hsErr != nil:
-		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), st.hsErr.At, lineWords(st.hsErr, why))
+		return verdict(e, st, health.LayerHandshake, "handshake_"+errnoCause(why, "failed"), st.hsErr.At, lineWords(st.hsErr, why))
 	case why == nil:
 		return nil
 	case !st.debug && st.netErr != nil:
-		return verdict(e, st, rtmp.LayerNetwork, errnoCause(why, "dial_failed"), why.At, why.Msg)
+		return verdict(e, st, health.LayerNetwork, errnoCause(why, "dial_failed"), why.At, why.Msg)
 	case !st.debug:
-		return verdict(e, st, rtmp.LayerUnknown, "open_failed", why.At, why.Msg)
+		return verdict(e, st, health.LayerUnknown, "open_failed", why.At, why.Msg)
 	case st.connected.IsZero():
-		return verdict(e, st, rtmp.LayerNetwork, dialCause(why), why.At, why.Msg)
+		return verdict(e, st, health.LayerNetwork, dialCause(why), why.At, why.Msg)
 	case st.handshaken.IsZero():
-		return verdict(e, st, rtmp.LayerHandshake, "handshake_"+errnoCause(why, "failed"), why.At, why.Msg)
+		return verdict(e, st, health.LayerHandshake, "handshake_"+errnoCause(why, "failed"), why.At, why.Msg)
 	}
 	layer, step := st.setupStep()
 	cause, detail := st.readCause(e, why), why.Msg
@@ -375,7 +374,7 @@ func afterPublishVerdict(e Exit, st *stages, published time.Time) *health.Verdic
 		first = published
 	}
 	if at.Sub(first) <= time.Second {
-		v := verdict(e, st, rtmp.LayerMedia, "reset_after_first_frame", at, st.writeErr.Msg)
+		v := verdict(e, st, health.LayerMedia, "reset_after_first_frame", at, st.writeErr.Msg)
 		v.SinceFirstFrame = at.Sub(first)
 		v.TimeToRST = at.Sub(first)
 		return v
@@ -384,7 +383,7 @@ func afterPublishVerdict(e Exit, st *stages, published time.Time) *health.Verdic
 	if strings.Contains(st.writeErr.Msg, "timed out") {
 		cause = "write_timeout"
 	}
-	v := verdict(e, st, rtmp.LayerUpkeep, cause, at, st.writeErr.Msg)
+	v := verdict(e, st, health.LayerUpkeep, cause, at, st.writeErr.Msg)
 	v.SinceFirstFrame = at.Sub(first)
 	v.TimeToRST = at.Sub(published)
 	return v
@@ -393,7 +392,7 @@ func afterPublishVerdict(e Exit, st *stages, published time.Time) *health.Verdic
 // sourceVerdict classifies a failure of the source.
 func sourceVerdict(e Exit, st *stages) *health.Verdict {
 	if st.codecErr != nil {
-		return verdict(e, st, rtmp.LayerSource, "unsupported_codec", st.codecErr.At, st.codecErr.Msg)
+		return verdict(e, st, health.LayerSource, "unsupported_codec", st.codecErr.At, st.codecErr.Msg)
 	}
 	l := st.sourceErr
 	cause := "source_failed"
@@ -409,17 +408,16 @@ func sourceVerdict(e Exit, st *stages) *health.Verdict {
 	case strings.Contains(l.Msg, "401") || strings.Contains(l.Msg, "Unauthorized"):
 		cause = "source_unauthorized"
 	}
-	return verdict(e, st, rtmp.LayerSource, cause, l.At, l.Msg)
+	return verdict(e, st, health.LayerSource, cause, l.At, l.Msg)
 }
 
 // verdict assembles a verdict with the timings known at `at`.
-func verdict(e Exit, st *stages, layer rtmp.Layer, cause string, at time.Time, detail string) *health.Verdict {
+func verdict(e Exit, st *stages, layer health.Layer, cause string, at time.Time, detail string) *health.Verdict {
 	if at.IsZero() {
 		at = e.End
 	}
-	v := &health.Verdict{Layer: layer, Cause: cause, At: at,
-		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
-	v.Detail = detail + exitSuffix(e)
+	v := health.NewVerdict(layer, cause, detail+exitSuffix(e))
+	v.At = at
 	if d := st.dialAt(); !d.IsZero() && !at.Before(d) {
 		v.SinceDial = at.Sub(d)
 	}

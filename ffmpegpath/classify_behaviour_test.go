@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/health"
 )
 
 // transcriptAt builds stderr lines, each at t0 plus its offset in ms.
@@ -66,43 +66,43 @@ func TestClassifyServerBehaviours(t *testing.T) {
 		ioTimeout time.Duration
 		setup     time.Duration // SetupStalledFor
 		signal    string
-		layer     rtmp.Layer
+		layer     health.Layer
 		cause     string
 		detail    string
 	}{
 		{name: "server closes during connect", lines: append(setupLines(3, "connect"), 40, eio), end: 45,
-			ioTimeout: 4 * time.Second, layer: rtmp.LayerConnect, cause: "connect_closed"},
+			ioTimeout: 4 * time.Second, layer: health.LayerConnect, cause: "connect_closed"},
 		{name: "silent server during connect: EIO at the read timeout", lines: append(setupLines(3, "connect"), 4010, eio),
-			end: 4015, ioTimeout: 4 * time.Second, layer: rtmp.LayerConnect, cause: "connect_timeout",
+			end: 4015, ioTimeout: 4 * time.Second, layer: health.LayerConnect, cause: "connect_timeout",
 			detail: "no answer to connect for 4s (ffmpeg's read timeout)"},
 		{name: "read timeout unknown: closed as before", lines: append(setupLines(3, "connect"), 4010, eio), end: 4015,
-			layer: rtmp.LayerConnect, cause: "connect_closed"},
+			layer: health.LayerConnect, cause: "connect_closed"},
 		{name: "silent server after connect", lines: append(setupLines(3, "createStream"), 4060, eio), end: 4065,
-			ioTimeout: 4 * time.Second, layer: rtmp.LayerPublish, cause: "publish_timeout"},
+			ioTimeout: 4 * time.Second, layer: health.LayerPublish, cause: "publish_timeout"},
 		{name: "silent server after publish sent", lines: append(setupLines(3, "publish"), 4070, eio), end: 4075,
-			ioTimeout: 4 * time.Second, layer: rtmp.LayerPublish, cause: "publish_timeout"},
+			ioTimeout: 4 * time.Second, layer: health.LayerPublish, cause: "publish_timeout"},
 		{name: "bad S0, then a silent server", lines: append(setupLines(10, "connect"), 4010, eio), end: 4015,
-			ioTimeout: 4 * time.Second, layer: rtmp.LayerHandshake, cause: "handshake_failed", detail: "S0 version 10, want 3"},
+			ioTimeout: 4 * time.Second, layer: health.LayerHandshake, cause: "handshake_failed", detail: "S0 version 10, want 3"},
 		{name: "bad S0, then a refusal", lines: append(setupLines(10, "connect"), 30,
 			"[rtmp @ 0x2] [error] Server error: Connection rejected", eio), end: 35,
-			layer: rtmp.LayerHandshake, cause: "handshake_failed"},
+			layer: health.LayerHandshake, cause: "handshake_failed"},
 		{name: "flood instead of connect's result", lines: setupLines(3, "connect"), end: 5100, setup: 5 * time.Second,
-			signal: "killed", layer: rtmp.LayerConnect, cause: "connect_timeout", detail: "advanced the connect for 5s"},
+			signal: "killed", layer: health.LayerConnect, cause: "connect_timeout", detail: "advanced the connect for 5s"},
 		{name: "flood after connect", lines: setupLines(3, "createStream"), end: 5100, setup: 5 * time.Second,
-			signal: "killed", layer: rtmp.LayerPublish, cause: "publish_timeout", detail: "advanced the createStream"},
+			signal: "killed", layer: health.LayerPublish, cause: "publish_timeout", detail: "advanced the createStream"},
 		{name: "dial that never completes", lines: setupLines(3, "dial"), end: 5100, setup: 5 * time.Second,
-			signal: "killed", layer: rtmp.LayerNetwork, cause: "dial_timeout"},
+			signal: "killed", layer: health.LayerNetwork, cause: "dial_timeout"},
 		{name: "ffmpeg's own dial timeout", lines: append(setupLines(3, "dial"), 4000,
 			"[tcp @ 0x1] [error] Connection to tcp://127.0.0.1:1935?tcp_nodelay=0 failed: Connection timed out",
 			"[rtmp @ 0x2] [error] Cannot open connection tcp://127.0.0.1:1935?tcp_nodelay=0",
 			"[error] "+behaviourTarget+": Connection timed out"),
-			end: 4005, layer: rtmp.LayerNetwork, cause: "dial_timeout"},
+			end: 4005, layer: health.LayerNetwork, cause: "dial_timeout"},
 		{name: "BadName code without a description", lines: append(setupLines(3, "publish"), 70,
 			"[rtmp @ 0x2] [error] Server error: NetStream.Publish.BadName", eio), end: 75,
-			layer: rtmp.LayerPublish, cause: "publish_bad_name"},
+			layer: health.LayerPublish, cause: "publish_bad_name"},
 		{name: "a refusal's description only", lines: append(setupLines(3, "publish"), 70,
 			"[rtmp @ 0x2] [error] Server error: auth token missing", eio), end: 75,
-			layer: rtmp.LayerPublish, cause: "publish_rejected"},
+			layer: health.LayerPublish, cause: "publish_rejected"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,7 +183,7 @@ func TestClassifySetupStallWithoutStageLines(t *testing.T) {
 		End: t0.Add(5100 * time.Millisecond), ExitCode: -1, Signal: "killed", SetupStalledFor: 5 * time.Second,
 		setup: w.st.marks()}
 	v := Classify(e)
-	if v == nil || v.Layer != rtmp.LayerPublish || v.Cause != "publish_timeout" || v.SinceDial < 0 {
+	if v == nil || v.Layer != health.LayerPublish || v.Cause != "publish_timeout" || v.SinceDial < 0 {
 		t.Fatalf("%v, want L3 publish_timeout with the time since the dial", v)
 	}
 }

@@ -26,7 +26,7 @@ func relayDialVerdict(e Exit, st *stages) *health.Verdict {
 	if de.TLS {
 		detail = "TLS handshake with " + de.Addr + ": " + detail
 	}
-	return verdict(e, st, rtmp.LayerNetwork, relayDialCause(de), de.At, detail)
+	return verdict(e, st, health.LayerNetwork, relayDialCause(de), de.At, detail)
 }
 
 // relayStillDialing reports whether the relay was still connecting to the

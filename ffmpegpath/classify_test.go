@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // The testdata/*.log files are real ffmpeg 5.1.9 runs (the command is on
@@ -69,27 +68,27 @@ func TestClassifyCaptures(t *testing.T) {
 	const scripted = "rtmp://127.0.0.1:19350/live/sekrit?token=abc"
 	tests := []struct {
 		capture, source, target string
-		layer                   rtmp.Layer
+		layer                   health.Layer
 		cause, words            string
 		rstMin, rstMax          time.Duration
 	}{
-		{"l0_refused", sample, scripted, rtmp.LayerNetwork, "connection_refused", "", 0, 0},
-		{"l1_closed", sample, scripted, rtmp.LayerHandshake, "handshake_closed", "", 0, 0},
-		{"l1_c1_closed", sample, scripted, rtmp.LayerHandshake, "handshake_closed", "", 0, 0},
-		{"l1_c1_reset", sample, scripted, rtmp.LayerHandshake, "handshake_reset", "", 0, 0},
-		{"l1_timeout", sample, scripted, rtmp.LayerHandshake, "handshake_timeout", "", 0, 0},
-		{"l2_closed", sample, scripted, rtmp.LayerConnect, "connect_closed", "", 0, 0},
-		{"l2_reset", sample, scripted, rtmp.LayerConnect, "connect_closed", "", 0, 0},
-		{"l2_rejected", sample, scripted, rtmp.LayerConnect, "connect_rejected", "Connection rejected: bad flashVer", 0, 0},
-		{"l2_nginx_unknown_app", sample, "rtmp://127.0.0.1:19360/nosuchapp/sekrit", rtmp.LayerConnect, "connect_closed", "", 0, 0},
-		{"l3_badname", sample, scripted, rtmp.LayerPublish, "publish_rejected", "Stream key is invalid", 0, 0},
-		{"l3_closed", sample, scripted, rtmp.LayerPublish, "publish_closed", "", 0, 0},
-		{"l3_nginx_already_publishing", sample, "rtmp://127.0.0.1:19360/live/sekrit", rtmp.LayerPublish, health.CauseNameLocked, "Already publishing", 0, 0},
-		{"l3_already_publishing_echo", sample, "rtmp://127.0.0.1:19360/live/sekrit9/", rtmp.LayerPublish, health.CauseNameLocked, "*** is already publishing", 0, 0},
-		{"l4_reset_after_publish", sample, scripted, rtmp.LayerUpkeep, "reset_after_publish", "", 2500 * time.Millisecond, 3500 * time.Millisecond},
-		{"l5_reset_after_first_frame", sample, scripted, rtmp.LayerMedia, "reset_after_first_frame", "", 50 * time.Millisecond, 500 * time.Millisecond},
-		{"source_missing", "/nonexistent/cam.flv", scripted, rtmp.LayerSource, "source_missing", "", 0, 0},
-		{"source_rtsp_refused", "rtsp://127.0.0.1:1/cam", scripted, rtmp.LayerSource, "source_refused", "", 0, 0},
+		{"l0_refused", sample, scripted, health.LayerNetwork, "connection_refused", "", 0, 0},
+		{"l1_closed", sample, scripted, health.LayerHandshake, "handshake_closed", "", 0, 0},
+		{"l1_c1_closed", sample, scripted, health.LayerHandshake, "handshake_closed", "", 0, 0},
+		{"l1_c1_reset", sample, scripted, health.LayerHandshake, "handshake_reset", "", 0, 0},
+		{"l1_timeout", sample, scripted, health.LayerHandshake, "handshake_timeout", "", 0, 0},
+		{"l2_closed", sample, scripted, health.LayerConnect, "connect_closed", "", 0, 0},
+		{"l2_reset", sample, scripted, health.LayerConnect, "connect_closed", "", 0, 0},
+		{"l2_rejected", sample, scripted, health.LayerConnect, "connect_rejected", "Connection rejected: bad flashVer", 0, 0},
+		{"l2_nginx_unknown_app", sample, "rtmp://127.0.0.1:19360/nosuchapp/sekrit", health.LayerConnect, "connect_closed", "", 0, 0},
+		{"l3_badname", sample, scripted, health.LayerPublish, "publish_rejected", "Stream key is invalid", 0, 0},
+		{"l3_closed", sample, scripted, health.LayerPublish, "publish_closed", "", 0, 0},
+		{"l3_nginx_already_publishing", sample, "rtmp://127.0.0.1:19360/live/sekrit", health.LayerPublish, health.CauseNameLocked, "Already publishing", 0, 0},
+		{"l3_already_publishing_echo", sample, "rtmp://127.0.0.1:19360/live/sekrit9/", health.LayerPublish, health.CauseNameLocked, "*** is already publishing", 0, 0},
+		{"l4_reset_after_publish", sample, scripted, health.LayerUpkeep, "reset_after_publish", "", 2500 * time.Millisecond, 3500 * time.Millisecond},
+		{"l5_reset_after_first_frame", sample, scripted, health.LayerMedia, "reset_after_first_frame", "", 50 * time.Millisecond, 500 * time.Millisecond},
+		{"source_missing", "/nonexistent/cam.flv", scripted, health.LayerSource, "source_missing", "", 0, 0},
+		{"source_rtsp_refused", "rtsp://127.0.0.1:1/cam", scripted, health.LayerSource, "source_refused", "", 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.capture, func(t *testing.T) {
@@ -110,7 +109,7 @@ func TestClassifyCaptures(t *testing.T) {
 			if strings.Contains(v.Error(), "sekrit") || strings.Contains(v.Error(), "token=abc") || strings.Contains(v.Error(), "abc") {
 				t.Errorf("verdict leaks the key: %v", v)
 			}
-			if tc.layer.IsTarget() && tc.layer > rtmp.LayerNetwork && v.SinceDial < 0 {
+			if tc.layer.IsTarget() && tc.layer > health.LayerNetwork && v.SinceDial < 0 {
 				t.Errorf("no SinceDial for a failure after the dial")
 			}
 		})
@@ -125,7 +124,7 @@ func TestClassifyStop(t *testing.T) {
 	}
 	e.Stopped = false
 	v := Classify(e)
-	if v == nil || v.Layer != rtmp.LayerProcess || v.Cause != "signalled" || !strings.Contains(v.Detail, "exit status 255") {
+	if v == nil || v.Layer != health.LayerProcess || v.Cause != "signalled" || !strings.Contains(v.Detail, "exit status 255") {
 		t.Fatalf("an unexpected SIGINT gave %v", v)
 	}
 }
@@ -151,22 +150,22 @@ func TestClassifyProcess(t *testing.T) {
 		e := base
 		tc.edit(&e)
 		v := Classify(e)
-		if v == nil || v.Layer != rtmp.LayerProcess || v.Cause != tc.cause {
+		if v == nil || v.Layer != health.LayerProcess || v.Cause != tc.cause {
 			t.Errorf("%s: %v, want process/%s", tc.name, v, tc.cause)
 		}
 	}
 	e := base
 	e.ExitCode, e.Signal, e.NoVideoFor = -1, "killed", 15*time.Second
-	if v := Classify(e); v == nil || v.Layer != rtmp.LayerSource || v.Cause != "no_video" {
+	if v := Classify(e); v == nil || v.Layer != health.LayerSource || v.Cause != "no_video" {
 		t.Errorf("no video: %v, want source/no_video", v)
 	}
 	e = base
 	e.ExitCode = 0
-	if v := Classify(e); v == nil || v.Layer != rtmp.LayerSource || v.Cause != "source_ended" {
+	if v := Classify(e); v == nil || v.Layer != health.LayerSource || v.Cause != "source_ended" {
 		t.Errorf("exit 0: %v, want source/source_ended", v)
 	}
 	e.ExitCode = 1
-	if v := Classify(e); v == nil || v.Layer != rtmp.LayerUnknown || !strings.Contains(v.Detail, "exit status 1") {
+	if v := Classify(e); v == nil || v.Layer != health.LayerUnknown || !strings.Contains(v.Detail, "exit status 1") {
 		t.Errorf("silent exit 1: %v", v)
 	}
 }
@@ -184,19 +183,19 @@ func TestClassifyWithoutDebugLines(t *testing.T) {
 	}
 	tests := []struct {
 		lines []LogLine
-		layer rtmp.Layer
+		layer health.Layer
 		cause string
 	}{
 		{lines("[tcp @ 0x1] [error] Connection to tcp://127.0.0.1:1?tcp_nodelay=0 failed: Connection refused",
 			"[rtmp @ 0x2] [error] Cannot open connection tcp://127.0.0.1:1?tcp_nodelay=0",
-			"[error] "+target+": Connection refused"), rtmp.LayerNetwork, "connection_refused"},
+			"[error] "+target+": Connection refused"), health.LayerNetwork, "connection_refused"},
 		{lines("[rtmp @ 0x2] [error] Cannot read RTMP handshake response", "[error] "+target+": End of file"),
-			rtmp.LayerHandshake, "handshake_closed"},
+			health.LayerHandshake, "handshake_closed"},
 		{lines("[tcp @ 0x1] [error] Failed to resolve hostname nosuch.invalid: Name or service not known",
-			"[error] rtmp://nosuch.invalid/live/key: Input/output error"), rtmp.LayerNetwork, "dns_failed"},
+			"[error] rtmp://nosuch.invalid/live/key: Input/output error"), health.LayerNetwork, "dns_failed"},
 		{lines("[flv @ 0x3] [error] Video codec hevc not compatible with flv",
 			"[error] Could not write header for output file #0 (incorrect codec parameters ?): Function not implemented"),
-			rtmp.LayerSource, "unsupported_codec"},
+			health.LayerSource, "unsupported_codec"},
 	}
 	for i, tc := range tests {
 		e := Exit{Source: "/s.flv", Target: target, Lines: tc.lines, ExitCode: 1, End: at}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // Driver is what both drivers offer: the supervisor's Path interface plus
@@ -97,8 +96,9 @@ func checkBinary(ctx context.Context, bin string) error {
 func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
 	s := e.Settings.withDefaults()
 	if err := s.validate(); err != nil {
-		return &health.Verdict{Layer: rtmp.LayerUnknown, Cause: "bad_settings", Detail: err.Error(),
-			Path: "ffmpeg", At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+		v := health.NewVerdict(health.LayerUnknown, "bad_settings", err.Error())
+		v.Path = "ffmpeg"
+		return v
 	}
 	if ctx.Err() != nil {
 		return nil // stopped before it started
@@ -107,7 +107,7 @@ func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 	r := &run{s: s, src: info, base: base, sig: sig, tail: &e.tail,
 		red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath)}
 	v := r.loop(ctx)
-	if v != nil && v.Layer == rtmp.LayerSource { // learn the source again
+	if v != nil && v.Layer == health.LayerSource { // learn the source again
 		e.forgetProbe()
 	}
 	if v == nil {

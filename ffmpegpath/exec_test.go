@@ -17,7 +17,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // pushFor is how long the push tests publish.
@@ -147,7 +146,7 @@ func TestKill9IsProcessVerdict(t *testing.T) {
 	v := verdictOf(t, r.wait(t, 5*time.Second))
 	took := r.ended.Sub(killed)
 	t.Logf("kill -9 reported in %v: %v", took.Round(time.Microsecond), v)
-	if v.Layer != rtmp.LayerProcess || v.Cause != "killed" {
+	if v.Layer != health.LayerProcess || v.Cause != "killed" {
 		t.Fatalf("verdict %v, want process/killed", v)
 	}
 	if took > 500*time.Millisecond {
@@ -168,7 +167,7 @@ func TestSIGSTOPCaughtByWatchdog(t *testing.T) {
 	v := verdictOf(t, r.wait(t, 10*time.Second))
 	took := r.ended.Sub(stopped)
 	t.Logf("SIGSTOP caught in %v (stale_timeout %v): %v", took.Round(time.Millisecond), s.StaleTimeout, v)
-	if v.Layer != rtmp.LayerProcess || v.Cause != "stalled" {
+	if v.Layer != health.LayerProcess || v.Cause != "stalled" {
 		t.Fatalf("verdict %v, want process/stalled", v)
 	}
 	if took > s.StaleTimeout+time.Second {
@@ -190,7 +189,7 @@ func TestMissingAndNotExecutableBinary(t *testing.T) {
 		}
 		t.Logf("Check: %v", err)
 		v := verdictOf(t, e.Run(context.Background(), 0, health.NewSignals()))
-		if v.Layer != rtmp.LayerProcess || !strings.Contains(v.Detail, bin) {
+		if v.Layer != health.LayerProcess || !strings.Contains(v.Detail, bin) {
 			t.Fatalf("Run verdict %v, want a process verdict naming %s", v, bin)
 		}
 		t.Logf("Run: %v", v)
@@ -246,7 +245,7 @@ func driverVerdict(t *testing.T, d Driver) *health.Verdict {
 func TestTargetPortClosedIsL0(t *testing.T) {
 	port := testpeer.FreePort(t)
 	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", port)))
-	if v.Layer != rtmp.LayerNetwork || v.Cause != "connection_refused" {
+	if v.Layer != health.LayerNetwork || v.Cause != "connection_refused" {
 		t.Fatalf("verdict %v, want L0 connection_refused", v)
 	}
 }
@@ -254,7 +253,7 @@ func TestTargetPortClosedIsL0(t *testing.T) {
 func TestNginxUnknownAppIsL2(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port)))
-	if v.Layer != rtmp.LayerConnect {
+	if v.Layer != health.LayerConnect {
 		t.Fatalf("verdict %v, want L2", v)
 	}
 }
@@ -264,7 +263,7 @@ func TestNginxAlreadyPublishingIsL3(t *testing.T) {
 	first := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/dup")}, 0)
 	first.waitLive(t, 20*time.Second)
 	v := runToVerdict(t, sampleSettings(t, ng.AppURL+"/dup"))
-	if v.Layer != rtmp.LayerPublish || v.ServerWords != "Already publishing" {
+	if v.Layer != health.LayerPublish || v.ServerWords != "Already publishing" {
 		t.Fatalf("verdict %v, want L3 with the server's words", v)
 	}
 }
@@ -300,7 +299,7 @@ func TestHangingTargetIsL1Timeout(t *testing.T) {
 	s.IOTimeout = time.Second
 	started := time.Now()
 	v := runToVerdict(t, s)
-	if v.Layer != rtmp.LayerHandshake || v.Cause != "handshake_timeout" {
+	if v.Layer != health.LayerHandshake || v.Cause != "handshake_timeout" {
 		t.Fatalf("verdict %v, want L1 handshake_timeout", v)
 	}
 	t.Logf("reported after %v", time.Since(started).Round(time.Millisecond))

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // driverFor builds the driver under test from settings.
@@ -97,15 +97,15 @@ var rejections = []struct {
 	name    string
 	profile string
 	rules   []string
-	layer   rtmp.Layer
+	layer   health.Layer
 }{
-	{"reject_flashver", fmsim.ProfileLenient, []string{"reject_flashver=FMLE"}, rtmp.LayerConnect},
-	{"flashver_prefix", fmsim.ProfileLenient, []string{"flashver_prefix=XSPLIT/"}, rtmp.LayerConnect},
-	{"reject_sessions", fmsim.ProfileLenient, []string{"reject_sessions=1"}, rtmp.LayerConnect},
-	{"auth_secret", fmsim.ProfileCloud, []string{"auth_secret=s3cret"}, rtmp.LayerPublish},
-	{"close_after_publish", fmsim.ProfileLenient, []string{"close_after_publish=2s"}, rtmp.LayerUpkeep},
-	{"rst_after_first_frame", fmsim.ProfileLenient, []string{"rst_after_first_frame=100ms"}, rtmp.LayerMedia},
-	{"require_fmt0", fmsim.ProfileCompanion, []string{"require_fmt0"}, rtmp.LayerMedia},
+	{"reject_flashver", fmsim.ProfileLenient, []string{"reject_flashver=FMLE"}, health.LayerConnect},
+	{"flashver_prefix", fmsim.ProfileLenient, []string{"flashver_prefix=XSPLIT/"}, health.LayerConnect},
+	{"reject_sessions", fmsim.ProfileLenient, []string{"reject_sessions=1"}, health.LayerConnect},
+	{"auth_secret", fmsim.ProfileCloud, []string{"auth_secret=s3cret"}, health.LayerPublish},
+	{"close_after_publish", fmsim.ProfileLenient, []string{"close_after_publish=2s"}, health.LayerUpkeep},
+	{"rst_after_first_frame", fmsim.ProfileLenient, []string{"rst_after_first_frame=100ms"}, health.LayerMedia},
+	{"require_fmt0", fmsim.ProfileCompanion, []string{"require_fmt0"}, health.LayerMedia},
 }
 
 // rejectionLayers pushes into each rejection mode and checks the layer.
@@ -119,7 +119,7 @@ func rejectionLayers(t *testing.T, mk driverFor) {
 			if v.Layer != tc.layer {
 				t.Fatalf("verdict %v, want %s", v, tc.layer)
 			}
-			if tc.layer == rtmp.LayerMedia && s.Verdict != nil && s.Verdict.SinceFirstFrame >= 0 {
+			if tc.layer == health.LayerMedia && s.Verdict != nil && s.Verdict.SinceFirstFrame >= 0 {
 				diff := v.TimeToRST - s.Verdict.SinceFirstFrame
 				t.Logf("RST after the first frame: measured %v, emulator %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
 				if diff < -300*time.Millisecond || diff > 300*time.Millisecond {

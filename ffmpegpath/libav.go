@@ -16,7 +16,6 @@ import (
 
 	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // LibavAvailable reports whether this build has the libav driver.
@@ -91,8 +90,9 @@ func (l *Libav) Run(ctx context.Context, base time.Duration, sig *health.Signals
 }
 
 func unsupported(err error) *health.Verdict {
-	return &health.Verdict{Layer: rtmp.LayerProcess, Cause: "unsupported_by_driver", Detail: err.Error(),
-		Path: "ffmpeg", At: time.Now(), SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	v := health.NewVerdict(health.LayerProcess, "unsupported_by_driver", err.Error())
+	v.Path = "ffmpeg"
+	return v
 }
 
 // teeSpecial are the characters the tee muxer's option syntax would need

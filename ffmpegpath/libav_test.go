@@ -9,7 +9,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 func libavDriver(t *testing.T, s Settings) Driver {
@@ -65,12 +64,12 @@ func TestLibavLayers(t *testing.T) {
 	first.waitLive(t, 20*time.Second)
 	tests := []struct {
 		target string
-		layer  rtmp.Layer
+		layer  health.Layer
 		cause  string
 	}{
-		{fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", testpeer.FreePort(t)), rtmp.LayerNetwork, "connection_refused"},
-		{fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port), rtmp.LayerConnect, "connect_closed"},
-		{ng.AppURL + "/libavdup", rtmp.LayerPublish, health.CauseNameLocked}, // nginx: "Already publishing",
+		{fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", testpeer.FreePort(t)), health.LayerNetwork, "connection_refused"},
+		{fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port), health.LayerConnect, "connect_closed"},
+		{ng.AppURL + "/libavdup", health.LayerPublish, health.CauseNameLocked}, // nginx: "Already publishing",
 	}
 	for _, tc := range tests {
 		v := driverVerdict(t, libavDriver(t, sampleSettings(t, tc.target)))
@@ -88,7 +87,7 @@ func TestLibavStallInterruptsHangingOpen(t *testing.T) {
 	v := driverVerdict(t, libavDriver(t, s))
 	took := time.Since(started)
 	t.Logf("hanging open interrupted after %v: %v", took.Round(time.Millisecond), v)
-	if v.Layer != rtmp.LayerProcess || v.Cause != "stalled" || took > s.StartTimeout+time.Second {
+	if v.Layer != health.LayerProcess || v.Cause != "stalled" || took > s.StartTimeout+time.Second {
 		t.Fatalf("%v after %v, want process/stalled within %v", v, took, s.StartTimeout+time.Second)
 	}
 }
@@ -117,7 +116,7 @@ func TestLibavRefusesWhatItCannotDo(t *testing.T) {
 	s := sampleSettings(t, "rtmp://127.0.0.1:1/live/x")
 	s.Audio = AudioSilent
 	v := verdictOf(t, libavDriver(t, s).Run(t.Context(), 0, health.NewSignals()))
-	if v.Layer != rtmp.LayerProcess || v.Cause != "unsupported_by_driver" {
+	if v.Layer != health.LayerProcess || v.Cause != "unsupported_by_driver" {
 		t.Fatalf("%v", v)
 	}
 }
@@ -144,7 +143,7 @@ func TestLibavRTSPCameraDownIsSourceVerdict(t *testing.T) {
 	down()
 	v := verdictOf(t, r.wait(t, 15*time.Second))
 	t.Logf("camera down: %v", v)
-	if v.Layer != rtmp.LayerSource {
+	if v.Layer != health.LayerSource {
 		t.Fatalf("verdict %v, want a source verdict", v)
 	}
 }

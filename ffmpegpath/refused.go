@@ -41,7 +41,7 @@ func refusedVerdict(e Exit, st *stages, published time.Time) *health.Verdict {
 	if !rtmp.CredentialsInName(names...) {
 		return nil
 	}
-	return verdict(e, st, rtmp.LayerPublish, rtmp.CausePublishRefused, at, fmt.Sprintf(
+	return verdict(e, st, health.LayerPublish, rtmp.CausePublishRefused, at, fmt.Sprintf(
 		"the server ended the connection %d ms after the publish opened, too soon to have judged the media: it refused "+
 			"the publish's authentication (a wrong or expired signature or secret in the target's query; lal and "+
 			"node-media-server accept the publish, then close), or the name is held by another publisher: %s",

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -15,13 +16,13 @@ func TestRefusedAtFirstFrame(t *testing.T) {
 	tests := []struct {
 		name, target string
 		muxed        string // the video packets muxed, as ffmpeg prints them
-		layer        rtmp.Layer
+		layer        health.Layer
 		cause        string
 	}{
-		{"first_frame_with_sign", "rtmp://127.0.0.1:19350/live/cam?sign=1700000000-0123abcd", "1", rtmp.LayerPublish, rtmp.CausePublishRefused},
-		{"first_frame_bilibili", "rtmp://127.0.0.1:19350/live-bvc/?streamname=cam&key=0123abcd", "1", rtmp.LayerPublish, rtmp.CausePublishRefused},
-		{"seventh_frame_with_sign", "rtmp://127.0.0.1:19350/live/cam?sign=1700000000-0123abcd", "7", rtmp.LayerMedia, "reset_after_first_frame"},
-		{"first_frame_no_query", "rtmp://127.0.0.1:19350/live/cam", "1", rtmp.LayerMedia, "reset_after_first_frame"},
+		{"first_frame_with_sign", "rtmp://127.0.0.1:19350/live/cam?sign=1700000000-0123abcd", "1", health.LayerPublish, rtmp.CausePublishRefused},
+		{"first_frame_bilibili", "rtmp://127.0.0.1:19350/live-bvc/?streamname=cam&key=0123abcd", "1", health.LayerPublish, rtmp.CausePublishRefused},
+		{"seventh_frame_with_sign", "rtmp://127.0.0.1:19350/live/cam?sign=1700000000-0123abcd", "7", health.LayerMedia, "reset_after_first_frame"},
+		{"first_frame_no_query", "rtmp://127.0.0.1:19350/live/cam", "1", health.LayerMedia, "reset_after_first_frame"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRefusedAtFirstFrame(t *testing.T) {
 			if v.Layer != tc.layer || v.Cause != tc.cause {
 				t.Fatalf("got %v, want %s %s", v, tc.layer, tc.cause)
 			}
-			if tc.layer == rtmp.LayerPublish && !strings.Contains(v.Detail, "authentication") {
+			if tc.layer == health.LayerPublish && !strings.Contains(v.Detail, "authentication") {
 				t.Fatalf("the verdict does not name authentication: %v", v)
 			}
 			if strings.Contains(v.Error(), "0123abcd") {

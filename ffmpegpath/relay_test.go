@@ -16,6 +16,7 @@ import (
 
 	"github.com/fmspush/fmspush/ffmpegpath/tap"
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
@@ -124,31 +125,31 @@ func TestClassifyRelayDialErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		err    error
-		layer  rtmp.Layer
+		layer  health.Layer
 		cause  string
 		detail string
 	}{
 		{"refused", &tap.DialError{Addr: "h:1935", At: t0, Err: opErr(syscall.ECONNREFUSED)},
-			rtmp.LayerNetwork, "connection_refused", "connection refused"},
+			health.LayerNetwork, "connection_refused", "connection refused"},
 		{"timeout", &tap.DialError{Addr: "h:1935", At: t0, Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}},
-			rtmp.LayerNetwork, "dial_timeout", "timeout"},
+			health.LayerNetwork, "dial_timeout", "timeout"},
 		{"unreachable", &tap.DialError{Addr: "h:1935", At: t0, Err: opErr(syscall.EHOSTUNREACH)},
-			rtmp.LayerNetwork, "unreachable", ""},
+			health.LayerNetwork, "unreachable", ""},
 		{"dns", &tap.DialError{Addr: "h:1935", At: t0, Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "h"}}},
-			rtmp.LayerNetwork, "dns_failed", "no such host"},
+			health.LayerNetwork, "dns_failed", "no such host"},
 		{"tls host", &tap.DialError{Addr: "h:443", TLS: true, At: t0, Err: x509.HostnameError{Certificate: &x509.Certificate{DNSNames: []string{"rtmp.test"}}, Host: "other.test"}},
-			rtmp.LayerNetwork, rtmp.CauseTLSHostname, "TLS handshake with h:443: x509: certificate is valid for rtmp.test, not other.test"},
+			health.LayerNetwork, rtmp.CauseTLSHostname, "TLS handshake with h:443: x509: certificate is valid for rtmp.test, not other.test"},
 		{"tls untrusted", &tap.DialError{Addr: "h:443", TLS: true, At: t0, Err: x509.UnknownAuthorityError{}},
-			rtmp.LayerNetwork, rtmp.CauseTLSUntrusted, "certificate"},
+			health.LayerNetwork, rtmp.CauseTLSUntrusted, "certificate"},
 		{"tls expired", &tap.DialError{Addr: "h:443", TLS: true, At: t0, Err: x509.CertificateInvalidError{Reason: x509.Expired}},
-			rtmp.LayerNetwork, rtmp.CauseTLSExpired, "certificate"},
+			health.LayerNetwork, rtmp.CauseTLSExpired, "certificate"},
 		{"tls other", &tap.DialError{Addr: "h:443", TLS: true, At: t0, Err: errors.New("tls: handshake failure")},
-			rtmp.LayerNetwork, rtmp.CauseTLSFailed, ""},
+			health.LayerNetwork, rtmp.CauseTLSFailed, ""},
 		{"cancelled while ffmpeg waited", &tap.DialError{Addr: "h:1935", At: t0, Err: &net.OpError{Op: "dial", Err: context.Canceled}},
-			rtmp.LayerNetwork, "dial_timeout", "did not complete"},
-		{"no relay error: ffmpeg's words", nil, rtmp.LayerHandshake, "handshake_reset", "reset by peer"},
+			health.LayerNetwork, "dial_timeout", "did not complete"},
+		{"no relay error: ffmpeg's words", nil, health.LayerHandshake, "handshake_reset", "reset by peer"},
 		{"the server's reset after the dial: ffmpeg's words", &net.OpError{Op: "read", Err: syscall.ECONNRESET},
-			rtmp.LayerHandshake, "handshake_reset", "reset by peer"},
+			health.LayerHandshake, "handshake_reset", "reset by peer"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // startCamera starts an RTSP camera (testpeer's gortsplib server fed by
@@ -48,7 +48,7 @@ func TestRTSPCameraDownIsSourceVerdict(t *testing.T) {
 	down()
 	v := verdictOf(t, r.wait(t, 15*time.Second))
 	t.Logf("camera down: %v", v)
-	if v.Layer != rtmp.LayerSource {
+	if v.Layer != health.LayerSource {
 		t.Fatalf("verdict %v, want a source verdict", v)
 	}
 }

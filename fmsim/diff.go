@@ -327,7 +327,7 @@ func isCodedKind(k string) bool {
 	return strings.Contains(k, "_nalu") || strings.Contains(k, "_frame") || k == "aac_raw" || k == "audio_other"
 }
 
-func verdictFields(v *Verdict) map[string]string {
+func verdictFields(v *Outcome) map[string]string {
 	if v == nil {
 		return map[string]string{"verdict": "(none)"}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
@@ -114,7 +115,7 @@ func TestExpiredTokenRejectedAtL3(t *testing.T) {
 	out, err := runFFmpeg(t, s.URL("live", name), 1)
 	require.Error(t, err, "ffmpeg must fail: %s", out)
 	info := waitEnded(t, s, 1, 10*time.Second)
-	require.Equal(t, rtmp.LayerPublish, info.Verdict.Layer)
+	require.Equal(t, health.LayerPublish, info.Verdict.Layer)
 	require.Equal(t, "auth_expired", info.Verdict.Cause)
 	require.False(t, info.Published())
 }
@@ -129,7 +130,7 @@ func TestBadTokenRejectedAtL3(t *testing.T) {
 		require.Equal(t, "NetStream.Publish.BadName", st.Code)
 		c.close()
 		info := waitEnded(t, s, i+1, 5*time.Second)
-		require.Equal(t, rtmp.LayerPublish, info.Verdict.Layer)
+		require.Equal(t, health.LayerPublish, info.Verdict.Layer)
 		require.Equal(t, []string{"auth_bad", "auth_missing"}[i], info.Verdict.Cause)
 	}
 }
@@ -148,7 +149,7 @@ func TestGortmplibClientFailsCompanionAtL1(t *testing.T) {
 	}
 	require.Error(t, err)
 	info := waitEnded(t, s, 1, 5*time.Second)
-	require.Equal(t, rtmp.LayerHandshake, info.Verdict.Layer)
+	require.Equal(t, health.LayerHandshake, info.Verdict.Layer)
 	require.Equal(t, "require_digest", info.Verdict.Rule)
 	require.False(t, info.Handshake.Digest)
 }
@@ -181,7 +182,7 @@ func TestClientThatNeverAcksIsResetInCloud(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, c.waitClosed(5*time.Second), syscall.ECONNRESET)
 	info := waitEnded(t, s, 1, 5*time.Second)
-	require.Equal(t, rtmp.LayerUpkeep, info.Verdict.Layer)
+	require.Equal(t, health.LayerUpkeep, info.Verdict.Layer)
 	require.Equal(t, "ack_timeout", info.Verdict.Cause)
 	require.Equal(t, 0, info.AcksReceived)
 }

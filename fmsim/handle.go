@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -110,7 +111,7 @@ func (s *session) send(ms ...*rtmp.Message) {
 	err := s.conn.WriteMessages(ms...)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && s.ctx.Err() == nil {
-		s.end(Verdict{Layer: s.layer(), Rule: "write_timeout", Cause: "client_not_reading", Action: ActionRST,
+		s.end(Outcome{Layer: s.layer(), Rule: "write_timeout", Cause: "client_not_reading", Action: ActionRST,
 			Detail: "a write blocked for " + wt.String()})
 		return
 	}
@@ -184,7 +185,7 @@ func (s *session) onConnect(c *rtmp.Command) {
 	if rule, detail := s.connectRefusal(); rule != "" {
 		s.send(s.command(rtmp.CSIDCommand, 0, "_error", c.TransactionID, nil,
 			status("error", "NetConnection.Connect.Rejected", detail)))
-		s.end(Verdict{Layer: rtmp.LayerConnect, Rule: rule, Cause: connectCause(rule), Action: ActionReject, Detail: detail})
+		s.end(Outcome{Layer: health.LayerConnect, Rule: rule, Cause: connectCause(rule), Action: ActionReject, Detail: detail})
 		return
 	}
 	r := s.rules()
@@ -232,7 +233,7 @@ func (s *session) onPublish(m *rtmp.Message, c *rtmp.Command) {
 	msid := m.StreamID
 	if rule, cause, detail := s.publishRefusal(name); rule != "" {
 		s.send(s.command(csidStream, msid, "onStatus", 0, nil, status("error", "NetStream.Publish.BadName", detail)))
-		s.end(Verdict{Layer: rtmp.LayerPublish, Rule: rule, Cause: cause, Action: ActionReject, Detail: detail})
+		s.end(Outcome{Layer: health.LayerPublish, Rule: rule, Cause: cause, Action: ActionReject, Detail: detail})
 		return
 	}
 	if holder, ok := s.srv.claimName(bare, s.info.ID, s.rules().SinglePublisher); !ok {
@@ -264,7 +265,7 @@ func (s *session) refuseHeldName(name string, msid uint32, holder int) {
 	s.send(s.command(csidStream, msid, "onStatus", 0, nil,
 		status("error", "NetStream.Publish.BadName", name+" is already publishing")))
 	s.log.Info("publish refused: name held", "stream", redactName(name), "holder", holder)
-	s.end(Verdict{Layer: rtmp.LayerPublish, Rule: "single_publisher", Cause: "already_publishing",
+	s.end(Outcome{Layer: health.LayerPublish, Rule: "single_publisher", Cause: "already_publishing",
 		Action: ActionReject, Detail: detail})
 }
 

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fmspush/fmspush/rtmp"
-
+	"github.com/fmspush/fmspush/health"
 	"github.com/stretchr/testify/require"
 )
 
@@ -70,7 +69,7 @@ func TestCompanionMediaRules(t *testing.T) {
 			require.True(t, isReset(err), "client saw %v, want a reset", err)
 			info := waitEnded(t, s, 1, 5*time.Second)
 			v := info.Verdict
-			require.Equal(t, rtmp.LayerMedia, v.Layer)
+			require.Equal(t, health.LayerMedia, v.Layer)
 			require.Equal(t, tc.rule, v.Rule)
 			require.Equal(t, tc.cause, v.Cause)
 			require.Equal(t, ActionRST, v.Action)
@@ -91,7 +90,7 @@ func TestFaultRSTAfterFirstFrameKeyedOnFlashVer(t *testing.T) {
 	}
 	require.True(t, isReset(err), "native saw %v", err)
 	info := waitEnded(t, s, 1, 5*time.Second)
-	require.Equal(t, rtmp.LayerMedia, info.Verdict.Layer)
+	require.Equal(t, health.LayerMedia, info.Verdict.Layer)
 	require.Equal(t, "rst_after_first_frame", info.Verdict.Rule)
 	ttr := info.Verdict.SinceFirstFrame
 	require.True(t, ttr >= 100*time.Millisecond && ttr < time.Second, "RST %v after the first frame", ttr)
@@ -170,7 +169,7 @@ func TestFaultCloseAfterPublish(t *testing.T) {
 	err = c.waitClosed(3 * time.Second)
 	require.ErrorIs(t, err, io.EOF)
 	info := waitEnded(t, s, 1, 5*time.Second)
-	require.Equal(t, rtmp.LayerUpkeep, info.Verdict.Layer)
+	require.Equal(t, health.LayerUpkeep, info.Verdict.Layer)
 	require.Equal(t, "close_after_publish", info.Verdict.Rule)
 	require.Equal(t, ActionClose, info.Verdict.Action)
 }
@@ -184,7 +183,7 @@ func TestFaultRejectFlashVer(t *testing.T) {
 	require.Equal(t, "NetConnection.Connect.Rejected", st.Code)
 	c.close()
 	info := waitEnded(t, s, 1, 5*time.Second)
-	require.Equal(t, rtmp.LayerConnect, info.Verdict.Layer)
+	require.Equal(t, health.LayerConnect, info.Verdict.Layer)
 	require.Equal(t, "reject_flashver", info.Verdict.Rule)
 
 	ok := &testClient{}
@@ -204,7 +203,7 @@ func TestFaultRejectSessionsThenAccept(t *testing.T) {
 		if i <= 2 {
 			require.Error(t, err)
 			require.Equal(t, "reject_sessions", info.Verdict.Rule)
-			require.Equal(t, rtmp.LayerConnect, info.Verdict.Layer)
+			require.Equal(t, health.LayerConnect, info.Verdict.Layer)
 		} else {
 			require.NoError(t, err)
 			require.True(t, info.Published())
@@ -313,7 +312,7 @@ func TestResetRunningSessions(t *testing.T) {
 	require.True(t, isReset(b.waitClosed(3*time.Second)))
 	info := waitEnded(t, s, 2, 5*time.Second)
 	require.Equal(t, "reset", info.Verdict.Rule)
-	require.Equal(t, rtmp.LayerUpkeep, info.Verdict.Layer)
+	require.Equal(t, health.LayerUpkeep, info.Verdict.Layer)
 	first, _ := s.Session(1)
 	require.False(t, first.Ended, "the other session runs on")
 }

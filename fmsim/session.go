@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -46,8 +47,8 @@ type session struct {
 	nalLen                                int
 	lastKeyTS                             uint32 // media time of the last keyframe
 	sawKey                                bool
-	stallVerdict                          *Verdict
-	verdict                               *Verdict
+	stallVerdict                          *Outcome
+	verdict                               *Outcome
 	holds                                 string // the bare stream name this session publishes
 	peerClose                             string // PeerFIN or PeerRST once the client ended the connection
 }
@@ -112,13 +113,13 @@ func (s *session) handshake(ctx context.Context) bool {
 	case err == nil && ctx.Err() == nil:
 		return true
 	case ctx.Err() != nil:
-		s.end(Verdict{Layer: rtmp.LayerHandshake, Cause: "server_closed", Action: ActionClose})
+		s.end(Outcome{Layer: health.LayerHandshake, Cause: "server_closed", Action: ActionClose})
 	case errors.Is(err, rtmp.ErrDigestRequired):
-		s.end(Verdict{Layer: rtmp.LayerHandshake, Rule: "require_digest", Cause: "digest_missing",
+		s.end(Outcome{Layer: health.LayerHandshake, Rule: "require_digest", Cause: "digest_missing",
 			Action: ActionClose, Detail: "C1 carries no valid digest; closed after C1"})
 	default:
 		s.peerClose = peerCloseOf(err)
-		s.end(Verdict{Layer: rtmp.LayerHandshake, Cause: "handshake_failed", Action: ActionNone, Detail: err.Error()})
+		s.end(Outcome{Layer: health.LayerHandshake, Cause: "handshake_failed", Action: ActionNone, Detail: err.Error()})
 	}
 	return false
 }
@@ -163,30 +164,30 @@ func (s *session) loop(ctx context.Context) {
 			rulesCh = s.srv.rulesChangedCh()
 			s.armFaults()
 		case <-s.kick:
-			s.end(Verdict{Layer: s.layer(), Rule: "reset", Cause: "reset", Action: ActionRST, Detail: "Server.Reset"})
+			s.end(Outcome{Layer: s.layer(), Rule: "reset", Cause: "reset", Action: ActionRST, Detail: "Server.Reset"})
 		case <-ctx.Done():
-			s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
+			s.end(Outcome{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
 		}
 		s.publish()
 	}
 }
 
 // layer is where the session is: the layer a client-side end happened at.
-func (s *session) layer() rtmp.Layer {
+func (s *session) layer() health.Layer {
 	switch {
 	case s.info.ConnectedAt.IsZero():
-		return rtmp.LayerConnect
+		return health.LayerConnect
 	case !s.info.Published():
-		return rtmp.LayerPublish
+		return health.LayerPublish
 	case s.info.FirstFrameAt.IsZero():
-		return rtmp.LayerUpkeep
+		return health.LayerUpkeep
 	}
-	return rtmp.LayerMedia
+	return health.LayerMedia
 }
 
 func (s *session) clientGone(err error) {
 	if s.ctx.Err() != nil {
-		s.end(Verdict{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
+		s.end(Outcome{Cause: "server_closed", Action: ActionClose, Layer: s.layer()})
 		return
 	}
 	s.peerClose = peerCloseOf(err)
@@ -199,9 +200,9 @@ func (s *session) clientGone(err error) {
 	detail, layer := redact.Text(err.Error()), s.layer()
 	if s.info.Stalled {
 		detail = "closed by the client while the server did not read (stall_after_publish): " + detail
-		layer = rtmp.LayerUpkeep // where the stall verdict is
+		layer = health.LayerUpkeep // where the stall verdict is
 	}
-	s.end(Verdict{Layer: layer, Cause: cause, Action: ActionNone, Detail: detail})
+	s.end(Outcome{Layer: layer, Cause: cause, Action: ActionNone, Detail: detail})
 }
 
 // peerCloseOf tells, from a read error, whether the client closed (FIN) or
@@ -230,7 +231,7 @@ func (s *session) checkPeer() {
 	}
 	s.peerClose = how
 	what := map[string]string{PeerFIN: "closed (FIN)", PeerRST: "reset (RST)"}[how]
-	s.end(Verdict{Layer: rtmp.LayerUpkeep, Cause: "client_closed", Action: ActionNone,
+	s.end(Outcome{Layer: health.LayerUpkeep, Cause: "client_closed", Action: ActionNone,
 		Detail: "the client " + what + " the connection while the server did not read (stall_after_publish)"})
 }
 
@@ -242,7 +243,7 @@ func isClosed(err error) bool {
 }
 
 // end records the verdict; the loop then stops and finish acts on it.
-func (s *session) end(v Verdict) {
+func (s *session) end(v Outcome) {
 	if s.verdict != nil {
 		return
 	}
@@ -370,10 +371,10 @@ func (s *session) onDeadline(key string) {
 	case "ping":
 		s.sendPing()
 	case "ping_timeout":
-		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: "ping_timeout", Cause: "ping_timeout", Action: ActionRST,
+		s.end(Outcome{Layer: health.LayerUpkeep, Rule: "ping_timeout", Cause: "ping_timeout", Action: ActionRST,
 			Detail: "no PingResponse within " + s.rules().PingTimeout.String()})
 	case "ack_timeout":
-		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: "require_acks", Cause: "ack_timeout", Action: ActionRST,
+		s.end(Outcome{Layer: health.LayerUpkeep, Rule: "require_acks", Cause: "ack_timeout", Action: ActionRST,
 			Detail: "no Acknowledgement within " + s.rules().ackTimeout().String() + " of crossing the window"})
 	case "audio_within":
 		if !s.audioSeen {
@@ -393,17 +394,17 @@ func (s *session) onDeadline(key string) {
 func (s *session) onFault(key string) {
 	switch key {
 	case "rst_after_media":
-		s.end(Verdict{Layer: rtmp.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
 	case "rst_after_first_frame":
-		s.end(Verdict{Layer: rtmp.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
 	case "close_after_publish":
-		s.end(Verdict{Layer: rtmp.LayerUpkeep, Rule: key, Cause: "closed_after_publish", Action: ActionClose, Detail: "fault injection"})
+		s.end(Outcome{Layer: health.LayerUpkeep, Rule: key, Cause: "closed_after_publish", Action: ActionClose, Detail: "fault injection"})
 	case "stall_after_publish":
 		s.info.Stalled = true
 		s.cancel("ping")
 		s.cancel("ping_timeout")
 		s.cancel("ack_timeout")
-		s.stallVerdict = &Verdict{Layer: rtmp.LayerUpkeep, Rule: key, Cause: "stalled", Action: ActionStall,
+		s.stallVerdict = &Outcome{Layer: health.LayerUpkeep, Rule: key, Cause: "stalled", Action: ActionStall,
 			Detail: "fault injection: the server stopped reading", Offending: time.Now()}
 		s.log.Info("stalled (fault injection)")
 		s.after("peer_check", peerCheckInterval)
@@ -450,7 +451,7 @@ func (s *session) violate(rule, cause, detail string) {
 		return
 	}
 	now := time.Now()
-	s.info.Violation = &Verdict{Layer: rtmp.LayerMedia, Rule: rule, Cause: cause, Action: ActionRST,
+	s.info.Violation = &Outcome{Layer: health.LayerMedia, Rule: rule, Cause: cause, Action: ActionRST,
 		Detail: detail, Offending: now, SincePublish: since(s.info.PublishedAt, now),
 		SinceFirstFrame: since(s.info.FirstFrameAt, now)}
 	s.tr.write(Entry{Dir: "in", TypeName: "violation", Note: rule + ": " + detail})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 
 	"github.com/stretchr/testify/require"
@@ -41,7 +42,7 @@ func requireNameLocked(t *testing.T, err error, key string) {
 	t.Helper()
 	var re *rtmp.Error
 	require.True(t, errors.As(err, &re), "want *rtmp.Error, got %v", err)
-	require.Equal(t, rtmp.LayerPublish, re.Layer)
+	require.Equal(t, health.LayerPublish, re.Layer)
 	require.Equal(t, "name_locked", re.Cause)
 	require.Contains(t, re.ServerWords, "is already publishing")
 	require.NotContains(t, re.ServerWords, key, "the echoed key is masked by the publisher")
@@ -64,7 +65,7 @@ func TestSinglePublisherRefusesSecondPublisher(t *testing.T) {
 	require.Equal(t, "NetStream.Publish.BadName", st.Code)
 	require.Equal(t, key+" is already publishing", st.Description)
 	refused := waitEnded(t, s, 2, 5*time.Second)
-	require.Equal(t, rtmp.LayerPublish, refused.Verdict.Layer)
+	require.Equal(t, health.LayerPublish, refused.Verdict.Layer)
 	require.Equal(t, "single_publisher", refused.Verdict.Rule)
 	require.Equal(t, "already_publishing", refused.Verdict.Cause)
 	require.Equal(t, ActionReject, refused.Verdict.Action)
@@ -169,7 +170,7 @@ func TestStalledSessionReleasesNameWhenClientCloses(t *testing.T) {
 			require.Equal(t, how, ended.Verdict.PeerClose)
 			require.False(t, ended.Verdict.ByServer(), "verdict %+v", ended.Verdict)
 			require.Equal(t, "client_closed", ended.Verdict.Cause)
-			require.Equal(t, rtmp.LayerUpkeep, ended.Verdict.Layer, "the stall's layer")
+			require.Equal(t, health.LayerUpkeep, ended.Verdict.Layer, "the stall's layer")
 			require.True(t, strings.Contains(ended.Verdict.Detail, "stall_after_publish"), ended.Verdict.Detail)
 
 			again, err := dialPublisher(t, s, key, rtmp.PublishOptions{})

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/health"
 )
 
 // Actions a verdict can take.
@@ -16,7 +16,7 @@ const (
 	ActionStall  = "stall"  // the server stopped reading
 )
 
-// Who ended the TCP connection (Verdict.ClosedBy) and how the client did (Verdict.PeerClose).
+// Who ended the TCP connection (Outcome.ClosedBy) and how the client did (Outcome.PeerClose).
 const (
 	ClosedByClient = "client" // the emulator saw the client's FIN or RST first
 	ClosedByServer = "server" // the emulator closed or reset the connection (or never saw the client's end)
@@ -24,16 +24,16 @@ const (
 	PeerRST        = "rst"
 )
 
-// Verdict is what ended a session: the layer, the rule that fired (empty when
+// Outcome is what ended a session: the layer, the rule that fired (empty when
 // the client ended it), a short cause and how long after publish and after the
 // first video frame it happened.
-type Verdict struct {
-	Layer  rtmp.Layer `json:"layer"`
-	Rule   string     `json:"rule,omitempty"`
-	Cause  string     `json:"cause"`
-	Action string     `json:"action"`
-	Detail string     `json:"detail,omitempty"`
-	At     time.Time  `json:"at"`
+type Outcome struct {
+	Layer  health.Layer `json:"layer"`
+	Rule   string       `json:"rule,omitempty"`
+	Cause  string       `json:"cause"`
+	Action string       `json:"action"`
+	Detail string       `json:"detail,omitempty"`
+	At     time.Time    `json:"at"`
 	// Offending is when the violation was seen (a media violation is answered RSTDelay later).
 	Offending time.Time `json:"offending"`
 	// SincePublish and SinceFirstFrame are measured at At; -1 when never reached.
@@ -47,7 +47,7 @@ type Verdict struct {
 }
 
 // ByServer reports whether a rule of the server ended the session.
-func (v *Verdict) ByServer() bool { return v != nil && v.Rule != "" }
+func (v *Outcome) ByServer() bool { return v != nil && v.Rule != "" }
 
 // HandshakeInfo is what C0 C1 announced.
 type HandshakeInfo struct {
@@ -96,10 +96,10 @@ type SessionInfo struct {
 	// the id of the session that held the stream name.
 	NameHolder int
 	// Violation is a pending media-level verdict (the RST follows RSTDelay later).
-	Violation *Verdict
+	Violation *Outcome
 	// Ended is true once the session is over; Verdict says why.
 	Ended   bool
-	Verdict *Verdict
+	Verdict *Outcome
 }
 
 // Published reports whether the session got NetStream.Publish.Start.

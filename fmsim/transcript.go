@@ -45,7 +45,7 @@ type Entry struct {
 	// Handshake describes C1 (on the handshake line).
 	Handshake *HandshakeInfo `json:"handshake,omitempty"`
 	// Verdict is set on the final line.
-	Verdict *Verdict `json:"verdict,omitempty"`
+	Verdict *Outcome `json:"verdict,omitempty"`
 	// Note is free text (redacted), e.g. a media validation failure.
 	Note string `json:"note,omitempty"`
 }

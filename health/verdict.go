@@ -10,12 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/fmspush/fmspush/rtmp"
 )
-
-// Layer is rtmp.Layer: one scale for every verdict.
-type Layer = rtmp.Layer
 
 // Verdict is what a failure of a path, a probe or a source means: the layer it
 // happened at, a short machine cause and the timings that tell the layers apart.
@@ -56,14 +51,21 @@ func (v *Verdict) Error() string {
 }
 
 func rstAnchor(l Layer) string {
-	if l == rtmp.LayerMedia {
+	if l == LayerMedia {
 		return "the first frame"
 	}
 	return "publish"
 }
 
-// AsVerdict finds a *Verdict in err's chain, or converts an *rtmp.Error, or
-// classifies err as LayerUnknown. It returns nil for a nil err.
+// Classified is an error that knows its verdict: an *rtmp.Error, with its
+// layer and timings.
+type Classified interface {
+	error
+	Verdict() *Verdict
+}
+
+// AsVerdict finds a *Verdict in err's chain, or a Classified error's
+// verdict, or classifies err as LayerUnknown. It returns nil for a nil err.
 func AsVerdict(err error) *Verdict {
 	if err == nil {
 		return nil
@@ -72,49 +74,12 @@ func AsVerdict(err error) *Verdict {
 	if errors.As(err, &v) {
 		return v
 	}
-	var re *rtmp.Error
-	if errors.As(err, &re) {
-		return FromRTMP(re)
+	var c Classified
+	if errors.As(err, &c) {
+		return c.Verdict()
 	}
-	return &Verdict{Layer: rtmp.LayerUnknown, Cause: "unclassified", Detail: err.Error(), At: time.Now(),
-		SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	return NewVerdict(LayerUnknown, "unclassified", err.Error())
 }
-
-// FromRTMP turns an rtmp session error into a Verdict, keeping its layer and timings.
-func FromRTMP(e *rtmp.Error) *Verdict {
-	v := &Verdict{
-		Layer:           e.Layer,
-		Cause:           e.Cause,
-		ServerWords:     e.ServerWords,
-		SinceDial:       e.SinceDial,
-		SincePublish:    e.SincePublish,
-		SinceFirstFrame: e.SinceFirstFrame,
-		At:              time.Now(),
-	}
-	if e.Err != nil {
-		v.Detail = e.Err.Error()
-	}
-	switch {
-	case e.Layer == rtmp.LayerMedia && e.SinceFirstFrame >= 0:
-		v.TimeToRST = e.SinceFirstFrame
-	case e.Layer == rtmp.LayerUpkeep && e.SincePublish >= 0:
-		v.TimeToRST = e.SincePublish
-	}
-	return v
-}
-
-// The layers, re-exported so that users of health need not import rtmp.
-const (
-	LayerUnknown   = rtmp.LayerUnknown
-	LayerNetwork   = rtmp.LayerNetwork
-	LayerHandshake = rtmp.LayerHandshake
-	LayerConnect   = rtmp.LayerConnect
-	LayerPublish   = rtmp.LayerPublish
-	LayerUpkeep    = rtmp.LayerUpkeep
-	LayerMedia     = rtmp.LayerMedia
-	LayerSource    = rtmp.LayerSource
-	LayerProcess   = rtmp.LayerProcess
-)
 
 // Causes that several packages produce and the supervisor acts on.
 const (

@@ -157,7 +157,7 @@ func authRefused(t *testing.T, p path, what string, secrets []string) {
 	require.Error(t, err, "%s: the push was not refused", what)
 	v := health.AsVerdict(err)
 	t.Logf("%s: after %v: %v", what, time.Since(began).Round(time.Millisecond), v)
-	require.Equal(t, rtmp.LayerPublish, v.Layer, "%s: %v", what, v)
+	require.Equal(t, health.LayerPublish, v.Layer, "%s: %v", what, v)
 	require.Equal(t, rtmp.CausePublishRefused, v.Cause, "%s: %v", what, v)
 	require.Contains(t, v.Error(), "authentication", what)
 	for _, sec := range secrets {

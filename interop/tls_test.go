@@ -119,7 +119,7 @@ func TestRTMPS(t *testing.T) {
 					require.Error(t, err, "%s: the publish was not refused", what)
 					v := health.AsVerdict(err)
 					t.Logf("%s: after %v: %v", what, time.Since(began).Round(time.Millisecond), v)
-					require.Equal(t, rtmp.LayerNetwork, v.Layer, "%s: %v", what, v)
+					require.Equal(t, health.LayerNetwork, v.Layer, "%s: %v", what, v)
 					require.Equal(t, c.cause, v.Cause, "%s: %v", what, v)
 					for _, w := range c.words {
 						require.Contains(t, v.Error(), w, what)

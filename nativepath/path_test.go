@@ -11,7 +11,6 @@ import (
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -115,7 +114,7 @@ func TestConnectRejectionIsL2Verdict(t *testing.T) {
 		r.done <- err
 		var v *health.Verdict
 		require.True(t, errors.As(err, &v), "want an L2 native verdict, got %v", err)
-		require.Equal(t, rtmp.LayerConnect, v.Layer, "want an L2 native verdict, got %v", err)
+		require.Equal(t, health.LayerConnect, v.Layer, "want an L2 native verdict, got %v", err)
 		require.Equal(t, "native", v.Path, "want an L2 native verdict, got %v", err)
 	case <-time.After(15 * time.Second):
 		require.FailNow(t, "no verdict")
@@ -130,7 +129,7 @@ func TestResetAfterFirstFrameIsL5WithTime(t *testing.T) {
 	case err := <-r.done:
 		r.done <- err
 		v := health.AsVerdict(err)
-		require.True(t, v.Layer == rtmp.LayerMedia && v.TimeToRST >= 80*time.Millisecond && v.TimeToRST <= 2*time.Second,
+		require.True(t, v.Layer == health.LayerMedia && v.TimeToRST >= 80*time.Millisecond && v.TimeToRST <= 2*time.Second,
 			"want L5 with ~100ms to RST, got %v (ttr %v)", err, v.TimeToRST)
 	case <-time.After(15 * time.Second):
 		require.FailNow(t, "no verdict")
@@ -154,7 +153,7 @@ func TestSourceUnavailableIsSourceVerdict(t *testing.T) {
 	err := p.Run(context.Background(), 0, health.NewSignals())
 	v := health.AsVerdict(err)
 	require.NotNil(t, v, "a missing file must be a source verdict, got %v", err)
-	require.Equal(t, rtmp.LayerSource, v.Layer, "a missing file must be a source verdict, got %v", err)
+	require.Equal(t, health.LayerSource, v.Layer, "a missing file must be a source verdict, got %v", err)
 	_, err = New(Settings{Source: "builtin:nope"})
 	require.Error(t, err, "an unknown builtin must fail New")
 }

@@ -71,10 +71,10 @@ func (o *Options) defaults() {
 
 // LayerResult is what the probe learned at one layer.
 type LayerResult struct {
-	Layer  rtmp.Layer `json:"layer"`
-	Status string     `json:"status"` // ok, fail, skipped
-	Tried  string     `json:"tried,omitempty"`
-	Server string     `json:"server,omitempty"` // what the server did
+	Layer  health.Layer `json:"layer"`
+	Status string       `json:"status"` // ok, fail, skipped
+	Tried  string       `json:"tried,omitempty"`
+	Server string       `json:"server,omitempty"` // what the server did
 	// Elapsed is how long the layer's step took (0 when unknown).
 	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
 	// TimeToRST is when the server closed or reset: since dial for L0-L3,
@@ -97,7 +97,7 @@ type Result struct {
 func (r *Result) OK() bool { return r.Verdict == nil }
 
 // Layer returns the result of layer l (L0-L5).
-func (r *Result) Layer(l rtmp.Layer) *LayerResult {
+func (r *Result) Layer(l health.Layer) *LayerResult {
 	for i := range r.Layers {
 		if r.Layers[i].Layer == l {
 			return &r.Layers[i]
@@ -137,11 +137,11 @@ func (r *Result) String() string {
 	return b.String()
 }
 
-func rstFrom(l rtmp.Layer) string {
+func rstFrom(l health.Layer) string {
 	switch l {
-	case rtmp.LayerUpkeep:
+	case health.LayerUpkeep:
 		return "publish"
-	case rtmp.LayerMedia:
+	case health.LayerMedia:
 		return "the first frame"
 	}
 	return "dial"
@@ -170,7 +170,7 @@ func Probe(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	defer cancel()
 	start := time.Now()
 	p := &walker{url: rawURL, opts: opts, res: &Result{URL: redact.URL(rawURL)}}
-	for l := rtmp.LayerNetwork; l <= rtmp.LayerMedia; l++ {
+	for l := health.LayerNetwork; l <= health.LayerMedia; l++ {
 		p.res.Layers = append(p.res.Layers, LayerResult{Layer: l, Status: StatusSkipped})
 	}
 	p.run(ctx)
@@ -178,7 +178,7 @@ func Probe(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	return p.res, nil
 }
 
-func (p *walker) layer(l rtmp.Layer) *LayerResult { return p.res.Layer(l) }
+func (p *walker) layer(l health.Layer) *LayerResult { return p.res.Layer(l) }
 
 func (p *walker) find(format string, args ...any) {
 	p.res.Findings = append(p.res.Findings, redact.Text(fmt.Sprintf(format, args...)))
@@ -193,7 +193,7 @@ func (p *walker) fail(re *rtmp.Error) {
 		lr.TimeToRST = rstTime(re)
 	}
 	if p.res.Verdict == nil {
-		v := health.FromRTMP(re)
+		v := re.Verdict()
 		v.Path = "probe"
 		if lr != nil && v.Detail == "" {
 			v.Detail = lr.Server
@@ -209,7 +209,7 @@ func (p *walker) run(ctx context.Context) {
 	}
 	if !p.opts.Publish {
 		sess.Close()
-		p.layer(rtmp.LayerPublish).Tried = "nothing: publishing was not asked for"
+		p.layer(health.LayerPublish).Tried = "nothing: publishing was not asked for"
 		return
 	}
 	if !p.walkPublish(ctx, sess) {
@@ -227,7 +227,7 @@ func asRTMP(err error) *rtmp.Error {
 	if errors.As(err, &re) {
 		return re
 	}
-	return &rtmp.Error{Layer: rtmp.LayerUnknown, Cause: "unclassified", Err: err, SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	return rtmp.NewError(health.LayerUnknown, "unclassified", err)
 }
 
 // describe says what the server did in a few words.
@@ -253,11 +253,11 @@ func rstTime(re *rtmp.Error) time.Duration {
 		return 0
 	}
 	switch {
-	case re.Layer == rtmp.LayerMedia && re.SinceFirstFrame >= 0:
+	case re.Layer == health.LayerMedia && re.SinceFirstFrame >= 0:
 		return re.SinceFirstFrame
-	case re.Layer == rtmp.LayerUpkeep && re.SincePublish >= 0:
+	case re.Layer == health.LayerUpkeep && re.SincePublish >= 0:
 		return re.SincePublish
-	case re.Layer >= rtmp.LayerHandshake && re.Layer <= rtmp.LayerPublish && re.SinceDial > 0:
+	case re.Layer >= health.LayerHandshake && re.Layer <= health.LayerPublish && re.SinceDial > 0:
 		return re.SinceDial
 	}
 	return 0

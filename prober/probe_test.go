@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
@@ -108,8 +109,8 @@ func TestProbeCompanion(t *testing.T) {
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "skipped", "skipped")
 	wantFinding(t, res, "server refuses simple handshake")
 	wantFinding(t, res, "server refuses flashVer LNX 9,0,124,2 at L2")
-	if !strings.Contains(res.Layer(rtmp.LayerPublish).Server, "stream id 7") {
-		t.Fatalf("L3 server: %s", res.Layer(rtmp.LayerPublish).Server)
+	if !strings.Contains(res.Layer(health.LayerPublish).Server, "stream id 7") {
+		t.Fatalf("L3 server: %s", res.Layer(health.LayerPublish).Server)
 	}
 }
 
@@ -119,7 +120,7 @@ func TestProbeBisectsHandshake(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCompanion)
 	res := probe(t, sim.URL("live", "key"), prober.Options{Session: rtmp.PublishOptions{SimpleHandshake: true}})
-	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerHandshake {
+	if res.Verdict == nil || res.Verdict.Layer != health.LayerHandshake {
 		t.Fatalf("want an L1 verdict:\n%s", res)
 	}
 	wantStatuses(t, res, "ok", "fail", "ok")
@@ -131,7 +132,7 @@ func TestProbeBisectsFlashVer(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileLenient, "reject_flashver=FMSc")
 	res := probe(t, sim.URL("live", "key"), prober.Options{})
-	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerConnect || res.Verdict.Cause != "connect_rejected" {
+	if res.Verdict == nil || res.Verdict.Layer != health.LayerConnect || res.Verdict.Cause != "connect_rejected" {
 		t.Fatalf("want an L2 connect_rejected verdict:\n%s", res)
 	}
 	wantFinding(t, res, "flashVer LNX 9,0,124,2 works")
@@ -144,10 +145,10 @@ func TestProbeMediaFaults(t *testing.T) {
 	sim := startSim(t, fmsim.ProfileLenient, "rst_after_first_frame=100ms")
 	res := probe(t, sim.URL("live", "key"), prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond})
 	t.Log("\n" + res.String())
-	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerMedia {
+	if res.Verdict == nil || res.Verdict.Layer != health.LayerMedia {
 		t.Fatalf("want an L5 verdict:\n%s", res)
 	}
-	if l5 := res.Layer(rtmp.LayerMedia); l5.TimeToRST < 100*time.Millisecond {
+	if l5 := res.Layer(health.LayerMedia); l5.TimeToRST < 100*time.Millisecond {
 		t.Fatalf("L5 time to RST %v:\n%s", l5.TimeToRST, res)
 	}
 	wantFinding(t, res, "without audio also fails")
@@ -155,7 +156,7 @@ func TestProbeMediaFaults(t *testing.T) {
 	sim2 := startSim(t, fmsim.ProfileLenient, "close_after_publish=1500ms")
 	res = probe(t, sim2.URL("live", "key"), prober.Options{Media: true, MediaDuration: 3 * time.Second})
 	t.Log("\n" + res.String())
-	if res.Verdict == nil || res.Verdict.Layer != rtmp.LayerUpkeep {
+	if res.Verdict == nil || res.Verdict.Layer != health.LayerUpkeep {
 		t.Fatalf("want an L4 verdict:\n%s", res)
 	}
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "fail", "ok")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -30,13 +31,13 @@ func (p *walker) walkConnect(ctx context.Context) *rtmp.Publisher {
 	p.markBelow(re.Layer)
 	p.fail(re)
 	switch re.Layer {
-	case rtmp.LayerHandshake:
+	case health.LayerHandshake:
 		p.layer(re.Layer).Tried = handshakeName(o.SimpleHandshake)
 		return p.retryConnect(ctx, o, func(o *rtmp.PublishOptions) string {
 			o.SimpleHandshake = !o.SimpleHandshake
 			return handshakeName(o.SimpleHandshake)
 		})
-	case rtmp.LayerConnect:
+	case health.LayerConnect:
 		p.layer(re.Layer).Tried = p.connectTried(o)
 		return p.retryConnect(ctx, o, func(o *rtmp.PublishOptions) string {
 			o.FlashVer = altFlashVer(o.FlashVer)
@@ -47,8 +48,8 @@ func (p *walker) walkConnect(ctx context.Context) *rtmp.Publisher {
 }
 
 // markBelow marks the layers under a failed one as passed.
-func (p *walker) markBelow(failed rtmp.Layer) {
-	for l := rtmp.LayerNetwork; l < failed && l <= rtmp.LayerMedia; l++ {
+func (p *walker) markBelow(failed health.Layer) {
+	for l := health.LayerNetwork; l < failed && l <= health.LayerMedia; l++ {
 		p.layer(l).Status = StatusOK
 	}
 }
@@ -94,7 +95,7 @@ func (p *walker) connectOK(sess *rtmp.Publisher, o rtmp.PublishOptions) {
 
 func (p *walker) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, onlyUnset bool) {
 	t := sess.Target()
-	set := func(l rtmp.Layer, tried, server string) {
+	set := func(l health.Layer, tried, server string) {
 		lr := p.layer(l)
 		if onlyUnset && lr.Status == StatusFail {
 			lr.Server += "; " + server + " with " + tried
@@ -102,7 +103,7 @@ func (p *walker) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, only
 		}
 		lr.Status, lr.Tried, lr.Server = StatusOK, tried, server
 		lr.Elapsed = sess.StepDone(l) - sess.StepDone(l-1)
-		if l == rtmp.LayerNetwork {
+		if l == health.LayerNetwork {
 			lr.Elapsed = sess.StepDone(l)
 		}
 	}
@@ -110,19 +111,19 @@ func (p *walker) connectLayers(sess *rtmp.Publisher, o rtmp.PublishOptions, only
 	if t.Scheme == "rtmps" {
 		tried += " + TLS (SNI " + t.Host + ")"
 	}
-	set(rtmp.LayerNetwork, tried, "accepted")
+	set(health.LayerNetwork, tried, "accepted")
 	hs := sess.Handshake()
 	server := "S1 without digest"
 	if hs.ServerDigestValid {
 		server = fmt.Sprintf("S1 with a valid server digest (version % x)", hs.ServerVersion)
 	}
-	set(rtmp.LayerHandshake, handshakeName(o.SimpleHandshake), server)
+	set(health.LayerHandshake, handshakeName(o.SimpleHandshake), server)
 	st, fmsVer := sess.ConnectInfo()
 	server = "_result " + st.Code
 	if fmsVer != "" {
 		server += " (" + fmsVer + ")"
 	}
-	set(rtmp.LayerConnect, p.connectTried(o), server)
+	set(health.LayerConnect, p.connectTried(o), server)
 }
 
 // bisectConnected learns whether the server also takes the other handshake
@@ -153,9 +154,9 @@ func (p *walker) tryVariant(ctx context.Context, o rtmp.PublishOptions, what str
 // walkPublish walks L3 on sess; on failure it bisects the name's query.
 func (p *walker) walkPublish(ctx context.Context, sess *rtmp.Publisher) bool {
 	t := sess.Target()
-	lr := p.layer(rtmp.LayerPublish)
+	lr := p.layer(health.LayerPublish)
 	lr.Tried = "releaseStream, FCPublish, createStream, publish (name redacted)"
-	before := sess.StepDone(rtmp.LayerConnect)
+	before := sess.StepDone(health.LayerConnect)
 	if err := sess.Publish(ctx); err != nil {
 		re := asRTMP(err)
 		p.fail(re)
@@ -163,7 +164,7 @@ func (p *walker) walkPublish(ctx context.Context, sess *rtmp.Publisher) bool {
 		return false
 	}
 	lr.Status = StatusOK
-	lr.Elapsed = sess.StepDone(rtmp.LayerPublish) - before
+	lr.Elapsed = sess.StepDone(health.LayerPublish) - before
 	lr.Server = fmt.Sprintf("stream id %d, onStatus %s", sess.StreamID(), sess.PublishInfo().Code)
 	return true
 }
@@ -200,16 +201,16 @@ func (p *walker) walkMedia(ctx context.Context, sess *rtmp.Publisher) {
 	sent, err := sendSample(ctx, sess, full, p.opts.MediaDuration)
 	st := sess.Stats()
 	sess.Close()
-	l4, l5 := p.layer(rtmp.LayerUpkeep), p.layer(rtmp.LayerMedia)
+	l4, l5 := p.layer(health.LayerUpkeep), p.layer(health.LayerMedia)
 	l4.Tried = fmt.Sprintf("%s of publishing, acking the server's window (%d) and answering pings", p.opts.MediaDuration, sess.Conn().PeerWindow())
 	l5.Tried = full.name + ": " + sent
 	if err != nil {
 		re := asRTMP(err)
 		p.fail(re)
-		if re.Layer == rtmp.LayerMedia {
+		if re.Layer == health.LayerMedia {
 			p.bisectMedia(ctx)
 		}
-		if re.Layer == rtmp.LayerUpkeep && re.SinceFirstFrame > 0 {
+		if re.Layer == health.LayerUpkeep && re.SinceFirstFrame > 0 {
 			l5.Status, l5.Server = StatusOK, "no frame-level rejection before the upkeep failure"
 		}
 		return

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/stretchr/testify/require"
 )
 
@@ -205,7 +206,7 @@ func TestHostileHugeCommand(t *testing.T) {
 	url := hostileServer(t, nil, 16<<20-1, 0x05)
 	err, took, allocated, heapGrowth := dialHostile(t, url)
 	re := asError(t, err)
-	require.Equal(t, LayerConnect, re.Layer, "%v", err)
+	require.Equal(t, health.LayerConnect, re.Layer, "%v", err)
 	require.Equal(t, "command_too_large", re.Cause, "%v", err)
 	require.ErrorIs(t, err, ErrCommandTooLarge)
 	require.Contains(t, err.Error(), "command message of 16777215 bytes is larger than the 65536-byte limit")
@@ -231,7 +232,7 @@ func TestHostileHugeDataAndMedia(t *testing.T) {
 		url := hostileServerOf(t, tc.typ, nil, tc.size, 0x05)
 		err, took, allocated, _ := dialHostile(t, url)
 		re := asError(t, err)
-		require.Equal(t, LayerConnect, re.Layer, "%v", err)
+		require.Equal(t, health.LayerConnect, re.Layer, "%v", err)
 		require.Equal(t, tc.cause, re.Cause, "%v", err)
 		require.ErrorIs(t, err, tc.is)
 		require.Less(t, took, 3*time.Second)
@@ -248,7 +249,7 @@ func TestHostileManyValues(t *testing.T) {
 	url := hostileServer(t, prefix, 60000, 0x05)
 	err, took, allocated, _ := dialHostile(t, url)
 	re := asError(t, err)
-	require.Equal(t, LayerConnect, re.Layer, "%v", err)
+	require.Equal(t, health.LayerConnect, re.Layer, "%v", err)
 	require.Equal(t, "amf_too_many_values", re.Cause, "%v", err)
 	require.ErrorIs(t, err, ErrAMFTooManyValues)
 	require.Less(t, took, 3*time.Second)
@@ -272,7 +273,7 @@ func TestHostileCommandAfterPublish(t *testing.T) {
 		require.FailNow(t, "the session did not end")
 	}
 	re := asError(t, p.Err())
-	require.Equal(t, LayerUpkeep, re.Layer, "%v", re)
+	require.Equal(t, health.LayerUpkeep, re.Layer, "%v", re)
 	require.Equal(t, "command_too_large", re.Cause, "%v", re)
 	require.ErrorIs(t, p.Close(), ErrCommandTooLarge)
 	waitFinished(t, s)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 )
 
@@ -90,11 +91,11 @@ func (p *Publisher) awaitRefusal(ctx context.Context) error {
 		if err := p.Err(); err != nil {
 			return err
 		}
-		return p.newError(LayerPublish, CausePublishRefused, errors.New("connection closed right after NetStream.Publish.Start"))
+		return p.newError(health.LayerPublish, CausePublishRefused, errors.New("connection closed right after NetStream.Publish.Start"))
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return p.newError(LayerPublish, "publish_"+netKind(ctx.Err()), ctx.Err())
+		return p.newError(health.LayerPublish, "publish_"+netKind(ctx.Err()), ctx.Err())
 	}
 }
 
@@ -129,7 +130,7 @@ func (p *Publisher) refusedPublish(kind string, err error) *Error {
 	if kind == "reset" {
 		how = "reset the connection"
 	}
-	return p.newError(LayerPublish, CausePublishRefused, fmt.Errorf("the server %s %d ms after NetStream.Publish.Start, "+
+	return p.newError(health.LayerPublish, CausePublishRefused, fmt.Errorf("the server %s %d ms after NetStream.Publish.Start, "+
 		"before any media was sent: it refused the publish's authentication (a wrong or expired signature "+
 		"or secret in the target's query; lal and node-media-server accept the publish, then close), or the name is "+
 		"held by another publisher: %w", how, since.Milliseconds(), err))

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/fmspush/fmspush/health"
 )
 
 // HandshakeSize is the size of C1, C2, S1 and S2.
@@ -234,7 +236,7 @@ func ServerHandshake(rw io.ReadWriter, opt ServerHandshakeOptions) (ServerHandsh
 }
 
 func handshakeError(cause string, err error) error {
-	return &Error{Layer: LayerHandshake, Cause: cause, Err: err, SinceDial: -1, SincePublish: -1, SinceFirstFrame: -1}
+	return NewError(health.LayerHandshake, cause, err)
 }
 
 // serverBlocks builds S0 S1 S2.

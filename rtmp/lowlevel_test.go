@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 
 	"github.com/stretchr/testify/require"
@@ -86,7 +87,7 @@ func TestHandshakeRequireDigestRejectsSimple(t *testing.T) {
 	require.ErrorIs(t, srv.err, ErrDigestRequired)
 	var re *Error
 	require.True(t, errors.As(srv.err, &re))
-	require.Equal(t, LayerHandshake, re.Layer)
+	require.Equal(t, health.LayerHandshake, re.Layer)
 }
 
 // A C1 whose digest is corrupted counts as no digest.

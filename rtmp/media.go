@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/media"
 )
 
@@ -21,10 +22,10 @@ func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 		return err
 	}
 	if p.closing.Load() {
-		return p.newError(LayerUnknown, "closed", errors.New("publisher closed"))
+		return p.newError(health.LayerUnknown, "closed", errors.New("publisher closed"))
 	}
 	if p.publishAt.Load() == 0 {
-		return p.newError(LayerUnknown, "not_published", errors.New("media before NetStream.Publish.Start"))
+		return p.newError(health.LayerUnknown, "not_published", errors.New("media before NetStream.Publish.Start"))
 	}
 	m.StreamID = p.streamID
 	now := time.Now().UnixNano()
@@ -48,7 +49,7 @@ func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 	}
 	if err != nil {
 		if p.closing.Load() {
-			return p.newError(LayerUnknown, "closed", errors.New("publisher closed"))
+			return p.newError(health.LayerUnknown, "closed", errors.New("publisher closed"))
 		}
 		return p.fail(p.connectionError(err))
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 )
 
@@ -159,7 +160,7 @@ type Publisher struct {
 	lastTS       atomic.Uint32
 	nextTID      atomic.Int64
 	closeOnce    sync.Once
-	steps        [LayerPublish + 1]time.Duration
+	steps        [health.LayerPublish + 1]time.Duration
 	connected    StatusInfo // connect's _result info
 	fmsVer       string     // connect's _result fmsVer, if any
 	published    StatusInfo // the Publish.Start info
@@ -197,7 +198,7 @@ func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publishe
 	p.secrets = redact.NewSecrets("", rawURL, opts.StreamName)
 	t, err := ParseURL(rawURL)
 	if err != nil {
-		return nil, p.newError(LayerNetwork, "bad_url", err)
+		return nil, p.newError(health.LayerNetwork, "bad_url", err)
 	}
 	p.applyOverrides(t)
 	if err := p.setup(ctx); err != nil {
@@ -211,7 +212,7 @@ func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publishe
 // the connection is closed and the *Error returned (Close is then a no-op).
 func (p *Publisher) Publish(ctx context.Context) error {
 	if p.target.StreamName == "" {
-		err := p.newError(LayerPublish, "no_stream_name", fmt.Errorf("%s has no stream name", p.target))
+		err := p.newError(health.LayerPublish, "no_stream_name", fmt.Errorf("%s has no stream name", p.target))
 		p.abort()
 		return err
 	}
@@ -222,7 +223,7 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		p.abort()
 		return err
 	}
-	p.markStep(LayerPublish)
+	p.markStep(health.LayerPublish)
 	if err := p.awaitRefusal(ctx); err != nil {
 		p.abort()
 		return err
@@ -250,14 +251,14 @@ func (p *Publisher) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.markStep(LayerNetwork)
+	p.markStep(health.LayerNetwork)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := p.handshake(ctx, nc); err != nil {
 		nc.Close()
 		return err
 	}
-	p.markStep(LayerHandshake)
+	p.markStep(health.LayerHandshake)
 	p.conn = NewConn(nc, ConnOptions{AutoAck: true, DeferReplies: true, WriteTimeout: p.opts.WriteTimeout,
 		HeaderPolicy: p.opts.HeaderPolicy})
 	go p.readLoop()
@@ -265,13 +266,13 @@ func (p *Publisher) setup(ctx context.Context) error {
 		p.abort()
 		return err
 	}
-	p.markStep(LayerConnect)
+	p.markStep(health.LayerConnect)
 	nc.SetDeadline(time.Time{})
 	return nil
 }
 
 // markStep records when a layer's step completed.
-func (p *Publisher) markStep(l Layer) {
+func (p *Publisher) markStep(l health.Layer) {
 	if int(l) < len(p.steps) {
 		p.steps[l] = time.Since(p.dialAt)
 	}
@@ -279,7 +280,7 @@ func (p *Publisher) markStep(l Layer) {
 
 // StepDone is when (since dial) the step of layer l (L0-L3) completed, or 0
 // if it has not. Read it after Connect or Publish returned.
-func (p *Publisher) StepDone(l Layer) time.Duration {
+func (p *Publisher) StepDone(l health.Layer) time.Duration {
 	if int(l) < len(p.steps) {
 		return p.steps[l]
 	}
@@ -300,12 +301,12 @@ func (p *Publisher) stepContext(ctx context.Context) (context.Context, context.C
 }
 
 func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
-	p.step.Store(uint32(LayerNetwork))
+	p.step.Store(uint32(health.LayerNetwork))
 	sctx, cancel := p.stepContext(ctx)
 	defer cancel()
 	nc, err := p.opts.Dialer.DialContext(sctx, "tcp", p.target.Addr())
 	if err != nil {
-		return nil, p.newError(LayerNetwork, dialCause(err), err)
+		return nil, p.newError(health.LayerNetwork, dialCause(err), err)
 	}
 	p.tcp, _ = nc.(*net.TCPConn)
 	nc = withQuickAck(nc)
@@ -322,7 +323,7 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	tc := tls.Client(nc, cfg)
 	if err := tc.HandshakeContext(sctx); err != nil {
 		nc.Close()
-		return nil, p.newError(LayerNetwork, tlsCause(err), err)
+		return nil, p.newError(health.LayerNetwork, tlsCause(err), err)
 	}
 	return tc, nil
 }
@@ -342,7 +343,7 @@ func dialCause(err error) string {
 }
 
 func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
-	p.step.Store(uint32(LayerHandshake))
+	p.step.Store(uint32(health.LayerHandshake))
 	deadline := time.Now().Add(p.opts.StepTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -350,7 +351,7 @@ func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
 	nc.SetDeadline(deadline)
 	res, err := ClientHandshake(nc, HandshakeOptions{Simple: p.opts.SimpleHandshake, Version: p.opts.HandshakeVersion})
 	if err != nil {
-		return p.newError(LayerHandshake, "handshake_"+netKind(err), err)
+		return p.newError(health.LayerHandshake, "handshake_"+netKind(err), err)
 	}
 	nc.SetDeadline(time.Time{})
 	p.hs = res
@@ -360,14 +361,14 @@ func (p *Publisher) handshake(ctx context.Context, nc net.Conn) error {
 // Failure is an *Error for a failure the caller found on this session (a
 // stall measured from the socket's accounting), with the session's timings
 // and err redacted like the session's own errors.
-func (p *Publisher) Failure(layer Layer, cause string, err error) *Error {
+func (p *Publisher) Failure(layer health.Layer, cause string, err error) *Error {
 	return p.newError(layer, cause, err)
 }
 
 // newError builds an *Error with the session's timings and a redacted cause.
-func (p *Publisher) newError(layer Layer, cause string, err error) *Error {
+func (p *Publisher) newError(layer health.Layer, cause string, err error) *Error {
 	e := &Error{Layer: layer, Cause: cause, Err: redactErr(err, p.secrets), SinceDial: time.Since(p.dialAt),
-		SincePublish: -1, SinceFirstFrame: -1}
+		SincePublish: health.NotReached, SinceFirstFrame: health.NotReached}
 	if at := p.publishAt.Load(); at != 0 {
 		e.SincePublish = time.Since(time.Unix(0, at))
 	}
@@ -425,7 +426,7 @@ func (p *Publisher) Done() <-chan struct{} { return p.done }
 // timing it happened at.
 func (p *Publisher) connectionError(err error) *Error {
 	kind := netKind(err)
-	step := Layer(p.step.Load())
+	step := health.Layer(p.step.Load())
 	if p.publishAt.Load() == 0 {
 		return p.newError(step, step.Title()+"_"+kind, err)
 	}
@@ -433,10 +434,10 @@ func (p *Publisher) connectionError(err error) *Error {
 		return e
 	}
 	if kind == "timeout" {
-		return p.newError(LayerUpkeep, "stalled", fmt.Errorf("the server took nothing for %v: %w", p.opts.WriteTimeout, err))
+		return p.newError(health.LayerUpkeep, "stalled", fmt.Errorf("the server took nothing for %v: %w", p.opts.WriteTimeout, err))
 	}
 	if at := p.mediaAnchor(); at != 0 && time.Since(time.Unix(0, at)) <= p.opts.MediaRejectWindow {
-		return p.newError(LayerMedia, "reset_after_first_frame", err)
+		return p.newError(health.LayerMedia, "reset_after_first_frame", err)
 	}
-	return p.newError(LayerUpkeep, "reset_after_publish", err)
+	return p.newError(health.LayerUpkeep, "reset_after_publish", err)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 
 	"github.com/stretchr/testify/require"
@@ -77,7 +78,7 @@ func TestDialRefused(t *testing.T) {
 	_, err := Dial(context.Background(), "rtmp://127.0.0.1:"+strconv.Itoa(port)+"/live/SECRETKEY?wsSecret=abc", PublishOptions{})
 	var re *Error
 	require.True(t, errors.As(err, &re), "%v", err)
-	require.Equal(t, LayerNetwork, re.Layer)
+	require.Equal(t, health.LayerNetwork, re.Layer)
 	require.Equal(t, "connection_refused", re.Cause)
 	require.False(t, strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "abc"))
 	require.Equal(t, time.Duration(-1), re.SincePublish)

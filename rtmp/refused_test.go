@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +18,7 @@ func TestCloseRightAfterPublishStartWithCredentialsIsRefused(t *testing.T) {
 	began := time.Now()
 	_, err := dial(t, s.url("live/cam?sign=1700000000-SECRETHASH"), PublishOptions{})
 	re := asError(t, err)
-	require.Equal(t, LayerPublish, re.Layer, err.Error())
+	require.Equal(t, health.LayerPublish, re.Layer, err.Error())
 	require.Equal(t, CausePublishRefused, re.Cause)
 	require.Contains(t, err.Error(), "authentication")
 	require.NotContains(t, err.Error(), "SECRETHASH")
@@ -39,7 +40,7 @@ func TestRefuseWindowOnlyWithCredentials(t *testing.T) {
 		require.FailNow(t, "close not noticed")
 	}
 	re := asError(t, p.Err())
-	require.Equal(t, LayerUpkeep, re.Layer, re.Error())
+	require.Equal(t, health.LayerUpkeep, re.Layer, re.Error())
 
 	plain := newScriptServer(t, nil)
 	q, err := dial(t, plain.url("live/cam"), PublishOptions{})

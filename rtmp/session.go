@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fmspush/fmspush/health"
 )
 
 // readLoop is the session's one reader: Conn acks and answers pings; commands
@@ -45,9 +47,9 @@ func (p *Publisher) readLoop() {
 // ParseCommand at its values: the layer of the step under way (L4 once
 // published). Such a message ends the session; it is never skipped.
 func (p *Publisher) limitError(le *LimitError, err error) *Error {
-	layer := Layer(p.step.Load())
+	layer := health.Layer(p.step.Load())
 	if p.publishAt.Load() != 0 {
-		layer = LayerUpkeep
+		layer = health.LayerUpkeep
 	}
 	return p.newError(layer, le.Cause, err)
 }
@@ -76,7 +78,7 @@ func (p *Publisher) handleCommand(c *Command) {
 
 // await waits for a command accepted by match, within the step's deadline.
 // match returns done=true to stop, or an error to fail the step.
-func (p *Publisher) await(ctx context.Context, layer Layer, what string, match func(*Command) (bool, *Error)) error {
+func (p *Publisher) await(ctx context.Context, layer health.Layer, what string, match func(*Command) (bool, *Error)) error {
 	sctx, cancel := p.stepContext(ctx)
 	defer cancel()
 	for {
@@ -159,23 +161,23 @@ func (p *Publisher) connectObject() AMFObject {
 
 // connect sends connect and waits for NetConnection.Connect.Success.
 func (p *Publisher) connect(ctx context.Context) error {
-	p.step.Store(uint32(LayerConnect))
+	p.step.Store(uint32(health.LayerConnect))
 	err := p.writeCommands(&Command{Name: "connect", TransactionID: tidConnect, Args: []any{p.connectObject()}})
 	if err != nil {
 		return p.connectionError(err)
 	}
-	err = p.await(ctx, LayerConnect, "connect", func(c *Command) (bool, *Error) {
+	err = p.await(ctx, health.LayerConnect, "connect", func(c *Command) (bool, *Error) {
 		st := c.Status()
 		switch {
 		case c.Name == "_result" && c.TransactionID == tidConnect:
 			if st.Code != "" && st.Code != "NetConnection.Connect.Success" {
-				return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
+				return false, p.newError(health.LayerConnect, "connect_rejected", errors.New(st.String()))
 			}
 			p.connected = st
 			p.fmsVer, _ = c.ObjectArg(0).GetString("fmsVer")
 			return true, nil
 		case c.Name == "_error" && c.TransactionID == tidConnect, c.Name == "onStatus" && st.Level == "error":
-			return false, p.newError(LayerConnect, "connect_rejected", errors.New(st.String()))
+			return false, p.newError(health.LayerConnect, "connect_rejected", errors.New(st.String()))
 		}
 		return false, nil
 	})
@@ -196,7 +198,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 // publish sends releaseStream, FCPublish and createStream in one segment,
 // then publish on the returned stream id, and waits for Publish.Start.
 func (p *Publisher) publish(ctx context.Context) error {
-	p.step.Store(uint32(LayerPublish))
+	p.step.Store(uint32(health.LayerPublish))
 	name := p.target.StreamName
 	err := p.writeCommands(
 		&Command{Name: "releaseStream", TransactionID: tidReleaseStream, Args: []any{nil, name}},
@@ -206,14 +208,14 @@ func (p *Publisher) publish(ctx context.Context) error {
 	if err != nil {
 		return p.connectionError(err)
 	}
-	if err := p.await(ctx, LayerPublish, "createStream", p.matchCreateStream); err != nil {
+	if err := p.await(ctx, health.LayerPublish, "createStream", p.matchCreateStream); err != nil {
 		return err
 	}
 	err = p.writeCommands(&Command{Name: "publish", TransactionID: tidPublish, Args: []any{nil, name, p.opts.PublishType}})
 	if err != nil {
 		return p.connectionError(err)
 	}
-	return p.await(ctx, LayerPublish, "publish", p.matchPublishStart)
+	return p.await(ctx, health.LayerPublish, "publish", p.matchPublishStart)
 }
 
 func (p *Publisher) matchCreateStream(c *Command) (bool, *Error) {
@@ -224,12 +226,12 @@ func (p *Publisher) matchCreateStream(c *Command) (bool, *Error) {
 	case "_result":
 		id, ok := c.Arg(1).(float64)
 		if !ok || id < 0 || id > 0xFFFFFFFF {
-			return false, p.newError(LayerPublish, "create_stream_failed", fmt.Errorf("createStream result %v", c.Args))
+			return false, p.newError(health.LayerPublish, "create_stream_failed", fmt.Errorf("createStream result %v", c.Args))
 		}
 		p.streamID = uint32(id)
 		return true, nil
 	case "_error":
-		return false, p.newError(LayerPublish, "create_stream_failed", errors.New(c.Status().String()))
+		return false, p.newError(health.LayerPublish, "create_stream_failed", errors.New(c.Status().String()))
 	}
 	return false, nil
 }
@@ -241,9 +243,9 @@ func (p *Publisher) matchPublishStart(c *Command) (bool, *Error) {
 		p.published = st
 		return true, nil
 	case c.Name == "onStatus" && (st.Level == "error" || strings.Contains(st.Code, "Publish.BadName")):
-		return false, p.newError(LayerPublish, publishCause(st), errors.New(st.String()))
+		return false, p.newError(health.LayerPublish, publishCause(st), errors.New(st.String()))
 	case c.Name == "_error" && c.TransactionID == tidPublish:
-		return false, p.newError(LayerPublish, publishCause(st), errors.New(st.String()))
+		return false, p.newError(health.LayerPublish, publishCause(st), errors.New(st.String()))
 	}
 	return false, nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 
 	"github.com/stretchr/testify/require"
@@ -133,7 +134,7 @@ func TestDialHandshakeRejected(t *testing.T) {
 	s := newScriptServer(t, func(s *scriptServer) { s.RequireDigest = true })
 	_, err := dial(t, s.url("live/key"), PublishOptions{SimpleHandshake: true})
 	re := asError(t, err)
-	require.Equal(t, LayerHandshake, re.Layer)
+	require.Equal(t, health.LayerHandshake, re.Layer)
 	require.Equal(t, "handshake_closed", re.Cause)
 	waitFinished(t, s)
 	_, hsErr := s.handshake()
@@ -145,7 +146,7 @@ func TestDialConnectRejected(t *testing.T) {
 	s := newScriptServer(t, func(s *scriptServer) { s.ConnectError = "NetConnection.Connect.Rejected" })
 	_, err := dial(t, s.url("live/key"), PublishOptions{FlashVer: "LNX 9,0,124,2"})
 	re := asError(t, err)
-	require.Equal(t, LayerConnect, re.Layer)
+	require.Equal(t, health.LayerConnect, re.Layer)
 	require.Equal(t, "connect_rejected", re.Cause)
 	require.True(t, strings.Contains(re.ServerWords, "NetConnection.Connect.Rejected"), re.ServerWords)
 }
@@ -155,7 +156,7 @@ func TestDialConnectTimeout(t *testing.T) {
 	s := newScriptServer(t, func(s *scriptServer) { s.SilentConnect = true })
 	_, err := dial(t, s.url("live/key"), PublishOptions{StepTimeout: 300 * time.Millisecond})
 	re := asError(t, err)
-	require.Equal(t, LayerConnect, re.Layer)
+	require.Equal(t, health.LayerConnect, re.Layer)
 	require.Equal(t, "connect_timeout", re.Cause)
 }
 
@@ -164,7 +165,7 @@ func TestDialPublishBadName(t *testing.T) {
 	s := newScriptServer(t, func(s *scriptServer) { s.PublishError = "NetStream.Publish.BadName" })
 	_, err := dial(t, s.url("live/SECRETKEY?wsSecret=SECRETSIG&wsTime=1"), PublishOptions{})
 	re := asError(t, err)
-	require.Equal(t, LayerPublish, re.Layer)
+	require.Equal(t, health.LayerPublish, re.Layer)
 	require.Equal(t, "publish_bad_name", re.Cause)
 	require.False(t, strings.Contains(err.Error(), "SECRET"), err.Error())
 	require.Equal(t, time.Duration(-1), re.SincePublish)
@@ -182,7 +183,7 @@ func TestCloseAfterPublishIsL4(t *testing.T) {
 		require.FailNow(t, "close not noticed")
 	}
 	re := asError(t, p.Err())
-	require.Equal(t, LayerUpkeep, re.Layer)
+	require.Equal(t, health.LayerUpkeep, re.Layer)
 	require.Equal(t, "reset_after_publish", re.Cause)
 	require.Positive(t, re.SincePublish)
 	require.Equal(t, time.Duration(-1), re.SinceFirstFrame)
@@ -209,7 +210,7 @@ func TestResetAfterFirstFrameIsL5(t *testing.T) {
 		require.FailNow(t, "reset not noticed")
 	}
 	re := asError(t, p.Err())
-	require.Equal(t, LayerMedia, re.Layer, re.Error())
+	require.Equal(t, health.LayerMedia, re.Layer, re.Error())
 	require.Equal(t, "reset_after_first_frame", re.Cause)
 	require.True(t, IsReset(re), re.Error())
 	require.GreaterOrEqual(t, re.SinceFirstFrame, time.Duration(0))
@@ -298,7 +299,7 @@ func TestConnectOnlyNeverPublishes(t *testing.T) {
 	st, fmsVer := p.ConnectInfo()
 	require.Equal(t, "NetConnection.Connect.Success", st.Code)
 	require.Equal(t, "FMS/3,5,7,7009", fmsVer)
-	require.Positive(t, p.StepDone(LayerConnect))
+	require.Positive(t, p.StepDone(health.LayerConnect))
 	require.Error(t, p.WriteMetadata(Metadata{}))
 	require.NoError(t, p.Close())
 	waitFinished(t, s)

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/health"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // The run loop's decisions in simulated time (sim_test.go): every case
@@ -20,7 +19,7 @@ import (
 // its circuit for a target layer); with the standby unusable the stream is
 // degraded and waits for the path that may be tried first.
 func TestDecisionFailoverPerLayer(t *testing.T) {
-	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	l2 := simVerdict(health.LayerConnect, "connect_rejected")
 	cases := []struct {
 		name          string
 		layer         health.Layer
@@ -35,22 +34,22 @@ func TestDecisionFailoverPerLayer(t *testing.T) {
 		wantNext      time.Duration
 		wantReason    string
 	}{
-		{"L0", rtmp.LayerNetwork, "connection_refused", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
-		{"L1", rtmp.LayerHandshake, "handshake_timeout", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
-		{"L2", rtmp.LayerConnect, "connect_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
-		{"L3", rtmp.LayerPublish, "publish_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
-		{"L4", rtmp.LayerUpkeep, health.CauseStalled, nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
-		{"L5", rtmp.LayerMedia, "reset_after_first_frame", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L0", health.LayerNetwork, "connection_refused", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L1", health.LayerHandshake, "handshake_timeout", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L2", health.LayerConnect, "connect_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L3", health.LayerPublish, "publish_rejected", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L4", health.LayerUpkeep, health.CauseStalled, nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
+		{"L5", health.LayerMedia, "reset_after_first_frame", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitOpen, 6 * time.Second, ""},
 		// A process verdict is not the target's answer: no circuit failure.
-		{"process", rtmp.LayerProcess, "crashed", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitClosed, 6 * time.Second, ""},
+		{"process", health.LayerProcess, "crashed", nil, health.StateLive, "ffmpeg", offsets(5), 1, 1, CircuitClosed, 6 * time.Second, ""},
 		// The standby's probe failed at 0 s (its circuit opened until 30 s);
 		// the native circuit opened at 5 s until 35 s (its backoff ends at 6 s):
 		// ffmpeg first.
-		{"L2, standby unusable", rtmp.LayerConnect, "connect_rejected", l2, health.StateDegraded, "", nil, 0, 1, CircuitOpen, 6 * time.Second,
+		{"L2, standby unusable", health.LayerConnect, "connect_rejected", l2, health.StateDegraded, "", nil, 0, 1, CircuitOpen, 6 * time.Second,
 			"native failed at L2 (connect_rejected); no healthy standby, retrying ffmpeg in 25 s"},
 		// A source verdict never counts against the path; the other path
 		// reads the source its own way, and is tried at once.
-		{"source", rtmp.LayerSource, "source_lost", nil, health.StateLive, "ffmpeg", offsets(5), 0, 0, CircuitClosed, 0,
+		{"source", health.LayerSource, "source_lost", nil, health.StateLive, "ffmpeg", offsets(5), 0, 0, CircuitClosed, 0,
 			"ffmpeg path is live"},
 	}
 	for _, c := range cases {
@@ -94,7 +93,7 @@ func TestDecisionFailoverPerLayer(t *testing.T) {
 // live for stable_after (10 s) resets it; a source verdict waits with its
 // own backoff, up to source_retry (4 s).
 func TestDecisionBackoff(t *testing.T) {
-	l0 := fails(rtmp.LayerNetwork, "connection_refused")
+	l0 := fails(health.LayerNetwork, "connection_refused")
 	cases := []struct {
 		name       string
 		script     []outcome
@@ -108,12 +107,12 @@ func TestDecisionBackoff(t *testing.T) {
 		{"doubles up to the cap", nil, l0, 40 * time.Second,
 			offsets(0, 1, 3, 7, 15, 23, 31, 39), health.StateDegraded, 47 * time.Second, 8 * time.Second},
 		// Live from 7 s to 19 s: reset at 17 s.
-		{"reset by a session live for stable_after", []outcome{l0, l0, l0, liveThen(12*time.Second, rtmp.LayerNetwork, "connection_reset")}, l0, 27 * time.Second,
+		{"reset by a session live for stable_after", []outcome{l0, l0, l0, liveThen(12*time.Second, health.LayerNetwork, "connection_reset")}, l0, 27 * time.Second,
 			offsets(0, 1, 3, 7, 20, 22, 26), health.StateDegraded, 34 * time.Second, 8 * time.Second},
 		// Live from 7 s to 12 s: the next failure waits 8 s.
-		{"not reset by a shorter session", []outcome{l0, l0, l0, liveThen(5*time.Second, rtmp.LayerNetwork, "connection_reset")}, l0, 29 * time.Second,
+		{"not reset by a shorter session", []outcome{l0, l0, l0, liveThen(5*time.Second, health.LayerNetwork, "connection_reset")}, l0, 29 * time.Second,
 			offsets(0, 1, 3, 7, 20, 28), health.StateDegraded, 36 * time.Second, 8 * time.Second},
-		{"source verdicts wait up to source_retry", nil, fails(rtmp.LayerSource, "source_unavailable"), 16 * time.Second,
+		{"source verdicts wait up to source_retry", nil, fails(health.LayerSource, "source_unavailable"), 16 * time.Second,
 			offsets(0, 1, 3, 7, 11, 15), health.StateWaitingForSource, 19 * time.Second, time.Second},
 	}
 	for _, c := range cases {
@@ -139,8 +138,8 @@ func TestDecisionBackoff(t *testing.T) {
 // 30 s; backoff a flat 1 s): open, half-open after the cooldown (one
 // attempt decides), re-opened for twice as long, closed by a live session.
 func TestDecisionCircuit(t *testing.T) {
-	l2 := fails(rtmp.LayerConnect, "connect_rejected")
-	l0 := fails(rtmp.LayerNetwork, "connection_refused")
+	l2 := fails(health.LayerConnect, "connect_rejected")
+	l0 := fails(health.LayerNetwork, "connection_refused")
 	type check struct {
 		at      time.Duration
 		circuit string
@@ -192,7 +191,7 @@ func TestDecisionCircuit(t *testing.T) {
 // probed every 10 s from 10 s on; once its probes have passed for
 // failback_after (30 s), ffmpeg is stopped and native started.
 func TestDecisionFailback(t *testing.T) {
-	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	l2 := simVerdict(health.LayerConnect, "connect_rejected")
 	cases := []struct {
 		name          string
 		probe         func(at time.Duration) *health.Verdict
@@ -214,7 +213,7 @@ func TestDecisionFailback(t *testing.T) {
 	for _, c := range cases {
 		runSim(t, c.name, func(t *testing.T) {
 			s := newSim(t, simPolicy(), false)
-			s.native.setScript(live, fails(rtmp.LayerMedia, "reset_after_first_frame"))
+			s.native.setScript(live, fails(health.LayerMedia, "reset_after_first_frame"))
 			s.native.probe = c.probe
 			s.start()
 			s.requireLiveOn("ffmpeg")
@@ -253,7 +252,7 @@ func TestDecisionPerHostLimit(t *testing.T) {
 			for range c.others {
 				s.lim.Take(c.sourceHost)
 			}
-			s.native.setScript(fails(rtmp.LayerNetwork, "connection_refused"))
+			s.native.setScript(fails(health.LayerNetwork, "connection_refused"))
 			s.start()
 			s.clk.AdvanceTo(30 * time.Second)
 			require.Contains(t, s.status().Reason, "for the per-host connection limit before starting native")
@@ -271,11 +270,11 @@ func TestDecisionPerHostLimit(t *testing.T) {
 // read the source the other path read at once; a path that lost the source
 // while live had read it, and is failed back to.
 func TestDecisionSourceVerdicts(t *testing.T) {
-	unsupported := fails(rtmp.LayerSource, "source_unsupported")
-	ffSource := fails(rtmp.LayerSource, "source_missing")
-	down := fails(rtmp.LayerSource, "source_unavailable")
-	lost := liveThen(5*time.Second, rtmp.LayerSource, "source_lost")
-	l2 := simVerdict(rtmp.LayerConnect, "connect_rejected")
+	unsupported := fails(health.LayerSource, "source_unsupported")
+	ffSource := fails(health.LayerSource, "source_missing")
+	down := fails(health.LayerSource, "source_unavailable")
+	lost := liveThen(5*time.Second, health.LayerSource, "source_lost")
+	l2 := simVerdict(health.LayerConnect, "connect_rejected")
 	cases := []struct {
 		name          string
 		native, ff    []outcome // the first runs; then live
@@ -333,7 +332,7 @@ func TestDecisionSourceVerdicts(t *testing.T) {
 			np := s.path("native")
 			require.Zero(t, np.Failures)
 			require.Equal(t, CircuitClosed, np.Circuit)
-			require.Equal(t, rtmp.LayerSource, np.LastVerdict.Layer)
+			require.Equal(t, health.LayerSource, np.LastVerdict.Layer)
 		})
 	}
 }

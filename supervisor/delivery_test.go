@@ -15,7 +15,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/httpapi"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // ctlPath is a Path driven by a script per run (numbered from 1); it keeps
@@ -60,7 +59,7 @@ func goLive(ctx context.Context, sig *health.Signals, end <-chan struct{}, v *he
 }
 
 func badName() *health.Verdict {
-	v := health.NewVerdict(rtmp.LayerPublish, "publish_bad_name", "the server refused the publish")
+	v := health.NewVerdict(health.LayerPublish, "publish_bad_name", "the server refused the publish")
 	v.ServerWords = "NetStream.Publish.BadName: KEY is already publishing"
 	return v
 }
@@ -88,7 +87,7 @@ func pathStatus(t *testing.T, s health.StreamStatus, kind string) health.PathSta
 func TestNameLockAfterLiveSessionRetriesOutsideTheCircuit(t *testing.T) {
 	end := make(chan struct{})
 	native := &ctlPath{kind: "native", script: func(ctx context.Context, n int64, sig *health.Signals) error {
-		return goLive(ctx, sig, end, health.NewVerdict(rtmp.LayerMedia, "reset_after_first_frame", "reset"))
+		return goLive(ctx, sig, end, health.NewVerdict(health.LayerMedia, "reset_after_first_frame", "reset"))
 	}}
 	var locked atomic.Bool
 	locked.Store(true)
@@ -115,7 +114,7 @@ func TestNameLockAfterLiveSessionRetriesOutsideTheCircuit(t *testing.T) {
 	require.EqualValues(t, 1, s.Counters.Failovers, "only the L5 failure is a failover")
 	last := s.LastVerdicts[len(s.LastVerdicts)-1]
 	require.Equal(t, health.CauseNameLocked, last.Cause)
-	require.Equal(t, rtmp.LayerPublish, last.Layer)
+	require.Equal(t, health.LayerPublish, last.Layer)
 	require.Equal(t, "NetStream.Publish.BadName: KEY is already publishing", last.ServerWords)
 	fp := pathStatus(t, s, "ffmpeg")
 	require.Equal(t, CircuitClosed, fp.Circuit, "name_locked must not count against the circuit")
@@ -145,7 +144,7 @@ func TestNameLockAfterLiveSessionRetriesOutsideTheCircuit(t *testing.T) {
 func TestNameLockBecomesNormalL3FailureAfterWindow(t *testing.T) {
 	end := make(chan struct{})
 	native := &ctlPath{kind: "native", script: func(ctx context.Context, n int64, sig *health.Signals) error {
-		return goLive(ctx, sig, end, health.NewVerdict(rtmp.LayerUpkeep, health.CauseStalled, "the server took nothing for 3 s"))
+		return goLive(ctx, sig, end, health.NewVerdict(health.LayerUpkeep, health.CauseStalled, "the server took nothing for 3 s"))
 	}}
 	ff := &ctlPath{kind: "ffmpeg", script: func(ctx context.Context, n int64, sig *health.Signals) error { return badName() }}
 	pol := lockPolicy()
@@ -192,7 +191,7 @@ func TestNameLockedAtStartIsRetried(t *testing.T) {
 	// loop's start.
 	native := &ctlPath{kind: "native", script: func(ctx context.Context, n int64, sig *health.Signals) error {
 		if n <= 2 {
-			return health.NewVerdict(rtmp.LayerPublish, health.CauseNameLocked, "already publishing")
+			return health.NewVerdict(health.LayerPublish, health.CauseNameLocked, "already publishing")
 		}
 		return goLive(ctx, sig, nil, nil)
 	}}
@@ -209,7 +208,7 @@ func TestNameLockAfterFailbackRetriesThePreferredPath(t *testing.T) {
 	var nativeLocked atomic.Bool
 	native := &ctlPath{kind: "native", script: func(ctx context.Context, n int64, sig *health.Signals) error {
 		if n == 1 {
-			return health.NewVerdict(rtmp.LayerMedia, "reset_after_first_frame", "reset")
+			return health.NewVerdict(health.LayerMedia, "reset_after_first_frame", "reset")
 		}
 		if nativeLocked.Load() {
 			return badName()
@@ -320,7 +319,7 @@ func TestCongestedIsAWarningNotAFailure(t *testing.T) {
 func TestStallIsUnhealthyAtOnce(t *testing.T) {
 	end := make(chan struct{})
 	native := &ctlPath{kind: "native", script: func(ctx context.Context, n int64, sig *health.Signals) error {
-		return goLive(ctx, sig, end, health.NewVerdict(rtmp.LayerUpkeep, health.CauseStalled, "the server took nothing for 3 s"))
+		return goLive(ctx, sig, end, health.NewVerdict(health.LayerUpkeep, health.CauseStalled, "the server took nothing for 3 s"))
 	}}
 	// ffmpeg connects but never goes live: the stream stays failing over.
 	ff := &ctlPath{kind: "ffmpeg", script: func(ctx context.Context, n int64, sig *health.Signals) error { <-ctx.Done(); return nil }}
@@ -336,7 +335,7 @@ func TestStallIsUnhealthyAtOnce(t *testing.T) {
 	require.Equal(t, health.StateFailingOver, s.State, s.Reason)
 	require.Contains(t, s.Reason, "stalled")
 	require.Len(t, s.Failovers, 1)
-	require.Equal(t, rtmp.LayerUpkeep, s.Failovers[0].Layer)
+	require.Equal(t, health.LayerUpkeep, s.Failovers[0].Layer)
 	code, body := get(t, h, "/healthz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.True(t, strings.Contains(body, `"state": "failing_over"`), body)

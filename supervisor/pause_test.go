@@ -11,7 +11,6 @@ import (
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // The tests of this package judge timings on a loaded machine, where the
@@ -42,10 +41,10 @@ func TestLoopClocksRestartAfterAPause(t *testing.T) {
 	l.checkPause(resumed)
 	require.Equal(t, resumed, pref.probeOKSince, "the failback clock counted the pause")
 	require.Equal(t, t0.Add(15*time.Second), l.liveEnd, "the name-lock window counted the pause")
-	require.True(t, l.nameLocked(&health.Verdict{Layer: rtmp.LayerPublish, Cause: "publish_bad_name"}, resumed))
+	require.True(t, l.nameLocked(&health.Verdict{Layer: health.LayerPublish, Cause: "publish_bad_name"}, resumed))
 
 	// A failed probe that started before the pause is ignored.
-	fail := health.ProbeSummary{OK: false, Verdict: &health.Verdict{Layer: rtmp.LayerConnect, Cause: "timeout"}}
+	fail := health.ProbeSummary{OK: false, Verdict: &health.Verdict{Layer: health.LayerConnect, Cause: "timeout"}}
 	l.onProbe(probeResult{slot: l.slots[1], started: t0.Add(-time.Second), summary: &fail})
 	require.Nil(t, l.slots[1].lastProbe, "a probe across the pause was judged")
 	// One that started after it counts.
@@ -93,7 +92,7 @@ func TestFailureRightAfterAPauseIsRetriedNotFailedOver(t *testing.T) {
 	testpeer.Eventually(t, 5*time.Second, "live on native", liveOnNative)
 	now := time.Now()
 	w.Record(pause.Pause{From: now.Add(-20 * time.Second), To: now})
-	native.end <- verdict(rtmp.LayerUpkeep, health.CauseStalled)
+	native.end <- verdict(health.LayerUpkeep, health.CauseStalled)
 	testpeer.Eventually(t, 5*time.Second, "native retried and live", func() bool {
 		return native.runs.Load() == 2 && liveOnNative()
 	})
@@ -109,7 +108,7 @@ func TestFailureRightAfterAPauseIsRetriedNotFailedOver(t *testing.T) {
 	testpeer.Eventually(t, 5*time.Second, "the pause's afterglow over", func() bool {
 		return time.Since(now) > pauseAfterglow
 	})
-	native.end <- verdict(rtmp.LayerUpkeep, health.CauseStalled)
+	native.end <- verdict(health.LayerUpkeep, health.CauseStalled)
 	testpeer.Eventually(t, 5*time.Second, "failover to ffmpeg", func() bool {
 		s := st.Status()
 		return s.State == health.StateLive && s.ActivePath == "ffmpeg" && s.Counters.Failovers == 1

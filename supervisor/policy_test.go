@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/health"
 )
 
 func TestBackoffDoublesToMaxWithJitter(t *testing.T) {
@@ -57,14 +57,14 @@ func TestHostLimiterNeverExceedsPerMinute(t *testing.T) {
 func TestBreakerOpensOnSameLayerOnly(t *testing.T) {
 	now := time.Unix(0, 0)
 	b := Breaker{Failures: 3, Window: 5 * time.Minute, Cooldown: 30 * time.Second}
-	b.Fail(rtmp.LayerConnect, now)
-	b.Fail(rtmp.LayerMedia, now)
-	b.Fail(rtmp.LayerSource, now)
-	b.Fail(rtmp.LayerConnect, now)
+	b.Fail(health.LayerConnect, now)
+	b.Fail(health.LayerMedia, now)
+	b.Fail(health.LayerSource, now)
+	b.Fail(health.LayerConnect, now)
 	if b.State(now) != CircuitClosed {
 		t.Fatal("mixed layers and source must not open the circuit")
 	}
-	if !b.Fail(rtmp.LayerConnect, now.Add(time.Minute)) {
+	if !b.Fail(health.LayerConnect, now.Add(time.Minute)) {
 		t.Fatal("third L2 failure within 5 minutes must open")
 	}
 	if s := b.State(now.Add(80 * time.Second)); s != CircuitOpen {
@@ -73,7 +73,7 @@ func TestBreakerOpensOnSameLayerOnly(t *testing.T) {
 	if s := b.State(now.Add(2 * time.Minute)); s != CircuitHalfOpen {
 		t.Fatalf("state after cooldown = %s", s)
 	}
-	if !b.Fail(rtmp.LayerConnect, now.Add(2*time.Minute)) {
+	if !b.Fail(health.LayerConnect, now.Add(2*time.Minute)) {
 		t.Fatal("a half-open failure re-opens")
 	}
 	if until := b.OpenUntil().Sub(now.Add(2 * time.Minute)); until != time.Minute {
@@ -88,9 +88,9 @@ func TestBreakerOpensOnSameLayerOnly(t *testing.T) {
 func TestBreakerForgetsOldFailures(t *testing.T) {
 	now := time.Unix(0, 0)
 	b := Breaker{}
-	b.Fail(rtmp.LayerNetwork, now)
-	b.Fail(rtmp.LayerNetwork, now.Add(3*time.Minute))
-	if b.Fail(rtmp.LayerNetwork, now.Add(6*time.Minute)) {
+	b.Fail(health.LayerNetwork, now)
+	b.Fail(health.LayerNetwork, now.Add(3*time.Minute))
+	if b.Fail(health.LayerNetwork, now.Add(6*time.Minute)) {
 		t.Fatal("failures older than the window must not count")
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // A path that reads the source itself (ffmpeg) and keeps failing at a
@@ -19,7 +18,7 @@ import (
 // although its target host has room.
 func TestSourceHostIsHeldToThePerHostLimit(t *testing.T) {
 	const window = 400 * time.Millisecond
-	ff := &timedPath{scripted: scripted{kind: "ffmpeg", fail: verdict(rtmp.LayerSource, "source_unavailable")}}
+	ff := &timedPath{scripted: scripted{kind: "ffmpeg", fail: verdict(health.LayerSource, "source_unavailable")}}
 	lim := &HostLimiter{PerMinute: 3, Window: window}
 	pol := fastPolicy()
 	pol.BackoffInitial, pol.SourceRetry = time.Millisecond, 5*time.Millisecond

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 const maxVerdicts = 10
@@ -28,7 +27,7 @@ func (l *loop) onRunDone(r runResult, attempt Timer) {
 	}
 	v := health.AsVerdict(r.err)
 	if v == nil {
-		v = health.NewVerdict(rtmp.LayerUnknown, "stopped", "the path returned without an error")
+		v = health.NewVerdict(health.LayerUnknown, "stopped", "the path returned without an error")
 	}
 	v.Path = r.slot.kind()
 	locked := l.nameLocked(v, l.clk.Now())
@@ -46,7 +45,7 @@ func (l *loop) onRunDone(r runResult, attempt Timer) {
 		return
 	}
 	l.lockSince = time.Time{}
-	if v.Layer == rtmp.LayerSource {
+	if v.Layer == health.LayerSource {
 		l.onSourceDown(r.slot, v, r.sig.IsLive(), attempt)
 		return
 	}
@@ -321,7 +320,7 @@ func (l *loop) considerFailback(sl *slot) {
 // of this stream, before a reload or a restart, may hold the name). Past the
 // window it is the target's answer, and a normal L3 failure.
 func (l *loop) nameLocked(v *health.Verdict, now time.Time) bool {
-	if v.Layer != rtmp.LayerPublish {
+	if v.Layer != health.LayerPublish {
 		return false
 	}
 	ref := l.liveEnd

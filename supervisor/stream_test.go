@@ -12,7 +12,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,7 +50,7 @@ func (p *scripted) Run(ctx context.Context, base time.Duration, sig *health.Sign
 }
 
 func okProbe(ctx context.Context) health.ProbeSummary {
-	return health.ProbeSummary{OK: true, At: time.Now(), Depth: rtmp.LayerConnect}
+	return health.ProbeSummary{OK: true, At: time.Now(), Depth: health.LayerConnect}
 }
 
 func verdict(l health.Layer, cause string) *health.Verdict {
@@ -73,7 +72,7 @@ func runStream(t *testing.T, st *Stream) func() {
 }
 
 func TestFailoverOnConnectRejection(t *testing.T) {
-	native := &scripted{kind: "native", fail: verdict(rtmp.LayerConnect, "connect_rejected")}
+	native := &scripted{kind: "native", fail: verdict(health.LayerConnect, "connect_rejected")}
 	ff := &scripted{kind: "ffmpeg"}
 	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native, Probe: okProbe},
 		Fallback: PathSpec{Path: ff, Probe: okProbe}, Policy: fastPolicy()}
@@ -83,10 +82,10 @@ func TestFailoverOnConnectRejection(t *testing.T) {
 		return s.State == health.StateLive && s.ActivePath == "ffmpeg"
 	})
 	s := st.Status()
-	if s.Counters.Failovers != 1 || len(s.Failovers) != 1 || s.Failovers[0].Layer != rtmp.LayerConnect {
+	if s.Counters.Failovers != 1 || len(s.Failovers) != 1 || s.Failovers[0].Layer != health.LayerConnect {
 		t.Fatalf("failover not recorded as L2: %+v %+v", s.Counters, s.Failovers)
 	}
-	if s.LastVerdicts[0].Path != "native" || s.LastVerdicts[0].Layer != rtmp.LayerConnect {
+	if s.LastVerdicts[0].Path != "native" || s.LastVerdicts[0].Layer != health.LayerConnect {
 		t.Fatalf("verdict %+v", s.LastVerdicts)
 	}
 }
@@ -94,8 +93,8 @@ func TestFailoverOnConnectRejection(t *testing.T) {
 // Both paths failing at the source: each is tried once, then the stream
 // waits for the source on the last one tried, without counting a failover.
 func TestSourceDownTriesBothPathsEachRound(t *testing.T) {
-	native := &scripted{kind: "native", fail: verdict(rtmp.LayerSource, "source_unreachable")}
-	ff := &scripted{kind: "ffmpeg", fail: verdict(rtmp.LayerSource, "source_missing")}
+	native := &scripted{kind: "native", fail: verdict(health.LayerSource, "source_unreachable")}
+	ff := &scripted{kind: "ffmpeg", fail: verdict(health.LayerSource, "source_missing")}
 	st := &Stream{Name: "s", Enabled: true, Preferred: PathSpec{Path: native}, Fallback: PathSpec{Path: ff}, Policy: fastPolicy()}
 	runStream(t, st)
 	testpeer.Eventually(t, 5*time.Second, "three source rounds", func() bool { return native.runs.Load() >= 3 && ff.runs.Load() >= 3 })
@@ -111,8 +110,8 @@ func TestSourceDownTriesBothPathsEachRound(t *testing.T) {
 }
 
 func TestBothPathsFailingDegradesAndBacksOff(t *testing.T) {
-	native := &scripted{kind: "native", fail: verdict(rtmp.LayerNetwork, "connection_refused")}
-	ff := &scripted{kind: "ffmpeg", fail: verdict(rtmp.LayerNetwork, "connection_refused")}
+	native := &scripted{kind: "native", fail: verdict(health.LayerNetwork, "connection_refused")}
+	ff := &scripted{kind: "ffmpeg", fail: verdict(health.LayerNetwork, "connection_refused")}
 	var mu sync.Mutex
 	var attempts []time.Time
 	// The window is shortened from a minute to 400ms so the test sees several windows.
@@ -155,11 +154,11 @@ func TestBothPathsFailingDegradesAndBacksOff(t *testing.T) {
 }
 
 func TestFailbackAfterProbesPass(t *testing.T) {
-	native := &scripted{kind: "native", fail: verdict(rtmp.LayerMedia, "reset_after_first_frame")}
+	native := &scripted{kind: "native", fail: verdict(health.LayerMedia, "reset_after_first_frame")}
 	ff := &scripted{kind: "ffmpeg"}
 	var nativeProbeOK atomic.Bool
 	probe := func(ctx context.Context) health.ProbeSummary {
-		return health.ProbeSummary{OK: nativeProbeOK.Load(), Verdict: verdict(rtmp.LayerMedia, "x"), At: time.Now()}
+		return health.ProbeSummary{OK: nativeProbeOK.Load(), Verdict: verdict(health.LayerMedia, "x"), At: time.Now()}
 	}
 	pol := fastPolicy()
 	pol.FailbackAfter = 100 * time.Millisecond

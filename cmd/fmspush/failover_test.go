@@ -12,7 +12,6 @@ import (
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // nativeFlashVer tells the native path's sessions apart from ffmpeg's at the
@@ -67,7 +66,7 @@ func TestFailoverWhenNativeFlashVerIsRejected(t *testing.T) {
 	s := r.stream()
 	found := false
 	for _, f := range s.Failovers {
-		found = found || (f.From == "native" && f.To == "ffmpeg" && f.Layer == rtmp.LayerConnect)
+		found = found || (f.From == "native" && f.To == "ffmpeg" && f.Layer == health.LayerConnect)
 	}
 	if !found {
 		t.Fatalf("no native->ffmpeg L2 failover recorded: %+v", s.Failovers)
@@ -130,7 +129,7 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 		t.Fatalf("failover took %v, want < 2s", took)
 	}
 	s := r.stream()
-	if s.ActivePath != "native" || s.LastVerdicts[len(s.LastVerdicts)-1].Layer != rtmp.LayerProcess {
+	if s.ActivePath != "native" || s.LastVerdicts[len(s.LastVerdicts)-1].Layer != health.LayerProcess {
 		t.Fatalf("active %s, verdicts %+v", s.ActivePath, s.LastVerdicts)
 	}
 	// ffmpeg's last progress report lags what it sent: native must still
@@ -159,7 +158,7 @@ func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {
 			v = p.LastVerdict
 		}
 	}
-	if v == nil || v.Layer != rtmp.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > time.Second {
+	if v == nil || v.Layer != health.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > time.Second {
 		t.Fatalf("native verdict %+v, want L5 about 100ms after the first frame", v)
 	}
 	t.Logf("native verdict: %s", v.Error())
@@ -213,7 +212,7 @@ func TestTargetUnreachableDegradesAndRecovers(t *testing.T) {
 			return false
 		}
 		for _, p := range s.Paths {
-			if p.LastVerdict == nil || p.LastVerdict.Layer != rtmp.LayerNetwork {
+			if p.LastVerdict == nil || p.LastVerdict.Layer != health.LayerNetwork {
 				return false
 			}
 		}
@@ -259,7 +258,7 @@ func TestSourceDownWaitsWithoutFlappingAndRecovers(t *testing.T) {
 			// both paths, and the stream comes back on the preferred path.
 			perPath := map[string]int{}
 			for _, v := range s.LastVerdicts {
-				if v.Layer != rtmp.LayerSource {
+				if v.Layer != health.LayerSource {
 					t.Fatalf("verdict %+v: want source verdicts only", v)
 				}
 				perPath[v.Path]++

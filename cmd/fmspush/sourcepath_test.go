@@ -12,7 +12,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/rtmp"
 )
 
 // A source that only ffmpeg reads (an MPEG-TS file: the native ingest
@@ -38,7 +37,7 @@ func TestSourceOnlyFFmpegReadsGoesLiveOnFFmpeg(t *testing.T) {
 	s := r.stream()
 	native := pathOf(t, s, "native")
 	require.NotNil(t, native.LastVerdict)
-	require.Equal(t, rtmp.LayerSource, native.LastVerdict.Layer, native.LastVerdict.Error())
+	require.Equal(t, health.LayerSource, native.LastVerdict.Layer, native.LastVerdict.Error())
 	require.Zero(t, native.Failures, "a source verdict counted against native")
 	require.Equal(t, "closed", native.Circuit)
 

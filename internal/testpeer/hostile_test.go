@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -18,22 +19,22 @@ import (
 // interop's TestServerBehaviours runs both push paths against them.
 func TestHostileServer(t *testing.T) {
 	want := map[testpeer.HostileBehaviour]struct {
-		layer rtmp.Layer
+		layer health.Layer
 		cause string
 	}{
-		testpeer.HostileRefuse:               {rtmp.LayerNetwork, "connection_refused"},
-		testpeer.HostileBlackhole:            {rtmp.LayerNetwork, "dial_timeout"},
-		testpeer.HostileResetAtAccept:        {rtmp.LayerHandshake, "handshake_reset"},
-		testpeer.HostileCloseAtAccept:        {rtmp.LayerHandshake, "handshake_closed"},
-		testpeer.HostileSilentAtAccept:       {rtmp.LayerHandshake, "handshake_timeout"},
-		testpeer.HostileBadS0:                {rtmp.LayerHandshake, "handshake_failed"},
-		testpeer.HostileCloseAfterHandshake:  {rtmp.LayerConnect, "connect_closed"},
-		testpeer.HostileResetAtConnect:       {rtmp.LayerConnect, "connect_reset"},
-		testpeer.HostileSilentAfterHandshake: {rtmp.LayerConnect, "connect_timeout"},
-		testpeer.HostileFloodAtConnect:       {rtmp.LayerConnect, "connect_timeout"},
-		testpeer.HostileCloseAfterConnect:    {rtmp.LayerPublish, "publish_closed"},
-		testpeer.HostileSilentAfterConnect:   {rtmp.LayerPublish, "publish_timeout"},
-		testpeer.HostileFloodAfterConnect:    {rtmp.LayerPublish, "publish_timeout"},
+		testpeer.HostileRefuse:               {health.LayerNetwork, "connection_refused"},
+		testpeer.HostileBlackhole:            {health.LayerNetwork, "dial_timeout"},
+		testpeer.HostileResetAtAccept:        {health.LayerHandshake, "handshake_reset"},
+		testpeer.HostileCloseAtAccept:        {health.LayerHandshake, "handshake_closed"},
+		testpeer.HostileSilentAtAccept:       {health.LayerHandshake, "handshake_timeout"},
+		testpeer.HostileBadS0:                {health.LayerHandshake, "handshake_failed"},
+		testpeer.HostileCloseAfterHandshake:  {health.LayerConnect, "connect_closed"},
+		testpeer.HostileResetAtConnect:       {health.LayerConnect, "connect_reset"},
+		testpeer.HostileSilentAfterHandshake: {health.LayerConnect, "connect_timeout"},
+		testpeer.HostileFloodAtConnect:       {health.LayerConnect, "connect_timeout"},
+		testpeer.HostileCloseAfterConnect:    {health.LayerPublish, "publish_closed"},
+		testpeer.HostileSilentAfterConnect:   {health.LayerPublish, "publish_timeout"},
+		testpeer.HostileFloodAfterConnect:    {health.LayerPublish, "publish_timeout"},
 	}
 	require.Len(t, want, len(testpeer.HostileBehaviours))
 	for _, b := range testpeer.HostileBehaviours {

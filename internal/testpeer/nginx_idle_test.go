@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
@@ -77,7 +78,7 @@ func TestNginxDropsIdlePublisherBehindFrozenProxy(t *testing.T) {
 	var re *rtmp.Error
 	require.True(t, errors.As(err, &re), "second publisher: want *rtmp.Error, got %v", err)
 	t.Logf("nginx refuses the second publisher: layer %s, cause %s, server words %q", re.Layer, re.Cause, re.ServerWords)
-	require.Equal(t, rtmp.LayerPublish, re.Layer)
+	require.Equal(t, health.LayerPublish, re.Layer)
 	require.Equal(t, "name_locked", re.Cause)
 	require.Contains(t, re.ServerWords, "NetStream.Publish.BadName")
 	require.Contains(t, re.ServerWords, "Already publishing")
