@@ -3,6 +3,7 @@ package supervisor
 import (
 	"time"
 
+	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -19,9 +20,11 @@ const (
 // probe or attempt decides whether it closes again. Source and process
 // verdicts never count: they are not the target's answer to this path.
 type Breaker struct {
-	Failures    int           // default 3
-	Window      time.Duration // default 5m
-	Cooldown    time.Duration // default 30s
+	// Failures, Window and Cooldown default to config's (circuit_failures,
+	// circuit_window, circuit_cooldown).
+	Failures    int
+	Window      time.Duration
+	Cooldown    time.Duration
 	MaxCooldown time.Duration // default 5m
 
 	failures  map[health.Layer][]time.Time
@@ -32,13 +35,13 @@ type Breaker struct {
 
 func (b *Breaker) defaults() {
 	if b.Failures <= 0 {
-		b.Failures = 3
+		b.Failures = config.DefaultCircuitFailures
 	}
 	if b.Window <= 0 {
-		b.Window = 5 * time.Minute
+		b.Window = config.DefaultCircuitWindow
 	}
 	if b.Cooldown <= 0 {
-		b.Cooldown = 30 * time.Second
+		b.Cooldown = config.DefaultCircuitCooldown
 	}
 	if b.MaxCooldown <= 0 {
 		b.MaxCooldown = 5 * time.Minute

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 )
@@ -19,15 +20,17 @@ type ProbeFunc func(ctx context.Context) health.ProbeSummary
 
 // Policy is a stream's failover policy.
 type Policy struct {
-	ProbeInterval   time.Duration // standby probe period (default 30s)
-	FailbackAfter   time.Duration // preferred path's probes must pass this long (default 60s)
-	BackoffInitial  time.Duration // default 1s
-	BackoffMax      time.Duration // default 60s
+	// The settings a config file has take config's defaults when zero
+	// (config.DefaultProbeInterval, ...: one declaration of each).
+	ProbeInterval   time.Duration // standby probe period
+	FailbackAfter   time.Duration // preferred path's probes must pass this long
+	BackoffInitial  time.Duration
+	BackoffMax      time.Duration
 	SourceRetry     time.Duration // longest wait between attempts while the source is away (default 10s)
 	StableAfter     time.Duration // a session live this long resets its path's backoff (default 10s)
-	CircuitFailures int           // default 3
-	CircuitWindow   time.Duration // default 5m
-	CircuitCooldown time.Duration // default 30s
+	CircuitFailures int
+	CircuitWindow   time.Duration
+	CircuitCooldown time.Duration
 	// NameLockWindow is how long after a live session of the stream ended
 	// a publish refused for the name (name_locked, or BadName) is taken for
 	// the server still holding that session: retried every NameLockRetry,
@@ -45,19 +48,19 @@ func (p Policy) withDefaults() Policy {
 			*d = v
 		}
 	}
-	def(&p.ProbeInterval, 30*time.Second)
-	def(&p.FailbackAfter, 60*time.Second)
-	def(&p.BackoffInitial, time.Second)
-	def(&p.BackoffMax, 60*time.Second)
+	def(&p.ProbeInterval, config.DefaultProbeInterval)
+	def(&p.FailbackAfter, config.DefaultFailbackAfter)
+	def(&p.BackoffInitial, config.DefaultBackoffInitial)
+	def(&p.BackoffMax, config.DefaultBackoffMax)
 	def(&p.SourceRetry, 10*time.Second)
 	def(&p.StableAfter, 10*time.Second)
-	def(&p.CircuitWindow, 5*time.Minute)
-	def(&p.CircuitCooldown, 30*time.Second)
+	def(&p.CircuitWindow, config.DefaultCircuitWindow)
+	def(&p.CircuitCooldown, config.DefaultCircuitCooldown)
 	def(&p.NameLockWindow, 30*time.Second)
 	def(&p.NameLockRetry, time.Second)
 	def(&p.DeliveryTick, 500*time.Millisecond)
 	if p.CircuitFailures <= 0 {
-		p.CircuitFailures = 3
+		p.CircuitFailures = config.DefaultCircuitFailures
 	}
 	return p
 }
