@@ -80,7 +80,7 @@ func pathStatus(t *testing.T, s health.StreamStatus, kind string) health.PathSta
 			return p
 		}
 	}
-	t.Fatalf("no path %s in %+v", kind, s.Paths)
+	require.Failf(t, "no path", "no path %s in %+v", kind, s.Paths)
 	return health.PathStatus{}
 }
 

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -11,18 +13,13 @@ func TestBackoffDoublesToMaxWithJitter(t *testing.T) {
 	b := Backoff{Initial: time.Second, Max: 8 * time.Second}
 	want := []time.Duration{1, 2, 4, 8, 8}
 	for i, w := range want {
-		if got := b.Next(); got != w*time.Second {
-			t.Fatalf("attempt %d: %v, want %v", i, got, w*time.Second)
-		}
+		require.Equal(t, w*time.Second, b.Next(), "attempt %d", i)
 	}
 	b.Reset()
-	if got := b.Next(); got != time.Second {
-		t.Fatalf("after reset: %v", got)
-	}
+	require.Equal(t, time.Second, b.Next(), "after reset")
 	j := Backoff{Initial: 10 * time.Second, Max: time.Minute, Jitter: 0.2, Rand: func() float64 { return 0.99 }}
-	if got := j.Next(); got < 11*time.Second || got > 12*time.Second {
-		t.Fatalf("jittered delay %v outside +20%%", got)
-	}
+	got := j.Next()
+	require.True(t, got >= 11*time.Second && got <= 12*time.Second, "jittered delay %v outside +20%%", got)
 }
 
 func TestHostLimiterNeverExceedsPerMinute(t *testing.T) {
@@ -33,8 +30,8 @@ func TestHostLimiterNeverExceedsPerMinute(t *testing.T) {
 		if ok, _ := l.TryTake("h:1935", 0); ok {
 			taken = append(taken, now)
 		}
-		if ok, _ := l.TryTake("other:1935", 0); !ok && step == 0 {
-			t.Fatal("limits must be per host")
+		if ok, _ := l.TryTake("other:1935", 0); step == 0 {
+			require.True(t, ok, "limits must be per host")
 		}
 		now = now.Add(time.Second)
 	}
@@ -45,13 +42,9 @@ func TestHostLimiterNeverExceedsPerMinute(t *testing.T) {
 				n++
 			}
 		}
-		if n > 6 {
-			t.Fatalf("%d attempts within a minute starting %v", n, taken[i])
-		}
+		require.LessOrEqual(t, n, 6, "%d attempts within a minute starting %v", n, taken[i])
 	}
-	if len(taken) < 59 {
-		t.Fatalf("limiter too strict: %d attempts in 10 minutes", len(taken))
-	}
+	require.GreaterOrEqual(t, len(taken), 59, "limiter too strict: %d attempts in 10 minutes", len(taken))
 }
 
 func TestBreakerOpensOnSameLayerOnly(t *testing.T) {
@@ -61,28 +54,14 @@ func TestBreakerOpensOnSameLayerOnly(t *testing.T) {
 	b.Fail(health.LayerMedia, now)
 	b.Fail(health.LayerSource, now)
 	b.Fail(health.LayerConnect, now)
-	if b.State(now) != CircuitClosed {
-		t.Fatal("mixed layers and source must not open the circuit")
-	}
-	if !b.Fail(health.LayerConnect, now.Add(time.Minute)) {
-		t.Fatal("third L2 failure within 5 minutes must open")
-	}
-	if s := b.State(now.Add(80 * time.Second)); s != CircuitOpen {
-		t.Fatalf("state during cooldown = %s", s)
-	}
-	if s := b.State(now.Add(2 * time.Minute)); s != CircuitHalfOpen {
-		t.Fatalf("state after cooldown = %s", s)
-	}
-	if !b.Fail(health.LayerConnect, now.Add(2*time.Minute)) {
-		t.Fatal("a half-open failure re-opens")
-	}
-	if until := b.OpenUntil().Sub(now.Add(2 * time.Minute)); until != time.Minute {
-		t.Fatalf("second cooldown %v, want doubled 1m", until)
-	}
+	require.Equal(t, CircuitClosed, b.State(now), "mixed layers and source must not open the circuit")
+	require.True(t, b.Fail(health.LayerConnect, now.Add(time.Minute)), "third L2 failure within 5 minutes must open")
+	require.Equal(t, CircuitOpen, b.State(now.Add(80*time.Second)), "state during cooldown")
+	require.Equal(t, CircuitHalfOpen, b.State(now.Add(2*time.Minute)), "state after cooldown")
+	require.True(t, b.Fail(health.LayerConnect, now.Add(2*time.Minute)), "a half-open failure re-opens")
+	require.Equal(t, time.Minute, b.OpenUntil().Sub(now.Add(2*time.Minute)), "second cooldown, want doubled 1m")
 	b.Succeed()
-	if b.State(now) != CircuitClosed {
-		t.Fatal("success closes")
-	}
+	require.Equal(t, CircuitClosed, b.State(now), "success closes")
 }
 
 func TestBreakerForgetsOldFailures(t *testing.T) {
@@ -90,25 +69,20 @@ func TestBreakerForgetsOldFailures(t *testing.T) {
 	b := Breaker{}
 	b.Fail(health.LayerNetwork, now)
 	b.Fail(health.LayerNetwork, now.Add(3*time.Minute))
-	if b.Fail(health.LayerNetwork, now.Add(6*time.Minute)) {
-		t.Fatal("failures older than the window must not count")
-	}
+	require.False(t, b.Fail(health.LayerNetwork, now.Add(6*time.Minute)), "failures older than the window must not count")
 }
 
 func TestHostLimiterSharesHistoryWithPerCallerLimits(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := &HostLimiter{Now: func() time.Time { return now }}
 	for i := 0; i < 6; i++ {
-		if ok, _ := l.TryTake("h", 60); !ok {
-			t.Fatal("a stream allowed 60 a minute was refused")
-		}
+		ok, _ := l.TryTake("h", 60)
+		require.True(t, ok, "a stream allowed 60 a minute was refused")
 	}
-	if ok, wait := l.TryTake("h", 6); ok || wait != time.Minute {
-		t.Fatalf("a stream allowed 6 a minute connected after 6 attempts to its host (wait %v)", wait)
-	}
-	if ok, _ := l.TryTake("h", 60); !ok {
-		t.Fatal("the 60-a-minute stream was refused at 7")
-	}
+	ok, wait := l.TryTake("h", 6)
+	require.True(t, !ok && wait == time.Minute, "a stream allowed 6 a minute connected after 6 attempts to its host (wait %v)", wait)
+	ok, _ = l.TryTake("h", 60)
+	require.True(t, ok, "the 60-a-minute stream was refused at 7")
 }
 
 func TestHostLimiterFirstAttemptsAreNotHeldBack(t *testing.T) {
@@ -117,19 +91,12 @@ func TestHostLimiterFirstAttemptsAreNotHeldBack(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		l.Take("h") // eight streams starting together
 	}
-	if ok, _ := l.TryTake("h", 6); ok {
-		t.Fatal("a reconnect after eight starts must wait for the window")
-	}
-	if got := l.Recent("h"); got != 8 {
-		t.Fatalf("recent %d, want the 8 starts counted", got)
-	}
+	ok, _ := l.TryTake("h", 6)
+	require.False(t, ok, "a reconnect after eight starts must wait for the window")
+	require.Equal(t, 8, l.Recent("h"), "want the 8 starts counted")
 }
 
 func TestInDurationNeverNegative(t *testing.T) {
-	if got := inDuration(-9131 * time.Millisecond); got != "now" {
-		t.Fatalf("a past moment reads %q", got)
-	}
-	if got := inDuration(8 * time.Second); got != "in 8 s" {
-		t.Fatalf("8 s reads %q", got)
-	}
+	require.Equal(t, "now", inDuration(-9131*time.Millisecond), "a past moment")
+	require.Equal(t, "in 8 s", inDuration(8*time.Second), "8 s")
 }

@@ -335,7 +335,7 @@ func (s *sim) path(kind string) health.PathStatus {
 			return p
 		}
 	}
-	s.t.Fatalf("no path %s", kind)
+	require.Failf(s.t, "no path", "no path %s", kind)
 	return health.PathStatus{}
 }
 

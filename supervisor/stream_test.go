@@ -82,12 +82,9 @@ func TestFailoverOnConnectRejection(t *testing.T) {
 		return s.State == health.StateLive && s.ActivePath == "ffmpeg"
 	})
 	s := st.Status()
-	if s.Counters.Failovers != 1 || len(s.Failovers) != 1 || s.Failovers[0].Layer != health.LayerConnect {
-		t.Fatalf("failover not recorded as L2: %+v %+v", s.Counters, s.Failovers)
-	}
-	if s.LastVerdicts[0].Path != "native" || s.LastVerdicts[0].Layer != health.LayerConnect {
-		t.Fatalf("verdict %+v", s.LastVerdicts)
-	}
+	require.True(t, s.Counters.Failovers == 1 && len(s.Failovers) == 1 && s.Failovers[0].Layer == health.LayerConnect,
+		"failover not recorded as L2: %+v %+v", s.Counters, s.Failovers)
+	require.True(t, s.LastVerdicts[0].Path == "native" && s.LastVerdicts[0].Layer == health.LayerConnect, "verdict %+v", s.LastVerdicts)
 }
 
 // Both paths failing at the source: each is tried once, then the stream
@@ -137,16 +134,12 @@ func TestBothPathsFailingDegradesAndBacksOff(t *testing.T) {
 	// and only a failure with no usable standby shows degraded: wait for it.
 	testpeer.Eventually(t, 5*time.Second, "degraded", func() bool { return st.Status().State == health.StateDegraded })
 	s := st.Status()
-	if lim.Recent("h") > 6 {
-		t.Fatalf("%d attempts in one window, limit 6", lim.Recent("h"))
-	}
-	if elapsed := attempts[len(attempts)-1].Sub(attempts[0]); elapsed < 2*lim.Window {
-		t.Fatalf("20 attempts in %v: the limiter did not hold them to 6 per %v", elapsed, lim.Window)
-	}
+	require.LessOrEqual(t, lim.Recent("h"), 6, "attempts in one window, limit 6")
+	elapsed := attempts[len(attempts)-1].Sub(attempts[0])
+	require.GreaterOrEqual(t, elapsed, 2*lim.Window, "20 attempts in %v: the limiter did not hold them to 6 per %v", elapsed, lim.Window)
 	for _, p := range s.Paths {
-		if p.LastVerdict == nil || p.Failures == 0 || p.Backoff <= pol.BackoffInitial {
-			t.Fatalf("path %s not marked or backoff not grown: %+v", p.Kind, p)
-		}
+		require.True(t, p.LastVerdict != nil && p.Failures != 0 && p.Backoff > pol.BackoffInitial,
+			"path %s not marked or backoff not grown: %+v", p.Kind, p)
 	}
 	native.set(nil)
 	ff.set(nil)
@@ -175,9 +168,8 @@ func TestFailbackAfterProbesPass(t *testing.T) {
 	defer native.mu.Unlock()
 	ff.mu.Lock()
 	defer ff.mu.Unlock()
-	if last, ffBase := native.bases[len(native.bases)-1], ff.bases[0]; last <= ffBase+500*time.Millisecond {
-		t.Fatalf("failback base %v does not continue after ffmpeg's last timestamp (base %v + 500ms)", last, ffBase)
-	}
+	last, ffBase := native.bases[len(native.bases)-1], ff.bases[0]
+	require.Greater(t, last, ffBase+500*time.Millisecond, "failback base %v does not continue after ffmpeg's last timestamp (base %v + 500ms)", last, ffBase)
 }
 
 func TestDisabledStreamIsIdle(t *testing.T) {
@@ -202,14 +194,8 @@ func TestManagerAppliesOnlyChanges(t *testing.T) {
 	})
 	startA := m.Streams()[0].StartedAt
 	ch := m.Apply(ctx, []Spec{spec("a", "1"), spec("b", "2"), spec("c", "1")})
-	if len(ch.Unchanged) != 1 || len(ch.Changed) != 1 || len(ch.Added) != 1 {
-		t.Fatalf("changes %+v", ch)
-	}
-	if m.Streams()[0].StartedAt != startA {
-		t.Fatal("an unchanged stream was restarted")
-	}
+	require.True(t, len(ch.Unchanged) == 1 && len(ch.Changed) == 1 && len(ch.Added) == 1, "changes %+v", ch)
+	require.Equal(t, startA, m.Streams()[0].StartedAt, "an unchanged stream was restarted")
 	ch = m.Apply(ctx, []Spec{spec("a", "1")})
-	if len(ch.Removed) != 2 || len(m.Streams()) != 1 {
-		t.Fatalf("removal: %+v", ch)
-	}
+	require.True(t, len(ch.Removed) == 2 && len(m.Streams()) == 1, "removal: %+v", ch)
 }
