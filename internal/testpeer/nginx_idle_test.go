@@ -98,13 +98,13 @@ func TestNginxDropsIdlePublisherBehindFrozenProxy(t *testing.T) {
 	// The frozen client still sees an open connection: nothing reached it.
 	select {
 	case <-first.Done():
-		t.Fatal("the frozen publisher saw its connection end through a frozen proxy")
+		require.Fail(t, "the frozen publisher saw its connection end through a frozen proxy")
 	default:
 	}
 	proxy.Thaw()
 	select {
 	case <-first.Done():
 	case <-time.After(5 * time.Second):
-		t.Fatal("after the thaw, the publisher never saw nginx's close")
+		require.Fail(t, "after the thaw, the publisher never saw nginx's close")
 	}
 }
