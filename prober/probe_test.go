@@ -11,6 +11,7 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/prober"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -24,28 +25,19 @@ func noLeaks(t *testing.T) {
 func probe(t testing.TB, url string, opts prober.Options) *prober.Result {
 	t.Helper()
 	res, err := prober.Probe(context.Background(), url, opts)
-	if err != nil {
-		t.Fatalf("probe: %v", err)
-	}
+	require.NoError(t, err, "probe")
 	return res
 }
 
 func startSim(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	t.Helper()
-	s := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return testpeer.StartEmulator(t, &fmsim.Server{Profile: profile, Rules: rules})
 }
 
 func wantStatuses(t *testing.T, res *prober.Result, want ...string) {
 	t.Helper()
 	for i, w := range want {
-		if got := res.Layers[i].Status; got != w {
-			t.Fatalf("%s: status %s, want %s\n%s", res.Layers[i].Layer, got, w, res)
-		}
+		require.Equal(t, w, res.Layers[i].Status, "%s: status\n%s", res.Layers[i].Layer, res)
 	}
 }
 
@@ -56,7 +48,7 @@ func wantFinding(t *testing.T, res *prober.Result, substr string) {
 			return
 		}
 	}
-	t.Fatalf("no finding containing %q\n%s", substr, res)
+	require.Failf(t, "no finding", "no finding containing %q\n%s", substr, res)
 }
 
 // nginx-rtmp passes every layer, media included; the bisection learns that
@@ -66,15 +58,11 @@ func TestProbeNginxAllOK(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	res := probe(t, ng.AppURL+"/probe?token=SECRET", prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond})
 	t.Log("\n" + res.String())
-	if !res.OK() {
-		t.Fatalf("not ok:\n%s", res)
-	}
+	require.True(t, res.OK(), "not ok:\n%s", res)
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "ok", "ok")
 	wantFinding(t, res, "server also accepts simple handshake")
 	wantFinding(t, res, "server also accepts flashVer LNX")
-	if strings.Contains(res.String(), "SECRET") {
-		t.Fatalf("secret in output:\n%s", res)
-	}
+	require.NotContains(t, res.String(), "SECRET", "secret in output")
 }
 
 // Without Publish the probe stops after connect: the emulator sees no publish
@@ -94,9 +82,7 @@ func TestProbeWithoutPublishNeverPublishes(t *testing.T) {
 		return len(ss) == 3
 	})
 	for _, s := range sim.Sessions() {
-		if !s.PublishedAt.IsZero() || s.StreamName != "" {
-			t.Fatalf("session %d published", s.ID)
-		}
+		require.True(t, s.PublishedAt.IsZero() && s.StreamName == "", "session %d published", s.ID)
 	}
 }
 
@@ -109,9 +95,7 @@ func TestProbeCompanion(t *testing.T) {
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "skipped", "skipped")
 	wantFinding(t, res, "server refuses simple handshake")
 	wantFinding(t, res, "server refuses flashVer LNX 9,0,124,2 at L2")
-	if !strings.Contains(res.Layer(health.LayerPublish).Server, "stream id 7") {
-		t.Fatalf("L3 server: %s", res.Layer(health.LayerPublish).Server)
-	}
+	require.Contains(t, res.Layer(health.LayerPublish).Server, "stream id 7", "L3 server")
 }
 
 // Configured with a simple handshake, the companion fails at L1; the probe
@@ -120,9 +104,7 @@ func TestProbeBisectsHandshake(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCompanion)
 	res := probe(t, sim.URL("live", "key"), prober.Options{Session: rtmp.PublishOptions{SimpleHandshake: true}})
-	if res.Verdict == nil || res.Verdict.Layer != health.LayerHandshake {
-		t.Fatalf("want an L1 verdict:\n%s", res)
-	}
+	require.True(t, res.Verdict != nil && res.Verdict.Layer == health.LayerHandshake, "want an L1 verdict:\n%s", res)
 	wantStatuses(t, res, "ok", "fail", "ok")
 	wantFinding(t, res, "digest handshake (C1 09 00 7c 02, scheme A) works")
 }
@@ -132,9 +114,8 @@ func TestProbeBisectsFlashVer(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileLenient, "reject_flashver=FMSc")
 	res := probe(t, sim.URL("live", "key"), prober.Options{})
-	if res.Verdict == nil || res.Verdict.Layer != health.LayerConnect || res.Verdict.Cause != "connect_rejected" {
-		t.Fatalf("want an L2 connect_rejected verdict:\n%s", res)
-	}
+	require.True(t, res.Verdict != nil && res.Verdict.Layer == health.LayerConnect && res.Verdict.Cause == "connect_rejected",
+		"want an L2 connect_rejected verdict:\n%s", res)
 	wantFinding(t, res, "flashVer LNX 9,0,124,2 works")
 }
 
@@ -145,20 +126,15 @@ func TestProbeMediaFaults(t *testing.T) {
 	sim := startSim(t, fmsim.ProfileLenient, "rst_after_first_frame=100ms")
 	res := probe(t, sim.URL("live", "key"), prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond})
 	t.Log("\n" + res.String())
-	if res.Verdict == nil || res.Verdict.Layer != health.LayerMedia {
-		t.Fatalf("want an L5 verdict:\n%s", res)
-	}
-	if l5 := res.Layer(health.LayerMedia); l5.TimeToRST < 100*time.Millisecond {
-		t.Fatalf("L5 time to RST %v:\n%s", l5.TimeToRST, res)
-	}
+	require.True(t, res.Verdict != nil && res.Verdict.Layer == health.LayerMedia, "want an L5 verdict:\n%s", res)
+	l5 := res.Layer(health.LayerMedia)
+	require.GreaterOrEqual(t, l5.TimeToRST, 100*time.Millisecond, "L5 time to RST %v:\n%s", l5.TimeToRST, res)
 	wantFinding(t, res, "without audio also fails")
 
 	sim2 := startSim(t, fmsim.ProfileLenient, "close_after_publish=1500ms")
 	res = probe(t, sim2.URL("live", "key"), prober.Options{Media: true, MediaDuration: 3 * time.Second})
 	t.Log("\n" + res.String())
-	if res.Verdict == nil || res.Verdict.Layer != health.LayerUpkeep {
-		t.Fatalf("want an L4 verdict:\n%s", res)
-	}
+	require.True(t, res.Verdict != nil && res.Verdict.Layer == health.LayerUpkeep, "want an L4 verdict:\n%s", res)
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "fail", "ok")
 }
 
@@ -167,9 +143,7 @@ func TestProbeCloudUpkeep(t *testing.T) {
 	noLeaks(t)
 	sim := startSim(t, fmsim.ProfileCloud, "ack_timeout=500ms", "ping_interval=200ms", "ping_timeout=500ms")
 	res := probe(t, sim.URL("live", "key"), prober.Options{Media: true, MediaDuration: 1500 * time.Millisecond, NoBisect: true})
-	if !res.OK() {
-		t.Fatalf("not ok:\n%s", res)
-	}
+	require.True(t, res.OK(), "not ok:\n%s", res)
 	wantStatuses(t, res, "ok", "ok", "ok", "ok", "ok", "ok")
 }
 
