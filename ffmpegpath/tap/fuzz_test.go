@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
 )
 
 // chunkSeeds are inputs for the parser's fuzz target and allocation test.
@@ -29,12 +30,8 @@ func FuzzChunkParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
 		p := newChunkParser()
 		feedAll(t, p, data, int(step))
-		if p.nstreams > maxChunkStreams {
-			t.Fatalf("%d chunk streams", p.nstreams)
-		}
-		if p.cs != nil && p.stream(p.cs.csid) != p.cs {
-			t.Fatal("the current chunk stream is not in the parser's table")
-		}
+		require.LessOrEqual(t, p.nstreams, maxChunkStreams, "chunk streams")
+		require.True(t, p.cs == nil || p.stream(p.cs.csid) == p.cs, "the current chunk stream is not in the parser's table")
 	})
 }
 
@@ -55,14 +52,13 @@ func TestChunkParserAllocs(t *testing.T) {
 		if p.err != nil {
 			limit = 8 // the error message, once
 		}
-		if allocs > limit {
-			t.Fatalf("seed %d: %v allocations (limit %v, error %v)", i, allocs, limit, p.err)
-		}
+		require.LessOrEqual(t, allocs, limit, "seed %d: allocations (error %v)", i, p.err)
 	}
 }
 
 // feedAll feeds data in pieces of step bytes (all at once when 0),
-// checking the contract of feed.
+// checking the contract of feed. TestChunkParserAllocs counts its
+// allocations: it only makes a failure's message when one fails.
 func feedAll(t *testing.T, p *chunkParser, data []byte, step int) {
 	for len(data) > 0 {
 		piece := data
@@ -76,11 +72,11 @@ func feedAll(t *testing.T, p *chunkParser, data []byte, step int) {
 			case err != nil:
 				return
 			case n <= 0 || n > len(piece):
-				t.Fatalf("feed consumed %d of %d bytes", n, len(piece))
+				require.Failf(t, "feed broke its contract", "feed consumed %d of %d bytes", n, len(piece))
 			case !ok && n != len(piece):
-				t.Fatalf("feed stopped at %d of %d bytes without a message", n, len(piece))
+				require.Failf(t, "feed broke its contract", "feed stopped at %d of %d bytes without a message", n, len(piece))
 			case ok && m.length > 0xffffff:
-				t.Fatalf("a message of %d bytes", m.length)
+				require.Failf(t, "feed broke its contract", "a message of %d bytes", m.length)
 			}
 			piece = piece[n:]
 		}
@@ -110,26 +106,18 @@ func FuzzDownStrip(f *testing.F) {
 			}
 			out = append(out, s.scanDown(rest[:k])...)
 			rest = rest[k:]
-			if s.down.carryN > maxCarry || s.down.heldN > maxHeld {
-				t.Fatalf("holding %d + %d bytes", s.down.carryN, s.down.heldN)
-			}
+			require.True(t, s.down.carryN <= maxCarry && s.down.heldN <= maxHeld, "holding %d + %d bytes", s.down.carryN, s.down.heldN)
 		}
 		out = append(out, s.down.end()...)
-		if len(out) > len(data) {
-			t.Fatalf("%d bytes out of %d", len(out), len(data))
-		}
+		require.LessOrEqual(t, len(out), len(data), "bytes out of the bytes in")
 		in, _ := nonAcks(data)
 		got, _ := nonAcks(out)
-		if len(got) < len(in) {
-			t.Fatalf("ffmpeg would get %d messages, the server sent %d", len(got), len(in))
-		}
+		require.GreaterOrEqual(t, len(got), len(in), "ffmpeg would get %d messages, the server sent %d", len(got), len(in))
 		for i := range in {
-			if got[i] != in[i] {
-				t.Fatalf("message %d: ffmpeg would get %+v, the server sent %+v", i, got[i], in[i])
-			}
+			require.Equal(t, in[i], got[i], "message %d: what ffmpeg would get and what the server sent", i)
 		}
-		if s.ledger.look().Acks == 0 && !bytes.Equal(out, data) {
-			t.Fatal("bytes changed though no ack was stripped")
+		if s.ledger.look().Acks == 0 {
+			require.True(t, bytes.Equal(out, data), "bytes changed though no ack was stripped")
 		}
 	})
 }

@@ -32,9 +32,9 @@ func watchLive(t testing.TB, r *Relay, p *pusher, until time.Time) (worst time.D
 	for {
 		select {
 		case <-r.Done():
-			t.Fatalf("the relay ended during a healthy push: %v; reading %+v; ffmpeg: %s", r.Err(), r.Reading(), p.stderr.String())
+			require.Failf(t, "the relay ended during a healthy push", "the relay ended during a healthy push: %v; reading %+v; ffmpeg: %s", r.Err(), r.Reading(), p.stderr.String())
 		case <-p.done:
-			t.Fatalf("ffmpeg exited during a healthy push: %s", p.stderr.String())
+			require.Failf(t, "ffmpeg exited during a healthy push", "ffmpeg exited during a healthy push: %s", p.stderr.String())
 		case <-tick.C:
 			last = r.Reading()
 			require.Falsef(t, last.Stalled, "a stall judged on a healthy push: %+v", last)
@@ -162,6 +162,6 @@ func unreadByPeer(t testing.TB, addr string) int {
 			return int(n)
 		}
 	}
-	t.Fatalf("no connection to %s in /proc/net/tcp", addr)
+	require.Failf(t, "no connection", "no connection to %s in /proc/net/tcp", addr)
 	return 0
 }

@@ -98,7 +98,7 @@ func waitDone(t testing.TB, r *Relay, within time.Duration) error {
 	case <-r.Done():
 		return r.Err()
 	case <-time.After(within):
-		t.Fatalf("the relay did not end within %v; reading %+v", within, r.Reading())
+		require.Failf(t, "the relay did not end", "the relay did not end within %v; reading %+v", within, r.Reading())
 		return nil
 	}
 }

@@ -51,7 +51,7 @@ func (r *recorder) received(t *testing.T) []byte {
 	case b := <-r.got:
 		return b
 	case <-time.After(10 * time.Second):
-		t.Fatal("the recorder saw no end of the connection")
+		require.Fail(t, "the recorder saw no end of the connection")
 		return nil
 	}
 }
