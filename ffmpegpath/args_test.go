@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // hasSeq reports whether args contains seq as consecutive elements.
@@ -113,21 +116,13 @@ func TestBuildArgs(t *testing.T) {
 			}
 			args := BuildArgs(tc.s.withDefaults(), tc.src, tc.base)
 			for _, w := range tc.want {
-				if !hasSeq(args, w) {
-					t.Errorf("missing %q in\n%s", w, strings.Join(args, " "))
-				}
+				assert.True(t, hasSeq(args, w), "missing %q in\n%s", w, strings.Join(args, " "))
 			}
 			for _, n := range tc.not {
-				if index(args, n) >= 0 {
-					t.Errorf("unexpected %q in\n%s", n, strings.Join(args, " "))
-				}
+				assert.Less(t, index(args, n), 0, "unexpected %q in\n%s", n, strings.Join(args, " "))
 			}
-			if args[len(args)-1] != tc.s.Target {
-				t.Errorf("target is not last: %q", args)
-			}
-			if index(args, "-c:v") < index(args, "-i") {
-				t.Errorf("output options before the input: %q", args)
-			}
+			assert.Equal(t, tc.s.Target, args[len(args)-1], "target is not last: %q", args)
+			assert.GreaterOrEqual(t, index(args, "-c:v"), index(args, "-i"), "output options before the input: %q", args)
 		})
 	}
 }
@@ -138,18 +133,14 @@ func TestKindOf(t *testing.T) {
 		"rtsp://c/1": SourceRTSP, "RTSPS://c/1": SourceRTSP, "rtmp://c/l/a": SourceRTMP,
 		"http://c/a.flv": SourceNetwork, "srt://c:1": SourceNetwork,
 	} {
-		if got := KindOf(in); got != want {
-			t.Errorf("KindOf(%q) = %v, want %v", in, got, want)
-		}
+		assert.Equal(t, want, KindOf(in), "KindOf(%q)", in)
 	}
 }
 
 func TestSettingsDefaultsAndValidate(t *testing.T) {
 	s := Settings{FFmpegPath: "/opt/ff/bin/ffmpeg"}.withDefaults()
-	if s.FFprobePath != "/opt/ff/bin/ffprobe" || s.StaleTimeout != 5*time.Second || s.Grace != 3*time.Second ||
-		s.StartTimeout != 15*time.Second || s.IOTimeout != 4*time.Second || s.Audio != AudioCopy {
-		t.Fatalf("defaults: %+v", s)
-	}
+	require.True(t, s.FFprobePath == "/opt/ff/bin/ffprobe" && s.StaleTimeout == 5*time.Second && s.Grace == 3*time.Second &&
+		s.StartTimeout == 15*time.Second && s.IOTimeout == 4*time.Second && s.Audio == AudioCopy, "defaults: %+v", s)
 	bad := []Settings{
 		{Target: "rtmp://h/a/k"},
 		{Source: SampleSource, Target: "rtmp://h/a/k"},
@@ -157,33 +148,25 @@ func TestSettingsDefaultsAndValidate(t *testing.T) {
 		{Source: "/f", Target: "rtmp://h/a/k", Audio: "loud"},
 	}
 	for _, b := range bad {
-		if err := b.withDefaults().validate(); err == nil {
-			t.Errorf("validate(%+v) = nil", b)
-		}
+		assert.Error(t, b.withDefaults().validate(), "validate(%+v)", b)
 	}
-	if err := (Settings{Source: "/f", Target: "rtmp://h/a/secretkey"}).withDefaults().validate(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, (Settings{Source: "/f", Target: "rtmp://h/a/secretkey"}).withDefaults().validate())
 	err := Settings{Source: "/f", Target: "rtmps//h/a/secretkey"}.withDefaults().validate()
-	if err == nil || strings.Contains(err.Error(), "secretkey") {
-		t.Fatalf("validate error %v must exist and hide the key", err)
-	}
+	require.Error(t, err, "validate error must exist and hide the key")
+	require.NotContains(t, err.Error(), "secretkey", "validate error must exist and hide the key")
 }
 
 func TestNewDrivers(t *testing.T) {
 	d, err := New(Settings{})
-	if err != nil || d.Kind() != "ffmpeg" {
-		t.Fatalf("New exec: %v %v", d, err)
-	}
-	if _, err := New(Settings{Driver: "gstreamer"}); err == nil {
-		t.Fatal("unknown driver accepted")
-	}
+	require.NoError(t, err, "New exec")
+	require.Equal(t, "ffmpeg", d.Kind(), "New exec")
+	_, err = New(Settings{Driver: "gstreamer"})
+	require.Error(t, err, "unknown driver accepted")
 	d, err = New(Settings{Driver: DriverLibav})
 	if LibavAvailable {
-		if err != nil || d.Kind() != "ffmpeg" {
-			t.Fatalf("New libav: %v %v", d, err)
-		}
-	} else if err == nil || !strings.Contains(err.Error(), "built without libav") {
-		t.Fatalf("New libav without the tag: %v", err)
+		require.NoError(t, err, "New libav")
+		require.Equal(t, "ffmpeg", d.Kind(), "New libav")
+	} else {
+		require.ErrorContains(t, err, "built without libav", "New libav without the tag")
 	}
 }

@@ -2,9 +2,11 @@ package ffmpegpath
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/health"
 )
@@ -113,18 +115,10 @@ func TestClassifyServerBehaviours(t *testing.T) {
 				e.ExitCode = -1
 			}
 			v := Classify(e)
-			if v == nil {
-				t.Fatal("no verdict")
-			}
-			if v.Layer != tc.layer || v.Cause != tc.cause {
-				t.Fatalf("%v, want %s %s", v, tc.layer, tc.cause)
-			}
-			if !strings.Contains(v.Detail, tc.detail) {
-				t.Errorf("detail %q lacks %q", v.Detail, tc.detail)
-			}
-			if v.SinceDial < 0 {
-				t.Errorf("no SinceDial: %v", v)
-			}
+			require.NotNil(t, v, "no verdict")
+			require.True(t, v.Layer == tc.layer && v.Cause == tc.cause, "%v, want %s %s", v, tc.layer, tc.cause)
+			assert.Contains(t, v.Detail, tc.detail, "detail lacks it")
+			assert.GreaterOrEqual(t, v.SinceDial, time.Duration(0), "no SinceDial: %v", v)
 		})
 	}
 }
@@ -138,9 +132,8 @@ func TestSetupWatch(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	feed(0, "[debug] Opening an input file: /s.flv.")
 	feed(10, "[debug] Successfully opened the file.")
-	if _, ok := w.stuck(at(60000), time.Second, nil); ok {
-		t.Fatal("stuck while the input is opened")
-	}
+	_, ok := w.stuck(at(60000), time.Second, nil)
+	require.False(t, ok, "stuck while the input is opened")
 	feed(20, "[debug] Opening an output file: "+behaviourTarget+".")
 	feed(21, "[tcp @ 0x1] [verbose] Starting connection attempt to 127.0.0.1 port 1935")
 	feed(22, "[tcp @ 0x1] [verbose] Successfully connected to 127.0.0.1 port 1935")
@@ -150,21 +143,16 @@ func TestSetupWatch(t *testing.T) {
 	for ms := 100; ms < 5000; ms += 100 {
 		feed(ms, "[rtmp @ 0x2] [debug] Server bandwidth = 2500000")
 	}
-	if d, ok := w.stuck(at(1000), time.Second, nil); ok {
-		t.Fatalf("stuck after %v", d)
-	}
-	d, ok := w.stuck(at(1024), time.Second, nil)
-	if !ok || d != time.Second {
-		t.Fatalf("not stuck at 1s after the last step: %v %v", d, ok)
-	}
+	d, ok := w.stuck(at(1000), time.Second, nil)
+	require.False(t, ok, "stuck after %v", d)
+	d, ok = w.stuck(at(1024), time.Second, nil)
+	require.True(t, ok && d == time.Second, "not stuck at 1s after the last step: %v %v", d, ok)
 	feed(1030, "[rtmp @ 0x2] [debug] Releasing stream...")
-	if _, ok := w.stuck(at(1500), time.Second, nil); ok {
-		t.Fatal("a step did not restart the clock")
-	}
+	_, ok = w.stuck(at(1500), time.Second, nil)
+	require.False(t, ok, "a step did not restart the clock")
 	feed(1100, "[debug] Successfully opened the file.")
-	if _, ok := w.stuck(at(60000), time.Second, nil); ok {
-		t.Fatal("stuck once the output is open")
-	}
+	_, ok = w.stuck(at(60000), time.Second, nil)
+	require.False(t, ok, "stuck once the output is open")
 }
 
 // A flood's lines may push the stage lines out of the bounded transcript:
@@ -183,7 +171,6 @@ func TestClassifySetupStallWithoutStageLines(t *testing.T) {
 		End: t0.Add(5100 * time.Millisecond), ExitCode: -1, Signal: "killed", SetupStalledFor: 5 * time.Second,
 		setup: w.st.marks()}
 	v := Classify(e)
-	if v == nil || v.Layer != health.LayerPublish || v.Cause != "publish_timeout" || v.SinceDial < 0 {
-		t.Fatalf("%v, want L3 publish_timeout with the time since the dial", v)
-	}
+	require.True(t, v != nil && v.Layer == health.LayerPublish && v.Cause == "publish_timeout" && v.SinceDial >= 0,
+		"%v, want L3 publish_timeout with the time since the dial", v)
 }

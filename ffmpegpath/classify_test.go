@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -25,9 +28,7 @@ import (
 func loadCapture(t *testing.T, name, source, target string) Exit {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	e := Exit{Source: source, Target: target, Start: t0, Binary: "ffmpeg"}
@@ -93,24 +94,17 @@ func TestClassifyCaptures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.capture, func(t *testing.T) {
 			v := Classify(loadCapture(t, tc.capture, tc.source, tc.target))
-			if v == nil {
-				t.Fatal("no verdict")
-			}
+			require.NotNil(t, v, "no verdict")
 			t.Logf("%v (since dial %v, since publish %v)", v, v.SinceDial, v.SincePublish)
-			if v.Layer != tc.layer || v.Cause != tc.cause || v.ServerWords != tc.words {
-				t.Fatalf("got %s/%s [%s], want %s/%s [%s]", v.Layer, v.Cause, v.ServerWords, tc.layer, tc.cause, tc.words)
+			require.True(t, v.Layer == tc.layer && v.Cause == tc.cause && v.ServerWords == tc.words,
+				"got %s/%s [%s], want %s/%s [%s]", v.Layer, v.Cause, v.ServerWords, tc.layer, tc.cause, tc.words)
+			assert.True(t, v.TimeToRST >= tc.rstMin && v.TimeToRST <= tc.rstMax, "TimeToRST %v outside [%v, %v]", v.TimeToRST, tc.rstMin, tc.rstMax)
+			assert.True(t, v.Path == "ffmpeg" && strings.Contains(v.Detail, "exit status 1"), "path %q, detail %q: want ffmpeg and the exit status", v.Path, v.Detail)
+			for _, secret := range []string{"sekrit", "token=abc", "abc"} {
+				assert.NotContains(t, v.Error(), secret, "verdict leaks the key: %v", v)
 			}
-			if v.TimeToRST < tc.rstMin || v.TimeToRST > tc.rstMax {
-				t.Errorf("TimeToRST %v outside [%v, %v]", v.TimeToRST, tc.rstMin, tc.rstMax)
-			}
-			if v.Path != "ffmpeg" || !strings.Contains(v.Detail, "exit status 1") {
-				t.Errorf("path %q, detail %q: want ffmpeg and the exit status", v.Path, v.Detail)
-			}
-			if strings.Contains(v.Error(), "sekrit") || strings.Contains(v.Error(), "token=abc") || strings.Contains(v.Error(), "abc") {
-				t.Errorf("verdict leaks the key: %v", v)
-			}
-			if tc.layer.IsTarget() && tc.layer > health.LayerNetwork && v.SinceDial < 0 {
-				t.Errorf("no SinceDial for a failure after the dial")
+			if tc.layer.IsTarget() && tc.layer > health.LayerNetwork {
+				assert.GreaterOrEqual(t, v.SinceDial, time.Duration(0), "no SinceDial for a failure after the dial")
 			}
 		})
 	}
@@ -119,14 +113,11 @@ func TestClassifyCaptures(t *testing.T) {
 func TestClassifyStop(t *testing.T) {
 	e := loadCapture(t, "stop_sigint", "/s.flv", "rtmp://127.0.0.1:19360/live/sekrit")
 	e.Stopped = true
-	if v := Classify(e); v != nil {
-		t.Fatalf("a stop we asked for gave %v", v)
-	}
+	require.Nil(t, Classify(e), "a stop we asked for gave a verdict")
 	e.Stopped = false
 	v := Classify(e)
-	if v == nil || v.Layer != health.LayerProcess || v.Cause != "signalled" || !strings.Contains(v.Detail, "exit status 255") {
-		t.Fatalf("an unexpected SIGINT gave %v", v)
-	}
+	require.True(t, v != nil && v.Layer == health.LayerProcess && v.Cause == "signalled" && strings.Contains(v.Detail, "exit status 255"),
+		"an unexpected SIGINT gave %v", v)
 }
 
 func TestClassifyProcess(t *testing.T) {
@@ -150,24 +141,19 @@ func TestClassifyProcess(t *testing.T) {
 		e := base
 		tc.edit(&e)
 		v := Classify(e)
-		if v == nil || v.Layer != health.LayerProcess || v.Cause != tc.cause {
-			t.Errorf("%s: %v, want process/%s", tc.name, v, tc.cause)
-		}
+		assert.True(t, v != nil && v.Layer == health.LayerProcess && v.Cause == tc.cause, "%s: %v, want process/%s", tc.name, v, tc.cause)
 	}
 	e := base
 	e.ExitCode, e.Signal, e.NoVideoFor = -1, "killed", 15*time.Second
-	if v := Classify(e); v == nil || v.Layer != health.LayerSource || v.Cause != "no_video" {
-		t.Errorf("no video: %v, want source/no_video", v)
-	}
+	v := Classify(e)
+	assert.True(t, v != nil && v.Layer == health.LayerSource && v.Cause == "no_video", "no video: %v, want source/no_video", v)
 	e = base
 	e.ExitCode = 0
-	if v := Classify(e); v == nil || v.Layer != health.LayerSource || v.Cause != "source_ended" {
-		t.Errorf("exit 0: %v, want source/source_ended", v)
-	}
+	v = Classify(e)
+	assert.True(t, v != nil && v.Layer == health.LayerSource && v.Cause == "source_ended", "exit 0: %v, want source/source_ended", v)
 	e.ExitCode = 1
-	if v := Classify(e); v == nil || v.Layer != health.LayerUnknown || !strings.Contains(v.Detail, "exit status 1") {
-		t.Errorf("silent exit 1: %v", v)
-	}
+	v = Classify(e)
+	assert.True(t, v != nil && v.Layer == health.LayerUnknown && strings.Contains(v.Detail, "exit status 1"), "silent exit 1: %v", v)
 }
 
 func TestClassifyWithoutDebugLines(t *testing.T) {
@@ -203,8 +189,6 @@ func TestClassifyWithoutDebugLines(t *testing.T) {
 			e.Target = "rtmp://nosuch.invalid/live/key"
 		}
 		v := Classify(e)
-		if v == nil || v.Layer != tc.layer || v.Cause != tc.cause {
-			t.Errorf("case %d: %v, want %s/%s", i, v, tc.layer, tc.cause)
-		}
+		assert.True(t, v != nil && v.Layer == tc.layer && v.Cause == tc.cause, "case %d: %v, want %s/%s", i, v, tc.layer, tc.cause)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/health"
@@ -36,20 +37,15 @@ func checkReceived(t *testing.T, file string, p pushed, realTime bool) {
 	t.Helper()
 	probe := testpeer.FFprobe(t, file)
 	v := probe.Video()
-	if v == nil || v.CodecName != "h264" || v.Width != 640 || v.Height != 360 {
-		t.Fatalf("video received: %+v", v)
-	}
-	if a := probe.Audio(); a == nil || a.CodecName != "aac" {
-		t.Fatalf("audio received: %+v", a)
-	}
+	require.True(t, v != nil && v.CodecName == "h264" && v.Width == 640 && v.Height == 360, "video received: %+v", v)
+	a := probe.Audio()
+	require.True(t, a != nil && a.CodecName == "aac", "audio received: %+v", a)
 	got := float64(v.FrameCount())
 	span := videoSpan(t, file)
 	t.Logf("received %.0f video frames spanning %v; ffmpeg reported %d sent; %v of wall time",
 		got, span, p.frames, p.wall.Round(time.Millisecond))
 	within5 := func(what string, want float64) {
-		if math.Abs(got-want) > 0.05*want {
-			t.Errorf("received %.0f frames, want %.0f (%s) within 5%%", got, want, what)
-		}
+		assert.InDelta(t, want, got, 0.05*want, "received %.0f frames, want %.0f (%s) within 5%%", got, want, what)
 	}
 	within5("sent", float64(p.frames))
 	within5("25 fps over the recorded video's time span", span.Seconds()*25+1)
@@ -63,18 +59,14 @@ func videoSpan(t *testing.T, file string) time.Duration {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
 		"-show_entries", "packet=pts_time", "-of", "csv=p=0", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets: %v", err)
-	}
+	require.NoError(t, err, "ffprobe packets")
 	first, last := math.Inf(1), math.Inf(-1)
 	for _, f := range strings.Fields(string(out)) {
 		if v, err := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64); err == nil {
 			first, last = math.Min(first, v), math.Max(last, v)
 		}
 	}
-	if last < first {
-		t.Fatalf("no video packets in %s", file)
-	}
+	require.GreaterOrEqual(t, last, first, "no video packets in %s", file)
 	return time.Duration((last - first) * float64(time.Second))
 }
 
@@ -93,14 +85,12 @@ func pushAndStop(t *testing.T, d Driver) pushed {
 	r.waitLive(t, 20*time.Second)
 	select {
 	case err := <-r.done:
-		t.Fatalf("push ended early: %v", err)
+		require.Failf(t, "push ended early", "push ended early: %v", err)
 	case <-time.After(pushFor):
 	}
 	stop := time.Now()
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("stopped push returned %v, want nil", err)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second), "stopped push, want nil")
 	t.Logf("stopped in %v", time.Since(stop).Round(time.Millisecond))
 	return pushed{frames: r.sig.VideoFrames.Load(), wall: stop.Sub(first)}
 }
@@ -126,13 +116,10 @@ func TestSilentAudioAndTimestampBase(t *testing.T) {
 	r.waitLive(t, 20*time.Second)
 	testpeer.Eventually(t, 10*time.Second, "a second of media", func() bool { return r.sig.LastTimestamp.Load() > 91_000 })
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second))
 	p := testpeer.FFprobe(t, ng.Recording("silent"))
-	if a := p.Audio(); a == nil || a.CodecName != "aac" {
-		t.Fatalf("no silent AAC track: %+v", p.Streams)
-	}
+	a := p.Audio()
+	require.True(t, a != nil && a.CodecName == "aac", "no silent AAC track: %+v", p.Streams)
 }
 
 func TestKill9IsProcessVerdict(t *testing.T) {
@@ -146,12 +133,8 @@ func TestKill9IsProcessVerdict(t *testing.T) {
 	v := verdictOf(t, r.wait(t, 5*time.Second))
 	took := r.ended.Sub(killed)
 	t.Logf("kill -9 reported in %v: %v", took.Round(time.Microsecond), v)
-	if v.Layer != health.LayerProcess || v.Cause != "killed" {
-		t.Fatalf("verdict %v, want process/killed", v)
-	}
-	if took > 500*time.Millisecond {
-		t.Fatalf("kill -9 reported after %v, want within 500ms", took)
-	}
+	require.True(t, v.Layer == health.LayerProcess && v.Cause == "killed", "verdict %v, want process/killed", v)
+	require.LessOrEqual(t, took, 500*time.Millisecond, "kill -9 reported too late")
 }
 
 func TestSIGSTOPCaughtByWatchdog(t *testing.T) {
@@ -167,31 +150,21 @@ func TestSIGSTOPCaughtByWatchdog(t *testing.T) {
 	v := verdictOf(t, r.wait(t, 10*time.Second))
 	took := r.ended.Sub(stopped)
 	t.Logf("SIGSTOP caught in %v (stale_timeout %v): %v", took.Round(time.Millisecond), s.StaleTimeout, v)
-	if v.Layer != health.LayerProcess || v.Cause != "stalled" {
-		t.Fatalf("verdict %v, want process/stalled", v)
-	}
-	if took > s.StaleTimeout+time.Second {
-		t.Fatalf("stall caught after %v, want within %v", took, s.StaleTimeout+time.Second)
-	}
+	require.True(t, v.Layer == health.LayerProcess && v.Cause == "stalled", "verdict %v, want process/stalled", v)
+	require.LessOrEqual(t, took, s.StaleTimeout+time.Second, "stall caught too late")
 }
 
 func TestMissingAndNotExecutableBinary(t *testing.T) {
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "ffmpeg")
-	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644))
 	for _, bin := range []string{filepath.Join(dir, "missing", "ffmpeg"), notExec} {
 		e := &Exec{Settings: Settings{FFmpegPath: bin, Source: "/dev/null", Target: "rtmp://127.0.0.1:1/live/x"}}
 		err := e.Check(context.Background())
-		if err == nil || !strings.Contains(err.Error(), bin) {
-			t.Fatalf("Check(%s) = %v, want an error naming the path", bin, err)
-		}
+		require.ErrorContains(t, err, bin, "Check(%s), want an error naming the path", bin)
 		t.Logf("Check: %v", err)
 		v := verdictOf(t, e.Run(context.Background(), 0, health.NewSignals()))
-		if v.Layer != health.LayerProcess || !strings.Contains(v.Detail, bin) {
-			t.Fatalf("Run verdict %v, want a process verdict naming %s", v, bin)
-		}
+		require.True(t, v.Layer == health.LayerProcess && strings.Contains(v.Detail, bin), "Run verdict %v, want a process verdict naming %s", v, bin)
 		t.Logf("Run: %v", v)
 	}
 }
@@ -245,17 +218,13 @@ func driverVerdict(t *testing.T, d Driver) *health.Verdict {
 func TestTargetPortClosedIsL0(t *testing.T) {
 	port := testpeer.FreePort(t)
 	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/closed", port)))
-	if v.Layer != health.LayerNetwork || v.Cause != "connection_refused" {
-		t.Fatalf("verdict %v, want L0 connection_refused", v)
-	}
+	require.True(t, v.Layer == health.LayerNetwork && v.Cause == "connection_refused", "verdict %v, want L0 connection_refused", v)
 }
 
 func TestNginxUnknownAppIsL2(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	v := runToVerdict(t, sampleSettings(t, fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/x", ng.Port)))
-	if v.Layer != health.LayerConnect {
-		t.Fatalf("verdict %v, want L2", v)
-	}
+	require.Equal(t, health.LayerConnect, v.Layer, "verdict %v, want L2", v)
 }
 
 func TestNginxAlreadyPublishingIsL3(t *testing.T) {
@@ -263,9 +232,7 @@ func TestNginxAlreadyPublishingIsL3(t *testing.T) {
 	first := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/dup")}, 0)
 	first.waitLive(t, 20*time.Second)
 	v := runToVerdict(t, sampleSettings(t, ng.AppURL+"/dup"))
-	if v.Layer != health.LayerPublish || v.ServerWords != "Already publishing" {
-		t.Fatalf("verdict %v, want L3 with the server's words", v)
-	}
+	require.True(t, v.Layer == health.LayerPublish && v.ServerWords == "Already publishing", "verdict %v, want L3 with the server's words", v)
 }
 
 func TestSecretsNeverReachLogsOrVerdicts(t *testing.T) {
@@ -283,13 +250,9 @@ func TestSecretsNeverReachLogsOrVerdicts(t *testing.T) {
 	s.Target = fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s?token=%s", port, key, token)
 	v := runToVerdict(t, s)
 	all := buf.String() + strings.Join(e.Tail(), "\n") + v.Error()
-	if !strings.Contains(buf.String(), "Sending publish command") {
-		t.Fatalf("the trace log lacks ffmpeg's debug lines:\n%s", buf.String())
-	}
+	require.Contains(t, buf.String(), "Sending publish command", "the trace log lacks ffmpeg's debug lines")
 	for _, secret := range []string{key, token} {
-		if strings.Contains(all, secret) {
-			t.Fatalf("secret %q leaked:\n%s", secret, all)
-		}
+		require.NotContains(t, all, secret, "secret %q leaked", secret)
 	}
 }
 
@@ -299,9 +262,7 @@ func TestHangingTargetIsL1Timeout(t *testing.T) {
 	s.IOTimeout = time.Second
 	started := time.Now()
 	v := runToVerdict(t, s)
-	if v.Layer != health.LayerHandshake || v.Cause != "handshake_timeout" {
-		t.Fatalf("verdict %v, want L1 handshake_timeout", v)
-	}
+	require.True(t, v.Layer == health.LayerHandshake && v.Cause == "handshake_timeout", "verdict %v, want L1 handshake_timeout", v)
 	t.Logf("reported after %v", time.Since(started).Round(time.Millisecond))
 }
 
@@ -326,21 +287,16 @@ func TestNoFDLeak(t *testing.T) {
 	r := startRun(t, &Exec{Settings: sampleSettings(t, ng.AppURL+"/fds")}, 0)
 	r.waitLive(t, 20*time.Second)
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if after := openFDs(t); after > before {
-		t.Fatalf("%d open fds before, %d after four pushes", before, after)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second))
+	after := openFDs(t)
+	require.LessOrEqual(t, after, before, "%d open fds before, %d after four pushes", before, after)
 }
 
 func TestRunWithCancelledContextStartsNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	e := &Exec{Settings: Settings{FFmpegPath: "/nonexistent/ffmpeg", Source: "/s.flv", Target: "rtmp://127.0.0.1:1/live/x"}}
-	if err := e.Run(ctx, 0, health.NewSignals()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Run(ctx, 0, health.NewSignals()))
 }
 
 func TestStopDuringHangingOpen(t *testing.T) {
@@ -351,16 +307,12 @@ func TestStopDuringHangingOpen(t *testing.T) {
 	select {
 	case <-accepted:
 	case <-time.After(20 * time.Second):
-		t.Fatal("ffmpeg never connected")
+		require.Fail(t, "ffmpeg never connected")
 	}
 	stop := time.Now()
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("stop during a hanging open: %v, want nil", err)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second), "stop during a hanging open, want nil")
 	took := time.Since(stop)
 	t.Logf("stopped in %v", took.Round(time.Millisecond))
-	if took > s.Grace+time.Second {
-		t.Fatalf("stop took %v, want within grace %v + 1s", took, s.Grace)
-	}
+	require.LessOrEqual(t, took, s.Grace+time.Second, "stop took %v, want within grace %v + 1s", took, s.Grace)
 }

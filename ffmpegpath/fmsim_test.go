@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
@@ -14,17 +16,6 @@ import (
 type driverFor func(t *testing.T, s Settings) Driver
 
 func execFor(_ *testing.T, s Settings) Driver { return &Exec{Settings: s} }
-
-// startEmulator starts the strict FMS emulator in a profile with rules.
-func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
-	t.Helper()
-	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
 
 // lastSession returns the emulator's last session once it has ended.
 func lastSession(t *testing.T, srv *fmsim.Server) fmsim.SessionInfo {
@@ -40,7 +31,7 @@ func lastSession(t *testing.T, srv *fmsim.Server) fmsim.SessionInfo {
 		select {
 		case <-ch:
 		case <-time.After(time.Until(deadline)):
-			t.Fatalf("the emulator's session did not end: %+v", s)
+			require.Failf(t, "the emulator's session did not end", "the emulator's session did not end: %+v", s)
 		}
 	}
 }
@@ -55,7 +46,7 @@ func pushToEmulator(t *testing.T, mk driverFor, profile string) {
 // camera URL), or from the sample when source is empty. A live source's
 // buffered start is not compared with the wall time.
 func pushSourceToEmulator(t *testing.T, mk driverFor, profile, source string) {
-	srv := startEmulator(t, profile)
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: profile})
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, s := range srv.Sessions() {
@@ -72,17 +63,13 @@ func pushSourceToEmulator(t *testing.T, mk driverFor, profile, source string) {
 	t.Logf("%s: handshake digest %v, flashVer %q, %s %dx%d %.0f fps, %s %d Hz, %d video / %d audio frames accepted, %d acks, %d/%d pongs, verdict %+v",
 		profile, s.Handshake.Digest, s.FlashVer, s.VideoCodec, s.Width, s.Height, s.FrameRate, s.AudioCodec, s.SampleRate,
 		s.VideoFrames, s.AudioFrames, s.AcksReceived, s.PingResponses, s.PingsSent, s.Verdict)
-	if s.Verdict.ByServer() {
-		t.Fatalf("the emulator ended the session: %+v", s.Verdict)
-	}
-	if s.VideoCodec != "h264" || s.Width != 640 || s.Height != 360 || s.AudioCodec != "aac" {
-		t.Fatalf("accepted media: %+v", s)
-	}
-	if math.Abs(float64(s.VideoFrames)-float64(p.frames)) > 0.05*float64(p.frames) {
-		t.Fatalf("emulator accepted %d video frames, %d sent", s.VideoFrames, p.frames)
-	}
-	if want := p.wall.Seconds() * 25; source == "" && math.Abs(float64(s.VideoFrames)-want) > 0.05*want {
-		t.Fatalf("emulator accepted %d video frames, %.0f expected over %v", s.VideoFrames, want, p.wall)
+	require.False(t, s.Verdict.ByServer(), "the emulator ended the session: %+v", s.Verdict)
+	require.True(t, s.VideoCodec == "h264" && s.Width == 640 && s.Height == 360 && s.AudioCodec == "aac", "accepted media: %+v", s)
+	require.LessOrEqual(t, math.Abs(float64(s.VideoFrames)-float64(p.frames)), 0.05*float64(p.frames),
+		"emulator accepted %d video frames, %d sent", s.VideoFrames, p.frames)
+	if want := p.wall.Seconds() * 25; source == "" {
+		require.LessOrEqual(t, math.Abs(float64(s.VideoFrames)-want), 0.05*want,
+			"emulator accepted %d video frames, %.0f expected over %v", s.VideoFrames, want, p.wall)
 	}
 }
 
@@ -112,19 +99,15 @@ var rejections = []struct {
 func rejectionLayers(t *testing.T, mk driverFor) {
 	for _, tc := range rejections {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startEmulator(t, tc.profile, tc.rules...)
+			srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: tc.profile, Rules: tc.rules})
 			v := driverVerdict(t, mk(t, sampleSettings(t, srv.URL("live", "rej"))))
 			s := lastSession(t, srv)
 			t.Logf("emulator: %+v", s.Verdict)
-			if v.Layer != tc.layer {
-				t.Fatalf("verdict %v, want %s", v, tc.layer)
-			}
+			require.Equal(t, tc.layer, v.Layer, "verdict %v", v)
 			if tc.layer == health.LayerMedia && s.Verdict != nil && s.Verdict.SinceFirstFrame >= 0 {
 				diff := v.TimeToRST - s.Verdict.SinceFirstFrame
 				t.Logf("RST after the first frame: measured %v, emulator %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
-				if diff < -300*time.Millisecond || diff > 300*time.Millisecond {
-					t.Fatalf("TimeToRST %v, emulator says %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
-				}
+				require.True(t, diff >= -300*time.Millisecond && diff <= 300*time.Millisecond, "TimeToRST %v, emulator says %v", v.TimeToRST, s.Verdict.SinceFirstFrame)
 			}
 		})
 	}
@@ -135,7 +118,7 @@ func TestEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, execFor) }
 // timelineContinues pushes with base 90 s and checks on the emulator that
 // the target's timeline starts there and never goes backwards.
 func timelineContinues(t *testing.T, mk driverFor) {
-	srv := startEmulator(t, fmsim.ProfileLenient)
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
 	const base = 90 * time.Second
 	r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "base"))), base)
 	r.waitLive(t, 20*time.Second)
@@ -143,16 +126,12 @@ func timelineContinues(t *testing.T, mk driverFor) {
 		return r.sig.LastTimestamp.Load() > (base + time.Second).Milliseconds()
 	})
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second))
 	s := lastSession(t, srv)
 	t.Logf("emulator: video ts %d..%d ms, audio ts %d..%d ms, regressions %d/%d",
 		s.FirstVideoTS, s.LastVideoTS, s.FirstAudioTS, s.LastAudioTS, s.VideoTSRegressions, s.AudioTSRegressions)
-	if s.FirstVideoTS < uint32(base.Milliseconds()) || s.FirstVideoTS > uint32((base+time.Second).Milliseconds()) ||
-		s.VideoTSRegressions+s.AudioTSRegressions > 0 {
-		t.Fatalf("timeline does not continue from %v: %+v", base, s)
-	}
+	require.True(t, s.FirstVideoTS >= uint32(base.Milliseconds()) && s.FirstVideoTS <= uint32((base+time.Second).Milliseconds()) &&
+		s.VideoTSRegressions+s.AudioTSRegressions == 0, "timeline does not continue from %v: %+v", base, s)
 }
 
 func TestTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, execFor) }
@@ -161,7 +140,7 @@ func TestTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, execFor)
 // starting from the first one's last timestamp (as the supervisor does on a
 // switch), and checks that the emulator saw one monotonic timeline.
 func switchKeepsTimeline(t *testing.T, first, second driverFor) {
-	srv := startEmulator(t, fmsim.ProfileLenient)
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
 	base := time.Duration(0)
 	for i, mk := range []driverFor{first, second} {
 		r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "switch"))), base)
@@ -170,16 +149,12 @@ func switchKeepsTimeline(t *testing.T, first, second driverFor) {
 			return r.sig.LastTimestamp.Load() > (base + time.Second).Milliseconds()
 		})
 		r.cancel()
-		if err := r.wait(t, 10*time.Second); err != nil {
-			t.Fatalf("push %d: %v", i, err)
-		}
+		require.NoError(t, r.wait(t, 10*time.Second), "push %d", i)
 		base = time.Duration(r.sig.LastTimestamp.Load()+40) * time.Millisecond
 	}
 	st := srv.Streams()["switch"]
 	t.Logf("stream: %+v", st)
-	if len(st.Sessions) != 2 || !st.Monotonic {
-		t.Fatalf("the timeline went backwards across the switch: %+v", st)
-	}
+	require.True(t, len(st.Sessions) == 2 && st.Monotonic, "the timeline went backwards across the switch: %+v", st)
 }
 
 func TestSwitchKeepsTimelineMonotonic(t *testing.T) { switchKeepsTimeline(t, execFor, execFor) }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
@@ -33,9 +35,7 @@ func TestKilledParentLeavesNoFFmpeg(t *testing.T) {
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), helperEnv+"="+s.Target, helperSample+"="+s.SampleFile)
 	helper.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, helper.Start())
 	pid := ffmpegChild(t, helper.Process.Pid, "/orphan")
 	stopProcess(t, pid)
 	killed := time.Now()

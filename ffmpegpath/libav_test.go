@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
@@ -15,12 +18,8 @@ func libavDriver(t *testing.T, s Settings) Driver {
 	t.Helper()
 	s.Driver = DriverLibav
 	d, err := New(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Check(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, d.Check(t.Context()))
 	return d
 }
 
@@ -49,13 +48,10 @@ func TestLibavTimestampBase(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	r := startRun(t, libavDriver(t, sampleSettings(t, ng.AppURL+"/libavbase")), 90*time.Second)
 	r.waitLive(t, 20*time.Second)
-	if ts := r.sig.LastTimestamp.Load(); ts < 90_000 || ts > 91_000 {
-		t.Fatalf("first timestamps at %d ms, want to continue from 90000", ts)
-	}
+	ts := r.sig.LastTimestamp.Load()
+	require.True(t, ts >= 90_000 && ts <= 91_000, "first timestamps at %d ms, want to continue from 90000", ts)
 	r.cancel()
-	if err := r.wait(t, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.wait(t, 10*time.Second))
 }
 
 func TestLibavLayers(t *testing.T) {
@@ -73,9 +69,7 @@ func TestLibavLayers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		v := driverVerdict(t, libavDriver(t, sampleSettings(t, tc.target)))
-		if v.Layer != tc.layer || v.Cause != tc.cause {
-			t.Errorf("%s: %v, want %s/%s", tc.target, v, tc.layer, tc.cause)
-		}
+		assert.True(t, v.Layer == tc.layer && v.Cause == tc.cause, "%s: %v, want %s/%s", tc.target, v, tc.layer, tc.cause)
 	}
 }
 
@@ -87,9 +81,8 @@ func TestLibavStallInterruptsHangingOpen(t *testing.T) {
 	v := driverVerdict(t, libavDriver(t, s))
 	took := time.Since(started)
 	t.Logf("hanging open interrupted after %v: %v", took.Round(time.Millisecond), v)
-	if v.Layer != health.LayerProcess || v.Cause != "stalled" || took > s.StartTimeout+time.Second {
-		t.Fatalf("%v after %v, want process/stalled within %v", v, took, s.StartTimeout+time.Second)
-	}
+	require.True(t, v.Layer == health.LayerProcess && v.Cause == "stalled" && took <= s.StartTimeout+time.Second,
+		"%v after %v, want process/stalled within %v", v, took, s.StartTimeout+time.Second)
 }
 
 func TestLibavStopInterruptsHangingOpen(t *testing.T) {
@@ -100,25 +93,20 @@ func TestLibavStopInterruptsHangingOpen(t *testing.T) {
 	select {
 	case <-accepted:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the driver never connected")
+		require.Fail(t, "the driver never connected")
 	}
 	stop := time.Now()
 	r.cancel()
-	if err := r.wait(t, 5*time.Second); err != nil {
-		t.Fatalf("stop during a hanging open: %v, want nil", err)
-	}
-	if took := time.Since(stop); took > s.Grace+time.Second {
-		t.Fatalf("stop took %v, want within grace %v + 1s", took, s.Grace)
-	}
+	require.NoError(t, r.wait(t, 5*time.Second), "stop during a hanging open, want nil")
+	took := time.Since(stop)
+	require.LessOrEqual(t, took, s.Grace+time.Second, "stop took %v, want within grace %v + 1s", took, s.Grace)
 }
 
 func TestLibavRefusesWhatItCannotDo(t *testing.T) {
 	s := sampleSettings(t, "rtmp://127.0.0.1:1/live/x")
 	s.Audio = AudioSilent
 	v := verdictOf(t, libavDriver(t, s).Run(t.Context(), 0, health.NewSignals()))
-	if v.Layer != health.LayerProcess || v.Cause != "unsupported_by_driver" {
-		t.Fatalf("%v", v)
-	}
+	require.True(t, v.Layer == health.LayerProcess && v.Cause == "unsupported_by_driver", "%v", v)
 }
 
 func libavFor(t *testing.T, s Settings) Driver { return libavDriver(t, s) }
@@ -143,9 +131,7 @@ func TestLibavRTSPCameraDownIsSourceVerdict(t *testing.T) {
 	down()
 	v := verdictOf(t, r.wait(t, 15*time.Second))
 	t.Logf("camera down: %v", v)
-	if v.Layer != health.LayerSource {
-		t.Fatalf("verdict %v, want a source verdict", v)
-	}
+	require.Equal(t, health.LayerSource, v.Layer, "verdict %v, want a source verdict", v)
 }
 
 func TestLibavRTSPSourceToFFmpegListen(t *testing.T) { rtspToListen(t, libavFor) }

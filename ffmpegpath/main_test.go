@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/fmspush/fmspush/health"
@@ -70,7 +71,7 @@ func (r *running) wait(t testing.TB, within time.Duration) error {
 		r.ended = time.Now()
 		return r.err
 	case <-time.After(within):
-		t.Fatalf("Run did not return within %v", within)
+		require.Failf(t, "Run did not return", "Run did not return within %v", within)
 		return nil
 	}
 }
@@ -82,9 +83,9 @@ func (r *running) waitLive(t testing.TB, within time.Duration) {
 	case <-r.sig.Live():
 	case err := <-r.done:
 		r.ended, r.err = time.Now(), err
-		t.Fatalf("Run ended before going live: %v", err)
+		require.Failf(t, "Run ended before going live", "Run ended before going live: %v", err)
 	case <-time.After(within):
-		t.Fatalf("not live within %v", within)
+		require.Failf(t, "not live", "not live within %v", within)
 	}
 }
 
@@ -92,9 +93,7 @@ func (r *running) waitLive(t testing.TB, within time.Duration) {
 func verdictOf(t testing.TB, err error) *health.Verdict {
 	t.Helper()
 	v, ok := err.(*health.Verdict)
-	if !ok {
-		t.Fatalf("want a *health.Verdict, got %T %v", err, err)
-	}
+	require.True(t, ok, "want a *health.Verdict, got %T %v", err, err)
 	return v
 }
 
@@ -167,9 +166,7 @@ func stopProcess(t testing.TB, pid int) {
 // the RTMP handshake. accepted is closed at the first connection.
 func blackHole(t *testing.T) (url string, accepted <-chan struct{}) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var conns []net.Conn
 	done, first := make(chan struct{}), make(chan struct{})
 	go func() {

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 )
 
@@ -43,26 +46,18 @@ func TestProgressParser(t *testing.T) {
 			blocks = append(blocks, b)
 		}
 	}
-	if len(blocks) != 2 {
-		t.Fatalf("%d blocks, want 2", len(blocks))
-	}
+	require.Len(t, blocks, 2)
 	first := Progress{Frame: 0, Bitrate: 127, TotalSize: 365, OutTime: 23 * time.Millisecond, Speed: 23000}
-	if blocks[0] != first {
-		t.Errorf("first block %+v, want %+v", blocks[0], first)
-	}
+	assert.Equal(t, first, blocks[0], "first block")
 	last := Progress{Frame: 13, TotalSize: 33731, OutTime: 534 * time.Millisecond, Speed: 1.05, DupFrame: 1, DropFrame: 2, End: true}
-	if blocks[1] != last {
-		t.Errorf("last block %+v, want %+v", blocks[1], last)
-	}
+	assert.Equal(t, last, blocks[1], "last block")
 }
 
 func TestProgressOutTimeMsFallback(t *testing.T) {
 	var p ProgressParser
 	p.Line("out_time_ms=1500000")
 	b, ok := p.Line("progress=continue")
-	if !ok || b.OutTime != 1500*time.Millisecond {
-		t.Fatalf("%+v %v", b, ok)
-	}
+	require.True(t, ok && b.OutTime == 1500*time.Millisecond, "%+v %v", b, ok)
 }
 
 func TestReadProgress(t *testing.T) {
@@ -73,9 +68,7 @@ func TestReadProgress(t *testing.T) {
 	for range out {
 		n++
 	}
-	if n != 3 {
-		t.Fatalf("%d blocks, want 3 (an overlong line is skipped)", n)
-	}
+	require.Equal(t, 3, n, "blocks, want 3 (an overlong line is skipped)")
 }
 
 func FuzzProgressParser(f *testing.F) {
@@ -89,10 +82,8 @@ func FuzzProgressParser(f *testing.F) {
 			if !ok {
 				continue
 			}
-			if b.Frame < 0 || b.TotalSize < 0 || b.OutTime < 0 || b.Speed < 0 || b.FPS < 0 || b.Bitrate < 0 ||
-				b.DropFrame < 0 || b.DupFrame < 0 || b.Speed != b.Speed {
-				t.Fatalf("negative or NaN value in %+v", b)
-			}
+			require.False(t, b.Frame < 0 || b.TotalSize < 0 || b.OutTime < 0 || b.Speed < 0 || b.FPS < 0 || b.Bitrate < 0 ||
+				b.DropFrame < 0 || b.DupFrame < 0 || b.Speed != b.Speed, "negative or NaN value in %+v", b)
 		}
 	})
 }
@@ -104,12 +95,8 @@ func TestExitBoundsLastTimestamp(t *testing.T) {
 	r := &run{base: 10 * time.Second, sig: sig}
 	t0 := time.Now()
 	r.onProgress(Progress{Frame: 50, TotalSize: 1000, OutTime: 2 * time.Second, Speed: 1}, t0)
-	if got := sig.LastTimestamp.Load(); got != 12000 {
-		t.Fatalf("after the report: %d, want 12000", got)
-	}
+	require.Equal(t, int64(12000), sig.LastTimestamp.Load(), "after the report")
 	r.last.Speed = 1.5 // flushing faster than real time
 	r.boundTimestamp(t0.Add(200 * time.Millisecond))
-	if got, min := sig.LastTimestamp.Load(), int64(12000+300+500); got < min {
-		t.Fatalf("at exit 200ms after the report at 1.5x: %d, want at least %d", got, min)
-	}
+	require.GreaterOrEqual(t, sig.LastTimestamp.Load(), int64(12000+300+500), "at exit 200ms after the report at 1.5x")
 }

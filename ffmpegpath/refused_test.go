@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -31,15 +33,11 @@ func TestRefusedAtFirstFrame(t *testing.T) {
 				e.Lines[i].Msg = strings.Replace(l.Msg, "(video): 7 packets muxed", "(video): "+tc.muxed+" packets muxed", 1)
 			}
 			v := Classify(e)
-			if v.Layer != tc.layer || v.Cause != tc.cause {
-				t.Fatalf("got %v, want %s %s", v, tc.layer, tc.cause)
+			require.True(t, v.Layer == tc.layer && v.Cause == tc.cause, "got %v, want %s %s", v, tc.layer, tc.cause)
+			if tc.layer == health.LayerPublish {
+				require.Contains(t, v.Detail, "authentication", "the verdict does not name authentication: %v", v)
 			}
-			if tc.layer == health.LayerPublish && !strings.Contains(v.Detail, "authentication") {
-				t.Fatalf("the verdict does not name authentication: %v", v)
-			}
-			if strings.Contains(v.Error(), "0123abcd") {
-				t.Fatalf("a secret in the verdict: %v", v)
-			}
+			require.NotContains(t, v.Error(), "0123abcd", "a secret in the verdict")
 		})
 	}
 }

@@ -181,7 +181,7 @@ func TestRelayPausedHook(t *testing.T) {
 // The relay's readings feed the signals: what the server's application
 // acknowledged since the publish, the acks, the lag.
 func TestTapWatchReportsTheRelaysReadings(t *testing.T) {
-	srv := startEmulator(t, fmsim.ProfileCloud)
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud})
 	set := sampleSettings(t, srv.URL("live", "sigkey"))
 	log, buf := testLogger(t)
 	set.Logger = log

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
@@ -48,9 +50,7 @@ func TestRTSPCameraDownIsSourceVerdict(t *testing.T) {
 	down()
 	v := verdictOf(t, r.wait(t, 15*time.Second))
 	t.Logf("camera down: %v", v)
-	if v.Layer != health.LayerSource {
-		t.Fatalf("verdict %v, want a source verdict", v)
-	}
+	require.Equal(t, health.LayerSource, v.Layer, "verdict %v, want a source verdict", v)
 }
 
 func TestRTMPSourceToNginx(t *testing.T) {

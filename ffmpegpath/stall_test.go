@@ -34,7 +34,7 @@ func stallRun(t *testing.T, mk driverFor, source, how string) time.Duration {
 
 // stallRunWith is stallRun with the settings edited (after the target is set).
 func stallRunWith(t *testing.T, mk driverFor, source, how string, edit func(*Settings)) time.Duration {
-	srv := startEmulator(t, fmsim.ProfileLenient, "stall_after_publish="+stallAfter.String())
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"stall_after_publish=" + stallAfter.String()}})
 	set := sampleSettings(t, srv.URL("live", "stallkey"))
 	if source != "" {
 		set.Source, set.SampleFile = source, ""
@@ -117,7 +117,7 @@ func TestServerStallWithoutTheRelay(t *testing.T) {
 // the verdict, the logs or the tail (a key followed by a slash is covered
 // by the capture l3_already_publishing_echo).
 func TestNameLockedEchoedKeyIsMasked(t *testing.T) {
-	srv := startEmulator(t, fmsim.ProfileLenient, "single_publisher")
+	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"single_publisher"}})
 	target := srv.URL("live", "Sk3yQQ9")
 	first := startRun(t, execFor(t, sampleSettings(t, target)), 0)
 	first.waitLive(t, 20*time.Second)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,9 +21,7 @@ func TestReadLinesSplitsOnCRAndLF(t *testing.T) {
 		got = append(got, l.Level+":"+l.Msg)
 	}
 	want := []string{"info:a", "info:frame=  1 fps=0.0", "info:frame=  2", "error:b", "warning:tail-without-newline"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
+	require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "got %q, want %q", got, want)
 }
 
 func TestParseLogLine(t *testing.T) {
@@ -42,9 +41,8 @@ func TestParseLogLine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		l := ParseLogLine(tc.in, time.Time{})
-		if l.Component != tc.comp || l.Level != tc.lvl || l.Msg != tc.msg || l.HclogLevel() != tc.hl {
-			t.Errorf("%q: got %+v (%v)", tc.in, l, l.HclogLevel())
-		}
+		assert.True(t, l.Component == tc.comp && l.Level == tc.lvl && l.Msg == tc.msg && l.HclogLevel() == tc.hl,
+			"%q: got %+v (%v)", tc.in, l, l.HclogLevel())
 	}
 }
 
@@ -63,18 +61,12 @@ func TestRedactor(t *testing.T) {
 	for _, l := range lines {
 		got := r.Text(l)
 		for _, secret := range []string{"live_123_456", "deadbeef", "campass1", "YWRtaW46Y2FtcGFzczE", "response="} {
-			if strings.Contains(got, secret) {
-				t.Errorf("%q leaks %q: %q", l, secret, got)
-			}
+			assert.NotContains(t, got, secret, "%q leaks %q: %q", l, secret, got)
 		}
 	}
 	short := NewRedactor("/s.flv", "rtmp://h/live/k1", "")
-	if got := short.Text("Proto = rtmp, path = /live/k1, app = live, fname = k1"); strings.Contains(got, "k1") {
-		t.Errorf("short stream name leaks in the Proto line: %q", got)
-	}
-	if got := short.Text("Sending publish command for 'k1'"); strings.Contains(got, "k1") {
-		t.Errorf("short stream name leaks: %q", got)
-	}
+	assert.NotContains(t, short.Text("Proto = rtmp, path = /live/k1, app = live, fname = k1"), "k1", "short stream name leaks in the Proto line")
+	assert.NotContains(t, short.Text("Sending publish command for 'k1'"), "k1", "short stream name leaks")
 }
 
 func TestTailKeepsLast50InfoLines(t *testing.T) {
@@ -86,12 +78,9 @@ func TestTailKeepsLast50InfoLines(t *testing.T) {
 		logLine(log, &tl, r, ParseLogLine("[debug] noise", time.Time{}))
 	}
 	got := tl.get()
-	if len(got) != TailLines || !strings.HasPrefix(got[0], "line 70 ") || !strings.HasPrefix(got[49], "line 119 ") {
-		t.Fatalf("tail: %d lines, %q .. %q", len(got), got[0], got[len(got)-1])
-	}
-	if strings.Contains(strings.Join(got, "\n"), "secretkey") {
-		t.Fatal("tail leaks the key")
-	}
+	require.Len(t, got, TailLines, "tail")
+	require.True(t, strings.HasPrefix(got[0], "line 70 ") && strings.HasPrefix(got[49], "line 119 "), "tail: %d lines, %q .. %q", len(got), got[0], got[len(got)-1])
+	require.NotContains(t, strings.Join(got, "\n"), "secretkey", "tail leaks the key")
 }
 
 func TestTranscriptIsBounded(t *testing.T) {
@@ -101,9 +90,8 @@ func TestTranscriptIsBounded(t *testing.T) {
 		tr.add(LogLine{Level: "error", Msg: fmt.Sprint("e", i)})
 	}
 	got := tr.lines()
-	if len(got) != headLines+tailKeep || got[len(got)-1].Msg != "e9999" {
-		t.Fatalf("%d lines, last %q", len(got), got[len(got)-1].Msg)
-	}
+	require.Len(t, got, headLines+tailKeep)
+	require.Equal(t, "e9999", got[len(got)-1].Msg, "the last line")
 }
 
 func TestRedactorMasksKeysServersEcho(t *testing.T) {
