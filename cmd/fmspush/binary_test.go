@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
@@ -37,9 +39,7 @@ func binary(t *testing.T) string {
 			buildErr = fmt.Errorf("go build: %v: %s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
+	require.NoError(t, buildErr)
 	return binPath
 }
 
@@ -83,15 +83,11 @@ func startBinary(t *testing.T) (*exec.Cmd, int, *testpeer.LogBuffer) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	cfg := fmt.Sprintf(failoverConfig("lenient", nil, "ffmpeg", ""), httpAddr)
 	path := filepath.Join(dir, "config.hcl")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	cmd := exec.Command(binary(t), "run", "-config", path)
 	logs := &testpeer.LogBuffer{}
 	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	var ff int
 	testpeer.Eventually(t, 30*time.Second, "an ffmpeg child publishing", func() bool {
@@ -107,42 +103,28 @@ func startBinary(t *testing.T) (*exec.Cmd, int, *testpeer.LogBuffer) {
 
 func TestSIGTERMStopsCleanlyWithExit0(t *testing.T) {
 	cmd, ff, logs := startBinary(t)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
+		require.NoError(t, err, "exit after SIGTERM:\n%s", logs.String())
 	case <-time.After(15 * time.Second):
-		t.Fatal("fmspush did not exit within 15s of SIGTERM")
+		require.Fail(t, "fmspush did not exit within 15s of SIGTERM")
 	}
-	if alive(ff) {
-		t.Fatalf("ffmpeg %d still running after a clean stop", ff)
-	}
-	if !strings.Contains(logs.String(), "stopped") {
-		t.Fatalf("no stop in the log:\n%s", logs.String())
-	}
+	require.False(t, alive(ff), "ffmpeg %d still running after a clean stop", ff)
+	require.Contains(t, logs.String(), "stopped", "no stop in the log")
 }
 
 func TestSIGKILLLeavesNoFFmpegBehind(t *testing.T) {
 	cmd, ff, _ := startBinary(t)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Kill())
 	cmd.Wait()
 	testpeer.Eventually(t, 5*time.Second, fmt.Sprintf("ffmpeg %d to die with its parent", ff), func() bool { return !alive(ff) })
 }
 
 func TestVersionCommand(t *testing.T) {
 	out, err := exec.Command(binary(t), "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "fmspush ") {
-		t.Fatalf("version: %v %q", err, out)
-	}
-	if err := exec.Command(binary(t), "bogus").Run(); err == nil {
-		t.Fatal("an unknown command must fail")
-	}
+	require.True(t, err == nil && strings.HasPrefix(string(out), "fmspush "), "version: %v %q", err, out)
+	require.Error(t, exec.Command(binary(t), "bogus").Run(), "an unknown command must fail")
 }

@@ -101,7 +101,7 @@ func stalledSession(t testing.TB, ss []fmsim.SessionInfo) fmsim.SessionInfo {
 			return s
 		}
 	}
-	t.Fatalf("no stalled session among %d", len(ss))
+	require.Failf(t, "no stalled session", "no stalled session among %d", len(ss))
 	return fmsim.SessionInfo{}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
@@ -68,9 +70,7 @@ func TestFailoverWhenNativeFlashVerIsRejected(t *testing.T) {
 	for _, f := range s.Failovers {
 		found = found || (f.From == "native" && f.To == "ffmpeg" && f.Layer == health.LayerConnect)
 	}
-	if !found {
-		t.Fatalf("no native->ffmpeg L2 failover recorded: %+v", s.Failovers)
-	}
+	require.True(t, found, "no native->ffmpeg L2 failover recorded: %+v", s.Failovers)
 	testpeer.Eventually(t, 15*time.Second, "native's circuit to open", func() bool {
 		for _, p := range r.stream().Paths {
 			if p.Kind == "native" && p.Circuit == "open" {
@@ -87,12 +87,9 @@ func TestFailoverWhenNativeFlashVerIsRejected(t *testing.T) {
 			rejected++
 		}
 	}
-	if rejected > 60 {
-		t.Fatalf("%d native connects within the test, limit is 60 a minute", rejected)
-	}
-	if st := r.stream(); st.State != health.StateLive || st.ActivePath != "ffmpeg" {
-		t.Fatalf("stream left ffmpeg: %s on %s: %+v\n%s", st.State, st.ActivePath, st, r.logs.String())
-	}
+	require.LessOrEqual(t, rejected, 60, "native connects within the test, limit is 60 a minute")
+	st := r.stream()
+	require.True(t, st.State == health.StateLive && st.ActivePath == "ffmpeg", "stream left ffmpeg: %s on %s: %+v\n%s", st.State, st.ActivePath, st, r.logs.String())
 }
 
 // ffmpegChild finds the ffmpeg process this test process started.
@@ -112,9 +109,7 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 	testpeer.Eventually(t, 5*time.Second, "the ffmpeg child", func() bool { pid = ffmpegChild(t); return pid != 0 })
 	before := len(r.emu().Sessions())
 	killed := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	testpeer.Eventually(t, 10*time.Second, "native frames at the emulator", func() bool {
 		for _, ss := range r.emu().Sessions()[before:] {
 			if ss.FlashVer == nativeFlashVer && ss.VideoFrames > 0 {
@@ -125,13 +120,10 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 	})
 	took := time.Since(killed)
 	t.Logf("kill -9 to native frames accepted: %v", took)
-	if took > 2*time.Second {
-		t.Fatalf("failover took %v, want < 2s", took)
-	}
+	require.LessOrEqual(t, took, 2*time.Second, "failover took %v, want < 2s", took)
 	s := r.stream()
-	if s.ActivePath != "native" || s.LastVerdicts[len(s.LastVerdicts)-1].Layer != health.LayerProcess {
-		t.Fatalf("active %s, verdicts %+v", s.ActivePath, s.LastVerdicts)
-	}
+	require.True(t, s.ActivePath == "native" && s.LastVerdicts[len(s.LastVerdicts)-1].Layer == health.LayerProcess,
+		"active %s, verdicts %+v", s.ActivePath, s.LastVerdicts)
 	// ffmpeg's last progress report lags what it sent: native must still
 	// continue the target's timeline without going back.
 	testpeer.Eventually(t, 5*time.Second, "native frames past ffmpeg's last", func() bool {
@@ -142,9 +134,8 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 		}
 		return false
 	})
-	if info := r.emu().Streams()["s"]; !info.Monotonic {
-		t.Fatalf("timestamps went backwards across the failover: %+v", info)
-	}
+	info := r.emu().Streams()["s"]
+	require.True(t, info.Monotonic, "timestamps went backwards across the failover: %+v", info)
 }
 
 func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {
@@ -158,9 +149,8 @@ func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {
 			v = p.LastVerdict
 		}
 	}
-	if v == nil || v.Layer != health.LayerMedia || v.TimeToRST < 80*time.Millisecond || v.TimeToRST > time.Second {
-		t.Fatalf("native verdict %+v, want L5 about 100ms after the first frame", v)
-	}
+	require.True(t, v != nil && v.Layer == health.LayerMedia && v.TimeToRST >= 80*time.Millisecond && v.TimeToRST <= time.Second,
+		"native verdict %+v, want L5 about 100ms after the first frame", v)
 	t.Logf("native verdict: %s", v.Error())
 }
 
@@ -170,9 +160,7 @@ func TestFailbackWithMonotonicTimestamps(t *testing.T) {
 	r := startService(t, failoverConfig("lenient", rules, "native", ""))
 	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
 	base, err := fmsim.Profile("lenient")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r.emu().SetRules(base) // the fault clears
 	testpeer.Eventually(t, 30*time.Second, "failback to native", func() bool {
 		s := r.stream()
@@ -184,12 +172,8 @@ func TestFailbackWithMonotonicTimestamps(t *testing.T) {
 		return last.FlashVer == nativeFlashVer && last.VideoFrames > 25
 	})
 	info := r.emu().Streams()["s"]
-	if !info.Monotonic {
-		t.Fatalf("timestamps went backwards across sessions: %+v", info)
-	}
-	if len(info.Sessions) < 3 {
-		t.Fatalf("want native, ffmpeg, native sessions; got %v", info.Sessions)
-	}
+	require.True(t, info.Monotonic, "timestamps went backwards across sessions: %+v", info)
+	require.GreaterOrEqual(t, len(info.Sessions), 3, "want native, ffmpeg, native sessions; got %v", info.Sessions)
 }
 
 func TestTargetUnreachableDegradesAndRecovers(t *testing.T) {
@@ -218,20 +202,14 @@ func TestTargetUnreachableDegradesAndRecovers(t *testing.T) {
 		}
 		return true
 	})
-	if n := r.svc.limiter.Recent(fmt.Sprintf("127.0.0.1:%d", port)); n > 20 {
-		t.Fatalf("%d attempts in the last minute, limit 20", n)
-	}
+	require.LessOrEqual(t, r.svc.limiter.Recent(fmt.Sprintf("127.0.0.1:%d", port)), 20, "attempts in the last minute, limit 20")
 	grown := false
 	for _, p := range r.stream().Paths {
 		grown = grown || p.Backoff > 100*time.Millisecond
 	}
-	if !grown {
-		t.Fatalf("backoff did not grow: %+v", r.stream().Paths)
-	}
+	require.True(t, grown, "backoff did not grow: %+v", r.stream().Paths)
 	srv := &fmsim.Server{Listen: fmt.Sprintf("127.0.0.1:%d", port), Profile: "lenient"}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, srv.Start())
 	defer srv.Close()
 	testpeer.Eventually(t, 60*time.Second, "automatic recovery", func() bool { return r.stream().State == health.StateLive })
 }
@@ -250,29 +228,19 @@ func TestSourceDownWaitsWithoutFlappingAndRecovers(t *testing.T) {
 				return s.State == health.StateWaitingForSource && len(s.LastVerdicts) >= 3
 			})
 			s := r.stream()
-			if s.Counters.Failovers != 0 || s.SourceStatus != "down" {
-				t.Fatalf("a source failure moved the stream: %+v", s)
-			}
+			require.True(t, s.Counters.Failovers == 0 && s.SourceStatus == "down", "a source failure moved the stream: %+v", s)
 			// Each round tries the preferred path, then the other (it reads
 			// the source its own way), then waits: source verdicts only, from
 			// both paths, and the stream comes back on the preferred path.
 			perPath := map[string]int{}
 			for _, v := range s.LastVerdicts {
-				if v.Layer != health.LayerSource {
-					t.Fatalf("verdict %+v: want source verdicts only", v)
-				}
+				require.Equal(t, health.LayerSource, v.Layer, "verdict %+v: want source verdicts only", v)
 				perPath[v.Path]++
 			}
-			if len(perPath) != 2 {
-				t.Fatalf("source verdicts per path %v: want both paths tried", perPath)
-			}
+			require.Len(t, perPath, 2, "source verdicts per path: want both paths tried")
 			sample, err := os.ReadFile(testpeer.SamplePath(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(cam, sample, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(cam, sample, 0o644))
 			testpeer.Eventually(t, 30*time.Second, "recovery when the source returns", liveOn(r, prefer))
 		})
 	}
@@ -300,9 +268,7 @@ func TestReloadChangesOneLiveStreamOthersUnbroken(t *testing.T) {
 		return out
 	}
 	before := publishing("a")
-	if len(before) != 1 {
-		t.Fatalf("stream a: %d publish sessions", len(before))
-	}
+	require.Len(t, before, 1, "stream a: publish sessions")
 	// Change b only (its target's name), by atomic rename.
 	r.writeByRename(withStreams(liveStream("a", "emulator://live/a"), liveStream("b", "emulator://live/b2")))
 	testpeer.Eventually(t, 20*time.Second, "b republished under its new name", func() bool {
@@ -310,10 +276,8 @@ func TestReloadChangesOneLiveStreamOthersUnbroken(t *testing.T) {
 		return len(ss) == 1 && ss[0].VideoFrames > 0
 	})
 	after := publishing("a")
-	if len(after) != 1 || after[0].ID != before[0].ID || after[0].Ended || after[0].VideoFrames <= before[0].VideoFrames {
-		t.Fatalf("stream a's session was touched by the reload: before %+v after %+v", before[0].ID, after)
-	}
-	if old := publishing("b"); len(old) != 1 || !old[0].Ended || old[0].Verdict.ByServer() {
-		t.Fatalf("stream b's old session did not end cleanly: %+v", old)
-	}
+	require.True(t, len(after) == 1 && after[0].ID == before[0].ID && !after[0].Ended && after[0].VideoFrames > before[0].VideoFrames,
+		"stream a's session was touched by the reload: before %+v after %+v", before[0].ID, after)
+	old := publishing("b")
+	require.True(t, len(old) == 1 && old[0].Ended && !old[0].Verdict.ByServer(), "stream b's old session did not end cleanly: %+v", old)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/config"
 	"github.com/fmspush/fmspush/internal/testpeer"
@@ -28,9 +30,7 @@ func startServiceWith(t *testing.T, host, text string, set func(*service)) *runn
 	port := testpeer.FreePort(t)
 	listen := fmt.Sprintf("%s:%d", host, port)
 	r.http = fmt.Sprintf("127.0.0.1:%d", port)
-	if err := os.WriteFile(r.path, []byte(fmt.Sprintf(text, listen)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(r.path, []byte(fmt.Sprintf(text, listen)), 0o644))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.svc = &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
@@ -49,23 +49,17 @@ func startServiceWith(t *testing.T, host, text string, set func(*service)) *runn
 func TestConfigDirectoryRemovedAndRecreated(t *testing.T) {
 	r := startService(t, withStreams(idleStream("a", "emulator://live/a")))
 	testpeer.Eventually(t, 5*time.Second, "one stream", func() bool { return len(r.streams()) == 1 })
-	if err := os.RemoveAll(r.dir); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.RemoveAll(r.dir))
 	testpeer.Eventually(t, 10*time.Second, "the lost watch in config.last_error", func() bool {
 		return strings.Contains(r.status().Config.LastError, "not watched")
 	})
-	if err := os.Mkdir(r.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(r.dir, 0o755))
 	r.writeByRename(withStreams(idleStream("a", "emulator://live/a"), idleStream("b", "emulator://live/b")))
 	testpeer.Eventually(t, 10*time.Second, "the change applied", func() bool {
 		st := r.status()
 		return len(st.Streams) == 2 && st.Config.LastError == ""
 	})
-	if !strings.Contains(r.logs.String(), "watching again") {
-		t.Errorf("no \"watching again\" in the log")
-	}
+	require.Contains(t, r.logs.String(), "watching again", "no \"watching again\" in the log")
 	// Watched again: an in-place write is seen.
 	r.writeInPlace(withStreams(idleStream("c", "emulator://live/c")))
 	testpeer.Eventually(t, 10*time.Second, "a later write applied", func() bool {
@@ -82,34 +76,23 @@ func TestHTTPIdleKeepAliveClosed(t *testing.T) {
 	r := startServiceWith(t, "127.0.0.1", withStreams(idleStream("a", "emulator://live/a")),
 		func(s *service) { s.httpIdleTimeout = idle })
 	c, err := net.Dial("tcp", r.http)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
-	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: fmspush\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: fmspush\r\n\r\n")
+	require.NoError(t, err)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.Close {
-		t.Fatal("the server did not keep the connection alive")
-	}
+	require.False(t, resp.Close, "the server did not keep the connection alive")
 	idleFrom := time.Now()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = br.ReadByte()
-	if !errors.Is(err, io.EOF) {
-		t.Fatalf("idle keep-alive connection not closed by the server: %v", err)
-	}
-	if el := time.Since(idleFrom); el < idle/2 {
-		t.Errorf("closed after %s, before the idle timeout %s", el, idle)
-	}
+	require.ErrorIs(t, err, io.EOF, "idle keep-alive connection not closed by the server")
+	el := time.Since(idleFrom)
+	require.GreaterOrEqual(t, el, idle/2, "closed after %s, before the idle timeout %s", el, idle)
 }
 
 func TestStatusAPIBeyondLoopbackWarns(t *testing.T) {
@@ -120,9 +103,7 @@ func TestStatusAPIBeyondLoopbackWarns(t *testing.T) {
 	})
 	loop := startService(t, withStreams(idleStream("a", "emulator://live/a")))
 	testpeer.Eventually(t, 5*time.Second, "started", func() bool { return strings.Contains(loop.logs.String(), "config applied") })
-	if strings.Contains(loop.logs.String(), "beyond loopback") {
-		t.Errorf("warned on a loopback address:\n%s", loop.logs.String())
-	}
+	require.NotContains(t, loop.logs.String(), "beyond loopback", "warned on a loopback address")
 }
 
 func TestLoopbackListen(t *testing.T) {
@@ -131,9 +112,7 @@ func TestLoopbackListen(t *testing.T) {
 		":8765": false, "0.0.0.0:8765": false, "[::]:8765": false, "10.0.0.5:8765": false, "example.com:80": false,
 		"[::ffff:10.0.0.1]:1": false, "bogus": false,
 	} {
-		if got := loopbackListen(addr); got != want {
-			t.Errorf("loopbackListen(%q) = %v, want %v", addr, got, want)
-		}
+		assert.Equal(t, want, loopbackListen(addr), "loopbackListen(%q)", addr)
 	}
 }
 
@@ -150,14 +129,10 @@ func TestFFmpegArgvSecretsWarning(t *testing.T) {
 	r.done <- nil
 	logs := r.logs.String()
 	for _, s := range []string{"stream inproc: the ffmpeg path", "stream off: the ffmpeg path"} {
-		if strings.Contains(logs, s) {
-			t.Errorf("warned for a stream whose ffmpeg path carries no key on argv: %q", s)
-		}
+		assert.NotContains(t, logs, s, "warned for a stream whose ffmpeg path carries no key on argv")
 	}
 	for _, secret := range []string{"SECRETKEY123", "abc123"} {
-		if strings.Contains(logs, secret) {
-			t.Errorf("secret %q in the log", secret)
-		}
+		assert.NotContains(t, logs, secret, "secret %q in the log", secret)
 	}
 }
 
@@ -173,18 +148,10 @@ func TestFFmpegArgvSecrets(t *testing.T) {
 	} {
 		src := "emulator {}\nstream \"s\" {\n source = \"builtin:sample\"\n " + c.body + "\n}\n"
 		cfg, err := config.Parse([]byte(src), "t.hcl")
-		if err != nil {
-			t.Fatalf("%s: %v", c.body, err)
-		}
-		if got := joinAnd(ffmpegArgvSecrets(cfg.Streams[0])); got != c.want {
-			t.Errorf("%s: %q, want %q", c.body, got, c.want)
-		}
+		require.NoError(t, err, c.body)
+		assert.Equal(t, c.want, joinAnd(ffmpegArgvSecrets(cfg.Streams[0])), c.body)
 	}
 	cfg, err := config.Parse([]byte("stream \"cam\" {\n source = \"rtsp://viewer:PASS@10.0.0.2/ch1?token=T\"\n target = \"rtmp://h/live/KEY\"\n}\n"), "t.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := joinAnd(ffmpegArgvSecrets(cfg.Streams[0])), "the stream key, the camera's password and the source URL's query"; got != want {
-		t.Errorf("camera: %q, want %q", got, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "the stream key, the camera's password and the source URL's query", joinAnd(ffmpegArgvSecrets(cfg.Streams[0])), "camera")
 }

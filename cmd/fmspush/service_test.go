@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/fmspush/fmspush/health"
@@ -66,9 +68,7 @@ func startService(t testing.TB, text string) *running {
 	r := &running{t: t, dir: dir, path: filepath.Join(dir, "config.hcl"), logs: &testpeer.LogBuffer{},
 		hup: make(chan os.Signal, 1), done: make(chan error, 1)}
 	r.http = fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	if err := os.WriteFile(r.path, []byte(fmt.Sprintf(text, r.http)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(r.path, []byte(fmt.Sprintf(text, r.http)), 0o644))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.svc = &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
@@ -82,11 +82,9 @@ func (r *running) stop() {
 	r.cancel()
 	select {
 	case err := <-r.done:
-		if err != nil {
-			r.t.Errorf("service returned %v", err)
-		}
+		assert.NoError(r.t, err, "service returned an error") // and goes on to hand r.done on
 	case <-time.After(20 * time.Second):
-		r.t.Fatal("service did not stop within 20s")
+		require.Fail(r.t, "service did not stop within 20s")
 	}
 	r.done <- nil
 }
@@ -94,9 +92,7 @@ func (r *running) stop() {
 func (r *running) get(path string) (int, string, []byte) {
 	r.t.Helper()
 	resp, err := http.Get("http://" + r.http + path)
-	if err != nil {
-		r.t.Fatalf("GET %s: %v", path, err)
-	}
+	require.NoError(r.t, err, "GET %s", path)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), body
@@ -106,9 +102,7 @@ func (r *running) status() health.ServiceStatus {
 	r.t.Helper()
 	_, _, body := r.get("/v1/streams")
 	var st health.ServiceStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		r.t.Fatalf("status JSON: %v: %s", err, body)
-	}
+	require.NoError(r.t, json.Unmarshal(body, &st), "status JSON: %s", body)
 	return st
 }
 
@@ -124,25 +118,18 @@ func (r *running) streams() map[string]health.StreamStatus {
 func (r *running) writeInPlace(text string) {
 	r.t.Helper()
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	require.NoError(r.t, err)
 	defer f.Close()
-	if _, err := f.WriteString(fmt.Sprintf(text, r.http)); err != nil {
-		r.t.Fatal(err)
-	}
+	_, err = f.WriteString(fmt.Sprintf(text, r.http))
+	require.NoError(r.t, err)
 }
 
 // writeByRename replaces the file the way editors do: write a temp file, rename over.
 func (r *running) writeByRename(text string) {
 	r.t.Helper()
 	tmp := filepath.Join(r.dir, ".config.hcl.swp")
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(text, r.http)), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, r.path); err != nil {
-		r.t.Fatal(err)
-	}
+	require.NoError(r.t, os.WriteFile(tmp, []byte(fmt.Sprintf(text, r.http)), 0o644))
+	require.NoError(r.t, os.Rename(tmp, r.path))
 }
 
 func withStreams(streams ...string) string {
@@ -162,27 +149,22 @@ func TestReloadAddsChangesRemovesAndKeepsUntouched(t *testing.T) {
 		s := r.streams()
 		return len(s) == 3 && !s["change"].StartedAt.Equal(changeStart)
 	})
-	if got := r.streams()["keep"].StartedAt; !got.Equal(keepStart) {
-		t.Fatalf("untouched stream restarted: %v -> %v", keepStart, got)
-	}
+	got := r.streams()["keep"].StartedAt
+	require.True(t, got.Equal(keepStart), "untouched stream restarted: %v -> %v", keepStart, got)
 
 	// By atomic rename: remove two.
 	r.writeByRename(withStreams(idleStream("keep", "emulator://live/keep")))
 	testpeer.Eventually(t, 5*time.Second, "removal", func() bool { return len(r.streams()) == 1 })
-	if got := r.streams()["keep"].StartedAt; !got.Equal(keepStart) {
-		t.Fatalf("untouched stream restarted by rename: %v -> %v", keepStart, got)
-	}
+	got = r.streams()["keep"].StartedAt
+	require.True(t, got.Equal(keepStart), "untouched stream restarted by rename: %v -> %v", keepStart, got)
 
 	// A broken file keeps the old config and shows the error with file:line.
 	r.writeByRename(withStreams(idleStream("keep", "emulator://live/keep"), "stream \"bad\" {\n  source = \"builtin:sample\"\n  target = \"rtmp://h/live/x\"\n  prefer = \"bogus\"\n}\n"))
 	testpeer.Eventually(t, 5*time.Second, "config.last_error", func() bool { return r.status().Config.LastError != "" })
 	st := r.status()
-	if !strings.Contains(st.Config.LastError, "config.hcl:") || !strings.Contains(st.Config.LastError, "prefer") {
-		t.Fatalf("last_error lacks file:line or field: %q", st.Config.LastError)
-	}
-	if len(st.Streams) != 1 || !st.Streams[0].StartedAt.Equal(keepStart) {
-		t.Fatalf("a broken file changed the running streams: %+v", st.Streams)
-	}
+	require.True(t, strings.Contains(st.Config.LastError, "config.hcl:") && strings.Contains(st.Config.LastError, "prefer"),
+		"last_error lacks file:line or field: %q", st.Config.LastError)
+	require.True(t, len(st.Streams) == 1 && st.Streams[0].StartedAt.Equal(keepStart), "a broken file changed the running streams: %+v", st.Streams)
 
 	// Fixing the file recovers; SIGHUP also reloads.
 	r.writeInPlace(withStreams(idleStream("keep", "emulator://live/keep"), idleStream("fixed", "emulator://live/f")))
@@ -208,19 +190,14 @@ func TestHTTPContentTypesAndNoSecrets(t *testing.T) {
 	var all strings.Builder
 	for _, c := range checks {
 		code, ctype, body := r.get(c.path)
-		if code != http.StatusOK || !strings.HasPrefix(ctype, c.ctype) {
-			t.Fatalf("%s: %d %q\n%s", c.path, code, ctype, body)
-		}
+		require.True(t, code == http.StatusOK && strings.HasPrefix(ctype, c.ctype), "%s: %d %q\n%s", c.path, code, ctype, body)
 		all.Write(body)
 	}
-	if code, _, _ := r.get("/v1/streams/nope"); code != http.StatusNotFound {
-		t.Fatalf("unknown stream: %d", code)
-	}
+	code, _, _ := r.get("/v1/streams/nope")
+	require.Equal(t, http.StatusNotFound, code, "unknown stream")
 	_, _, metrics := r.get("/metrics")
 	for _, m := range []string{"fmspush_stream_up{stream=\"pub\"} 1", "fmspush_active_path{path=\"ffmpeg\",stream=\"pub\"} 1", "fmspush_frames_sent_total"} {
-		if !bytes.Contains(metrics, []byte(m)) {
-			t.Fatalf("metrics lack %q:\n%s", m, metrics)
-		}
+		require.True(t, bytes.Contains(metrics, []byte(m)), "metrics lack %q:\n%s", m, metrics)
 	}
 	// Make the healthz unhealthy: a reload that breaks the target keeps the old one; instead stop the live stream's publish.
 	r.cancel()
@@ -228,9 +205,8 @@ func TestHTTPContentTypesAndNoSecrets(t *testing.T) {
 	r.done <- nil
 	text := all.String() + r.logs.String()
 	for _, secret := range []string{"SECRETKEY123", "abc123"} {
-		if strings.Contains(text, secret) {
-			i := strings.Index(text, secret)
-			t.Fatalf("secret %q leaked: ...%s...", secret, text[max(0, i-200):min(len(text), i+50)])
+		if i := strings.Index(text, secret); i >= 0 {
+			require.Failf(t, "a secret leaked", "secret %q leaked: ...%s...", secret, text[max(0, i-200):min(len(text), i+50)])
 		}
 	}
 }
@@ -241,13 +217,8 @@ func TestHealthzIs503WhenAStreamIsDown(t *testing.T) {
 	testpeer.Eventually(t, 20*time.Second, "a failure verdict", func() bool { return len(r.streams()["down"].LastVerdicts) > 0 })
 	code, ctype, body := r.get("/healthz")
 	var rep httpapi.HealthReport
-	if err := json.Unmarshal(body, &rep); err != nil || code != http.StatusServiceUnavailable || ctype != "application/json" {
-		t.Fatalf("healthz %d %q %v: %s", code, ctype, err, body)
-	}
-	if len(rep.Unhealthy) != 1 || rep.Unhealthy[0].Stream != "down" || rep.Unhealthy[0].Reason == "" {
-		t.Fatalf("healthz body does not say which and why: %s", body)
-	}
-	if bytes.Contains(body, []byte("SECRETKEY123")) {
-		t.Fatalf("secret in healthz: %s", body)
-	}
+	err := json.Unmarshal(body, &rep)
+	require.True(t, err == nil && code == http.StatusServiceUnavailable && ctype == "application/json", "healthz %d %q %v: %s", code, ctype, err, body)
+	require.True(t, len(rep.Unhealthy) == 1 && rep.Unhealthy[0].Stream == "down" && rep.Unhealthy[0].Reason != "", "healthz body does not say which and why: %s", body)
+	require.False(t, bytes.Contains(body, []byte("SECRETKEY123")), "secret in healthz: %s", body)
 }

@@ -68,6 +68,6 @@ func pathOf(t *testing.T, s health.StreamStatus, kind string) health.PathStatus 
 			return p
 		}
 	}
-	t.Fatalf("no %s path in %+v", kind, s.Paths)
+	require.Failf(t, "no path", "no %s path in %+v", kind, s.Paths)
 	return health.PathStatus{}
 }
