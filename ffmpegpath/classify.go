@@ -136,6 +136,7 @@ func classify(e Exit, st *stages) *health.Verdict {
 		return verdict(e, st, health.LayerNetwork, "dial_timeout", e.End,
 			"the connection to the server did not complete before ffmpeg gave up waiting for its handshake")
 	}
+	serverResetCause(e, v)
 	return v
 }
 

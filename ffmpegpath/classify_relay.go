@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/fmspush/fmspush/ffmpegpath/tap"
@@ -77,4 +78,19 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// serverResetCause names a setup step's close a reset when the relay saw the
+// server reset the connection: ffmpeg's RTMP layer reports every failed
+// read as EIO, so "closed" is all its words can say, while the relay read
+// ECONNRESET from the server (the native path's words: handshake_reset,
+// connect_reset, publish_reset).
+func serverResetCause(e Exit, v *health.Verdict) {
+	base, closed := strings.CutSuffix(v.Cause, "_closed")
+	if !closed || v.Layer < health.LayerHandshake || v.Layer > health.LayerPublish || e.RelayErr == nil {
+		return
+	}
+	if errors.Is(e.RelayErr, syscall.ECONNRESET) {
+		v.Cause = base + "_reset"
+	}
 }
