@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
@@ -21,9 +23,8 @@ func buildBinary(t *testing.T) string {
 		gobin = "go"
 	}
 	cmd := exec.Command(gobin, "build", "-o", bin, "../cmd/fmspush")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build:\n%s", out)
 	return bin
 }
 
@@ -37,20 +38,15 @@ func TestSoak(t *testing.T) {
 	d := 2 * time.Minute
 	if v := os.Getenv("SOAK"); v != "" {
 		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			t.Fatalf("SOAK=%q: %v", v, err)
-		}
+		d, err = time.ParseDuration(v)
+		require.NoError(t, err, "SOAK=%q", v)
 	}
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), d+3*time.Minute)
 	defer cancel()
 	rep, err := RunSoak(ctx, SoakOptions{Binary: bin, Dir: t.TempDir(), Duration: d, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Logf("soak: %s, %d faults, %d sessions, %d video frames accepted, monotonic %v",
 		rep.Duration.Round(time.Second), len(rep.Faults), len(rep.Stream.Sessions), rep.Stream.VideoFrames, rep.Stream.Monotonic)
-	for _, p := range rep.Problems {
-		t.Error(p)
-	}
+	require.Empty(t, rep.Problems, "the soak's problems")
 }
