@@ -7,7 +7,7 @@ import "sync"
 // still starts the new GOP.
 const recentAudio = 8
 
-// GOPSnapshot is what a new publish starts from: the parameter sets and the
+// GOPSnapshot is what a new publish starts from: the parameters and the
 // units since the last keyframe, the keyframe first. Units is empty when no
 // whole GOP start is cached. Everything in it is read-only.
 type GOPSnapshot struct {
@@ -17,17 +17,16 @@ type GOPSnapshot struct {
 }
 
 // GOPCache keeps the last GOP (from its keyframe, with the audio that goes
-// with it) and the current parameter sets, bounded in payload bytes. A GOP
-// that outgrows the bound is dropped and the cache waits for the next
-// keyframe: it never serves a GOP without its keyframe. Audio-only streams
-// are not cached. One goroutine may Push while any number call Snapshot.
+// with it), bounded in payload bytes. A GOP that outgrows the bound is
+// dropped and the cache waits for the next keyframe: it never serves a GOP
+// without its keyframe. Audio-only streams are not cached. The cache reads
+// no parameter set: each unit carries its parameters (Unit.Params, set by
+// their owner), and a snapshot's are those of its keyframe. One goroutine
+// may Push while any number call Snapshot.
 type GOPCache struct {
 	maxBytes int
 
 	mu      sync.Mutex
-	tracker ParamTracker
-	video   *VideoParams
-	audio   *AudioParams
 	units   []Unit // never reused in place: snapshots alias it
 	bytes   int
 	waiting bool
@@ -40,46 +39,18 @@ func NewGOPCache(maxBytes int) *GOPCache {
 	return &GOPCache{maxBytes: maxBytes, waiting: true}
 }
 
-// SetVideoParams installs parameters from a sequence header and reports
-// whether they changed.
-func (c *GOPCache) SetVideoParams(p VideoParams) bool {
+// Push adds a unit: a video keyframe starts a new GOP.
+func (c *GOPCache) Push(u Unit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.tracker.Set(p) {
-		return false
-	}
-	c.video = &p
-	return true
-}
-
-// SetAudioParams installs the audio parameters.
-func (c *GOPCache) SetAudioParams(p AudioParams) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.audio = &p
-}
-
-// Push adds a unit. For video it reports whether the unit carried in-band
-// parameter sets that differ from the current ones (the sequence header
-// must be resent; Snapshot already has the new sets).
-func (c *GOPCache) Push(u Unit) (paramsChanged bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !u.Codec.IsVideo() {
-		c.pushAudio(u)
-		return false
-	}
-	if changed, err := c.tracker.Observe(u); err == nil && changed {
-		p, _ := c.tracker.Params()
-		c.video, paramsChanged = &p, true
-	}
 	switch {
+	case !u.Codec.IsVideo():
+		c.pushAudio(u)
 	case u.Key:
 		c.startGOP(u)
 	case !c.waiting:
 		c.add(u)
 	}
-	return paramsChanged
 }
 
 func (c *GOPCache) pushAudio(u Unit) {
@@ -116,16 +87,21 @@ func (c *GOPCache) add(u Unit) {
 	c.units = append(c.units, u)
 }
 
-// Snapshot returns the current parameters and GOP. It is cheap (no unit is
-// copied) and safe to call while another goroutine pushes.
+// Snapshot returns the cached GOP with the parameters of its keyframe. It
+// is cheap (no unit is copied) and safe to call while another goroutine
+// pushes.
 func (c *GOPCache) Snapshot() GOPSnapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return GOPSnapshot{Video: c.video, Audio: c.audio, Units: c.units[:len(c.units):len(c.units)]}
+	s := GOPSnapshot{Units: c.units[:len(c.units):len(c.units)]}
+	if len(s.Units) > 0 && s.Units[0].Params != nil {
+		s.Video, s.Audio = s.Units[0].Params.Video, s.Units[0].Params.Audio
+	}
+	return s
 }
 
 // Reset forgets the cached GOP (for example when the source restarts with
-// new timestamps); parameters stay until new ones arrive.
+// new timestamps).
 func (c *GOPCache) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

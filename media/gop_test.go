@@ -52,12 +52,12 @@ func snapshotErr(s GOPSnapshot, maxBytes int) string {
 func TestGOPCacheStartsAtLastKeyframe(t *testing.T) {
 	c := loadSample(t)
 	g := NewGOPCache(4 << 20)
-	g.SetVideoParams(*c.Video)
-	g.SetAudioParams(*c.Audio)
+	params := &Params{Epoch: 1, Video: c.Video, Audio: c.Audio}
 	require.Empty(t, g.Snapshot().Units, "nothing before the first keyframe")
 	var lastKey Unit
 	var sinceKey, audioSinceKey int
 	for _, u := range c.Units {
+		u.Params = params
 		g.Push(u)
 		if u.Key && u.Codec.IsVideo() {
 			lastKey, sinceKey, audioSinceKey = u, 0, 0
@@ -92,10 +92,11 @@ func TestGOPCacheBound(t *testing.T) {
 	c := loadSample(t)
 	const bound = 60 << 10 // the sample's 2 s GOPs are larger than this
 	g := NewGOPCache(bound)
-	g.SetVideoParams(*c.Video)
+	params := &Params{Epoch: 1, Video: c.Video}
 	var sawEmptyAfterKey, sawNonEmpty bool
 	keys := 0
 	for _, u := range c.Units {
+		u.Params = params
 		g.Push(u)
 		if u.Key && u.Codec.IsVideo() {
 			keys++
@@ -118,8 +119,7 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 	l, err := NewLooper(loadSample(t), nil)
 	require.NoError(t, err)
 	g := NewGOPCache(300 << 10)
-	g.SetVideoParams(*l.Video())
-	g.SetAudioParams(*l.Audio())
+	params := &Params{Epoch: 1, Video: l.Video(), Audio: l.Audio()}
 	var done atomic.Bool
 	var wg sync.WaitGroup
 	var served atomic.Int64
@@ -143,6 +143,7 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		u, err := l.Next(context.Background())
 		require.NoError(t, err)
+		u.Params = params
 		g.Push(u)
 	}
 	done.Store(true)
@@ -150,14 +151,21 @@ func TestGOPCacheConcurrentSnapshots(t *testing.T) {
 	require.True(t, served.Load() > 0, "readers never saw a GOP")
 }
 
-// In-band parameter sets that change are reported and land in the snapshot.
-func TestGOPCacheInBandParamChange(t *testing.T) {
-	c := hevcClip(t)
-	g := NewGOPCache(1 << 20)
-	changed := g.Push(c.Units[0])
-	require.True(t, changed, "first in-band VPS/SPS/PPS is a change")
-	require.Equal(t, 320, g.Snapshot().Video.Width)
-	require.False(t, g.Push(c.Units[1]), "same sets are not a change")
+// A snapshot's parameters are those its keyframe carries, also when newer
+// ones came after it: the cache derives none of its own.
+func TestGOPCacheSnapshotParamsAreTheKeyframes(t *testing.T) {
+	c := loadSample(t)
+	g := NewGOPCache(4 << 20)
+	first := &Params{Epoch: 1, Video: c.Video, Audio: c.Audio}
+	second := first.WithVideo(VideoParams{Codec: CodecH264, Width: 320, Height: 180})
+	require.NotNil(t, second)
+	g.Push(Unit{Codec: CodecH264, Key: true, NALUs: [][]byte{{0x65}}, Params: first})
+	g.Push(Unit{Codec: CodecH264, DTS: 40 * time.Millisecond, NALUs: [][]byte{{0x41}}, Params: second})
+	s := g.Snapshot()
+	require.Same(t, c.Video, s.Video, "the keyframe's video parameters")
+	require.Same(t, c.Audio, s.Audio, "the keyframe's audio parameters")
+	g.Push(Unit{Codec: CodecH264, DTS: 80 * time.Millisecond, Key: true, NALUs: [][]byte{{0x65}}, Params: second})
+	require.Same(t, second.Video, g.Snapshot().Video, "the new keyframe's")
 	g.Reset()
 	require.Empty(t, g.Snapshot().Units)
 }
@@ -166,11 +174,13 @@ func TestGOPCacheInBandParamChange(t *testing.T) {
 func BenchmarkGOPCachePush(b *testing.B) {
 	c := loadSample(b)
 	g := NewGOPCache(4 << 20)
-	g.SetVideoParams(*c.Video)
+	params := &Params{Epoch: 1, Video: c.Video, Audio: c.Audio}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		g.Push(c.Units[i%len(c.Units)])
+		u := c.Units[i%len(c.Units)]
+		u.Params = params
+		g.Push(u)
 		i++
 	}
 }

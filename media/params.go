@@ -141,6 +141,15 @@ func complete(p VideoParams) bool {
 	return len(p.SPS) > 0 && len(p.PPS) > 0 && (p.Codec != CodecH265 || len(p.VPS) > 0)
 }
 
+func sameVideo(a, b VideoParams) bool {
+	return sameSets(a, b) && a.Width == b.Width && a.Height == b.Height
+}
+
+func sameAudio(a, b AudioParams) bool {
+	return a.Codec == b.Codec && bytes.Equal(a.Config, b.Config) && a.SampleRate == b.SampleRate &&
+		a.Channels == b.Channels
+}
+
 func sameSets(a, b VideoParams) bool {
 	return a.Codec == b.Codec && bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) &&
 		bytes.Equal(a.VPS, b.VPS)

@@ -112,3 +112,26 @@ func TestNewVideoParams(t *testing.T) {
 	_, err = NewVideoParams(CodecH265, nil, c.Video.SPS, c.Video.PPS)
 	require.Error(t, err, "H.265 without VPS")
 }
+
+// A version is new only when the parameters change; each is a new value
+// with the next epoch, and what did not change is shared, not copied.
+func TestParamsVersions(t *testing.T) {
+	c := loadSample(t)
+	var none *Params
+	p1 := none.WithVideo(*c.Video)
+	require.Equal(t, uint64(1), p1.Epoch)
+	require.Nil(t, p1.WithVideo(*c.Video), "the same video is no new version")
+	p2 := p1.WithAudio(*c.Audio)
+	require.Equal(t, uint64(2), p2.Epoch)
+	require.Same(t, p1.Video, p2.Video)
+	require.Nil(t, p2.WithAudio(*c.Audio), "the same audio is no new version")
+	small := *c.Video
+	small.Width = 320
+	p3 := p2.WithVideo(small)
+	require.NotNil(t, p3, "a new resolution is a new version")
+	require.Same(t, p2.Audio, p3.Audio)
+	require.Equal(t, 640, p2.Video.Width, "an old version never changes")
+	rate := *c.Video
+	rate.FrameRate = 30
+	require.Nil(t, p2.WithVideo(rate), "the frame rate alone needs no new header")
+}

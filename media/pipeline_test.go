@@ -25,13 +25,13 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 	l, err := NewLooper(c, nil)
 	require.NoError(t, err)
 	g := NewGOPCache(4 << 20)
-	g.SetVideoParams(*c.Video)
-	g.SetAudioParams(*c.Audio)
+	params := &Params{Epoch: 1, Video: c.Video, Audio: c.Audio}
 	// Warm the cache with 5.5 s so the publish starts mid-stream at a keyframe.
 	var u Unit
 	for u.DTS < 5500*time.Millisecond {
 		u, err = l.Next(context.Background())
 		require.NoError(t, err)
+		u.Params = params
 		g.Push(u)
 	}
 	snap := g.Snapshot()

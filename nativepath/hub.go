@@ -26,17 +26,23 @@ var errSlowTarget = errors.New("the target does not take media as fast as the so
 
 // hub runs one source (source.Retry reconnects it with backoff), rebases its
 // timestamps onto one continuous timeline, keeps the last GOP, and fans units
-// out to subscribers. The source's goroutine calls the Sink methods; the
-// mutex guards what subscribers read.
+// out to subscribers. It is the one owner of the codec parameters: it
+// derives them, once per change, from what the source announces and from
+// in-band parameter sets, and stamps every unit with the current version
+// (Unit.Params), so that the cache and the sessions never derive them
+// again. The source's goroutine calls the Sink methods; the mutex guards
+// what subscribers read.
 type hub struct {
 	source source.Source
 	log    hclog.Logger
 	gop    *media.GOPCache
 	retry  source.Retry // its limiter settings; run fills in the rest
 
-	mu      sync.Mutex
-	video   *media.VideoParams
-	audio   *media.AudioParams
+	mu sync.Mutex
+	// params is the current version; tracker follows the video parameter
+	// sets it is derived from.
+	params  *media.Params
+	tracker media.ParamTracker
 	subs    map[*subscription]struct{}
 	up      bool
 	lastErr error
@@ -101,37 +107,76 @@ func (h *hub) SourceRestarted() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.rebase.Discontinuity()
-	h.awaitKey = h.video != nil
+	h.awaitKey = h.video() != nil
 }
 
-// SetVideo implements source.Sink.
+// SetVideo implements source.Sink: a new version of the parameters when
+// they differ from the current ones.
 func (h *hub) SetVideo(p media.VideoParams) {
-	h.gop.SetVideoParams(p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.video = &p
-	h.notify()
+	h.tracker.Set(p)
+	h.install(h.params.WithVideo(p))
 }
 
-// SetAudio implements source.Sink.
+// SetAudio implements source.Sink: a new version of the parameters when
+// they differ from the current ones.
 func (h *hub) SetAudio(p media.AudioParams) {
-	h.gop.SetAudioParams(p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.audio = &p
-	h.notify()
+	h.install(h.params.WithAudio(p))
 }
 
-// WriteUnit implements source.Sink: rebase, cache, fan out.
+// install makes next (unless nil: no change) the current parameters.
+func (h *hub) install(next *media.Params) {
+	if next != nil {
+		h.params = next
+		h.notify()
+	}
+}
+
+// inBand derives new video parameters from a unit's in-band parameter
+// sets, when they change them. A new SPS that does not parse keeps the old
+// parameters.
+func (h *hub) inBand(u media.Unit) {
+	changed, err := h.tracker.Observe(u)
+	if err != nil {
+		h.log.Debug("ignoring in-band parameter sets", "error", err)
+	}
+	if changed {
+		p, _ := h.tracker.Params()
+		h.install(h.params.WithVideo(p))
+	}
+}
+
+// video returns the current video parameters (nil before any).
+func (h *hub) video() *media.VideoParams {
+	if h.params == nil {
+		return nil
+	}
+	return h.params.Video
+}
+
+// audio returns the current audio parameters (nil before any).
+func (h *hub) audio() *media.AudioParams {
+	if h.params == nil {
+		return nil
+	}
+	return h.params.Audio
+}
+
+// WriteUnit implements source.Sink: derive parameters, rebase, cache, fan out.
 func (h *hub) WriteUnit(u media.Unit) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if u.Codec.IsVideo() && h.awaitKey {
-		if !u.Key {
+	if u.Codec.IsVideo() {
+		if h.awaitKey && !u.Key {
 			return
 		}
 		h.awaitKey = false
+		h.inBand(u)
 	}
+	u.Params = h.params
 	u = h.rebase.Rebase(u)
 	h.gop.Push(u)
 	if !h.up || (u.Key && u.Codec.IsVideo()) {
@@ -170,15 +215,18 @@ func (h *hub) closeAll(err error) {
 // startable returns the view a publisher starts from, if it can start now:
 // the source is up and, with video, a GOP with its keyframe is cached.
 func (h *hub) startable() (media.GOPSnapshot, bool) {
-	if !h.up || (h.video == nil && h.audio == nil) {
+	if !h.up || (h.video() == nil && h.audio() == nil) {
 		return media.GOPSnapshot{}, false
 	}
 	snap := h.gop.Snapshot()
-	if h.video != nil && len(snap.Units) == 0 {
+	if h.video() != nil && len(snap.Units) == 0 {
 		return snap, false
 	}
-	if snap.Audio == nil {
-		snap.Audio = h.audio
+	// The audio track is decided from what the source announced by now
+	// (it may come after the keyframe).
+	snap.Audio = h.audio()
+	if snap.Video == nil {
+		snap.Video = h.video()
 	}
 	return snap, true
 }

@@ -34,11 +34,15 @@ type session struct {
 	sub  *subscription
 	base time.Duration
 
-	rebase   *media.Rebaser
-	params   media.ParamTracker
-	audio    bool // the source's audio units are passed on
-	silence  *media.SilenceGenerator
-	lastUnit time.Time
+	rebase *media.Rebaser
+	// sentVideo and sentAudio are the parameters of the last sequence
+	// headers sent: a unit whose parameters (the hub's, Unit.Params) differ
+	// brings a new header first.
+	sentVideo *media.VideoParams
+	sentAudio *media.AudioParams
+	audio     bool // the source's audio units are passed on
+	silence   *media.SilenceGenerator
+	lastUnit  time.Time
 
 	meter     delivery.Meter
 	acks      ackWatch
@@ -158,12 +162,13 @@ func (s *session) start(snap media.GOPSnapshot) error {
 		return err
 	}
 	if snap.Video != nil {
-		s.params.Set(*snap.Video)
+		s.sentVideo = snap.Video
 		if err := s.pub.WriteVideoConfig(*snap.Video, s.base); err != nil {
 			return err
 		}
 	}
 	if audio != nil {
+		s.sentAudio = snap.Audio
 		return s.pub.WriteAudioConfig(*audio, s.base)
 	}
 	return nil
@@ -199,10 +204,8 @@ func (s *session) write(u media.Unit) error {
 	}
 	u = s.rebase.Rebase(u)
 	s.rate.add(s.lastUnit, u.Size())
-	if u.Codec.IsVideo() {
-		if err := s.videoParamsChanged(u); err != nil {
-			return err
-		}
+	if err := s.paramsChanged(u); err != nil {
+		return err
 	}
 	units := []media.Unit{u}
 	if s.silence != nil && u.Codec.IsVideo() {
@@ -221,13 +224,23 @@ func (s *session) write(u media.Unit) error {
 	return nil
 }
 
-func (s *session) videoParamsChanged(u media.Unit) error {
-	changed, err := s.params.Observe(u)
-	if err != nil || !changed {
-		return nil // an unparsable in-band SPS keeps the old header
+// paramsChanged sends the sequence header of u's track first when u's
+// parameters differ from those last sent (a new resolution, new parameter
+// sets, a source restarted with other ones). The hub made them: comparing
+// pointers is enough, nothing is scanned here.
+func (s *session) paramsChanged(u media.Unit) error {
+	if u.Params == nil {
+		return nil
 	}
-	p, _ := s.params.Params()
-	return s.pub.WriteVideoConfig(p, u.DTS)
+	if v := u.Params.Video; u.Codec.IsVideo() && v != nil && v != s.sentVideo {
+		s.sentVideo = v
+		return s.pub.WriteVideoConfig(*v, u.DTS)
+	}
+	if a := u.Params.Audio; !u.Codec.IsVideo() && s.audio && a != nil && a != s.sentAudio {
+		s.sentAudio = a
+		return s.pub.WriteAudioConfig(*a, u.DTS)
+	}
+	return nil
 }
 
 func (s *session) account(u media.Unit) {
