@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
@@ -46,7 +47,7 @@ func pushToEmulator(t *testing.T, mk driverFor, profile string) {
 // camera URL), or from the sample when source is empty. A live source's
 // buffered start is not compared with the wall time.
 func pushSourceToEmulator(t *testing.T, mk driverFor, profile, source string) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: profile})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: profile})
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, s := range srv.Sessions() {
@@ -99,7 +100,7 @@ var rejections = []struct {
 func rejectionLayers(t *testing.T, mk driverFor) {
 	for _, tc := range rejections {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: tc.profile, Rules: tc.rules})
+			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: tc.profile, Rules: tc.rules})
 			v := driverVerdict(t, mk(t, sampleSettings(t, srv.URL("live", "rej"))))
 			s := lastSession(t, srv)
 			t.Logf("emulator: %+v", s.Verdict)
@@ -118,7 +119,7 @@ func TestEmulatorRejectionLayers(t *testing.T) { rejectionLayers(t, execFor) }
 // timelineContinues pushes with base 90 s and checks on the emulator that
 // the target's timeline starts there and never goes backwards.
 func timelineContinues(t *testing.T, mk driverFor) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
 	const base = 90 * time.Second
 	r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "base"))), base)
 	r.waitLive(t, 20*time.Second)
@@ -140,7 +141,7 @@ func TestTimelineContinuesFromBase(t *testing.T) { timelineContinues(t, execFor)
 // starting from the first one's last timestamp (as the supervisor does on a
 // switch), and checks that the emulator saw one monotonic timeline.
 func switchKeepsTimeline(t *testing.T, first, second driverFor) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient})
 	base := time.Duration(0)
 	for i, mk := range []driverFor{first, second} {
 		r := startRun(t, mk(t, sampleSettings(t, srv.URL("live", "switch"))), base)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fmspush/fmspush/ffmpegpath/tap"
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
 	"github.com/fmspush/fmspush/internal/testpeer"
@@ -181,7 +182,7 @@ func TestRelayPausedHook(t *testing.T) {
 // The relay's readings feed the signals: what the server's application
 // acknowledged since the publish, the acks, the lag.
 func TestTapWatchReportsTheRelaysReadings(t *testing.T) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud})
 	set := sampleSettings(t, srv.URL("live", "sigkey"))
 	log, buf := testLogger(t)
 	set.Logger = log

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
@@ -34,7 +35,7 @@ func stallRun(t *testing.T, mk driverFor, source, how string) time.Duration {
 
 // stallRunWith is stallRun with the settings edited (after the target is set).
 func stallRunWith(t *testing.T, mk driverFor, source, how string, edit func(*Settings)) time.Duration {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"stall_after_publish=" + stallAfter.String()}})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"stall_after_publish=" + stallAfter.String()}})
 	set := sampleSettings(t, srv.URL("live", "stallkey"))
 	if source != "" {
 		set.Source, set.SampleFile = source, ""
@@ -117,7 +118,7 @@ func TestServerStallWithoutTheRelay(t *testing.T) {
 // the verdict, the logs or the tail (a key followed by a slash is covered
 // by the capture l3_already_publishing_echo).
 func TestNameLockedEchoedKeyIsMasked(t *testing.T) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"single_publisher"}})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{"single_publisher"}})
 	target := srv.URL("live", "Sk3yQQ9")
 	first := startRun(t, execFor(t, sampleSettings(t, target)), 0)
 	first.waitLive(t, 20*time.Second)

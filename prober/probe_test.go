@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/prober"
@@ -31,7 +32,7 @@ func probe(t testing.TB, url string, opts prober.Options) *prober.Result {
 
 func startSim(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	t.Helper()
-	return testpeer.StartEmulator(t, &fmsim.Server{Profile: profile, Rules: rules})
+	return fmsimtest.StartEmulator(t, &fmsim.Server{Profile: profile, Rules: rules})
 }
 
 func wantStatuses(t *testing.T, res *prober.Result, want ...string) {

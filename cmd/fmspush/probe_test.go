@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/prober"
@@ -23,7 +24,7 @@ func TestProbeCommandAllOkOnNginx(t *testing.T) {
 }
 
 func TestProbeCommandJSONVerdictOnRejection(t *testing.T) {
-	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: "companion", Rules: []string{"reject_flashver=FMLE/"}})
+	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: "companion", Rules: []string{"reject_flashver=FMLE/"}})
 	var out, errb bytes.Buffer
 	code := probeCommand([]string{"-json", "-no-bisect", srv.URL("live", "k")}, &out, &errb)
 	var res prober.Result

@@ -1,4 +1,9 @@
-package testpeer
+// Package fmsimtest starts the FMS emulator (package fmsim) for tests, as
+// net/http/httptest starts HTTP servers. It lives apart from
+// internal/testpeer because the packages fmsim itself depends on (rtmp,
+// media) use testpeer in their tests: testpeer importing fmsim would close
+// a cycle.
+package fmsimtest
 
 import (
 	"testing"
@@ -13,7 +18,7 @@ import (
 // becomes "127.0.0.1:0", a free loopback port; srv.URL names it. It fails the
 // test when the server does not start (a bad profile or rule). For example:
 //
-//	srv := testpeer.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, Rules: []string{"single_publisher"}})
+//	srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, Rules: []string{"single_publisher"}})
 func StartEmulator(t testing.TB, srv *fmsim.Server) *fmsim.Server {
 	t.Helper()
 	if srv.Listen == "" {
