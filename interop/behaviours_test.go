@@ -86,9 +86,7 @@ func hostile(b testpeer.HostileBehaviour) func(t *testing.T) string {
 	return func(t *testing.T) string {
 		h := testpeer.StartHostile(t, b)
 		t.Cleanup(func() {
-			if err := h.Err(); err != nil {
-				t.Errorf("the hostile server could not read the client: %v", err)
-			}
+			require.NoError(t, h.Err(), "the hostile server could not read the client")
 		})
 		return h.URL("live", "behaviourkey")
 	}
@@ -135,9 +133,7 @@ var serverBehaviours = []serverBehaviour{
 	row("close_after_handshake", hostile(testpeer.HostileCloseAfterHandshake), health.LayerConnect, "connect_closed", quick, quick),
 	{name: "reset_at_connect", start: hostile(testpeer.HostileResetAtConnect),
 		native: verdictWant{layer: health.LayerConnect, cause: "connect_reset", within: quick},
-		ffmpeg: verdictWant{layer: health.LayerConnect, cause: "connect_closed", within: quick},
-		differs: "ffmpeg's RTMP layer reports every failed read of a message as EIO (\"Input/output error\"): " +
-			"a reset and a close read the same, and the ffmpeg path says closed"},
+		ffmpeg: verdictWant{layer: health.LayerConnect, cause: "connect_reset", within: quick}},
 	row("silent_after_handshake", hostile(testpeer.HostileSilentAfterHandshake), health.LayerConnect, "connect_timeout",
 		stepTimeout+slack, ioTimeout+slack),
 	// A flood keeps every read timeout from firing: the ffmpeg path's

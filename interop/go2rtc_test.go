@@ -1,8 +1,6 @@
 package interop_test
 
 import (
-	"context"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -30,12 +28,8 @@ func TestGo2RTCPlaybackTimestampsBreak(t *testing.T) {
 	t.Parallel()
 	testpeer.Need(t, "ffmpeg")
 	s := testpeer.StartGo2RTCStreams(t, "plain")
-	ctx, cancel := context.WithCancel(context.Background())
-	pub := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
-		"-i", testpeer.SamplePath(t), "-c", "copy", "-f", "flv", s.PublishURL("plain"))
-	require.NoError(t, pub.Start())
+	testpeer.PublishSample(t, s.PublishURL("plain"))
 	began := time.Now()
-	t.Cleanup(func() { cancel(); pub.Wait() })
 
 	pb := play(t, s, "plain", 55*time.Second)
 	// play returns when ffprobe exits: its start was pb.wall before now.

@@ -195,7 +195,7 @@ func hvcCSize(t *testing.T, c *mp4.HvcC) (int, int) {
 		require.NoError(t, sps.Unmarshal(a.Nalus[0].NALUnit))
 		return sps.Width(), sps.Height()
 	}
-	t.Fatal("no SPS in the HEVC decoder configuration")
+	require.Fail(t, "no SPS in the HEVC decoder configuration")
 	return 0, 0
 }
 

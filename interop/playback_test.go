@@ -84,7 +84,7 @@ func play(t *testing.T, srv *testpeer.Server, name string, d time.Duration) *pla
 			return pb
 		}
 		if len(pb.video) > 0 || time.Now().After(deadline) {
-			t.Fatalf("play %s from %s: %v after %v and %d video packets\n%s\nserver log:\n%s", name, srv.Name, err,
+			require.Failf(t, "no playback", "play %s from %s: %v after %v and %d video packets\n%s\nserver log:\n%s", name, srv.Name, err,
 				pb.wall.Round(time.Millisecond), len(pb.video), pb.stderr, tail(srv.Log.String(), 30))
 		}
 		time.Sleep(200 * time.Millisecond) // retry interval, not a wait for a condition

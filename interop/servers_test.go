@@ -78,7 +78,7 @@ func newPath(t *testing.T, kind, target string, src source, log hclog.Logger) su
 		require.NoError(t, err)
 		return d
 	}
-	t.Fatalf("unknown path %q", kind)
+	require.Failf(t, "unknown path", "unknown path %q", kind)
 	return nil
 }
 
@@ -142,7 +142,7 @@ func (r *run) running(t *testing.T, what string) {
 	select {
 	case err := <-r.done:
 		r.done <- err
-		t.Fatalf("%s ended: %v", what, err)
+		require.Failf(t, "the run ended", "%s ended: %v", what, err)
 	default:
 	}
 }
@@ -160,16 +160,16 @@ func startRun(t *testing.T, p path, what string) *run {
 		case err := <-r.done:
 			r.done <- err
 		case <-time.After(15 * time.Second):
-			t.Errorf("%s: Run did not return within 15s of cancel", what)
+			require.Failf(t, "Run did not return", "%s: Run did not return within 15s of cancel", what)
 		}
 	})
 	select {
 	case <-r.sig.Live():
 	case err := <-r.done:
 		r.done <- err
-		t.Fatalf("%s ended before going live: %v", what, err)
+		require.Failf(t, "the run ended before going live", "%s ended before going live: %v", what, err)
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s not live within 30s", what)
+		require.Failf(t, "not live", "%s not live within 30s", what)
 	}
 	return r
 }
@@ -184,7 +184,7 @@ func (r *run) stop(t *testing.T, what string) {
 		r.done <- err
 		require.NoError(t, err, "%s, stopped", what)
 	case <-time.After(15 * time.Second):
-		t.Fatalf("%s: Run did not return within 15s of cancel", what)
+		require.Failf(t, "Run did not return", "%s: Run did not return within 15s of cancel", what)
 	}
 }
 
@@ -202,11 +202,9 @@ func supervise(t *testing.T, name string, p supervisor.Path, log hclog.Logger) *
 		cancel()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: supervisor: %v", name, err)
-			}
+			require.NoError(t, err, "%s: supervisor", name)
 		case <-time.After(20 * time.Second):
-			t.Errorf("%s: the supervisor did not return within 20s of cancel", name)
+			require.Failf(t, "the supervisor did not return", "%s: the supervisor did not return within 20s of cancel", name)
 		}
 	})
 	return st

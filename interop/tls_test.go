@@ -51,7 +51,7 @@ func tlsPath(t *testing.T, kind, target, caFile, serverName string, log hclog.Lo
 		require.NoError(t, err)
 		return d
 	}
-	t.Fatalf("unknown path %q", kind)
+	require.Failf(t, "unknown path", "unknown path %q", kind)
 	return nil
 }
 
