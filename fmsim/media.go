@@ -8,6 +8,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/fmspush/fmspush/media"
 )
 
 // packet is one decoded FLV tag body (an RTMP audio or video message).
@@ -23,14 +24,11 @@ type packet struct {
 
 // Legacy FLV codec ids and Enhanced RTMP packet types.
 const (
-	flvCodecAVC  = 7
-	flvCodecHEVC = 12
-	flvSoundAAC  = 10
-	flvSoundEx   = 9
-	exSeqStart   = 0
-	exFrames     = 1
-	exSeqEnd     = 2
-	exFramesX    = 3
+	flvSoundEx = 9
+	exSeqStart = 0
+	exFrames   = 1
+	exSeqEnd   = 2
+	exFramesX  = 3
 )
 
 var errShort = errors.New("tag body too short")
@@ -48,9 +46,9 @@ func parseVideo(b []byte) (packet, error) {
 	frameType, codecID := b[0]>>4, b[0]&0x0f
 	p.key = frameType == 1
 	switch codecID {
-	case flvCodecAVC:
+	case media.FLVCodecAVC:
 		p.codec = "h264"
-	case flvCodecHEVC:
+	case media.FLVCodecHEVC:
 		p.codec = "hevc"
 	default:
 		p.codec, p.kind = fmt.Sprintf("video_codec_%d", codecID), "video_other"
@@ -140,7 +138,7 @@ func parseAudio(b []byte) (packet, error) {
 		return p, errShort
 	}
 	switch format := b[0] >> 4; format {
-	case flvSoundAAC:
+	case media.FLVSoundAAC:
 		p.codec = "aac"
 		if len(b) < 2 {
 			return p, errShort

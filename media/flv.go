@@ -17,11 +17,21 @@ const (
 	FLVTagScript uint8 = 18
 )
 
-// FLV legacy codec ids and Enhanced RTMP FourCCs.
+// FLV codec ids: the legacy VideoTagHeader's CodecID and the
+// AudioTagHeader's SoundFormat (also onMetaData's videocodecid and
+// audiocodecid), declared once for the project.
 const (
-	flvCodecAVC      = 7
-	flvCodecHEVC     = 12 // legacy id used by Chinese CDNs
-	flvSoundAAC      = 10
+	// FLVCodecAVC is H.264.
+	FLVCodecAVC = 7
+	// FLVCodecHEVC is H.265 the way Chinese CDNs extended FLV before
+	// Enhanced RTMP (AVC-like packets).
+	FLVCodecHEVC = 12
+	// FLVSoundAAC is AAC.
+	FLVSoundAAC = 10
+)
+
+// FLV frame types and Enhanced RTMP packet types and FourCCs.
+const (
 	flvFrameKey      = 1
 	flvFrameCommand  = 5
 	flvExHeader      = 0x80
@@ -220,7 +230,7 @@ func amfMap(v any) map[string]any {
 
 func (r *FLVReader) decodeAudio(tag FLVTag) (FLVPacket, bool, error) {
 	b := tag.Data
-	if b[0]>>4 != flvSoundAAC {
+	if b[0]>>4 != FLVSoundAAC {
 		return FLVPacket{}, false, &UnsupportedError{What: fmt.Sprintf("FLV sound format %d", b[0]>>4)}
 	}
 	if len(b) < 2 {
@@ -298,9 +308,9 @@ func parseVideoTag(b []byte) (videoTag, error) {
 	}
 	v := videoTag{frameType: b[0] >> 4}
 	switch b[0] & 0x0f {
-	case flvCodecAVC:
+	case FLVCodecAVC:
 		v.codec = CodecH264
-	case flvCodecHEVC:
+	case FLVCodecHEVC:
 		v.codec = CodecH265
 	default:
 		return v, &UnsupportedError{What: fmt.Sprintf("FLV video codec id %d", b[0]&0x0f)}

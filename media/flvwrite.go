@@ -19,7 +19,7 @@ const (
 	HEVCLegacy                   // legacy codec id 12 (Chinese CDNs)
 )
 
-const aacSoundFlags = flvSoundAAC<<4 | 0x0f // AAC, 44 kHz, 16-bit, stereo, as the spec demands
+const aacSoundFlags = FLVSoundAAC<<4 | 0x0f // AAC, 44 kHz, 16-bit, stereo, as the spec demands
 
 // VideoSequenceHeaderTag returns the FLV video tag body of a sequence header
 // for p (AVC legacy, H.265 by mode).
@@ -30,14 +30,14 @@ func VideoSequenceHeaderTag(p VideoParams, mode HEVCMode) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return append([]byte{flvFrameKey<<4 | flvCodecAVC, 0, 0, 0, 0}, rec...), nil
+		return append([]byte{flvFrameKey<<4 | FLVCodecAVC, 0, 0, 0, 0}, rec...), nil
 	case CodecH265:
 		rec, err := HEVCConfig(p)
 		if err != nil {
 			return nil, err
 		}
 		if mode == HEVCLegacy {
-			return append([]byte{flvFrameKey<<4 | flvCodecHEVC, 0, 0, 0, 0}, rec...), nil
+			return append([]byte{flvFrameKey<<4 | FLVCodecHEVC, 0, 0, 0, 0}, rec...), nil
 		}
 		return append([]byte{flvExHeader | flvFrameKey<<4 | exSequenceStart, 'h', 'v', 'c', '1'}, rec...), nil
 	}
@@ -58,9 +58,9 @@ func VideoFrameTag(u Unit, mode HEVCMode) ([]byte, error) {
 	var hdr []byte
 	switch {
 	case u.Codec == CodecH264:
-		hdr = []byte{ft<<4 | flvCodecAVC, 1}
+		hdr = []byte{ft<<4 | FLVCodecAVC, 1}
 	case u.Codec == CodecH265 && mode == HEVCLegacy:
-		hdr = []byte{ft<<4 | flvCodecHEVC, 1}
+		hdr = []byte{ft<<4 | FLVCodecHEVC, 1}
 	case u.Codec == CodecH265:
 		hdr = []byte{flvExHeader | ft<<4 | exCodedFrames, 'h', 'v', 'c', '1'}
 	default:
@@ -178,9 +178,9 @@ func (w *FLVWriter) WriteUnit(u Unit) error {
 func FLVMetadata(v *VideoParams, a *AudioParams) amf0.ECMAArray {
 	m := amf0.ECMAArray{{Key: "duration", Value: 0.0}}
 	if v != nil {
-		id := float64(flvCodecAVC)
+		id := float64(FLVCodecAVC)
 		if v.Codec == CodecH265 {
-			id = flvCodecHEVC
+			id = FLVCodecHEVC
 		}
 		m = append(m,
 			amf0.ObjectEntry{Key: "width", Value: float64(v.Width)},
@@ -195,7 +195,7 @@ func FLVMetadata(v *VideoParams, a *AudioParams) amf0.ECMAArray {
 			amf0.ObjectEntry{Key: "audiosamplerate", Value: float64(a.SampleRate)},
 			amf0.ObjectEntry{Key: "audiosamplesize", Value: 16.0},
 			amf0.ObjectEntry{Key: "stereo", Value: a.Channels > 1},
-			amf0.ObjectEntry{Key: "audiocodecid", Value: float64(flvSoundAAC)})
+			amf0.ObjectEntry{Key: "audiocodecid", Value: float64(FLVSoundAAC)})
 	}
 	return append(m, amf0.ObjectEntry{Key: "encoder", Value: "fmspush"},
 		amf0.ObjectEntry{Key: "filesize", Value: 0.0})

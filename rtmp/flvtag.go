@@ -4,13 +4,6 @@ import (
 	"github.com/fmspush/fmspush/media"
 )
 
-// FLV codec ids.
-const (
-	FLVCodecAVC        = 7  // H.264
-	FLVCodecHEVCLegacy = 12 // H.265 the way Chinese CDNs extended FLV
-	FLVCodecAAC        = 10 // AAC
-)
-
 // FourCCHEVC is the Enhanced RTMP FourCC of H.265, also used as onMetaData videocodecid.
 const FourCCHEVC = 0x68766331 // "hvc1"
 
@@ -58,11 +51,11 @@ func MetadataFor(v *media.VideoParams, a *media.AudioParams, h265 H265Mode) Meta
 	if v != nil {
 		md.HasVideo = true
 		md.Width, md.Height, md.FrameRate = float64(v.Width), float64(v.Height), v.FrameRate
-		md.VideoCodecID = FLVCodecAVC
+		md.VideoCodecID = media.FLVCodecAVC
 		if v.Codec == media.CodecH265 {
 			md.VideoCodecID = FourCCHEVC
 			if h265 == H265Legacy {
-				md.VideoCodecID = FLVCodecHEVCLegacy
+				md.VideoCodecID = media.FLVCodecHEVC
 			}
 		}
 	}
@@ -70,7 +63,7 @@ func MetadataFor(v *media.VideoParams, a *media.AudioParams, h265 H265Mode) Meta
 		md.HasAudio = true
 		md.AudioSampleRate, md.AudioSampleSize = float64(a.SampleRate), 16
 		md.Stereo = a.Channels >= 2
-		md.AudioCodecID = FLVCodecAAC
+		md.AudioCodecID = media.FLVSoundAAC
 	}
 	return md
 }

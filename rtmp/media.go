@@ -168,7 +168,7 @@ func isCodedFrame(tagType uint8, body []byte) bool {
 		return false
 	}
 	if tagType == TypeAudio {
-		return body[0]>>4 != FLVCodecAAC || body[1] == 1
+		return body[0]>>4 != media.FLVSoundAAC || body[1] == 1
 	}
 	if body[0]&0x80 != 0 {
 		pt := body[0] & 0x0F
