@@ -335,7 +335,7 @@ func (r *remux) exit() Exit {
 		End: r.end, ExitCode: r.exitCode, Binary: "libav", Stalled: r.stalled.Load(), StaleFor: staleFor,
 		NoVideoFor: r.noVideoFor, Stopped: r.stopping.Load(), ResetHow: r.resetHow}
 	if st := r.serverStall; st != nil {
-		e.ServerStalledAt, e.ServerStalledFor, e.Queued = st.At, st.For, st.Queued
+		e.ServerStalledAt, e.ServerStalledFor, e.Queued, e.StallEvidence = st.At, st.For, st.Queued, st.Evidence
 	}
 	return e
 }
