@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/nativepath"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -53,11 +54,11 @@ func TestHEVCOnLal(t *testing.T) {
 	lal := testpeer.StartLalRTSP(t)
 	for _, c := range []struct {
 		name  string
-		mode  rtmp.H265Mode
+		mode  media.HEVCMode
 		relay string // the carriage lal relays to an RTMP player
 	}{
-		{"enhanced", rtmp.H265Enhanced, "enhanced"},
-		{"legacy", rtmp.H265Legacy, "legacy"},
+		{"enhanced", media.HEVCEnhanced, "enhanced"},
+		{"legacy", media.HEVCLegacy, "legacy"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

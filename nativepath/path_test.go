@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/stretchr/testify/require"
@@ -18,10 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startEmulator(t *testing.T, profile string, rules ...string) *fmsim.Server {
 	t.Helper()
-	srv := &fmsim.Server{Listen: "127.0.0.1:0", Profile: profile, Rules: rules, MaxSegment: 1448}
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return fmsimtest.StartEmulator(t, &fmsim.Server{Profile: profile, Rules: rules, MaxSegment: 1448})
 }
 
 // runFor publishes for d (measured by the target's accepted video frames,

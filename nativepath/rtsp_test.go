@@ -10,6 +10,7 @@ import (
 
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
 	"github.com/stretchr/testify/require"
 )
@@ -128,7 +129,7 @@ func TestH265CameraBothCarriages(t *testing.T) {
 	_, cam := camera(t, "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i",
 		"sine=frequency=440:sample_rate=44100", "-c:v", "libx265", "-preset", "ultrafast",
 		"-x265-params", "keyint=25:log-level=error", "-c:a", "aac")
-	for _, mode := range []rtmp.H265Mode{rtmp.H265Enhanced, rtmp.H265Legacy} {
+	for _, mode := range []media.HEVCMode{media.HEVCEnhanced, media.HEVCLegacy} {
 		srv := startEmulator(t, "companion")
 		p := mustNew(t, Settings{Source: cam, Target: srv.URL("live", "hevc"), Publish: rtmp.PublishOptions{H265: mode}})
 		r := start(t, p, 0)

@@ -6,6 +6,7 @@ import (
 	"log"
 	"time"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/media/sample"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -29,7 +30,7 @@ func ExampleDial() {
 	if err != nil {
 		return
 	}
-	p.WriteMetadata(rtmp.MetadataFor(clip.Video, clip.Audio, rtmp.H265Enhanced))
+	p.WriteMetadata(rtmp.MetadataFor(clip.Video, clip.Audio, media.HEVCEnhanced))
 	p.WriteVideoConfig(*clip.Video, 0)
 	p.WriteAudioConfig(*clip.Audio, 0)
 	for _, u := range clip.Units {

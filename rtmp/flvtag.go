@@ -7,17 +7,6 @@ import (
 // FourCCHEVC is the Enhanced RTMP FourCC of H.265, also used as onMetaData videocodecid.
 const FourCCHEVC = 0x68766331 // "hvc1"
 
-// H265Mode chooses how H.265 goes into FLV tags.
-type H265Mode int
-
-// H.265 carriage modes.
-const (
-	// H265Enhanced is Enhanced RTMP (ExVideoTagHeader, FourCC hvc1).
-	H265Enhanced H265Mode = iota
-	// H265Legacy is the pre-Enhanced-RTMP codec id 12 with AVC-like packets.
-	H265Legacy
-)
-
 // FLV video tag packet types that isCodedFrame tells apart.
 const (
 	flvPacketNALU       = 1 // AVCPacketType / legacy HEVC: coded frames
@@ -46,7 +35,7 @@ type Metadata struct {
 const DefaultEncoder = "fmspush"
 
 // MetadataFor fills Metadata from codec parameters (either may be nil).
-func MetadataFor(v *media.VideoParams, a *media.AudioParams, h265 H265Mode) Metadata {
+func MetadataFor(v *media.VideoParams, a *media.AudioParams, h265 media.HEVCMode) Metadata {
 	md := Metadata{Encoder: DefaultEncoder}
 	if v != nil {
 		md.HasVideo = true
@@ -54,7 +43,7 @@ func MetadataFor(v *media.VideoParams, a *media.AudioParams, h265 H265Mode) Meta
 		md.VideoCodecID = media.FLVCodecAVC
 		if v.Codec == media.CodecH265 {
 			md.VideoCodecID = FourCCHEVC
-			if h265 == H265Legacy {
+			if h265 == media.HEVCLegacy {
 				md.VideoCodecID = media.FLVCodecHEVC
 			}
 		}

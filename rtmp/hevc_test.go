@@ -39,7 +39,7 @@ func TestPublishHEVCBothModes(t *testing.T) {
 	require.NoError(t, err, "our hvcC does not parse back: %+v", parsed)
 	require.Equal(t, 320, parsed.Width, "our hvcC does not parse back: %+v", parsed)
 	require.Equal(t, 240, parsed.Height, "our hvcC does not parse back: %+v", parsed)
-	for _, mode := range []rtmp.H265Mode{rtmp.H265Enhanced, rtmp.H265Legacy} {
+	for _, mode := range []media.HEVCMode{media.HEVCEnhanced, media.HEVCLegacy} {
 		sim := &fmsim.Server{Listen: "127.0.0.1:0", Rules: []string{"validate_nalu=true", "require_seq_header=true"}}
 		require.NoError(t, sim.Start())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

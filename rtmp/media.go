@@ -104,7 +104,7 @@ func (p *Publisher) WriteMetadata(md Metadata) error {
 // WriteVideoConfig sends the video sequence header for v (AVC, or H.265 per
 // PublishOptions.H265) at ts.
 func (p *Publisher) WriteVideoConfig(v media.VideoParams, ts time.Duration) error {
-	body, err := media.VideoSequenceHeaderTag(v, p.hevcMode())
+	body, err := media.VideoSequenceHeaderTag(v, p.opts.H265)
 	if err != nil {
 		return fmt.Errorf("rtmp: %w", err)
 	}
@@ -130,7 +130,7 @@ func (p *Publisher) WriteUnit(u media.Unit) error {
 // WriteVideo sends one H.264 or H.265 access unit (AVCC, composition time
 // PTS-DTS) at its DTS.
 func (p *Publisher) WriteVideo(u media.Unit) error {
-	body, err := media.VideoFrameTag(u, p.hevcMode())
+	body, err := media.VideoFrameTag(u, p.opts.H265)
 	if err != nil {
 		return fmt.Errorf("rtmp: %w", err)
 	}
@@ -144,14 +144,6 @@ func (p *Publisher) WriteAudio(u media.Unit) error {
 	}
 	m := &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: media.AudioFrameTag(u)}
 	return p.writeMediaMode(m, false, true, p.opts.AudioCoalesce > 0)
-}
-
-// hevcMode is PublishOptions.H265 in package media's terms.
-func (p *Publisher) hevcMode() media.HEVCMode {
-	if p.opts.H265 == H265Legacy {
-		return media.HEVCLegacy
-	}
-	return media.HEVCEnhanced
 }
 
 func ms(d time.Duration) uint32 {

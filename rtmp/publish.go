@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/redact"
 )
 
@@ -53,7 +54,7 @@ type PublishOptions struct {
 	// PublishType is publish's third argument (DefaultPublishType if empty).
 	PublishType string
 	// H265 chooses Enhanced RTMP (default) or legacy codec id 12 for H.265.
-	H265 H265Mode
+	H265 media.HEVCMode
 	// TLSConfig is used for rtmps; ServerName defaults to the URL's host (SNI).
 	TLSConfig *tls.Config
 	// StepTimeout bounds each setup step (dial, handshake, connect, publish)

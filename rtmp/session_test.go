@@ -18,6 +18,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 
 	"github.com/stretchr/testify/require"
 )
@@ -197,7 +198,7 @@ func TestResetAfterFirstFrameIsL5(t *testing.T) {
 	require.NoError(t, err)
 	defer p.Close()
 	su := loadSample(t)
-	require.NoError(t, p.WriteMetadata(MetadataFor(&su.video, &su.audio, H265Enhanced)))
+	require.NoError(t, p.WriteMetadata(MetadataFor(&su.video, &su.audio, media.HEVCEnhanced)))
 	require.NoError(t, p.WriteVideoConfig(su.video, 0))
 	for _, u := range su.units {
 		if p.WriteUnit(u) != nil {

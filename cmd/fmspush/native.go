@@ -4,6 +4,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/nativepath"
 	"github.com/fmspush/fmspush/rtmp"
 	"github.com/fmspush/fmspush/supervisor"
@@ -25,7 +26,7 @@ func publishOptions(st config.Stream) rtmp.PublishOptions {
 		o.HeaderPolicy = rtmp.HeaderType0
 	}
 	if st.Native.H265 == config.H265Legacy {
-		o.H265 = rtmp.H265Legacy
+		o.H265 = media.HEVCLegacy
 	}
 	return o
 }
