@@ -185,15 +185,22 @@ func report(b *testing.B, what string, ss []steps, note string) {
 	for _, s := range ss {
 		ds = append(ds, s.total)
 	}
-	p50, p99 := pct(ds, 0.5), pct(ds, 0.99)
+	p50, p99, runs := metrics(b, what, ds)
+	b.Logf("%s at %v RTT: n %d, p50 %v, p99 (= max) %v; medians: %v; runs %s%s", what, benchRTT, len(ds),
+		p50.Round(time.Millisecond), p99.Round(time.Millisecond), medSteps(ss), strings.Join(runs, " "), note)
+}
+
+// metrics reports p50 and p99 (nearest rank: the largest of a few) of ds
+// as the benchmark's metrics what_p50_ms and what_p99_ms, and returns them
+// with every run as text.
+func metrics(b *testing.B, what string, ds []time.Duration) (p50, p99 time.Duration, runs []string) {
+	p50, p99 = pct(ds, 0.5), pct(ds, 0.99)
 	b.ReportMetric(ms(p50), what+"_p50_ms")
 	b.ReportMetric(ms(p99), what+"_p99_ms")
-	var runs []string
 	for _, d := range ds {
 		runs = append(runs, d.Round(time.Millisecond).String())
 	}
-	b.Logf("%s at %v RTT: n %d, p50 %v, p99 (= max) %v; medians: %v; runs %s%s", what, benchRTT, len(ds),
-		p50.Round(time.Millisecond), p99.Round(time.Millisecond), medSteps(ss), strings.Join(runs, " "), note)
+	return p50, p99, runs
 }
 
 // BenchmarkColdStartAt100msRTT: from the service's start (in process: config
@@ -342,16 +349,9 @@ func BenchmarkStallTakeover(b *testing.B) {
 	}
 }
 
-// reportRuns reports p50 and p99 (nearest rank: the largest of a few) of
-// ds as metrics and logs every run.
+// reportRuns reports ds's p50 and p99 and logs every run.
 func reportRuns(b *testing.B, what string, ds []time.Duration) {
-	p50, p99 := pct(ds, 0.5), pct(ds, 0.99)
-	b.ReportMetric(ms(p50), what+"_p50_ms")
-	b.ReportMetric(ms(p99), what+"_p99_ms")
-	var runs []string
-	for _, d := range ds {
-		runs = append(runs, d.Round(time.Millisecond).String())
-	}
+	p50, p99, runs := metrics(b, what, ds)
 	b.Logf("%s: n %d, p50 %v, p99 (= max) %v; runs %s", what, len(ds),
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond), strings.Join(runs, ", "))
 }
