@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -121,7 +122,7 @@ type Stream struct {
 	// Prefer is the path that is active when both are healthy (default native).
 	Prefer PathKind
 	// Audio is the audio policy (default copy).
-	Audio AudioPolicy
+	Audio media.AudioPolicy
 	// FFmpeg is the `ffmpeg` block.
 	FFmpeg FFmpeg
 	// Native is the `native` block.
@@ -177,24 +178,6 @@ type PathKind string
 const (
 	PathFFmpeg PathKind = "ffmpeg"
 	PathNative PathKind = "native"
-)
-
-// AudioPolicy says what a stream does with audio.
-type AudioPolicy string
-
-// The audio policies.
-const (
-	// AudioCopy passes the source's audio through (AAC/MP3 as is; the ffmpeg
-	// path transcodes other codecs to AAC). A source without audio gives a
-	// video-only stream.
-	AudioCopy AudioPolicy = "copy"
-	// AudioSilentIfMissing copies the source's audio, or adds silent AAC when
-	// the source has none.
-	AudioSilentIfMissing AudioPolicy = "silent_if_missing"
-	// AudioSilent replaces any audio with silent AAC.
-	AudioSilent AudioPolicy = "silent"
-	// AudioDrop publishes video only.
-	AudioDrop AudioPolicy = "drop"
 )
 
 // FFmpeg is the `ffmpeg` block of a stream.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,7 +56,7 @@ func TestDefaults(t *testing.T) {
 	require.Nil(t, cfg.Emulator, "emulator")
 	s := cfg.Streams[0]
 	want := Stream{Name: "s", Enabled: true, Source: "rtsp://cam/1", SourceKind: SourceRTSP,
-		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: AudioCopy,
+		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: media.AudioCopy,
 		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second},
 		Native: Native{Handshake: HandshakeDigest, HeaderPolicy: HeaderAuto, ChunkSize: 4096, H265: H265Enhanced,
 			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20, MaxDelay: 2 * time.Second},
@@ -135,7 +136,7 @@ stream "cam-1.hd" {
 	want := Stream{Name: "cam-1.hd", Enabled: false, Source: "file:///srv/clip.flv", SourceKind: SourceFile,
 		Target:     "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
 		TargetSpec: "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
-		Prefer:     PathFFmpeg, Audio: AudioSilentIfMissing,
+		Prefer:     PathFFmpeg, Audio: media.AudioSilentIfMissing,
 		FFmpeg: FFmpeg{Driver: DriverLibav, StaleTimeout: 2500 * time.Millisecond,
 			InputArgs: []string{"-rtsp_transport", "udp"}, ExtraArgs: []string{"-g", "50"}},
 		Native: Native{Handshake: HandshakeSimple, FlashVer: "FMLE/3.0 (compatible; native)", HeaderPolicy: HeaderType0,

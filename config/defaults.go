@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush"
+	"github.com/fmspush/fmspush/media"
 )
 
 // The defaults of every optional setting (docs/config.md lists them too).
@@ -17,7 +18,7 @@ const (
 	DefaultEmulatorProfile = ProfileCompanion
 
 	DefaultPrefer = PathNative
-	DefaultAudio  = AudioCopy
+	DefaultAudio  = media.AudioCopy
 
 	DefaultDriver       = DriverExec
 	DefaultStaleTimeout = 5 * time.Second

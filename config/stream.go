@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -45,7 +46,7 @@ func decodeStream(ps *problems, h rawHead, emu *Emulator) Stream {
 	st.RTMP = decodeRTMP(s.nested("rtmp"), r.RTMP)
 	st.TargetSpec, st.Target = streamTarget(s, r.Target, h.DefRange, st.RTMP.App != "", emu)
 	st.Prefer = enum(s, r.Prefer, DefaultPrefer, PathNative, PathFFmpeg)
-	st.Audio = enum(s, r.Audio, DefaultAudio, AudioCopy, AudioSilentIfMissing, AudioSilent, AudioDrop)
+	st.Audio = enum(s, r.Audio, DefaultAudio, media.AudioCopy, media.AudioSilentIfMissing, media.AudioSilent, media.AudioDrop)
 	st.FFmpeg = decodeFFmpeg(s.nested("ffmpeg"), r.FFmpeg)
 	st.Native = decodeNative(s.nested("native"), r.Native, st.RTMP.FlashVer)
 	st.Failover = decodeFailover(s.nested("failover"), r.Failover, emu)

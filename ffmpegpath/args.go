@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fmspush/fmspush/media"
 )
 
 // SourceInfo is what is known about the source before ffmpeg starts. With
@@ -79,16 +81,16 @@ type audioPlan struct {
 
 // audioArgs maps the audio policy and what is known of the source to
 // ffmpeg's audio options.
-func audioArgs(p AudioPolicy, src SourceInfo) audioPlan {
+func audioArgs(p media.AudioPolicy, src SourceInfo) audioPlan {
 	silent := audioPlan{silent: true, args: []string{"-map", "1:a:0", "-c:a", "aac", "-b:a", "64k", "-shortest"}}
 	switch {
-	case p == AudioDrop:
+	case p == media.AudioDrop:
 		return audioPlan{args: []string{"-an"}}
-	case p == AudioSilent:
+	case p == media.AudioSilent:
 		return silent
 	case !src.Known:
 		return audioPlan{args: []string{"-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k"}}
-	case !src.HasAudio && p == AudioSilentIfMissing:
+	case !src.HasAudio && p == media.AudioSilentIfMissing:
 		return silent
 	case !src.HasAudio:
 		return audioPlan{args: []string{"-an"}}

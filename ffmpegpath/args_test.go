@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -76,20 +77,20 @@ func TestBuildArgs(t *testing.T) {
 			s: Settings{Source: "rtsp://cam/1"}, src: SourceInfo{},
 			want: [][]string{{"-map", "0:a:0?", "-c:a", "aac"}}},
 		{name: "silent_if_missing adds anullsrc when the source is mute",
-			s: Settings{Source: "rtsp://cam/1", Audio: AudioSilentIfMissing}, src: mute,
+			s: Settings{Source: "rtsp://cam/1", Audio: media.AudioSilentIfMissing}, src: mute,
 			want: [][]string{{"-i", "rtsp://cam/1", "-f", "lavfi", "-i", silentInput}, {"-map", "1:a:0", "-c:a", "aac"}, {"-shortest"}}},
 		{name: "silent_if_missing copies existing AAC",
-			s: Settings{Source: "rtsp://cam/1", Audio: AudioSilentIfMissing}, src: aac,
+			s: Settings{Source: "rtsp://cam/1", Audio: media.AudioSilentIfMissing}, src: aac,
 			want: [][]string{{"-map", "0:a:0", "-c:a", "copy"}},
 			not:  []string{"lavfi", "-shortest"}},
 		{name: "copy with a mute source pushes no audio",
 			s: Settings{Source: "rtsp://cam/1"}, src: mute,
 			want: [][]string{{"-an"}}, not: []string{"lavfi"}},
 		{name: "silent replaces the source audio",
-			s: Settings{Source: "rtsp://cam/1", Audio: AudioSilent}, src: aac,
+			s: Settings{Source: "rtsp://cam/1", Audio: media.AudioSilent}, src: aac,
 			want: [][]string{{"-map", "1:a:0", "-c:a", "aac"}}, not: []string{"0:a:0"}},
 		{name: "drop",
-			s: Settings{Source: "rtsp://cam/1", Audio: AudioDrop}, src: aac,
+			s: Settings{Source: "rtsp://cam/1", Audio: media.AudioDrop}, src: aac,
 			want: [][]string{{"-an"}}, not: []string{"0:a:0", "lavfi"}},
 		{name: "base continues the target's timeline",
 			s: Settings{Source: "/f.flv"}, src: aac, base: 90500 * time.Millisecond,
@@ -140,7 +141,7 @@ func TestKindOf(t *testing.T) {
 func TestSettingsDefaultsAndValidate(t *testing.T) {
 	s := Settings{FFmpegPath: "/opt/ff/bin/ffmpeg"}.withDefaults()
 	require.True(t, s.FFprobePath == "/opt/ff/bin/ffprobe" && s.StaleTimeout == 5*time.Second && s.Grace == 3*time.Second &&
-		s.StartTimeout == 15*time.Second && s.IOTimeout == 4*time.Second && s.Audio == AudioCopy, "defaults: %+v", s)
+		s.StartTimeout == 15*time.Second && s.IOTimeout == 4*time.Second && s.Audio == media.AudioCopy, "defaults: %+v", s)
 	bad := []Settings{
 		{Target: "rtmp://h/a/k"},
 		{Source: SampleSource, Target: "rtmp://h/a/k"},

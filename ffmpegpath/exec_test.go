@@ -18,6 +18,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 )
 
 // pushFor is how long the push tests publish.
@@ -111,7 +112,7 @@ func TestPushSampleToFFmpegListen(t *testing.T) {
 func TestSilentAudioAndTimestampBase(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	s := sampleSettings(t, ng.AppURL+"/silent")
-	s.Audio = AudioSilent
+	s.Audio = media.AudioSilent
 	r := startRun(t, &Exec{Settings: s}, 90*time.Second)
 	r.waitLive(t, 20*time.Second)
 	testpeer.Eventually(t, 10*time.Second, "a second of media", func() bool { return r.sig.LastTimestamp.Load() > 91_000 })

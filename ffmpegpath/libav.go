@@ -16,6 +16,7 @@ import (
 
 	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/media"
 )
 
 // LibavAvailable reports whether this build has the libav driver.
@@ -101,7 +102,7 @@ const teeSpecial = `\':[]|`
 
 // libavSupports reports settings the libav driver cannot honour.
 func libavSupports(s Settings) error {
-	if s.Audio == AudioSilent {
+	if s.Audio == media.AudioSilent {
 		return errors.New(`ffmpegpath: the libav driver does not make silent audio (audio "silent"); use the exec driver`)
 	}
 	app, play := s.RTMPApp, s.RTMPPlayPath

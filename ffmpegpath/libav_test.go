@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 )
 
 func libavDriver(t *testing.T, s Settings) Driver {
@@ -104,7 +105,7 @@ func TestLibavStopInterruptsHangingOpen(t *testing.T) {
 
 func TestLibavRefusesWhatItCannotDo(t *testing.T) {
 	s := sampleSettings(t, "rtmp://127.0.0.1:1/live/x")
-	s.Audio = AudioSilent
+	s.Audio = media.AudioSilent
 	v := verdictOf(t, libavDriver(t, s).Run(t.Context(), 0, health.NewSignals()))
 	require.True(t, v.Layer == health.LayerProcess && v.Cause == "unsupported_by_driver", "%v", v)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/fmspush/fmspush/media"
 )
 
 // usec is libav's AV_TIME_BASE_Q.
@@ -123,11 +124,11 @@ func (r *remux) pickTracks(in *astiav.FormatContext) ([]*track, error) {
 		return nil, errors.New("no video stream")
 	}
 	tracks := []*track{{in: video, video: true}}
-	if r.s.Audio == AudioDrop {
+	if r.s.Audio == media.AudioDrop {
 		return tracks, nil
 	}
 	if audio == nil {
-		if r.s.Audio == AudioSilentIfMissing {
+		if r.s.Audio == media.AudioSilentIfMissing {
 			return nil, unsupportedError("no audio stream, and the libav driver cannot add silent audio; use the exec driver")
 		}
 		return tracks, nil

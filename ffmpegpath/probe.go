@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/fmspush/fmspush/media"
 )
 
 // probeTimeout bounds the ffprobe of a source.
@@ -17,7 +19,7 @@ const probeTimeout = 10 * time.Second
 // wait for a probe. A failed probe is not cached and yields the
 // conservative SourceInfo{Known: false}.
 func (e *Exec) sourceInfo(ctx context.Context, s Settings) SourceInfo {
-	if s.Audio == AudioDrop || s.Audio == AudioSilent {
+	if s.Audio == media.AudioDrop || s.Audio == media.AudioSilent {
 		return SourceInfo{}
 	}
 	e.mu.Lock()

@@ -18,25 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/redact"
-)
-
-// AudioPolicy says what the pushed stream carries as audio.
-type AudioPolicy string
-
-// The audio policies.
-const (
-	// AudioCopy keeps the source's first audio track: copied when it is AAC or
-	// MP3 (what FLV targets accept), transcoded to AAC otherwise. A source
-	// without audio is pushed without audio.
-	AudioCopy AudioPolicy = "copy"
-	// AudioSilentIfMissing behaves like AudioCopy, but adds a silent AAC track
-	// when the source has no audio (strict targets demand an audio track).
-	AudioSilentIfMissing AudioPolicy = "silent_if_missing"
-	// AudioSilent replaces the source's audio with a silent AAC track.
-	AudioSilent AudioPolicy = "silent"
-	// AudioDrop pushes video only.
-	AudioDrop AudioPolicy = "drop"
 )
 
 // Drivers.
@@ -78,8 +61,8 @@ type Settings struct {
 	SampleFile string
 	// Target is the rtmp:// or rtmps:// URL published to.
 	Target string
-	// Audio is the audio policy (default AudioCopy).
-	Audio AudioPolicy
+	// Audio is the audio policy (default media.AudioCopy).
+	Audio media.AudioPolicy
 	// StaleTimeout is how long the push may go without progress before it is
 	// considered hung, killed and reported as a process stall (default 5 s).
 	StaleTimeout time.Duration
@@ -131,7 +114,7 @@ func (s Settings) withDefaults() Settings {
 		s.FFprobePath = siblingProbe(s.FFmpegPath)
 	}
 	if s.Audio == "" {
-		s.Audio = AudioCopy
+		s.Audio = media.AudioCopy
 	}
 	if s.StaleTimeout <= 0 {
 		s.StaleTimeout = DefaultStaleTimeout
@@ -177,7 +160,7 @@ func (s Settings) validate() error {
 		return fmt.Errorf("ffmpegpath: source %s needs SampleFile", SampleSource)
 	}
 	switch s.Audio {
-	case AudioCopy, AudioSilentIfMissing, AudioSilent, AudioDrop:
+	case media.AudioCopy, media.AudioSilentIfMissing, media.AudioSilent, media.AudioDrop:
 	default:
 		return fmt.Errorf("ffmpegpath: unknown audio policy %q", s.Audio)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/fmspush/fmspush/ffmpegpath"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/nativepath"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -62,7 +63,7 @@ func newPath(t *testing.T, kind, target string, src source, log hclog.Logger) su
 	case "native":
 		s := nativepath.Settings{Source: "builtin:sample", Target: target, MaxDelay: nativeMaxDelay, Logger: log}
 		if src.videoOnly != "" {
-			s.Source, s.Audio = "file:"+src.videoOnly, nativepath.AudioSilentIfMissing
+			s.Source, s.Audio = "file:"+src.videoOnly, media.AudioSilentIfMissing
 		}
 		p, err := nativepath.New(s)
 		require.NoError(t, err)
@@ -72,7 +73,7 @@ func newPath(t *testing.T, kind, target string, src source, log hclog.Logger) su
 		s := ffmpegpath.Settings{Driver: ffmpegpath.DriverExec, Source: ffmpegpath.SampleSource,
 			SampleFile: testpeer.SamplePath(t), Target: target, Logger: log}
 		if src.videoOnly != "" {
-			s.Source, s.Audio = src.videoOnly, ffmpegpath.AudioSilentIfMissing
+			s.Source, s.Audio = src.videoOnly, media.AudioSilentIfMissing
 		}
 		d, err := ffmpegpath.New(s)
 		require.NoError(t, err)

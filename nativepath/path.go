@@ -9,17 +9,10 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/nativepath/source"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
-)
-
-// Audio policies (the config's audio setting).
-const (
-	AudioCopy            = "copy"
-	AudioSilentIfMissing = "silent_if_missing"
-	AudioSilent          = "silent"
-	AudioDrop            = "drop"
 )
 
 // DefaultAudioCoalesce is how long an audio frame may wait for a video frame
@@ -42,7 +35,7 @@ type Settings struct {
 	// Publish are the FMS-compatibility settings of the publish session.
 	Publish rtmp.PublishOptions
 	// Audio is the audio policy (default copy).
-	Audio string
+	Audio media.AudioPolicy
 	// SourceGrace is how long a publish stays up while the source is away
 	// (default 10 s); it is also how long Run waits for a first keyframe.
 	SourceGrace time.Duration
@@ -85,7 +78,7 @@ func New(s Settings) (*Path, error) {
 		s.SourceGrace = 10 * time.Second
 	}
 	if s.Audio == "" {
-		s.Audio = AudioCopy
+		s.Audio = media.AudioCopy
 	}
 	if s.StallTimeout <= 0 {
 		s.StallTimeout = DefaultStallTimeout

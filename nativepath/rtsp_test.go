@@ -67,7 +67,7 @@ func TestRTSPCameraHolds30sOnStrictCompanion(t *testing.T) {
 func TestCameraWithoutAudioGetsDecodableSilence(t *testing.T) {
 	_, cam := camera(t, "-re", "-stream_loop", "-1", "-i", testpeer.SamplePath(t), "-an", "-c:v", "copy")
 	n := testpeer.StartNginx(t)
-	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/mute", Audio: AudioSilentIfMissing})
+	p := mustNew(t, Settings{Source: cam, Target: n.AppURL + "/mute", Audio: media.AudioSilentIfMissing})
 	r := start(t, p, 0)
 	testpeer.Eventually(t, 30*time.Second, "3 s of video sent", func() bool { return r.sig.VideoFrames.Load() >= 75 })
 	require.GreaterOrEqual(t, r.sig.AudioFrames.Load(), int64(100), "only %d silent audio frames for %d video frames", r.sig.AudioFrames.Load(), r.sig.VideoFrames.Load())

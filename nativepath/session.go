@@ -177,10 +177,10 @@ func (s *session) start(snap media.GOPSnapshot) error {
 // audioParams decides the audio track: the source's, generated silence, or none.
 func (s *session) audioParams(src *media.AudioParams) (*media.AudioParams, error) {
 	policy := s.p.Audio
-	if policy == AudioDrop {
+	if policy == media.AudioDrop {
 		return nil, nil
 	}
-	if policy == AudioSilent || (policy == AudioSilentIfMissing && src == nil) {
+	if policy == media.AudioSilent || (policy == media.AudioSilentIfMissing && src == nil) {
 		g, err := media.NewSilenceGenerator(silenceRate, silenceChannels)
 		if err != nil {
 			return nil, err

@@ -36,7 +36,7 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		Source:        st.Source,
 		Target:        st.Target,
 		Publish:       publishOptions(st),
-		Audio:         string(st.Audio),
+		Audio:         st.Audio,
 		SourceGrace:   st.Native.SourceGrace,
 		GOPCacheBytes: st.Native.GOPCacheBytes,
 		StallTimeout:  st.Failover.StallTimeout,

@@ -73,7 +73,7 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		Source:       ffmpegSource(st),
 		SampleFile:   s.sampleFile(),
 		Target:       st.Target,
-		Audio:        ffmpegpath.AudioPolicy(st.Audio),
+		Audio:        st.Audio,
 		StaleTimeout: st.FFmpeg.StaleTimeout,
 		StallTimeout: st.Failover.StallTimeout,
 		FlashVer:     st.RTMP.FlashVer,
