@@ -54,7 +54,10 @@ func TestHEVCBothWays(t *testing.T) {
 	require.Equal(t, 3, len(aus))
 	s := startServer(t, ProfileCompanion, "audio_within=0", "require_metadata=false")
 	for i, legacy := range []bool{false, true} {
-		c := &testClient{Name: "hevc"}
+		// A name per carriage: the companion profile refuses a second
+		// publisher of a name until the first session has ended at the
+		// server, which the client's close does not wait for.
+		c := &testClient{Name: []string{"hevc-enhanced", "hevc-legacy"}[i]}
 		_, err := c.dial(s.Addr())
 		require.NoError(t, err)
 		send := func(ts uint32, body []byte) {
