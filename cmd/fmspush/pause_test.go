@@ -158,8 +158,15 @@ func testPause(t *testing.T, prefer, source string, inside bool, pauseFor time.D
 	assert.Empty(t, st.LastVerdicts, "verdicts after the pause")
 	require.Zero(t, st.Counters.Failovers, "failovers after the pause: %+v", st.Failovers)
 	require.Equal(t, before.Counters.Attempts, st.Counters.Attempts, "the path was restarted")
-	require.Equal(t, health.StateLive, st.State, st.Reason)
 	require.Equal(t, prefer, st.ActivePath)
+	// Live, not a warning: on a loaded machine the first seconds after the
+	// pause can measure the uplink short of the stream (the whole process
+	// catching up at once) and warn congested; that clears, and is never a
+	// failure (no verdict, no failover, no restart: above).
+	testpeer.Eventually(t, 10*time.Second, "live after the pause", func() bool {
+		st = binaryStatus(t, httpAddr)
+		return st.State == health.StateLive
+	})
 	if inside {
 		require.Greater(t, ackedAfter, ackedBefore, "the emulator read nothing after the pause")
 	} else {
