@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,60 +11,6 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/supervisor"
 )
-
-// hostileSource is an RTMP "camera" that accepts, answers garbage and
-// closes, recording when each connection came.
-type hostileSource struct {
-	ln net.Listener
-	mu sync.Mutex
-	at []time.Time
-	wg sync.WaitGroup
-}
-
-func startHostileSource(t *testing.T) *hostileSource {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	h := &hostileSource{ln: ln}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.at = append(h.at, time.Now())
-			h.mu.Unlock()
-			_, _ = c.Write(bytes.Repeat([]byte{0xFF}, 1537))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); h.wg.Wait() })
-	return h
-}
-
-func (h *hostileSource) connections() []time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]time.Time(nil), h.at...)
-}
-
-// mostWithin is the largest number of times within any window.
-func mostWithin(at []time.Time, window time.Duration) int {
-	most := 0
-	for i := range at {
-		n := 0
-		for _, t := range at[i:] {
-			if t.Sub(at[i]) < window {
-				n++
-			}
-		}
-		most = max(most, n)
-	}
-	return most
-}
 
 // A hostile RTMP source is reconnected no faster than the stream's
 // attempts_per_minute, counted at the source, on either path: the native
@@ -82,7 +25,7 @@ func TestHostileSourceHeldToThePerHostLimit(t *testing.T) {
 			if prefer == "ffmpeg" {
 				testpeer.Need(t, "ffmpeg")
 			}
-			src := startHostileSource(t)
+			src := testpeer.StartGarbageServer(t)
 			cfg := fmt.Sprintf(`service {
   http_listen = "%%s"
   log_level = "debug"
@@ -104,13 +47,13 @@ stream "s" {
     attempts_per_minute = %d
   }
 }
-`, src.ln.Addr(), prefer, limit)
+`, src.Addr(), prefer, limit)
 			lim := &supervisor.HostLimiter{Window: window}
 			r := startServiceWith(t, "127.0.0.1", cfg, func(s *service) { s.limiter = lim })
 			testpeer.Eventually(t, 30*time.Second, "7 connections at the hostile source", func() bool {
-				return len(src.connections()) >= 7
+				return len(src.Connections()) >= 7
 			})
-			at := src.connections()
+			at := src.Connections()
 			var offsets []string
 			for _, a := range at {
 				offsets = append(offsets, a.Sub(at[0]).Round(10*time.Millisecond).String())
@@ -125,7 +68,7 @@ stream "s" {
 			// The limiter records an attempt when it starts; the server sees
 			// the connection once ffmpeg has started and connected, up to a
 			// few hundred ms later: the window is counted that much shorter.
-			most := mostWithin(at[starts:], window-500*time.Millisecond)
+			most := testpeer.MostWithin(at[starts:], window-500*time.Millisecond)
 			t.Logf("%s: %d connections in %v, at most %d in any %v (limit %d a %v)",
 				prefer, len(at), at[len(at)-1].Sub(at[0]).Round(time.Millisecond), most, window-500*time.Millisecond, limit, window)
 			require.LessOrEqual(t, most, limit)

@@ -1,9 +1,6 @@
 package source
 
 import (
-	"bytes"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,60 +9,6 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/supervisor"
 )
-
-// hostileServer accepts RTMP connections, answers each with garbage (an
-// S0 of version 0xFF and noise) and closes it, recording when each came.
-type hostileServer struct {
-	ln net.Listener
-	mu sync.Mutex
-	at []time.Time
-	wg sync.WaitGroup
-}
-
-func startHostile(t *testing.T) *hostileServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	h := &hostileServer{ln: ln}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.at = append(h.at, time.Now())
-			h.mu.Unlock()
-			_, _ = c.Write(bytes.Repeat([]byte{0xFF}, 1537))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); h.wg.Wait() })
-	return h
-}
-
-func (h *hostileServer) connections() []time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]time.Time(nil), h.at...)
-}
-
-// mostInWindow is the largest number of times within any window.
-func mostInWindow(at []time.Time, window time.Duration) int {
-	most := 0
-	for i := range at {
-		n := 0
-		for _, t := range at[i:] {
-			if t.Sub(at[i]) < window {
-				n++
-			}
-		}
-		most = max(most, n)
-	}
-	return most
-}
 
 // A hostile RTMP source (garbage, then close) is reconnected no faster
 // than the per-host limit allows, counted at the server, in every sliding
@@ -79,8 +22,8 @@ func TestRetryHoldsAHostileSourceToThePerHostLimit(t *testing.T) {
 			name = "with the limiter"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := startHostile(t)
-			addr := srv.ln.Addr().String()
+			srv := testpeer.StartGarbageServer(t)
+			addr := srv.Addr()
 			r := &Retry{Source: &RTMP{URL: "rtmp://" + addr + "/live/cam"}, Min: 10 * time.Millisecond, Max: 40 * time.Millisecond}
 			var lim *supervisor.HostLimiter
 			if limited {
@@ -91,15 +34,15 @@ func TestRetryHoldsAHostileSourceToThePerHostLimit(t *testing.T) {
 			stop := runSource(r, &recorder{})
 			// Three windows' worth of attempts.
 			testpeer.Eventually(t, 10*time.Second, "9 connections at the hostile server", func() bool {
-				return len(srv.connections()) >= 3*limit
+				return len(srv.Connections()) >= 3*limit
 			})
 			require.NoError(t, stop())
-			at := srv.connections()
+			at := srv.Connections()
 			elapsed := at[len(at)-1].Sub(at[0])
 			// The limiter counts attempts, the server accepts: a loaded
 			// machine delays an accept by tens of milliseconds, so the
 			// server's window is a little shorter than the limiter's.
-			most := mostInWindow(at, window-acceptJitter)
+			most := testpeer.MostWithin(at, window-acceptJitter)
 			t.Logf("%d connections in %v, at most %d in any %v", len(at), elapsed.Round(time.Millisecond), most, window-acceptJitter)
 			require.Less(t, at[0].Sub(started), window/2, "the first connection was held back")
 			if !limited {
