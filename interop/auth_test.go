@@ -148,10 +148,9 @@ func authAccepted(t *testing.T, s *testpeer.Server, p path, name, what string) {
 	r.stop(t, what)
 }
 
-// authRefused requires that p's run ends, within 30 s, with an L3
-// publish_refused verdict whose text names authentication and none of
-// secrets.
-func authRefused(t *testing.T, p path, what string, secrets []string) {
+// runToVerdict runs p until it ends, within 30 s, and returns its verdict
+// (logged with the run's time); the run must end with one.
+func runToVerdict(t *testing.T, p path, what string) *health.Verdict {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -160,6 +159,15 @@ func authRefused(t *testing.T, p path, what string, secrets []string) {
 	require.Error(t, err, "%s: the push was not refused", what)
 	v := health.AsVerdict(err)
 	t.Logf("%s: after %v: %v", what, time.Since(began).Round(time.Millisecond), v)
+	return v
+}
+
+// authRefused requires that p's run ends, within 30 s, with an L3
+// publish_refused verdict whose text names authentication and none of
+// secrets.
+func authRefused(t *testing.T, p path, what string, secrets []string) {
+	t.Helper()
+	v := runToVerdict(t, p, what)
 	require.Equal(t, health.LayerPublish, v.Layer, "%s: %v", what, v)
 	require.Equal(t, rtmp.CausePublishRefused, v.Cause, "%s: %v", what, v)
 	require.Contains(t, v.Error(), "authentication", what)

@@ -1,7 +1,6 @@
 package interop_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -112,13 +111,7 @@ func TestRTMPS(t *testing.T) {
 						r.stop(t, what)
 						return
 					}
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					began := time.Now()
-					err := p.Run(ctx, 0, health.NewSignals())
-					require.Error(t, err, "%s: the publish was not refused", what)
-					v := health.AsVerdict(err)
-					t.Logf("%s: after %v: %v", what, time.Since(began).Round(time.Millisecond), v)
+					v := runToVerdict(t, p, what)
 					require.Equal(t, health.LayerNetwork, v.Layer, "%s: %v", what, v)
 					require.Equal(t, c.cause, v.Cause, "%s: %v", what, v)
 					for _, w := range c.words {
