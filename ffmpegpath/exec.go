@@ -10,8 +10,7 @@ import (
 	"github.com/fmspush/fmspush/health"
 )
 
-// Driver is what both drivers offer: the supervisor's Path interface plus
-// the redacted log tail for status.
+// Driver is what both drivers offer: the supervisor's Path interface.
 type Driver interface {
 	// Kind is "ffmpeg".
 	Kind() string
@@ -19,8 +18,6 @@ type Driver interface {
 	Check(ctx context.Context) error
 	// Run pushes until ctx ends (nil) or the push fails (*health.Verdict).
 	Run(ctx context.Context, base time.Duration, sig *health.Signals) error
-	// Tail returns the last log lines (info and above), redacted.
-	Tail() []string
 }
 
 // New returns the driver Settings.Driver names. The libav driver exists only
@@ -43,8 +40,6 @@ const checkTTL = 10 * time.Second
 type Exec struct {
 	Settings
 
-	tail tail
-
 	mu        sync.Mutex
 	checkedAt time.Time
 	probe     *SourceInfo // cached source probe; reset after a source failure
@@ -52,9 +47,6 @@ type Exec struct {
 
 // Kind returns "ffmpeg".
 func (e *Exec) Kind() string { return "ffmpeg" }
-
-// Tail returns the last TailLines log lines at info level or above, redacted.
-func (e *Exec) Tail() []string { return e.tail.get() }
 
 // Check runs `ffmpeg -version` (a success is cached for 10 s) and returns an
 // error naming the binary when it is missing, not executable or broken.
@@ -104,7 +96,7 @@ func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		return nil // stopped before it started
 	}
 	info := e.sourceInfo(ctx, s)
-	r := &run{s: s, src: info, base: base, sig: sig, tail: &e.tail,
+	r := &run{s: s, src: info, base: base, sig: sig,
 		red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath)}
 	v := r.loop(ctx)
 	if v != nil && v.Layer == health.LayerSource { // learn the source again

@@ -44,17 +44,12 @@ const LibavAvailable = true
 // Mbit/s).
 type Libav struct {
 	Settings
-
-	tail tail
 }
 
 func newLibav(s Settings) (Driver, error) { return &Libav{Settings: s}, nil }
 
 // Kind returns "ffmpeg".
 func (l *Libav) Kind() string { return "ffmpeg" }
-
-// Tail returns the last TailLines log lines at info level or above, redacted.
-func (l *Libav) Tail() []string { return l.tail.get() }
 
 // Check reports whether the linked libav has what a push needs.
 func (l *Libav) Check(context.Context) error {
@@ -82,7 +77,7 @@ func (l *Libav) Run(ctx context.Context, base time.Duration, sig *health.Signals
 		return nil // stopped before it started
 	}
 	r := &remux{s: s, base: base, sig: sig, red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath),
-		tail: &l.tail, stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{})}
 	v := r.supervise(ctx)
 	if v == nil {
 		return nil
@@ -145,7 +140,6 @@ type remux struct {
 	base time.Duration
 	sig  *health.Signals
 	red  *Redactor
-	tail *tail
 
 	stop     chan struct{} // closed: the intent is to stop
 	done     chan struct{} // closed when work returned
@@ -343,7 +337,7 @@ func (r *remux) exit() Exit {
 
 // emit logs a line and keeps it for classification.
 func (r *remux) emit(l LogLine) {
-	logLine(r.s.Logger, r.tail, r.red, l)
+	logLine(r.s.Logger, r.red, l)
 	r.scriptMu.Lock()
 	r.script.add(l)
 	r.scriptMu.Unlock()

@@ -93,12 +93,12 @@ func TestPauseClockSince(t *testing.T) {
 // stall.
 func TestTapWatchForgetsReadingsAcrossAPause(t *testing.T) {
 	t0 := time.Unix(5000, 0)
-	w := &tapWatch{sig: health.NewSignals(), lastAt: t0,
+	w := &tapWatch{sig: health.NewSignals(), latch: stallLatch{lastAt: t0},
 		last: tap.Reading{At: t0, StalledFor: 2 * time.Second, Queued: 50000, Evidence: tap.EvidenceAck}}
 	w.restart(t0.Add(20 * time.Second))
 	require.Nil(t, w.starving(t0.Add(20*time.Second+100*time.Millisecond)))
 
-	w.last, w.lastAt = tap.Reading{At: t0, StalledFor: 2 * time.Second, Queued: 50000, Evidence: tap.EvidenceAck}, t0
+	w.last, w.latch.lastAt = tap.Reading{At: t0, StalledFor: 2 * time.Second, Queued: 50000, Evidence: tap.EvidenceAck}, t0
 	st := w.starving(t0.Add(100 * time.Millisecond))
 	require.NotNil(t, st, "fresh evidence of a server taking nothing")
 	require.Equal(t, tap.EvidenceAck, st.Evidence)

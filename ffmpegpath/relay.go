@@ -153,9 +153,8 @@ type tapWatch struct {
 	ackBase, tcpBase uint64 // what was taken when the publish was first seen
 	baseSet          bool
 	last             tap.Reading
-	lastAt           time.Time
+	latch            stallLatch
 	needed           float64 // bits/s of the media, from progress
-	stalled          *stallInfo
 }
 
 func (w *tapWatch) sample(now time.Time, published bool) *stallInfo {
@@ -163,7 +162,7 @@ func (w *tapWatch) sample(now time.Time, published bool) *stallInfo {
 	if rd.At.IsZero() {
 		return nil // the server is not connected yet
 	}
-	w.last, w.lastAt = rd, now
+	w.last, w.latch.lastAt = rd, now
 	if published && !w.baseSet {
 		w.ackBase, w.tcpBase, w.baseSet = rd.Acked, rd.TCP.Taken, true
 	}
@@ -201,20 +200,10 @@ func (w *tapWatch) progress(b Progress) {
 
 // restart forgets the readings before a pause (the relay restarts its own
 // clocks through Relay.Paused).
-func (w *tapWatch) restart(time.Time) { w.lastAt = time.Time{} }
+func (w *tapWatch) restart(time.Time) { w.latch.forget() }
 
 func (w *tapWatch) starving(now time.Time) *stallInfo {
-	switch {
-	case w.stalled != nil:
-		return w.stalled
-	case w.lastAt.IsZero() || now.Sub(w.lastAt) > time.Second:
-		return nil // no fresh evidence
-	}
-	if r := w.last; r.StalledFor > 0 && r.Queued > 0 {
-		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Queued, Evidence: r.Evidence}
-		return w.stalled
-	}
-	return nil
+	return w.latch.judge(now, w.last.StalledFor, w.last.Queued, w.last.Evidence)
 }
 
 // reset resets the relay's connection to the server now.

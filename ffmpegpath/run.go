@@ -47,7 +47,6 @@ type run struct {
 	args []string
 	base time.Duration
 	sig  *health.Signals
-	tail *tail
 	red  *Redactor
 
 	start        time.Time
@@ -412,7 +411,7 @@ func (r *run) onLine(l LogLine) {
 	if r.localURL != "" {
 		l.Msg = strings.ReplaceAll(l.Msg, r.localURL, r.s.Target)
 	}
-	logLine(r.s.Logger, r.tail, r.red, l)
+	logLine(r.s.Logger, r.red, l)
 	r.script.add(l)
 	r.setup.line(l)
 }

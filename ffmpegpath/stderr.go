@@ -6,16 +6,12 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/redact"
 )
-
-// TailLines is how many log lines a driver keeps for status.
-const TailLines = 50
 
 // LogLine is one line of ffmpeg's stderr, as written with -loglevel
 // level+...: "[rtmp @ 0x55..] [error] Server error: Already publishing".
@@ -131,39 +127,12 @@ func (r *Redactor) Text(s string) string {
 	return r.secrets.Text(s)
 }
 
-// tail keeps the last TailLines redacted lines; safe for concurrent use.
-type tail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *tail) add(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.lines) == TailLines {
-		copy(t.lines, t.lines[1:])
-		t.lines = t.lines[:TailLines-1]
-	}
-	t.lines = append(t.lines, s)
-}
-
-func (t *tail) get() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]string(nil), t.lines...)
-}
-
-// logLine sends a line to the logger (redacted) and keeps it in the tail
-// when it is at info level or more severe (debug lines would push the
-// errors out of the tail).
-func logLine(log hclog.Logger, t *tail, r *Redactor, l LogLine) {
+// logLine sends a line to the logger, redacted.
+func logLine(log hclog.Logger, r *Redactor, l LogLine) {
 	text := r.Text(l.Msg)
 	lv := l.HclogLevel()
 	if l.Component != "" {
 		text = l.Component + ": " + text
 	}
 	log.Log(lv, text)
-	if lv >= hclog.Info {
-		t.add(text)
-	}
 }

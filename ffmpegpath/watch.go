@@ -78,6 +78,29 @@ func (s *stallInfo) words() string {
 	return w
 }
 
+// stallLatch is a watch's judgement for the progress watchdog: when its
+// freshest reading was taken and, once judged, the stall (kept: a stall is
+// reported once and stays).
+type stallLatch struct {
+	lastAt  time.Time
+	stalled *stallInfo
+}
+
+// forget drops the readings' freshness (after a pause of the process).
+func (l *stallLatch) forget() { l.lastAt = time.Time{} }
+
+// judge answers the watchdog at now: the stall already judged, or a new one
+// when the freshest reading, no older than a second, shows the server took
+// nothing for stalledFor while queued bytes waited; nil without fresh
+// evidence.
+func (l *stallLatch) judge(now time.Time, stalledFor time.Duration, queued uint64, evidence string) *stallInfo {
+	fresh := !l.lastAt.IsZero() && now.Sub(l.lastAt) <= time.Second
+	if l.stalled == nil && fresh && stalledFor > 0 && queued > 0 {
+		l.stalled = &stallInfo{At: now, For: stalledFor, Queued: queued, Evidence: evidence}
+	}
+	return l.stalled
+}
+
 // sockWatch is the delivery evidence of one push: it samples the target's
 // TCP connection of the process pid (ffmpeg's, or this process's for the
 // libav driver) and feeds a delivery.Meter. It is owned by one goroutine.
@@ -101,9 +124,8 @@ type sockWatch struct {
 	takenBase uint64 // Taken when the publish was first seen
 	baseSet   bool
 	last      delivery.Reading
-	lastAt    time.Time
+	latch     stallLatch
 	needed    float64 // bits/s of the media, from progress
-	stalled   *stallInfo
 }
 
 func newSockWatch(pid int, addrs []string, stall time.Duration, sig *health.Signals) *sockWatch {
@@ -114,7 +136,7 @@ func newSockWatch(pid int, addrs []string, stall time.Duration, sig *health.Sign
 // the first time the meter judges one; published says whether the publish
 // went through (the bytes before it are the setup's, not media).
 func (w *sockWatch) sample(now time.Time, published bool) *stallInfo {
-	if w == nil || w.stalled != nil || len(w.addrs) == 0 {
+	if w == nil || w.latch.stalled != nil || len(w.addrs) == 0 {
 		return nil
 	}
 	smp, err := w.read()
@@ -122,14 +144,13 @@ func (w *sockWatch) sample(now time.Time, published bool) *stallInfo {
 		return nil // not connected yet, or gone: nothing to judge
 	}
 	r := w.meter.Observe(smp)
-	w.last, w.lastAt = r, now
+	w.last, w.latch.lastAt = r, now
 	if published && !w.baseSet {
 		w.takenBase, w.baseSet = r.Taken, true
 	}
 	w.report(r)
 	if r.Stalled {
-		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending, Evidence: tap.EvidenceTCP}
-		return w.stalled
+		return w.latch.judge(now, r.StalledFor, r.Pending, tap.EvidenceTCP)
 	}
 	return nil
 }
@@ -187,26 +208,17 @@ func (w *sockWatch) restart(now time.Time) {
 		return
 	}
 	w.meter.Restart(now)
-	w.lastAt = time.Time{}
+	w.latch.forget()
 }
 
 // starving reports, when the progress watchdog fires, whether the socket
 // shows the server not taking data: then the hang is the server's (an L4
 // stall), not ffmpeg's.
 func (w *sockWatch) starving(now time.Time) *stallInfo {
-	switch {
-	case w == nil:
+	if w == nil {
 		return nil
-	case w.stalled != nil:
-		return w.stalled
-	case w.lastAt.IsZero() || now.Sub(w.lastAt) > time.Second:
-		return nil // no fresh evidence
 	}
-	if r := w.last; r.StalledFor > 0 && r.Pending > 0 {
-		w.stalled = &stallInfo{At: now, For: r.StalledFor, Queued: r.Pending, Evidence: tap.EvidenceTCP}
-		return w.stalled
-	}
-	return nil
+	return w.latch.judge(now, w.last.StalledFor, w.last.Pending, tap.EvidenceTCP)
 }
 
 // reset takes hold of the connection so that it ends with a RST when

@@ -79,7 +79,7 @@ func writeClip(t testing.TB, c *Clip, mode HEVCMode) []byte {
 	w, err := NewFLVWriter(&buf, c.Video != nil, c.Audio != nil)
 	require.NoError(t, err)
 	w.HEVC = mode
-	require.NoError(t, w.WriteMetadata(FLVMetadata(c.Video, c.Audio)))
+	require.NoError(t, w.WriteMetadata(MetadataFor(c.Video, c.Audio, HEVCLegacy).ECMAArray()))
 	if c.Video != nil {
 		require.NoError(t, w.WriteVideoParams(0, *c.Video))
 	}

@@ -172,31 +172,3 @@ func (w *FLVWriter) WriteUnit(u Unit) error {
 	}
 	return w.WriteTag(FLVTagVideo, u.DTS, b)
 }
-
-// FLVMetadata builds onMetaData for the given tracks with ffmpeg's keys in
-// ffmpeg's order (either argument may be nil).
-func FLVMetadata(v *VideoParams, a *AudioParams) amf0.ECMAArray {
-	m := amf0.ECMAArray{{Key: "duration", Value: 0.0}}
-	if v != nil {
-		id := float64(FLVCodecAVC)
-		if v.Codec == CodecH265 {
-			id = FLVCodecHEVC
-		}
-		m = append(m,
-			amf0.ObjectEntry{Key: "width", Value: float64(v.Width)},
-			amf0.ObjectEntry{Key: "height", Value: float64(v.Height)},
-			amf0.ObjectEntry{Key: "videodatarate", Value: 0.0},
-			amf0.ObjectEntry{Key: "framerate", Value: v.FrameRate},
-			amf0.ObjectEntry{Key: "videocodecid", Value: id})
-	}
-	if a != nil {
-		m = append(m,
-			amf0.ObjectEntry{Key: "audiodatarate", Value: 0.0},
-			amf0.ObjectEntry{Key: "audiosamplerate", Value: float64(a.SampleRate)},
-			amf0.ObjectEntry{Key: "audiosamplesize", Value: 16.0},
-			amf0.ObjectEntry{Key: "stereo", Value: a.Channels > 1},
-			amf0.ObjectEntry{Key: "audiocodecid", Value: float64(FLVSoundAAC)})
-	}
-	return append(m, amf0.ObjectEntry{Key: "encoder", Value: "fmspush"},
-		amf0.ObjectEntry{Key: "filesize", Value: 0.0})
-}

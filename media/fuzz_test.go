@@ -22,7 +22,7 @@ func sampleHead(f *testing.F) ([]byte, *Clip) {
 	head.Units = c.Units[:12]
 	var buf bytes.Buffer
 	w, _ := NewFLVWriter(&buf, true, true)
-	_ = w.WriteMetadata(FLVMetadata(c.Video, c.Audio))
+	_ = w.WriteMetadata(MetadataFor(c.Video, c.Audio, HEVCLegacy).ECMAArray())
 	_ = w.WriteVideoParams(0, *c.Video)
 	_ = w.WriteAudioParams(0, *c.Audio)
 	for _, u := range head.Units {

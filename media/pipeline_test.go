@@ -55,7 +55,7 @@ func TestPipelineDecodesCleanly(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := NewFLVWriter(&buf, true, true)
 	require.NoError(t, err)
-	require.NoError(t, w.WriteMetadata(FLVMetadata(snap.Video, snap.Audio)))
+	require.NoError(t, w.WriteMetadata(MetadataFor(snap.Video, snap.Audio, HEVCLegacy).ECMAArray()))
 	require.NoError(t, w.WriteVideoParams(0, *snap.Video))
 	require.NoError(t, w.WriteAudioParams(0, *snap.Audio))
 	for _, o := range out {

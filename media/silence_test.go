@@ -118,7 +118,7 @@ func writeWithSilence(t *testing.T, path string, c *Clip, g *SilenceGenerator) {
 	w, err := NewFLVWriter(&buf, true, true)
 	require.NoError(t, err)
 	ap := g.Params()
-	require.NoError(t, w.WriteMetadata(FLVMetadata(c.Video, &ap)))
+	require.NoError(t, w.WriteMetadata(MetadataFor(c.Video, &ap, HEVCLegacy).ECMAArray()))
 	require.NoError(t, w.WriteVideoParams(0, *c.Video))
 	require.NoError(t, w.WriteAudioParams(0, ap))
 	for _, v := range videoOnly(c.Units) {

@@ -158,7 +158,7 @@ func (s *session) start(snap media.GOPSnapshot) error {
 	if err != nil {
 		return err
 	}
-	if err := s.pub.WriteMetadata(rtmp.MetadataFor(snap.Video, audio, s.p.Publish.H265)); err != nil {
+	if err := s.pub.WriteMetadata(media.MetadataFor(snap.Video, audio, s.p.Publish.H265)); err != nil {
 		return err
 	}
 	if snap.Video != nil {

@@ -58,7 +58,7 @@ func sendHeaders(sess *rtmp.Publisher, clip *media.Clip, v mediaVariant) error {
 		a = clip.Audio
 	}
 	if v.fullMetadata {
-		if err := sess.WriteMetadata(rtmp.MetadataFor(clip.Video, a, media.HEVCEnhanced)); err != nil {
+		if err := sess.WriteMetadata(media.MetadataFor(clip.Video, a, media.HEVCEnhanced)); err != nil {
 			return err
 		}
 	} else if err := writeMinimalMetadata(sess, clip.Video); err != nil {

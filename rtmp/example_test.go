@@ -30,7 +30,7 @@ func ExampleDial() {
 	if err != nil {
 		return
 	}
-	p.WriteMetadata(rtmp.MetadataFor(clip.Video, clip.Audio, media.HEVCEnhanced))
+	p.WriteMetadata(media.MetadataFor(clip.Video, clip.Audio, media.HEVCEnhanced))
 	p.WriteVideoConfig(*clip.Video, 0)
 	p.WriteAudioConfig(*clip.Audio, 0)
 	for _, u := range clip.Units {

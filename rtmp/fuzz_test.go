@@ -18,7 +18,7 @@ func FuzzDecodeAMF(f *testing.F) {
 	c := &Command{Name: "connect", TransactionID: 1, Args: []any{AMFObject{{Key: "app", Value: "live"}, {Key: "n", Value: 1.5}}}}
 	b, _ := c.Encode()
 	f.Add(b)
-	md, _ := MetadataFor(nil, nil, media.HEVCEnhanced).SetDataFrame()
+	md, _ := SetDataFrame(media.MetadataFor(nil, nil, media.HEVCEnhanced))
 	f.Add(md)
 	f.Add([]byte{0x0A, 0, 0, 0, 2, 0x05, 0x06, 0x01, 1})
 	f.Add(bytes.Repeat([]byte{0x03, 0, 1, 'a'}, 100))

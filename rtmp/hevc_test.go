@@ -46,7 +46,7 @@ func TestPublishHEVCBothModes(t *testing.T) {
 		p, err := rtmp.Dial(ctx, sim.URL("live", "hevc"), rtmp.PublishOptions{H265: mode})
 		cancel()
 		require.NoError(t, err)
-		require.NoError(t, p.WriteMetadata(rtmp.MetadataFor(&vp, nil, mode)))
+		require.NoError(t, p.WriteMetadata(media.MetadataFor(&vp, nil, mode)))
 		require.NoError(t, p.WriteVideoConfig(vp, 0))
 		for _, u := range units {
 			require.NoError(t, p.WriteVideo(u))

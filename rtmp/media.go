@@ -93,8 +93,8 @@ func withSetDataFrame(body []byte) []byte {
 }
 
 // WriteMetadata sends @setDataFrame onMetaData (ECMA array, ffmpeg's keys) at ts 0, fmt 0, csid 4.
-func (p *Publisher) WriteMetadata(md Metadata) error {
-	payload, err := md.SetDataFrame()
+func (p *Publisher) WriteMetadata(md media.Metadata) error {
+	payload, err := SetDataFrame(md)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func loadSample(t testing.TB) *sampleUnits {
 // publishUnits sends metadata, sequence headers and every unit, the way the native path does.
 func publishUnits(t testing.TB, p *Publisher, s *sampleUnits) {
 	t.Helper()
-	require.NoError(t, p.WriteMetadata(MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
+	require.NoError(t, p.WriteMetadata(media.MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
 	require.NoError(t, p.WriteVideoConfig(s.video, 0))
 	require.NoError(t, p.WriteAudioConfig(s.audio, 0))
 	for _, u := range s.units {

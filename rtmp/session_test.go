@@ -188,7 +188,7 @@ func TestCloseAfterPublishIsL4(t *testing.T) {
 	require.Equal(t, "reset_after_publish", re.Cause)
 	require.Positive(t, re.SincePublish)
 	require.Equal(t, time.Duration(-1), re.SinceFirstFrame)
-	require.Error(t, p.WriteMetadata(Metadata{}))
+	require.Error(t, p.WriteMetadata(media.Metadata{}))
 }
 
 // L5: a reset right after the first video frame is a frame-level rejection.
@@ -198,7 +198,7 @@ func TestResetAfterFirstFrameIsL5(t *testing.T) {
 	require.NoError(t, err)
 	defer p.Close()
 	su := loadSample(t)
-	require.NoError(t, p.WriteMetadata(MetadataFor(&su.video, &su.audio, media.HEVCEnhanced)))
+	require.NoError(t, p.WriteMetadata(media.MetadataFor(&su.video, &su.audio, media.HEVCEnhanced)))
 	require.NoError(t, p.WriteVideoConfig(su.video, 0))
 	for _, u := range su.units {
 		if p.WriteUnit(u) != nil {
@@ -242,7 +242,7 @@ func TestPublishRTMPS(t *testing.T) {
 	url := "rtmps://localhost:" + strconv.Itoa(s.port()) + "/live/key"
 	p, err := dial(t, url, PublishOptions{TLSConfig: &tls.Config{RootCAs: pool}})
 	require.NoError(t, err)
-	require.NoError(t, p.WriteMetadata(Metadata{}))
+	require.NoError(t, p.WriteMetadata(media.Metadata{}))
 	require.NoError(t, p.Close())
 	waitFinished(t, s)
 	s.mu.Lock()
@@ -301,7 +301,7 @@ func TestConnectOnlyNeverPublishes(t *testing.T) {
 	require.Equal(t, "NetConnection.Connect.Success", st.Code)
 	require.Equal(t, "FMS/3,5,7,7009", fmsVer)
 	require.Positive(t, p.StepDone(health.LayerConnect))
-	require.Error(t, p.WriteMetadata(Metadata{}))
+	require.Error(t, p.WriteMetadata(media.Metadata{}))
 	require.NoError(t, p.Close())
 	waitFinished(t, s)
 	require.Equal(t, []string{"connect"}, commandNames(s.commands()))

@@ -30,7 +30,7 @@ func decodesCleanly(t *testing.T, r *recorder, wantVideo string, w, h int, wantA
 	if wantAudio {
 		a = &audio[len(audio)-1]
 	}
-	require.NoError(t, fw.WriteMetadata(media.FLVMetadata(&v, a)))
+	require.NoError(t, fw.WriteMetadata(media.MetadataFor(&v, a, media.HEVCLegacy).ECMAArray()))
 	require.NoError(t, fw.WriteVideoParams(0, v))
 	if a != nil {
 		require.NoError(t, fw.WriteAudioParams(0, *a))
