@@ -25,17 +25,19 @@ type Config struct {
 	// Emulator is the builtin emulator to start inside the service, or nil
 	// when the file has no emulator block.
 	Emulator *Emulator
-	// Streams are the stream blocks in file order, names unique.
+	// Streams are the stream blocks in file order, one for each target of a
+	// block (a block with target blocks gives one Stream a target, in the
+	// blocks' order); IDs unique.
 	Streams []Stream
 	// Source is the file name the config was decoded from (Load's path or
 	// Parse's filename).
 	Source string
 }
 
-// Stream returns the stream named name.
-func (c *Config) Stream(name string) (Stream, bool) {
+// Stream returns the stream whose ID is id ("name", or "name/target").
+func (c *Config) Stream(id string) (Stream, bool) {
 	for _, s := range c.Streams {
-		if s.Name == name {
+		if s.ID() == id {
 			return s, true
 		}
 	}
@@ -103,10 +105,15 @@ const (
 	ProfileCompanion EmulatorProfile = "companion"
 )
 
-// Stream is one `stream "name"` block.
+// Stream is one `stream "name"` block pushing to one target: the block's
+// single `target = "…"`, or one of its `target "NAME" { }` blocks with the
+// stream's settings overridden by the target's.
 type Stream struct {
 	// Name is the block label: 1-64 of [A-Za-z0-9_.-], starting alphanumeric.
 	Name string
+	// TargetName is the target block's label (the same rule as Name), or ""
+	// for the single-target form.
+	TargetName string
 	// Enabled is false when the stream is configured but must not run.
 	Enabled bool
 	// Source is the URL the stream pulls (secrets included: redact before showing).
@@ -131,6 +138,15 @@ type Stream struct {
 	RTMP RTMP
 	// Failover is the `failover` block.
 	Failover Failover
+}
+
+// ID names the stream's push uniquely in a config: Name for the
+// single-target form, "Name/TargetName" for a target block.
+func (s Stream) ID() string {
+	if s.TargetName == "" {
+		return s.Name
+	}
+	return s.Name + "/" + s.TargetName
 }
 
 // Standby returns the path that is not preferred.

@@ -37,7 +37,9 @@ func (s Stream) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Changes is what a reload changes, by stream name (each list sorted).
+// Changes is what a reload changes, by stream ID (Stream.ID: a target of a
+// stream with target blocks is added, changed or removed on its own; each
+// list sorted).
 type Changes struct {
 	// Added streams are new: start them.
 	Added []string
@@ -71,17 +73,17 @@ func Diff(old, new *Config) Changes {
 	}
 	moved := emulatorRestarts(old.Emulator, new.Emulator)
 	for _, n := range new.Streams {
-		o, ok := old.Stream(n.Name)
+		o, ok := old.Stream(n.ID())
 		switch {
 		case !ok:
-			c.Added = append(c.Added, n.Name)
+			c.Added = append(c.Added, n.ID())
 		case !o.Equal(n) || (moved && (o.UsesEmulator() || n.UsesEmulator())):
-			c.Changed = append(c.Changed, n.Name)
+			c.Changed = append(c.Changed, n.ID())
 		}
 	}
 	for _, o := range old.Streams {
-		if _, ok := new.Stream(o.Name); !ok {
-			c.Removed = append(c.Removed, o.Name)
+		if _, ok := new.Stream(o.ID()); !ok {
+			c.Removed = append(c.Removed, o.ID())
 		}
 	}
 	slices.Sort(c.Added)

@@ -52,6 +52,19 @@ type rawStream struct {
 	Native   *rawNative     `hcl:"native,block"`
 	RTMP     *rawRTMP       `hcl:"rtmp,block"`
 	Failover *rawFailover   `hcl:"failover,block"`
+	Targets  []rawHead      `hcl:"target,block"`
+}
+
+// rawTarget is a `target "NAME" { }` block: its url and the stream's
+// settings it overrides, attribute by attribute.
+type rawTarget struct {
+	URL      *hcl.Attribute `hcl:"url,attr"`
+	Prefer   *hcl.Attribute `hcl:"prefer,attr"`
+	Audio    *hcl.Attribute `hcl:"audio,attr"`
+	FFmpeg   *rawFFmpeg     `hcl:"ffmpeg,block"`
+	Native   *rawNative     `hcl:"native,block"`
+	RTMP     *rawRTMP       `hcl:"rtmp,block"`
+	Failover *rawFailover   `hcl:"failover,block"`
 }
 
 type rawFFmpeg struct {

@@ -16,35 +16,70 @@ import (
 
 var streamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// decodeStreams decodes every stream block, rejecting bad and duplicate names.
+// decodeStreams decodes every stream block, rejecting bad and duplicate
+// names: one Stream for each of a block's targets.
 func decodeStreams(ps *problems, heads []rawHead, emu *Emulator) []Stream {
 	var out []Stream
 	seen := map[string]hcl.Range{}
 	for _, h := range heads {
 		block := fmt.Sprintf("stream %q", h.Name)
-		if first, dup := seen[h.Name]; dup {
-			ps.add(h.NameRange, block, "", fmt.Sprintf("duplicate stream name %q (first defined at %s:%d:%d)",
-				h.Name, first.Filename, first.Start.Line, first.Start.Column))
+		if !uniqueName(ps, seen, h, block, "stream") {
 			continue
 		}
-		seen[h.Name] = h.NameRange
-		if !streamName.MatchString(h.Name) {
-			ps.add(h.NameRange, block, "", "bad stream name: want 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit")
-		}
-		out = append(out, decodeStream(ps, h, emu))
+		out = append(out, decodeStream(ps, h, emu)...)
 	}
 	return out
 }
 
-// decodeStream decodes one stream's body with its defaults.
-func decodeStream(ps *problems, h rawHead, emu *Emulator) Stream {
-	s := scope{ps: ps, block: fmt.Sprintf("stream %q", h.Name)}
+// uniqueName records h's name in seen; it reports a duplicate (false) or a
+// bad name (recorded, true) as problems of block.
+func uniqueName(ps *problems, seen map[string]hcl.Range, h rawHead, block, what string) bool {
+	if first, dup := seen[h.Name]; dup {
+		ps.add(h.NameRange, block, "", fmt.Sprintf("duplicate %s name %q (first defined at %s:%d:%d)",
+			what, h.Name, first.Filename, first.Start.Line, first.Start.Column))
+		return false
+	}
+	seen[h.Name] = h.NameRange
+	if !streamName.MatchString(h.Name) {
+		ps.add(h.NameRange, block, "", fmt.Sprintf("bad %s name: want 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit", what))
+	}
+	return true
+}
+
+// decodeStream decodes one stream block: the single `target = "…"` form
+// gives one Stream (TargetName ""), each `target "NAME" { }` block one
+// Stream with the stream's settings overridden by the target's.
+func decodeStream(ps *problems, h rawHead, emu *Emulator) []Stream {
+	block := fmt.Sprintf("stream %q", h.Name)
 	var r rawStream
-	ps.addDiags(decodeBody(h.Body, &r), s.block, "")
-	st := Stream{Name: h.Name, Enabled: s.boolean(r.Enabled, true)}
-	st.Source, st.SourceKind = source(s, r.Source, h.DefRange)
+	ps.addDiags(decodeBody(h.Body, &r), block, "")
+	if len(r.Targets) == 0 {
+		return []Stream{decodePush(scope{ps: ps, block: block}, h.Name, "", r, h.DefRange, emu)}
+	}
+	if r.Target != nil {
+		ps.add(r.Target.Range, block, "target", "use either target = \"…\" or target \"NAME\" { url = \"…\" } blocks, not both")
+		return nil
+	}
+	var out []Stream
+	seen := map[string]hcl.Range{}
+	for _, th := range r.Targets {
+		tblock := fmt.Sprintf("stream %q target %q", h.Name, th.Name)
+		if !uniqueName(ps, seen, th, tblock, "target") {
+			continue
+		}
+		var t rawTarget
+		ps.addDiags(decodeBody(th.Body, &t), tblock, "")
+		out = append(out, decodePush(scope{ps: ps, block: tblock}, h.Name, th.Name, r.withTarget(t), th.DefRange, emu))
+	}
+	return out
+}
+
+// decodePush decodes one stream's settings for one target, with defaults.
+func decodePush(s scope, name, target string, r rawStream, def hcl.Range, emu *Emulator) Stream {
+	st := Stream{Name: name, TargetName: target, Enabled: s.boolean(r.Enabled, true)}
+	st.Source, st.SourceKind = source(s, r.Source, def)
 	st.RTMP = decodeRTMP(s.nested("rtmp"), r.RTMP)
-	st.TargetSpec, st.Target = streamTarget(s, r.Target, h.DefRange, st.RTMP.App != "", emu)
+	st.TargetSpec, st.Target = streamTarget(s, r.Target, def, st.RTMP.App != "", emu, target != "")
 	st.Prefer = enum(s, r.Prefer, DefaultPrefer, PathNative, PathFFmpeg)
 	st.Audio = enum(s, r.Audio, DefaultAudio, media.AudioCopy, media.AudioSilentIfMissing, media.AudioSilent, media.AudioDrop)
 	st.FFmpeg = decodeFFmpeg(s.nested("ffmpeg"), r.FFmpeg)
@@ -57,10 +92,15 @@ func decodeStream(ps *problems, h rawHead, emu *Emulator) Stream {
 	return st
 }
 
-// streamTarget decodes the required target: as written, and resolved.
-func streamTarget(s scope, a *hcl.Attribute, block hcl.Range, hasApp bool, emu *Emulator) (spec, resolved string) {
+// streamTarget decodes the required target (the stream's target attribute,
+// or a target block's url): as written, and resolved.
+func streamTarget(s scope, a *hcl.Attribute, block hcl.Range, hasApp bool, emu *Emulator, named bool) (spec, resolved string) {
 	if a == nil {
-		s.failAt(block, "target", "missing: every stream needs a target (rtmp://, rtmps:// or emulator://APP/NAME)")
+		if named {
+			s.failAt(block, "url", "missing: every target needs a url (rtmp://, rtmps:// or emulator://APP/NAME)")
+		} else {
+			s.failAt(block, "target", "missing: every stream needs a target (rtmp://, rtmps:// or emulator://APP/NAME), or target \"NAME\" { url = \"…\" } blocks")
+		}
 		return "", ""
 	}
 	spec, ok := s.strOK(a, "")

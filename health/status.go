@@ -49,9 +49,12 @@ type ConfigStatus struct {
 
 // StreamStatus is one stream's status; every URL in it is redacted.
 type StreamStatus struct {
-	Name    string `json:"name"`
-	Enabled bool   `json:"enabled"`
-	State   State  `json:"state"`
+	Name string `json:"name"`
+	// TargetName names the target of a stream with several target blocks
+	// (empty for the single-target form).
+	TargetName string `json:"target_name,omitempty"`
+	Enabled    bool   `json:"enabled"`
+	State      State  `json:"state"`
 	// Reason explains the current state in one sentence.
 	Reason      string    `json:"reason"`
 	Source      string    `json:"source"`
@@ -71,6 +74,15 @@ type StreamStatus struct {
 	Failovers    []Failover `json:"failovers,omitempty"`
 	LastVerdicts []Verdict  `json:"last_verdicts,omitempty"`
 	LastError    string     `json:"last_error,omitempty"`
+}
+
+// ID names the stream's push: Name, or "Name/TargetName" for a target
+// of a stream with several.
+func (s StreamStatus) ID() string {
+	if s.TargetName == "" {
+		return s.Name
+	}
+	return s.Name + "/" + s.TargetName
 }
 
 // Counters are a stream's running totals.

@@ -1,5 +1,5 @@
 // Package httpapi serves fmspush's status over HTTP (/healthz, /v1/streams,
-// /v1/streams/{name}) and exports it to Prometheus (/metrics), from the
+// /v1/streams/{name}, /v1/streams/{name}/targets/{target}) and exports it to Prometheus (/metrics), from the
 // snapshots of a StatusSource.
 package httpapi
 
@@ -34,6 +34,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/streams", a.streams)
 	mux.HandleFunc("GET /v1/streams/{name}", a.stream)
+	mux.HandleFunc("GET /v1/streams/{name}/targets/{target}", a.target)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }
@@ -80,7 +81,9 @@ type HealthReport struct {
 // UnhealthyItem names a stream that is not live (or, in Warnings, live with
 // trouble) and says why.
 type UnhealthyItem struct {
-	Stream string       `json:"stream"`
+	Stream string `json:"stream"`
+	// Target names the stream's target when it has several.
+	Target string       `json:"target,omitempty"`
 	State  health.State `json:"state"`
 	Reason string       `json:"reason"`
 }
@@ -89,7 +92,7 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 	snap := a.Source.Snapshot()
 	rep := HealthReport{Healthy: true, Config: snap.Config}
 	for _, s := range snap.Streams {
-		item := UnhealthyItem{Stream: s.Name, State: s.State, Reason: s.Reason}
+		item := UnhealthyItem{Stream: s.Name, Target: s.TargetName, State: s.State, Reason: s.Reason}
 		switch {
 		case !s.State.Healthy():
 			rep.Healthy = false
@@ -109,15 +112,43 @@ func (a *API) streams(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.Source.Snapshot())
 }
 
+// StreamTargets is /v1/streams/{name}'s body for a stream with target
+// blocks: the status of each of its targets.
+type StreamTargets struct {
+	Name    string                `json:"name"`
+	Targets []health.StreamStatus `json:"targets"`
+}
+
+// stream answers a single-target stream's status, or a StreamTargets.
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	var targets []health.StreamStatus
 	for _, s := range a.Source.Snapshot().Streams {
-		if s.Name == name {
+		switch {
+		case s.Name == name && s.TargetName == "":
+			writeJSON(w, http.StatusOK, s)
+			return
+		case s.Name == name:
+			targets = append(targets, s)
+		}
+	}
+	if len(targets) > 0 {
+		writeJSON(w, http.StatusOK, StreamTargets{Name: name, Targets: targets})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no stream named " + name})
+}
+
+// target answers one target's status.
+func (a *API) target(w http.ResponseWriter, r *http.Request) {
+	name, target := r.PathValue("name"), r.PathValue("target")
+	for _, s := range a.Source.Snapshot().Streams {
+		if s.Name == name && s.TargetName == target {
 			writeJSON(w, http.StatusOK, s)
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no stream named " + name})
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no target " + target + " of a stream named " + name})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -130,33 +161,33 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 var (
 	descUp = prometheus.NewDesc("fmspush_stream_up",
-		"1 when the stream is live (or deliberately idle), 0 otherwise.", []string{"stream"}, nil)
+		"1 when the stream is live (or deliberately idle), 0 otherwise.", []string{"stream", "target"}, nil)
 	descActive = prometheus.NewDesc("fmspush_active_path",
-		"1 for the path currently publishing the stream.", []string{"stream", "path"}, nil)
+		"1 for the path currently publishing the stream.", []string{"stream", "target", "path"}, nil)
 	descFailovers = prometheus.NewDesc("fmspush_failovers_total",
-		"Switches from one path to the other, by the layer that caused them.", []string{"stream", "from", "to", "layer"}, nil)
+		"Switches from one path to the other, by the layer that caused them.", []string{"stream", "target", "from", "to", "layer"}, nil)
 	descReconnects = prometheus.NewDesc("fmspush_reconnects_total",
-		"Publish sessions started again after a failure.", []string{"stream"}, nil)
+		"Publish sessions started again after a failure.", []string{"stream", "target"}, nil)
 	descBytes = prometheus.NewDesc("fmspush_bytes_sent_total",
-		"Media bytes written to the target.", []string{"stream"}, nil)
+		"Media bytes written to the target.", []string{"stream", "target"}, nil)
 	descFrames = prometheus.NewDesc("fmspush_frames_sent_total",
-		"Media frames written to the target.", []string{"stream"}, nil)
+		"Media frames written to the target.", []string{"stream", "target"}, nil)
 	descProbe = prometheus.NewDesc("fmspush_probe_duration_seconds",
-		"Duration of the last layered probe of the target for a path.", []string{"stream", "path"}, nil)
+		"Duration of the last layered probe of the target for a path.", []string{"stream", "target", "path"}, nil)
 	descVerdict = prometheus.NewDesc("fmspush_last_verdict_layer",
-		"Layer of the path's last failure: 0 none/unknown, 1-6 for L0-L5, 7 source, 8 process.", []string{"stream", "path"}, nil)
+		"Layer of the path's last failure: 0 none/unknown, 1-6 for L0-L5, 7 source, 8 process.", []string{"stream", "target", "path"}, nil)
 	descLag = prometheus.NewDesc("fmspush_delivery_lag_seconds",
-		"Media written by the active path but not yet taken by the server, in seconds of media.", []string{"stream", "path"}, nil)
+		"Media written by the active path but not yet taken by the server, in seconds of media.", []string{"stream", "target", "path"}, nil)
 	descThroughput = prometheus.NewDesc("fmspush_throughput_bits_per_second",
-		"Rate at which the server takes the active path's bytes.", []string{"stream", "path"}, nil)
+		"Rate at which the server takes the active path's bytes.", []string{"stream", "target", "path"}, nil)
 	descNeeded = prometheus.NewDesc("fmspush_needed_bits_per_second",
-		"The media's own rate on the active path (what real time needs).", []string{"stream", "path"}, nil)
+		"The media's own rate on the active path (what real time needs).", []string{"stream", "target", "path"}, nil)
 	descAcked = prometheus.NewDesc("fmspush_bytes_acked_total",
-		"Bytes the server has taken, over every session.", []string{"stream"}, nil)
+		"Bytes the server has taken, over every session.", []string{"stream", "target"}, nil)
 	descDropped = prometheus.NewDesc("fmspush_dropped_frames_total",
-		"Video frames dropped to keep the delivery delay bounded.", []string{"stream"}, nil)
+		"Video frames dropped to keep the delivery delay bounded.", []string{"stream", "target"}, nil)
 	descNameLock = prometheus.NewDesc("fmspush_name_lock_retries_total",
-		"Publish attempts made again because the server still held the name for a previous session.", []string{"stream"}, nil)
+		"Publish attempts made again because the server still held the name for a previous session.", []string{"stream", "target"}, nil)
 )
 
 // collector exports snapshots as Prometheus metrics. Labels carry stream and
@@ -177,34 +208,34 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func collectStream(ch chan<- prometheus.Metric, s health.StreamStatus) {
-	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(s.State.Healthy()), s.Name)
-	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name)
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name)
-	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name)
-	ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(s.Counters.BytesAcked), s.Name)
-	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Counters.DroppedFrames), s.Name)
-	ch <- prometheus.MustNewConstMetric(descNameLock, prometheus.CounterValue, float64(s.Counters.NameLockRetries), s.Name)
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(s.State.Healthy()), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(s.Counters.BytesAcked), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Counters.DroppedFrames), s.Name, s.TargetName)
+	ch <- prometheus.MustNewConstMetric(descNameLock, prometheus.CounterValue, float64(s.Counters.NameLockRetries), s.Name, s.TargetName)
 	if d := s.Delivery; d != nil && s.ActivePath != "" {
-		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(d.LagMillis)/1000, s.Name, s.ActivePath)
-		ch <- prometheus.MustNewConstMetric(descThroughput, prometheus.GaugeValue, float64(d.ThroughputBps), s.Name, s.ActivePath)
-		ch <- prometheus.MustNewConstMetric(descNeeded, prometheus.GaugeValue, float64(d.NeededBps), s.Name, s.ActivePath)
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(d.LagMillis)/1000, s.Name, s.TargetName, s.ActivePath)
+		ch <- prometheus.MustNewConstMetric(descThroughput, prometheus.GaugeValue, float64(d.ThroughputBps), s.Name, s.TargetName, s.ActivePath)
+		ch <- prometheus.MustNewConstMetric(descNeeded, prometheus.GaugeValue, float64(d.NeededBps), s.Name, s.TargetName, s.ActivePath)
 	}
 	failovers := append([]health.Failover(nil), s.Failovers...)
 	sort.Slice(failovers, func(i, j int) bool {
 		return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String()
 	})
 	for _, f := range failovers {
-		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(f.Count), s.Name, f.From, f.To, f.Layer.String())
+		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(f.Count), s.Name, s.TargetName, f.From, f.To, f.Layer.String())
 	}
 	for _, p := range s.Paths {
-		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolFloat(p.Active), s.Name, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolFloat(p.Active), s.Name, s.TargetName, p.Kind)
 		layer := 0.0
 		if p.LastVerdict != nil {
 			layer = float64(p.LastVerdict.Layer)
 		}
-		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, layer, s.Name, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, layer, s.Name, s.TargetName, p.Kind)
 		if p.LastProbe != nil {
-			ch <- prometheus.MustNewConstMetric(descProbe, prometheus.GaugeValue, p.LastProbe.Duration.Seconds(), s.Name, p.Kind)
+			ch <- prometheus.MustNewConstMetric(descProbe, prometheus.GaugeValue, p.LastProbe.Duration.Seconds(), s.Name, s.TargetName, p.Kind)
 		}
 	}
 }

@@ -73,17 +73,17 @@ func TestMetricsHaveDeliverySeries(t *testing.T) {
 	code, body := serve(t, staticSource{Streams: []health.StreamStatus{congestedStream(), idle}}, "/metrics")
 	require.Equal(t, http.StatusOK, code)
 	for _, line := range []string{
-		`fmspush_delivery_lag_seconds{path="native",stream="cam"} 1.8`,
-		`fmspush_throughput_bits_per_second{path="native",stream="cam"} 2.4e+06`,
-		`fmspush_needed_bits_per_second{path="native",stream="cam"} 4e+06`,
-		`fmspush_bytes_acked_total{stream="cam"} 5000`,
-		`fmspush_dropped_frames_total{stream="cam"} 9`,
-		`fmspush_name_lock_retries_total{stream="cam"} 3`,
-		`fmspush_stream_up{stream="cam"} 1`,
-		`fmspush_bytes_sent_total{stream="cam"} 0`,
-		`fmspush_name_lock_retries_total{stream="idle"} 0`,
+		`fmspush_delivery_lag_seconds{path="native",stream="cam",target=""} 1.8`,
+		`fmspush_throughput_bits_per_second{path="native",stream="cam",target=""} 2.4e+06`,
+		`fmspush_needed_bits_per_second{path="native",stream="cam",target=""} 4e+06`,
+		`fmspush_bytes_acked_total{stream="cam",target=""} 5000`,
+		`fmspush_dropped_frames_total{stream="cam",target=""} 9`,
+		`fmspush_name_lock_retries_total{stream="cam",target=""} 3`,
+		`fmspush_stream_up{stream="cam",target=""} 1`,
+		`fmspush_bytes_sent_total{stream="cam",target=""} 0`,
+		`fmspush_name_lock_retries_total{stream="idle",target=""} 0`,
 	} {
 		require.Contains(t, body, line)
 	}
-	require.NotContains(t, body, `fmspush_delivery_lag_seconds{path="native",stream="idle"}`, "no gauge without a session")
+	require.NotContains(t, body, `fmspush_delivery_lag_seconds{path="native",stream="idle",target=""}`, "no gauge without a session")
 }

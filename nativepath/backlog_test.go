@@ -66,11 +66,12 @@ func startWithSource(t *testing.T, p *Path, src source.Source) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); h.run(ctx) }()
-	p.mu.Lock()
-	p.hub, p.cancel, p.done, p.users = h, cancel, done, 1 // the test holds it, as Warm would
-	p.mu.Unlock()
+	in := p.Ingest
+	in.mu.Lock()
+	in.hub, in.cancel, in.done, in.users = h, cancel, done, 1 // the test holds it, as Warm would
+	in.mu.Unlock()
 	r := start(t, p, 0)
-	t.Cleanup(func() { r.stop(t); p.releaseHub() })
+	t.Cleanup(func() { r.stop(t); in.release() })
 	return r
 }
 

@@ -2,7 +2,6 @@ package nativepath
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -58,18 +57,18 @@ type Settings struct {
 	// Pauses tells the process's own pauses from a slow target: after one,
 	// a session restarts its delivery clocks (default pause.Default).
 	Pauses *pause.Watch
+	// Ingest is the camera session this path publishes from: one Ingest
+	// shared by the paths of every target of a stream reads the source once
+	// for all of them. Nil: the path reads Source on its own (an Ingest
+	// made from Source, GOPCacheBytes, Logger, Limiter and
+	// AttemptsPerMinute).
+	Ingest *Ingest
 }
 
 // Path is the native path. Warm keeps its ingest running between publishes
 // so that a switch to native starts at once from the last keyframe.
 type Path struct {
 	Settings
-
-	mu     sync.Mutex
-	hub    *hub          // the running ingest, shared by Warm and every Run
-	users  int           // Warm and Runs holding hub
-	cancel func()        // stops hub
-	done   chan struct{} // closed when hub's goroutine returned
 }
 
 // New returns a native path; it fails when the source kind is not supported.
@@ -105,6 +104,10 @@ func New(s Settings) (*Path, error) {
 	if _, err := openSource(s.Source, s.Logger); err != nil {
 		return nil, err
 	}
+	if s.Ingest == nil {
+		s.Ingest = &Ingest{Source: s.Source, GOPCacheBytes: s.GOPCacheBytes, Logger: s.Logger,
+			Limiter: s.Limiter, AttemptsPerMinute: s.AttemptsPerMinute}
+	}
 	return &Path{Settings: s}, nil
 }
 
@@ -122,7 +125,7 @@ func (p *Path) Check(ctx context.Context) error {
 // Warm keeps the ingest running until ctx ends, so that the GOP cache is
 // filled while the path stands by.
 func (p *Path) Warm(ctx context.Context) {
-	_, release, err := p.acquireHub()
+	_, release, err := p.Ingest.acquire()
 	if err != nil {
 		return
 	}
@@ -130,47 +133,9 @@ func (p *Path) Warm(ctx context.Context) {
 	<-ctx.Done()
 }
 
-// acquireHub returns the path's one ingest, starting it for the first user
-// (Warm or a Run, whichever comes first); release stops it after the last
-// user, and waits for it.
-func (p *Path) acquireHub() (*hub, func(), error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.hub == nil {
-		src, err := openSource(p.Source, p.Logger.Named("source"))
-		if err != nil {
-			return nil, nil, err
-		}
-		h := newHub(src, p.GOPCacheBytes, p.Logger.Named("ingest"))
-		h.retry = source.Retry{Limiter: p.Limiter, Host: redact.Host(p.Source), PerMinute: p.AttemptsPerMinute}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); h.run(ctx) }()
-		p.hub, p.cancel, p.done = h, cancel, done
-	}
-	p.users++
-	h := p.hub
-	var once sync.Once
-	return h, func() { once.Do(p.releaseHub) }, nil
-}
-
-func (p *Path) releaseHub() {
-	p.mu.Lock()
-	p.users--
-	if p.users > 0 {
-		p.mu.Unlock()
-		return
-	}
-	cancel, done := p.cancel, p.done
-	p.hub, p.cancel, p.done = nil, nil, nil
-	p.mu.Unlock()
-	cancel()
-	<-done
-}
-
 // Run publishes until ctx ends (nil) or the push fails (*health.Verdict).
 func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
-	h, release, err := p.acquireHub()
+	h, release, err := p.Ingest.acquire()
 	if err != nil {
 		return p.verdict(health.LayerSource, "source_unsupported", err)
 	}

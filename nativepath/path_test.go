@@ -191,14 +191,13 @@ func TestWarmAndRunShareOneIngest(t *testing.T) {
 	go func() { defer close(warmed); p.Warm(ctx) }()
 	r := start(t, p, 0) // races Warm, as the supervisor does
 	testpeer.Eventually(t, 10*time.Second, "live", r.sig.IsLive)
-	p.mu.Lock()
-	users := p.users
-	p.mu.Unlock()
+	users := p.Ingest.Users()
 	require.Equal(t, 2, users, "%d users of the ingest, want Warm and Run on one", users)
 	r.stop(t)
 	cancel()
 	<-warmed
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	require.True(t, p.hub == nil && p.users == 0, "the ingest outlived its users: %d", p.users)
+	in := p.Ingest
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	require.True(t, in.hub == nil && in.users == 0, "the ingest outlived its users: %d", in.users)
 }

@@ -124,7 +124,7 @@ func (m *Manager) launch(ctx context.Context, sp Spec) *managed {
 	return mg
 }
 
-// Streams returns every running stream's status, sorted by name, without
+// Streams returns every running stream's status, sorted by name and target, without
 // waiting for an Apply in progress (streams being stopped still show).
 func (m *Manager) Streams() []health.StreamStatus {
 	var list []*Stream
@@ -135,7 +135,12 @@ func (m *Manager) Streams() []health.StreamStatus {
 	for _, st := range list {
 		out = append(out, st.Status())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].TargetName < out[j].TargetName
+	})
 	return out
 }
 

@@ -19,7 +19,7 @@ type snapshot struct {
 func (s *Stream) Status() health.StreamStatus {
 	p := s.status.Load()
 	if p == nil {
-		return health.StreamStatus{Name: s.Name, Enabled: s.Enabled, State: health.StateStarting, Source: s.Source, Target: s.Target}
+		return health.StreamStatus{Name: s.Name, TargetName: s.TargetName, Enabled: s.Enabled, State: health.StateStarting, Source: s.Source, Target: s.Target}
 	}
 	st := p.st
 	if sig := p.sig; sig != nil {
@@ -51,7 +51,7 @@ func (l *loop) setState(state health.State, reason string) {
 func (l *loop) publish() {
 	s := l.s
 	st := &health.StreamStatus{
-		Name: s.Name, Enabled: s.Enabled, State: l.state, Reason: l.reason,
+		Name: s.Name, TargetName: s.TargetName, Enabled: s.Enabled, State: l.state, Reason: l.reason,
 		Source: s.Source, Target: s.Target, StartedAt: l.started,
 		Counters: l.counters, LastVerdicts: append([]health.Verdict(nil), l.verdicts...),
 	}

@@ -81,8 +81,11 @@ type PathSpec struct {
 // Stream is one stream's supervisor: a run loop owning the state machine,
 // the active and standby paths, their backoff, circuits and probes.
 type Stream struct {
-	Name    string
-	Enabled bool
+	Name string
+	// TargetName names the target of a stream with several ("" for the
+	// single-target form); shown in status.
+	TargetName string
+	Enabled    bool
 	// Source and Target are shown in status; they must already be redacted.
 	Source, Target string
 	// TargetHost keys the shared rate limiter; AttemptsPerMinute is this

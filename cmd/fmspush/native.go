@@ -46,6 +46,8 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		// target's attempts, keyed by the source's host.
 		Limiter:           s.limiter,
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
+		// Every target of the stream publishes from one camera session.
+		Ingest: s.ingests.get(st, s.limiter, s.log.Named("stream").With("stream", st.Name, "path", "native")),
 	})
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}

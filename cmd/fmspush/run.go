@@ -54,6 +54,7 @@ type service struct {
 	manager  *supervisor.Manager
 	limiter  *supervisor.HostLimiter
 	emulator *emulator
+	ingests  ingests // the native paths' camera sessions, one per stream
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
@@ -144,6 +145,7 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) {
 		specs = append(specs, s.specFor(cfg, st))
 	}
 	ch := s.manager.Apply(ctx, specs)
+	s.ingests.keep(cfg)
 	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
 	s.cfg = cfg

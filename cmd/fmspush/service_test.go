@@ -109,7 +109,7 @@ func (r *running) status() health.ServiceStatus {
 func (r *running) streams() map[string]health.StreamStatus {
 	out := map[string]health.StreamStatus{}
 	for _, s := range r.status().Streams {
-		out[s.Name] = s
+		out[s.ID()] = s
 	}
 	return out
 }

@@ -24,7 +24,7 @@ import (
 func (s *service) specFor(cfg *config.Config, st config.Stream) supervisor.Spec {
 	sum := sha256.Sum256([]byte(st.Fingerprint() + "\x00" + cfg.Service.FFmpegPath + "\x00" + st.Target))
 	return supervisor.Spec{
-		Name:        st.Name,
+		Name:        st.ID(),
 		Fingerprint: hex.EncodeToString(sum[:]),
 		Build:       func() *supervisor.Stream { return s.buildStream(cfg.Service, st) },
 	}
@@ -32,6 +32,9 @@ func (s *service) specFor(cfg *config.Config, st config.Stream) supervisor.Spec 
 
 func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.Stream {
 	log := s.log.Named("stream").With("stream", st.Name)
+	if st.TargetName != "" {
+		log = log.With("target", st.TargetName)
+	}
 	ff := s.ffmpegPath(svc, st, log.With("path", "ffmpeg"))
 	nat := s.nativePath(st, log.With("path", "native"))
 	pref, other := nat, ff
@@ -40,6 +43,7 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 	}
 	return &supervisor.Stream{
 		Name:              st.Name,
+		TargetName:        st.TargetName,
 		Enabled:           st.Enabled,
 		Source:            redact.URL(st.Source),
 		Target:            redact.URL(st.TargetSpec),

@@ -26,6 +26,17 @@ type RTSPServer struct {
 	mu         sync.Mutex
 	stream     *gortsplib.ServerStream
 	pub        *gortsplib.ServerSession
+	readers    map[*gortsplib.ServerSession]bool // sessions playing now
+	plays      int                               // PLAY requests accepted, ever
+}
+
+// Readers is how many reader sessions are playing now; Plays how many PLAY
+// requests were accepted since the server started (a camera that allows few
+// sessions counts them the same way).
+func (s *RTSPServer) Readers() (now, plays int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.readers), s.plays
 }
 
 // StartRTSP listens on addr ("127.0.0.1:0" for a free port).
@@ -82,6 +93,7 @@ func (s *RTSPServer) HasStream() bool {
 func (s *RTSPServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.readers, ctx.Session)
 	if s.stream != nil && ctx.Session == s.pub {
 		s.stream.Close()
 		s.stream, s.pub = nil, nil
@@ -132,8 +144,15 @@ func (s *RTSPServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
 }
 
-// OnPlay accepts readers.
-func (s *RTSPServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+// OnPlay accepts readers, and counts them.
+func (s *RTSPServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readers == nil {
+		s.readers = make(map[*gortsplib.ServerSession]bool)
+	}
+	s.readers[ctx.Session] = true
+	s.plays++
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 

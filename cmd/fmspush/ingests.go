@@ -1,0 +1,62 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/nativepath"
+	"github.com/fmspush/fmspush/supervisor"
+)
+
+// ingests hands the native paths of a stream's targets one shared
+// nativepath.Ingest, so the camera sees one session whatever the number of
+// targets. Targets whose ingest settings differ (a target's own
+// native.gop_cache_bytes, say) get their own.
+type ingests struct {
+	mu  sync.Mutex
+	all map[[32]byte]*nativepath.Ingest
+}
+
+// ingestKey is what an ingest is shared by: the stream and every setting
+// of its camera session.
+func ingestKey(st config.Stream) [32]byte {
+	return sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d", st.Name, st.Source,
+		st.Native.GOPCacheBytes, st.Failover.AttemptsPerMinute))
+}
+
+// get returns st's ingest, making it on first use.
+func (g *ingests) get(st config.Stream, limiter *supervisor.HostLimiter, log hclog.Logger) *nativepath.Ingest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.all == nil {
+		g.all = make(map[[32]byte]*nativepath.Ingest)
+	}
+	k := ingestKey(st)
+	if in, ok := g.all[k]; ok {
+		return in
+	}
+	in := &nativepath.Ingest{Source: st.Source, GOPCacheBytes: st.Native.GOPCacheBytes, Logger: log,
+		Limiter: limiter, AttemptsPerMinute: st.Failover.AttemptsPerMinute}
+	g.all[k] = in
+	return in
+}
+
+// keep forgets the ingests no stream of cfg uses (a path still running on
+// one keeps it alive until its last user releases it).
+func (g *ingests) keep(cfg *config.Config) {
+	want := make(map[[32]byte]bool, len(cfg.Streams))
+	for _, st := range cfg.Streams {
+		want[ingestKey(st)] = true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k := range g.all {
+		if !want[k] {
+			delete(g.all, k)
+		}
+	}
+}

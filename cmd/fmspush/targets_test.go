@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/fmsim/fmsimtest"
+	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
+)
+
+// targetsConfig is one stream from the camera cam to the named targets
+// (name, url pairs), native preferred.
+func targetsConfig(cam string, targets ...string) string {
+	t := ""
+	for i := 0; i < len(targets); i += 2 {
+		t += fmt.Sprintf("  target %q { url = %q }\n", targets[i], targets[i+1])
+	}
+	return "service {\n  http_listen = \"%s\"\n  log_level = \"debug\"\n}\n" +
+		fmt.Sprintf("stream \"cam\" {\n  source = %q\n  failover {\n    backoff_initial = \"200ms\"\n    backoff_max = \"1s\"\n    probe_interval = \"1s\"\n  }\n%s}\n", cam, t)
+}
+
+// publishing is the emulator's session publishing name now: its id and
+// accepted video frames (id 0 when none).
+func publishing(srv *fmsim.Server, name string) (id, frames int) {
+	for _, s := range srv.Sessions() {
+		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
+			return s.ID, s.VideoFrames
+		}
+	}
+	return 0, 0
+}
+
+// unbroken checks that each emulator still has the session it had (ids)
+// and that its frames grew past what they were (frames).
+func unbroken(t *testing.T, what string, srvs []*fmsim.Server, ids, frames []int) {
+	t.Helper()
+	for i, srv := range srvs {
+		testpeer.Eventually(t, 10*time.Second, fmt.Sprintf("%s: target %d's frames growing", what, i), func() bool {
+			_, f := publishing(srv, "cam")
+			return f > frames[i]+25
+		})
+		id, f := publishing(srv, "cam")
+		require.Equal(t, ids[i], id, "%s: target %d's session at the server changed", what, i)
+		frames[i] = f
+	}
+}
+
+// One RTSP camera pushed to three targets (the emulator's companion
+// profile, its cloud profile with token auth, nginx-rtmp): the camera sees
+// one session; one target's server going away leaves the other two
+// sessions unbroken; a reload that removes that target and adds a fourth
+// leaves the untouched two unbroken, with the camera still read once.
+func TestOneCameraThreeTargets(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	camSrv := testpeer.StartRTSP(t, "127.0.0.1:0")
+	cam := "rtsp://" + camSrv.Addr() + "/cam"
+	testpeer.FeedRTSP(t, camSrv, cam)
+	companion := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCompanion, MaxSegment: 1448})
+	const secret = "t0ken-secret"
+	cloud := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, Rules: []string{"auth_secret=" + secret}, MaxSegment: 1448})
+	extra := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, MaxSegment: 1448})
+	ngx := testpeer.StartNginxServer(t)
+	expiry := time.Now().Add(time.Hour)
+	cloudURL := "rtmp://" + cloud.Addr() + "/live/" + fmsim.SignedName(secret, "cam", expiry)
+	token, _ := fmsim.Sign(secret, "cam", expiry)
+
+	r := startService(t, targetsConfig(cam, "companion", companion.URL("live", "cam"), "cloud", cloudURL, "nginx", ngx.PublishURL("cam")))
+	live := func(ids ...string) func() bool {
+		return func() bool {
+			all := r.streams()
+			for _, id := range ids {
+				if s := all[id]; s.State != health.StateLive || s.ActivePath != "native" {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	if !waitFor(30*time.Second, live("cam/companion", "cam/cloud", "cam/nginx")) {
+		b, _ := os.ReadFile(filepath.Join(ngx.Dir, "error.log"))
+		require.Fail(t, "three targets not live on native", "%s\n%s", b, r.logs.String())
+	}
+	now, plays := camSrv.Readers()
+	require.Equal(t, 1, now, "camera sessions now")
+	require.Equal(t, 1, plays, "camera sessions ever")
+
+	emus := []*fmsim.Server{companion, cloud}
+	ids, frames := make([]int, 2), make([]int, 2)
+	for i, srv := range emus {
+		ids[i], frames[i] = publishing(srv, "cam")
+		require.NotZero(t, ids[i], "emulator %d has no publisher", i)
+	}
+
+	// One target's server goes away: the other two go on in their sessions.
+	ngx.Stop(t)
+	testpeer.Eventually(t, 15*time.Second, "the nginx target not live", func() bool {
+		return r.streams()["cam/nginx"].State != health.StateLive
+	})
+	unbroken(t, "nginx stopped", emus, ids, frames)
+	ngx.Restart(t)
+	// Back on either path: the native session ended as nginx went away,
+	// and the ffmpeg path (whose last probe had passed) took over.
+	testpeer.Eventually(t, 30*time.Second, "the nginx target back", func() bool {
+		return r.streams()["cam/nginx"].State == health.StateLive
+	})
+	unbroken(t, "nginx back", emus, ids, frames)
+
+	// A reload adds a fourth target and removes one.
+	r.writeInPlace(targetsConfig(cam, "companion", companion.URL("live", "cam"), "cloud", cloudURL, "extra", extra.URL("live", "cam")))
+	testpeer.Eventually(t, 30*time.Second, "the added target live", live("cam/extra"))
+	testpeer.Eventually(t, 10*time.Second, "the removed target gone", func() bool {
+		_, ok := r.streams()["cam/nginx"]
+		return !ok
+	})
+	unbroken(t, "reloaded", emus, ids, frames)
+	require.Len(t, r.streams(), 3)
+	testpeer.Eventually(t, 10*time.Second, "one camera session", func() bool {
+		now, _ := camSrv.Readers()
+		return now == 1
+	})
+
+	// Status and metrics name the targets; no key or token shows.
+	code, _, body := r.get("/v1/streams/cam/targets/cloud")
+	require.Equal(t, 200, code, "%s", body)
+	require.Contains(t, string(body), `"target_name": "cloud"`)
+	_, _, body = r.get("/v1/streams/cam")
+	require.Contains(t, string(body), `"targets"`)
+	_, _, metrics := r.get("/metrics")
+	require.Contains(t, string(metrics), `fmspush_stream_up{stream="cam",target="extra"} 1`)
+	for _, b := range [][]byte{body, metrics, []byte(r.logs.String())} {
+		require.NotContains(t, string(b), secret)
+		require.NotContains(t, string(b), token)
+	}
+}
+
+// waitFor polls cond until it holds (true) or within passes (false).
+func waitFor(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cond()
+}

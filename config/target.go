@@ -1,0 +1,63 @@
+package config
+
+import (
+	"reflect"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// withTarget returns the stream's raw settings for one target block: its url
+// as the target, and each attribute the target sets (in its own prefer,
+// audio, ffmpeg, native, rtmp and failover blocks) in place of the
+// stream's; what the target does not set stays the stream's.
+func (r rawStream) withTarget(t rawTarget) rawStream {
+	r.Targets = nil
+	r.Target = t.URL
+	r.Prefer = overAttr(r.Prefer, t.Prefer)
+	r.Audio = overAttr(r.Audio, t.Audio)
+	r.FFmpeg = overBlock(r.FFmpeg, t.FFmpeg)
+	r.Native = overBlock(r.Native, t.Native)
+	r.RTMP = overBlock(r.RTMP, t.RTMP)
+	r.Failover = overBlock(r.Failover, t.Failover)
+	return r
+}
+
+func overAttr(base, over *hcl.Attribute) *hcl.Attribute {
+	if over != nil {
+		return over
+	}
+	return base
+}
+
+// overBlock merges the raw block over into a copy of base, attribute by
+// attribute (nested blocks too); base itself is not changed.
+func overBlock[T any](base, over *T) *T {
+	if over == nil {
+		return base
+	}
+	if base == nil {
+		return over
+	}
+	m := *base
+	mergeRaw(reflect.ValueOf(&m).Elem(), reflect.ValueOf(over).Elem())
+	return &m
+}
+
+// mergeRaw sets each attribute over sets into dst, and merges nested
+// blocks the same way (copying dst's before changing them).
+func mergeRaw(dst, over reflect.Value) {
+	for i := range dst.NumField() {
+		d, o := dst.Field(i), over.Field(i)
+		if o.Kind() != reflect.Pointer || o.IsNil() {
+			continue
+		}
+		if o.Type() == attrPtrType || d.IsNil() {
+			d.Set(o)
+			continue
+		}
+		cp := reflect.New(d.Type().Elem())
+		cp.Elem().Set(d.Elem())
+		mergeRaw(cp.Elem(), o.Elem())
+		d.Set(cp)
+	}
+}
