@@ -294,13 +294,13 @@ func TestCongestedIsAWarningNotAFailure(t *testing.T) {
 	require.Contains(t, body, `"congested": true`)
 	_, metrics := get(t, h, "/metrics")
 	for _, line := range []string{
-		`fmspush_delivery_lag_seconds{path="native",stream="s"} 1.5`,
-		`fmspush_throughput_bits_per_second{path="native",stream="s"} 2.4e+06`,
-		`fmspush_needed_bits_per_second{path="native",stream="s"} 4e+06`,
-		`fmspush_bytes_acked_total{stream="s"} 123456`,
-		`fmspush_dropped_frames_total{stream="s"} 7`,
-		`fmspush_name_lock_retries_total{stream="s"} 0`,
-		`fmspush_stream_up{stream="s"} 1`,
+		`fmspush_delivery_lag_seconds{path="native",stream="s",target=""} 1.5`,
+		`fmspush_throughput_bits_per_second{path="native",stream="s",target=""} 2.4e+06`,
+		`fmspush_needed_bits_per_second{path="native",stream="s",target=""} 4e+06`,
+		`fmspush_bytes_acked_total{stream="s",target=""} 123456`,
+		`fmspush_dropped_frames_total{stream="s",target=""} 7`,
+		`fmspush_name_lock_retries_total{stream="s",target=""} 0`,
+		`fmspush_stream_up{stream="s",target=""} 1`,
 	} {
 		require.Contains(t, metrics, line)
 	}

@@ -196,7 +196,7 @@ func TestHTTPContentTypesAndNoSecrets(t *testing.T) {
 	code, _, _ := r.get("/v1/streams/nope")
 	require.Equal(t, http.StatusNotFound, code, "unknown stream")
 	_, _, metrics := r.get("/metrics")
-	for _, m := range []string{"fmspush_stream_up{stream=\"pub\"} 1", "fmspush_active_path{path=\"ffmpeg\",stream=\"pub\"} 1", "fmspush_frames_sent_total"} {
+	for _, m := range []string{"fmspush_stream_up{stream=\"pub\",target=\"\"} 1", "fmspush_active_path{path=\"ffmpeg\",stream=\"pub\",target=\"\"} 1", "fmspush_frames_sent_total"} {
 		require.True(t, bytes.Contains(metrics, []byte(m)), "metrics lack %q:\n%s", m, metrics)
 	}
 	// Make the healthz unhealthy: a reload that breaks the target keeps the old one; instead stop the live stream's publish.
