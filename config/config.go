@@ -206,7 +206,23 @@ type FFmpeg struct {
 	InputArgs []string
 	// ExtraArgs are extra ffmpeg output options placed before the target (nil when none).
 	ExtraArgs []string
+	// Input is what ffmpeg reads (default hub): the stream's one camera
+	// session (the native ingest), or the source itself.
+	Input FFmpegInput
 }
+
+// FFmpegInput is what the ffmpeg path reads.
+type FFmpegInput string
+
+// The ffmpeg inputs.
+const (
+	// InputHub: the stream's camera session, as FLV on ffmpeg's stdin (exec
+	// driver; ffmpeg opens the source itself when that session cannot give
+	// the media: a format or codec the native ingest does not read).
+	InputHub FFmpegInput = "hub"
+	// InputSource: ffmpeg opens the source itself on every run.
+	InputSource FFmpegInput = "source"
+)
 
 // FFmpegDriver is how the ffmpeg path runs FFmpeg.
 type FFmpegDriver string

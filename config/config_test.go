@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 	s := cfg.Streams[0]
 	want := Stream{Name: "s", Enabled: true, Source: "rtsp://cam/1", SourceKind: SourceRTSP,
 		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: media.AudioCopy,
-		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second},
+		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second, Input: InputHub},
 		Native: Native{Handshake: HandshakeDigest, HeaderPolicy: HeaderAuto, ChunkSize: 4096, H265: H265Enhanced,
 			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20, MaxDelay: 2 * time.Second},
 		Failover: Failover{ProbeInterval: 30 * time.Second, ProbeDepth: ProbeL2, FailbackAfter: time.Minute,
@@ -138,7 +138,7 @@ stream "cam-1.hd" {
 		TargetSpec: "rtmps://live-push.bilivideo.com/live-bvc/?streamname=live_1_2&key=abc&schedule=rtmp",
 		Prefer:     PathFFmpeg, Audio: media.AudioSilentIfMissing,
 		FFmpeg: FFmpeg{Driver: DriverLibav, StaleTimeout: 2500 * time.Millisecond,
-			InputArgs: []string{"-rtsp_transport", "udp"}, ExtraArgs: []string{"-g", "50"}},
+			InputArgs: []string{"-rtsp_transport", "udp"}, ExtraArgs: []string{"-g", "50"}, Input: InputHub},
 		Native: Native{Handshake: HandshakeSimple, FlashVer: "FMLE/3.0 (compatible; native)", HeaderPolicy: HeaderType0,
 			ChunkSize: 60000, H265: H265Legacy, MaxDelay: 1500 * time.Millisecond},
 		RTMP: RTMP{App: "live-bvc", PlayPath: "?streamname=live_1_2&key=abc",

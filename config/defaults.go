@@ -21,6 +21,7 @@ const (
 	DefaultAudio  = media.AudioCopy
 
 	DefaultDriver       = DriverExec
+	DefaultFFmpegInput  = InputHub
 	DefaultStaleTimeout = 5 * time.Second
 
 	DefaultHandshake     = HandshakeDigest

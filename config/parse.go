@@ -72,6 +72,7 @@ type rawFFmpeg struct {
 	StaleTimeout *hcl.Attribute `hcl:"stale_timeout,attr"`
 	InputArgs    *hcl.Attribute `hcl:"input_args,attr"`
 	ExtraArgs    *hcl.Attribute `hcl:"extra_args,attr"`
+	Input        *hcl.Attribute `hcl:"input,attr"`
 }
 
 type rawNative struct {

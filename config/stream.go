@@ -119,6 +119,7 @@ func decodeFFmpeg(s scope, r *rawFFmpeg) FFmpeg {
 		StaleTimeout: s.duration(r.StaleTimeout, DefaultStaleTimeout, minPositive, 10*time.Minute),
 		InputArgs:    s.list(r.InputArgs),
 		ExtraArgs:    s.list(r.ExtraArgs),
+		Input:        enum(s, r.Input, DefaultFFmpegInput, InputHub, InputSource),
 	}
 }
 

@@ -30,7 +30,7 @@ const silentInput = "anullsrc=r=44100:cl=stereo"
 // where the target's timeline continues (-output_ts_offset). Progress goes
 // to fd 3.
 func BuildArgs(s Settings, src SourceInfo, base time.Duration) []string {
-	return buildArgs(s, src, base, output{url: s.Target})
+	return buildArgs(s, src, base, output{url: s.Target}, false)
 }
 
 // output is where ffmpeg publishes: the target itself, or the tap relay's
@@ -41,11 +41,16 @@ type output struct {
 	relayed bool   // through the tap relay: a plain rtmp:// hop, TLS done by the relay
 }
 
-// buildArgs is BuildArgs publishing to out.
-func buildArgs(s Settings, src SourceInfo, base time.Duration, out output) []string {
+// buildArgs is BuildArgs publishing to out, reading the feed on stdin when
+// fed (the source's own input options then do not apply).
+func buildArgs(s Settings, src SourceInfo, base time.Duration, out output, fed bool) []string {
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+debug",
 		"-progress", "pipe:3", "-stats_period", seconds(s.ProgressPeriod)}
-	args = append(args, inputArgs(s)...)
+	if fed {
+		args = append(args, feedInput...)
+	} else {
+		args = append(args, inputArgs(s)...)
+	}
 	audio := audioArgs(s.Audio, src)
 	if audio.silent {
 		args = append(args, "-f", "lavfi", "-i", silentInput)

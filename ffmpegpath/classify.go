@@ -45,6 +45,9 @@ type Exit struct {
 	// NoVideoFor is set when the push was ended because no video frame
 	// (no keyframe) came from the source this long after the publish.
 	NoVideoFor time.Duration
+	// FeedErr is why the feed ffmpeg read on its stdin ended by itself (the
+	// stream's camera session lost the source), if it did.
+	FeedErr error
 	// Stopped is set when fmspush asked ffmpeg to stop (SIGINT).
 	Stopped bool
 	// ServerStalledFor is set when the push was ended because the target's
@@ -154,6 +157,9 @@ func classifyExit(e Exit, st *stages) *health.Verdict {
 	}
 	if v := targetVerdict(e, st); v != nil {
 		return v
+	}
+	if e.FeedErr != nil && !e.Stopped {
+		return verdict(e, st, health.LayerSource, "source_lost", e.End, "the stream's camera session: "+e.FeedErr.Error())
 	}
 	if st.sourceErr != nil || st.codecErr != nil {
 		return sourceVerdict(e, st)

@@ -95,8 +95,11 @@ func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 	if ctx.Err() != nil {
 		return nil // stopped before it started
 	}
-	info := e.sourceInfo(ctx, s)
-	r := &run{s: s, src: info, base: base, sig: sig,
+	feed, info := openFeed(ctx, s)
+	if feed == nil {
+		info = e.sourceInfo(ctx, s)
+	}
+	r := &run{s: s, src: info, base: base, sig: sig, feed: feed,
 		red: NewRedactor(s.Source, s.Target, s.RTMPPlayPath)}
 	v := r.loop(ctx)
 	if v != nil && v.Layer == health.LayerSource { // learn the source again

@@ -39,7 +39,7 @@ func TestRelayedArgs(t *testing.T) {
 	local := plan.target.LocalURL("127.0.0.1:5555")
 	require.Equal(t, "rtmp://127.0.0.1:5555/live/"+key+"?token="+token, local)
 
-	args := buildArgs(s, SourceInfo{}, 0, output{url: local, tcURL: plan.target.TCURL, relayed: true})
+	args := buildArgs(s, SourceInfo{}, 0, output{url: local, tcURL: plan.target.TCURL, relayed: true}, false)
 	require.Equal(t, []string{"-rtmp_tcurl", plan.target.TCURL, "-g", "50", local}, args[len(args)-5:])
 	for _, o := range []string{"-tls_verify", "-ca_file", "-verifyhost"} {
 		require.NotContains(t, args, o)

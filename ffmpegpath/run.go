@@ -61,6 +61,7 @@ type run struct {
 	noVideoFor   time.Duration
 	pid          int
 
+	feed        *fed       // ffmpeg reads the stream's camera session on stdin; nil: it opens the source
 	relay       *tap.Relay // the relay ffmpeg publishes through; nil: straight to the target
 	localURL    string     // the relay's URL ffmpeg is given
 	relayErr    error      // why the relay ended, once it has
@@ -93,7 +94,7 @@ type proc struct {
 // startProc starts ffmpeg from a goroutine locked to its OS thread until the
 // process has exited: Pdeathsig fires when the thread that forked the child
 // ends, and a locked thread never ends under a running child.
-func startProc(bin string, args []string) (*proc, error) {
+func startProc(bin string, args []string, stdin *os.File) (*proc, error) {
 	progR, progW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -113,9 +114,15 @@ func startProc(bin string, args []string) (*proc, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Stderr = errW
 		cmd.ExtraFiles = []*os.File{progW} // fd 3: -progress pipe:3
+		if stdin != nil {
+			cmd.Stdin = stdin
+		}
 		err := cmd.Start()
 		progW.Close()
 		errW.Close()
+		if stdin != nil {
+			stdin.Close() // ffmpeg has its own copy
+		}
 		if err != nil {
 			started <- err
 			return
@@ -147,9 +154,15 @@ func (r *run) loop(ctx context.Context) *health.Verdict {
 	r.paused = newPauseClock(r.start)
 	out := r.openOutput(ctx)
 	defer r.closeRelay(false)
-	r.args = buildArgs(r.s, r.src, r.base, out)
+	defer r.feed.close()
+	r.args = buildArgs(r.s, r.src, r.base, out, r.feed != nil)
 	r.s.Logger.Debug("starting ffmpeg", "args", r.red.Text(strings.Join(r.args, " ")))
-	p, err := startProc(r.s.FFmpegPath, r.args)
+	var stdin *os.File
+	if r.feed != nil {
+		stdin = r.feed.stdin
+		go r.feed.pump() // ends with the feed or ffmpeg's stdin; r.feed.close waits for it
+	}
+	p, err := startProc(r.s.FFmpegPath, r.args, stdin)
 	if err != nil {
 		return Classify(Exit{Source: inputOf(r.s), Target: r.s.Target, StartErr: err,
 			Binary: r.s.FFmpegPath, Start: r.start, End: time.Now(), ExitCode: -1})
@@ -510,7 +523,7 @@ func (r *run) exit(x procExit) Exit {
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
 		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
 		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled, setup: r.setup.st.marks(),
-		RelayErr: r.relayErr}
+		RelayErr: r.relayErr, FeedErr: r.feed.errFeed()}
 	if st := r.serverStall; st != nil {
 		e.ServerStalledAt, e.ServerStalledFor, e.Queued, e.StallEvidence = st.At, st.For, st.Queued, st.Evidence
 	}

@@ -56,6 +56,10 @@ type Settings struct {
 	// Source is the camera URL (rtsp://, rtmp://, http(s)://, srt://), a file
 	// path, or SampleSource.
 	Source string
+	// Feed, when set, gives the exec driver's ffmpeg the media on its stdin
+	// instead of Source (see Feed); Source is still what errors and
+	// redaction name.
+	Feed Feed
 	// SampleFile is the file SampleSource reads (the repository's
 	// media/sample/sample.flv; the wiring fills it).
 	SampleFile string

@@ -235,6 +235,13 @@ func (h *hub) startable() (media.GOPSnapshot, bool) {
 // says why the source is away), then returns the view and a live feed that
 // continues right after the cached GOP.
 func (h *hub) subscribe(ctx context.Context, grace time.Duration) (media.GOPSnapshot, *subscription, error) {
+	return h.subscribeUntil(ctx, grace, false)
+}
+
+// subscribeUntil is subscribe; with failFast it gives up as soon as the
+// source is down with an error (a failed connection, an unreadable file)
+// instead of waiting the grace for it to come back.
+func (h *hub) subscribeUntil(ctx context.Context, grace time.Duration, failFast bool) (media.GOPSnapshot, *subscription, error) {
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	for {
@@ -245,8 +252,11 @@ func (h *hub) subscribe(ctx context.Context, grace time.Duration) (media.GOPSnap
 			h.mu.Unlock()
 			return snap, s, nil
 		}
-		changed, lastErr := h.changed, h.lastErr
+		changed, lastErr, up := h.changed, h.lastErr, h.up
 		h.mu.Unlock()
+		if failFast && !up && lastErr != nil {
+			return media.GOPSnapshot{}, nil, lastErr
+		}
 		select {
 		case <-ctx.Done():
 			return media.GOPSnapshot{}, nil, ctx.Err()

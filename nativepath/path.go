@@ -179,3 +179,10 @@ func (p *Path) verdict(layer health.Layer, cause string, err error) *health.Verd
 func openSource(spec string, log hclog.Logger) (source.Source, error) {
 	return source.New(spec, log)
 }
+
+// Supports reports whether the native ingest opens spec (its kind; whether
+// the source is up or its format readable shows only once it is pulled).
+func Supports(spec string) bool {
+	_, err := openSource(spec, hclog.NewNullLogger())
+	return err == nil
+}

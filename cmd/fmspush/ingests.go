@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/ffmpegpath"
 	"github.com/fmspush/fmspush/nativepath"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -59,4 +63,24 @@ func (g *ingests) keep(cfg *config.Config) {
 			delete(g.all, k)
 		}
 	}
+}
+
+// ingestFeed feeds the exec driver's ffmpeg from the stream's camera
+// session (ffmpeg { input = "hub" }).
+type ingestFeed struct {
+	in    *nativepath.Ingest
+	grace time.Duration
+}
+
+// Open implements ffmpegpath.Feed.
+func (f ingestFeed) Open(ctx context.Context) (io.ReadCloser, ffmpegpath.SourceInfo, error) {
+	feed, err := f.in.OpenFLV(ctx, f.grace)
+	if err != nil {
+		return nil, ffmpegpath.SourceInfo{}, err
+	}
+	info := ffmpegpath.SourceInfo{Known: true, HasAudio: feed.Audio != nil}
+	if feed.Audio != nil {
+		info.AudioCodec = "aac"
+	}
+	return feed, info, nil
 }

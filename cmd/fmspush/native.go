@@ -31,6 +31,11 @@ func publishOptions(st config.Stream) rtmp.PublishOptions {
 	return o
 }
 
+// ingestLog is the logger of st's camera session.
+func (s *service) ingestLog(st config.Stream) hclog.Logger {
+	return s.log.Named("stream").With("stream", st.Name, "path", "native")
+}
+
 func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.PathSpec {
 	p, err := nativepath.New(nativepath.Settings{
 		Source:        st.Source,
@@ -47,7 +52,7 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		Limiter:           s.limiter,
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
 		// Every target of the stream publishes from one camera session.
-		Ingest: s.ingests.get(st, s.limiter, s.log.Named("stream").With("stream", st.Name, "path", "native")),
+		Ingest: s.ingests.get(st, s.limiter, s.ingestLog(st)),
 	})
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}

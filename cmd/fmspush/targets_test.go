@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +17,16 @@ import (
 )
 
 // targetsConfig is one stream from the camera cam to the named targets
-// (name, url pairs), native preferred.
+// (name, url pairs; "name:ffmpeg" prefers the ffmpeg path, native
+// otherwise).
 func targetsConfig(cam string, targets ...string) string {
 	t := ""
 	for i := 0; i < len(targets); i += 2 {
-		t += fmt.Sprintf("  target %q { url = %q }\n", targets[i], targets[i+1])
+		name, prefer, _ := strings.Cut(targets[i], ":")
+		if prefer == "" {
+			prefer = "native"
+		}
+		t += fmt.Sprintf("  target %q {\n    url = %q\n    prefer = %q\n  }\n", name, targets[i+1], prefer)
 	}
 	return "service {\n  http_listen = \"%s\"\n  log_level = \"debug\"\n}\n" +
 		fmt.Sprintf("stream \"cam\" {\n  source = %q\n  failover {\n    backoff_initial = \"200ms\"\n    backoff_max = \"1s\"\n    probe_interval = \"1s\"\n  }\n%s}\n", cam, t)
@@ -55,8 +61,10 @@ func unbroken(t *testing.T, what string, srvs []*fmsim.Server, ids, frames []int
 // One RTSP camera pushed to three targets (the emulator's companion
 // profile, its cloud profile with token auth, nginx-rtmp): the camera sees
 // one session; one target's server going away leaves the other two
-// sessions unbroken; a reload that removes that target and adds a fourth
-// leaves the untouched two unbroken, with the camera still read once.
+// sessions unbroken (that target's ffmpeg path takes over, reading the
+// same camera session); a reload that removes that target and adds a
+// fourth (on the ffmpeg path) leaves the untouched two unbroken, with the
+// camera read once throughout.
 func TestOneCameraThreeTargets(t *testing.T) {
 	testpeer.Need(t, "ffmpeg")
 	camSrv := testpeer.StartRTSP(t, "127.0.0.1:0")
@@ -111,20 +119,25 @@ func TestOneCameraThreeTargets(t *testing.T) {
 		return r.streams()["cam/nginx"].State == health.StateLive
 	})
 	unbroken(t, "nginx back", emus, ids, frames)
+	_, plays = camSrv.Readers()
+	require.Equal(t, 1, plays, "camera sessions ever, after the nginx target's ffmpeg path published (from the hub)")
 
-	// A reload adds a fourth target and removes one.
-	r.writeInPlace(targetsConfig(cam, "companion", companion.URL("live", "cam"), "cloud", cloudURL, "extra", extra.URL("live", "cam")))
-	testpeer.Eventually(t, 30*time.Second, "the added target live", live("cam/extra"))
+	// A reload adds a fourth target (on the ffmpeg path, which reads the
+	// hub) and removes one.
+	r.writeInPlace(targetsConfig(cam, "companion", companion.URL("live", "cam"), "cloud", cloudURL, "extra:ffmpeg", extra.URL("live", "cam")))
+	testpeer.Eventually(t, 30*time.Second, "the added target live on ffmpeg", func() bool {
+		s := r.streams()["cam/extra"]
+		return s.State == health.StateLive && s.ActivePath == "ffmpeg"
+	})
 	testpeer.Eventually(t, 10*time.Second, "the removed target gone", func() bool {
 		_, ok := r.streams()["cam/nginx"]
 		return !ok
 	})
 	unbroken(t, "reloaded", emus, ids, frames)
 	require.Len(t, r.streams(), 3)
-	testpeer.Eventually(t, 10*time.Second, "one camera session", func() bool {
-		now, _ := camSrv.Readers()
-		return now == 1
-	})
+	now, plays = camSrv.Readers()
+	require.Equal(t, 1, now, "camera sessions now")
+	require.Equal(t, 1, plays, "camera sessions ever")
 
 	// Status and metrics name the targets; no key or token shows.
 	code, _, body := r.get("/v1/streams/cam/targets/cloud")

@@ -14,6 +14,7 @@ import (
 	"github.com/fmspush/fmspush/ffmpegpath"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/media/sample"
+	"github.com/fmspush/fmspush/nativepath"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -87,13 +88,24 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		ExtraArgs:    ffmpegExtraArgs(st),
 		Logger:       log,
 	}
+	if s.fedFromHub(st) {
+		set.Feed = ingestFeed{in: s.ingests.get(st, s.limiter, s.ingestLog(st)), grace: st.Native.SourceGrace}
+	}
 	drv, err := ffmpegpath.New(set)
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "ffmpeg", err: err}}
 	}
-	// ffmpeg pulls the source anew on every run: the runs pass the per-host
-	// limit for the source's host too.
+	// ffmpeg pulls the source anew on every run (also when fed, if the
+	// camera session cannot feed it): the runs pass the per-host limit for
+	// the source's host too.
 	return supervisor.PathSpec{Path: drv, Probe: s.prober(st, probeFFmpegLike(st)), SourceHost: redact.Host(ffmpegSource(st))}
+}
+
+// fedFromHub reports whether st's ffmpeg path reads the stream's camera
+// session: input = "hub" with the exec driver, and a source the native
+// ingest opens.
+func (s *service) fedFromHub(st config.Stream) bool {
+	return st.FFmpeg.Input == config.InputHub && st.FFmpeg.Driver == config.DriverExec && nativepath.Supports(st.Source)
 }
 
 func ffmpegSource(st config.Stream) string {
