@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Feed is the stream's media as an FLV byte stream that ffmpeg reads on its
@@ -19,8 +20,20 @@ type Feed interface {
 	// means the service's own session cannot give the media now (the
 	// source is away, its format or codec is not one the native ingest
 	// reads): the run then opens the source itself, as with no Feed.
-	Open(ctx context.Context) (io.ReadCloser, SourceInfo, error)
+	Open(ctx context.Context) (FeedStream, SourceInfo, error)
 }
+
+// FeedStream is one feed: its FLV bytes, and the media time they span.
+type FeedStream interface {
+	io.ReadCloser
+	// Span is the media time from the feed's first unit to the last one
+	// written so far: ffmpeg never sent the target more than that.
+	Span() time.Duration
+}
+
+// feedMargin is added to a feed's span when the run ends: the last frame's
+// own duration.
+const feedMargin = 100 * time.Millisecond
 
 // feedInput are ffmpeg's input arguments for a feed on stdin.
 var feedInput = []string{"-f", "flv", "-i", "pipe:0"}
@@ -28,7 +41,7 @@ var feedInput = []string{"-f", "flv", "-i", "pipe:0"}
 // fed is a run's feed: the reader, the pipe to ffmpeg's stdin and the
 // goroutine copying one into the other.
 type fed struct {
-	feed  io.ReadCloser
+	feed  FeedStream
 	stdin *os.File // ffmpeg's end, closed once ffmpeg has it
 	w     *os.File
 	done  chan struct{} // closed when the copy has ended

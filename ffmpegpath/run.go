@@ -464,13 +464,25 @@ const timestampMargin = 500 * time.Millisecond
 // flushes what it buffered), and the next path continues the timeline from
 // this value, so it must never be below the truth.
 func (r *run) boundTimestamp(end time.Time) {
+	if r.feed != nil {
+		// Fed, ffmpeg sent at most what it was given, which may run ahead
+		// of its progress and of real time (the cached GOP comes at once).
+		if sp := r.feed.feed.Span(); sp > 0 {
+			r.raiseTimestamp(r.base + sp + feedMargin)
+		}
+	}
 	if r.lastAdvance.IsZero() || r.last.OutTime <= 0 {
 		return
 	}
 	speed := max(r.last.Speed, 1)
 	ahead := time.Duration(float64(end.Sub(r.lastAdvance))*speed) + timestampMargin
-	if ts := (r.base + r.last.OutTime + ahead).Milliseconds(); ts > r.sig.LastTimestamp.Load() {
-		r.sig.LastTimestamp.Store(ts)
+	r.raiseTimestamp(r.base + r.last.OutTime + ahead)
+}
+
+// raiseTimestamp raises Signals.LastTimestamp to ts if it is below.
+func (r *run) raiseTimestamp(ts time.Duration) {
+	if ms := ts.Milliseconds(); ms > r.sig.LastTimestamp.Load() {
+		r.sig.LastTimestamp.Store(ms)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/fmspush/fmspush/media"
@@ -34,6 +35,7 @@ type FLVFeed struct {
 	r      *io.PipeReader
 	cancel context.CancelFunc
 	done   chan struct{}
+	span   *atomic.Int64 // the writer's span so far, in nanoseconds
 }
 
 // OpenFLV starts a feed: it waits up to grace for the source to give a
@@ -57,8 +59,8 @@ func (in *Ingest) OpenFLV(ctx context.Context, grace time.Duration) (*FLVFeed, e
 	}
 	r, w := io.Pipe()
 	fctx, cancel := context.WithCancel(ctx)
-	f := &FLVFeed{Video: snap.Video, Audio: snap.Audio, r: r, cancel: cancel, done: make(chan struct{})}
-	fw := &feedWriter{hub: h, sub: sub, grace: grace, pipe: w}
+	fw := &feedWriter{hub: h, sub: sub, grace: grace, pipe: w, first: -1}
+	f := &FLVFeed{Video: snap.Video, Audio: snap.Audio, r: r, cancel: cancel, done: make(chan struct{}), span: &fw.span}
 	go func() {
 		defer close(f.done)
 		defer release()
@@ -67,6 +69,10 @@ func (in *Ingest) OpenFLV(ctx context.Context, grace time.Duration) (*FLVFeed, e
 	}()
 	return f, nil
 }
+
+// Span is the media time from the feed's first unit to the last one written
+// so far (what a reader can have been given at most).
+func (f *FLVFeed) Span() time.Duration { return time.Duration(f.span.Load()) }
 
 // Read reads the FLV stream.
 func (f *FLVFeed) Read(p []byte) (int, error) { return f.r.Read(p) }
@@ -90,6 +96,8 @@ type feedWriter struct {
 	video    *media.VideoParams // the last sequence headers written
 	audio    *media.AudioParams
 	lastUnit time.Time
+	first    time.Duration // the first unit's DTS (-1 before it)
+	span     atomic.Int64  // the last unit's DTS past first, before it is written
 }
 
 // run writes the stream until ctx ends (nil: the reader sees EOF) or the
@@ -177,6 +185,12 @@ func (fw *feedWriter) write(u media.Unit) error {
 		if err := fw.headers(v, a, u.DTS); err != nil {
 			return err
 		}
+	}
+	if fw.first < 0 {
+		fw.first = u.DTS
+	}
+	if sp := int64(u.DTS - fw.first); sp > fw.span.Load() {
+		fw.span.Store(sp)
 	}
 	return fw.flv.WriteUnit(u)
 }

@@ -135,7 +135,19 @@ func TestKilledFFmpegFailsOverToNativeWithin2s(t *testing.T) {
 		return false
 	})
 	info := r.emu().Streams()["s"]
-	require.True(t, info.Monotonic, "timestamps went backwards across the failover: %+v", info)
+	require.True(t, info.Monotonic, "timestamps went backwards across the failover: %+v\n%s", info, sessionTimes(r.emu()))
+}
+
+// sessionTimes lists each publish session's first and last timestamps.
+func sessionTimes(srv *fmsim.Server) string {
+	var b strings.Builder
+	for _, ss := range srv.Sessions() {
+		if ss.Published() {
+			fmt.Fprintf(&b, "session %d %s: video %d..%d ms (%d frames), audio %d..%d ms (%d frames)\n", ss.ID, ss.FlashVer,
+				ss.FirstVideoTS, ss.LastVideoTS, ss.VideoFrames, ss.FirstAudioTS, ss.LastAudioTS, ss.AudioFrames)
+		}
+	}
+	return b.String()
 }
 
 func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {

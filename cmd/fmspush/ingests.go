@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -73,7 +72,7 @@ type ingestFeed struct {
 }
 
 // Open implements ffmpegpath.Feed.
-func (f ingestFeed) Open(ctx context.Context) (io.ReadCloser, ffmpegpath.SourceInfo, error) {
+func (f ingestFeed) Open(ctx context.Context) (ffmpegpath.FeedStream, ffmpegpath.SourceInfo, error) {
 	feed, err := f.in.OpenFLV(ctx, f.grace)
 	if err != nil {
 		return nil, ffmpegpath.SourceInfo{}, err
