@@ -119,3 +119,21 @@ func TestRulesStringMasksKeys(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "k3y", v)
 }
+
+// FuzzAuthChecks: whatever publish name and app a client sends, the token
+// checks neither panic nor accept a name the key did not sign.
+func FuzzAuthChecks(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	f.Add("live", AliyunName("k", "live", "cam", now.Add(time.Hour)))
+	f.Add("live?x=1", "cam?auth_key=1-2-3-4-5&auth_key=")
+	f.Add("", SignedName("k", "cam", now.Add(time.Hour)))
+	f.Add("a/b", "?auth_key=%zz&txSecret=&txTime=ffffffffffffffff")
+	f.Fuzz(func(t *testing.T, app, name string) {
+		if err := checkAliyunKey("k", app, name, now); err == nil && !strings.Contains(name, "auth_key=") {
+			t.Fatalf("accepted %q without auth_key", name)
+		}
+		if err := checkToken("k", name, now); err == nil && !strings.Contains(name, "Secret=") {
+			t.Fatalf("accepted %q without a secret", name)
+		}
+	})
+}
