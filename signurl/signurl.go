@@ -77,13 +77,20 @@ type Auth struct {
 
 // Errors of Validate and Sign. They never quote the URL or the key.
 var (
-	ErrScheme     = errors.New("signurl: unknown scheme (want \"tencent\" or \"aliyun\")")
-	ErrNoKey      = errors.New("signurl: no key")
-	ErrTTL        = errors.New("signurl: the ttl is negative")
-	ErrField      = errors.New("signurl: the aliyun uid and rand must not hold '-', '&', '#', '?', '=', '/', '%', '+' or spaces")
-	ErrURL        = errors.New("signurl: not an rtmp:// or rtmps:// URL with a host and no '#'")
+	// ErrScheme: Auth.Scheme is neither SchemeTencent nor SchemeAliyun.
+	ErrScheme = errors.New("signurl: unknown scheme (want \"tencent\" or \"aliyun\")")
+	// ErrNoKey: Auth.Key is empty.
+	ErrNoKey = errors.New("signurl: no key")
+	// ErrTTL: Auth.TTL is negative.
+	ErrTTL = errors.New("signurl: the ttl is negative")
+	// ErrField: Auth.UID or Auth.Rand would break the aliyun token or the query.
+	ErrField = errors.New("signurl: the aliyun uid and rand must not hold '-', '&', '#', '?', '=', '/', '%', '+' or spaces")
+	// ErrURL: the URL is not rtmp:// or rtmps:// with a host, or holds a '#'.
+	ErrURL = errors.New("signurl: not an rtmp:// or rtmps:// URL with a host and no '#'")
+	// ErrURLTooLong: the URL is longer than MaxURLLen.
 	ErrURLTooLong = fmt.Errorf("signurl: the URL is longer than %d bytes", MaxURLLen)
-	ErrNoStream   = errors.New("signurl: the URL's path has no app and stream name (APP/STREAM)")
+	// ErrNoStream: the URL's path lacks an app or a stream name to sign.
+	ErrNoStream = errors.New("signurl: the URL's path has no app and stream name (APP/STREAM)")
 )
 
 // Validate reports settings that cannot sign anything.
