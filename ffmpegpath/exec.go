@@ -87,7 +87,11 @@ func checkBinary(ctx context.Context, bin string) error {
 // nil) or the push fails (a *health.Verdict).
 func (e *Exec) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
 	s := e.Settings.withDefaults()
-	if err := s.validate(); err != nil {
+	err := s.validate()
+	if err == nil {
+		s, err = s.signed(time.Now()) // this run's connection: a fresh signature
+	}
+	if err != nil {
 		v := health.NewVerdict(health.LayerUnknown, "bad_settings", err.Error())
 		v.Path = "ffmpeg"
 		return v

@@ -65,12 +65,14 @@ func (l *Libav) Check(context.Context) error {
 // unpublish) or the push fails (*health.Verdict).
 func (l *Libav) Run(ctx context.Context, base time.Duration, sig *health.Signals) error {
 	s := l.Settings.withDefaults()
-	if err := s.validate(); err == nil {
+	err := s.validate()
+	if err == nil {
+		s, err = s.signed(time.Now()) // this run's connection: a fresh signature
+	}
+	if err == nil {
 		err = libavSupports(s)
-		if err != nil {
-			return unsupported(err)
-		}
-	} else {
+	}
+	if err != nil {
 		return unsupported(err)
 	}
 	if ctx.Err() != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/signurl"
 )
 
 // Drivers.
@@ -65,6 +66,15 @@ type Settings struct {
 	SampleFile string
 	// Target is the rtmp:// or rtmps:// URL published to.
 	Target string
+	// Sign, when set, signs Target afresh right before every ffmpeg run (a
+	// run is one connection), replacing any signature the URL carries, so
+	// that a reconnect after a long outage never offers an expired one (nil:
+	// Target is used as written). The signature is over the URL's app and
+	// stream name, so RTMPApp and RTMPPlayPath must be empty. The signed
+	// URL stands in for Target everywhere in the run: ffmpeg's output (or
+	// the tap relay's local URL, whose path and query are the target's),
+	// and the redaction of every log line and verdict.
+	Sign *signurl.Auth
 	// Audio is the audio policy (default media.AudioCopy).
 	Audio media.AudioPolicy
 	// StaleTimeout is how long the push may go without progress before it is
@@ -173,7 +183,28 @@ func (s Settings) validate() error {
 		// Never echo the target: a malformed URL cannot be redacted reliably.
 		return fmt.Errorf("ffmpegpath: the target is not an rtmp:// or rtmps:// URL with a host (host %q)", redact.Host(s.Target))
 	}
+	if s.Sign != nil {
+		if s.RTMPApp != "" || s.RTMPPlayPath != "" {
+			return fmt.Errorf("ffmpegpath: a signed target cannot take RTMPApp or RTMPPlayPath: the signature is over the URL's app and stream name")
+		}
+		if _, err := s.signed(time.Now()); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// signed returns s with Target signed afresh at now when Sign is set.
+func (s Settings) signed(now time.Time) (Settings, error) {
+	if s.Sign == nil {
+		return s, nil
+	}
+	t, err := s.Sign.Sign(s.Target, now)
+	if err != nil {
+		return s, fmt.Errorf("ffmpegpath: signing the target (host %q): %w", redact.Host(s.Target), err)
+	}
+	s.Target = t
+	return s, nil
 }
 
 // SourceKind is how ffmpeg is told to read a source.

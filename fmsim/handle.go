@@ -285,6 +285,17 @@ func (s *session) publishRefusal(name string) (rule, cause, detail string) {
 			return "auth_secret", "auth_bad", err.Error()
 		}
 	}
+	if r.AliyunKey != "" {
+		switch err := checkAliyunKey(r.AliyunKey, s.info.App, name, time.Now()); err {
+		case nil:
+		case errTokenExpired:
+			return "aliyun_key", "auth_expired", "auth_key expired"
+		case errTokenMissing:
+			return "aliyun_key", "auth_missing", "auth_key missing"
+		default:
+			return "aliyun_key", "auth_bad", "auth_key does not match"
+		}
+	}
 	return "", "", ""
 }
 

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fmspush/fmspush/redact"
 )
 
 // Rules are the named switches of the emulator. The zero value accepts
@@ -44,6 +46,10 @@ type Rules struct {
 	// AuthSecret (auth_secret): token auth; the publish name query must carry wsSecret/txSecret =
 	// hex MD5(secret + stream name + time) and an unexpired wsTime/txTime (L3).
 	AuthSecret string
+	// AliyunKey (aliyun_key): Alibaba Cloud type A auth; the publish name query must carry
+	// auth_key=timestamp-rand-uid-md5hash, md5hash = hex MD5("/app/stream-timestamp-rand-uid-key"),
+	// timestamp (decimal unix seconds) not past (L3).
+	AliyunKey string
 	// StreamID (stream_id): the message stream id createStream returns (0 means 1).
 	StreamID uint32
 	// WindowAckSize (window_ack_size): the window announced after connect (0 means 2500000).
@@ -113,6 +119,10 @@ type ruleDef struct {
 	dur  bool // a duration: may be named with an "_ms" suffix
 }
 
+// secretRules are the rules whose value is a key: String shows it as
+// redact.Mask, so that no log line or banner carries it.
+var secretRules = map[string]bool{}
+
 func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error {
@@ -127,6 +137,12 @@ func stringRule(name, help string, f func(*Rules) *string) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error { *f(r) = v; return nil },
 		func(r *Rules) string { return *f(r) }, false}
+}
+
+// secretRule is a stringRule whose value String masks.
+func secretRule(name, help string, f func(*Rules) *string) ruleDef {
+	secretRules[name] = true
+	return stringRule(name, help, f)
 }
 
 func intRule(name, help string, f func(*Rules) *int) ruleDef {
@@ -180,7 +196,8 @@ var ruleDefs = []ruleDef{
 	intRule("reject_sessions", "fault: reject the next N connects (matching fault_flashver), then accept (L2)", func(r *Rules) *int { return &r.RejectSessions }),
 	boolRule("require_fcpublish", "publish needs releaseStream and FCPublish first (L3)", func(r *Rules) *bool { return &r.RequireFCPublish }),
 	boolRule("single_publisher", "refuse a publish of a stream name another session is publishing: BadName \"NAME is already publishing\" (L3)", func(r *Rules) *bool { return &r.SinglePublisher }),
-	stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
+	secretRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
+	secretRule("aliyun_key", "Alibaba Cloud type A auth key for auth_key=timestamp-rand-uid-md5hash (L3)", func(r *Rules) *string { return &r.AliyunKey }),
 	uintRule("stream_id", "message stream id returned by createStream (default 1)", func(r *Rules) *uint32 { return &r.StreamID }),
 	uintRule("window_ack_size", "window announced after connect (default 2500000)", func(r *Rules) *uint32 { return &r.WindowAckSize }),
 	uintRule("chunk_size", "server output chunk size (default 4096)", func(r *Rules) *uint32 { return &r.ChunkSize }),
@@ -255,12 +272,16 @@ func (r *Rules) Apply(specs ...string) error {
 	return nil
 }
 
-// String lists the rules that differ from the zero value as "name=value" pairs.
+// String lists the rules that differ from the zero value as "name=value"
+// pairs; the value of a key (auth_secret, aliyun_key) shows as redact.Mask.
 func (r Rules) String() string {
 	var zero Rules
 	var out []string
 	for _, d := range ruleDefs {
 		if v := d.get(&r); v != d.get(&zero) {
+			if secretRules[d.name] {
+				v = redact.Mask
+			}
 			out = append(out, d.name+"="+v)
 		}
 	}

@@ -2,6 +2,7 @@ package nativepath
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,6 +13,7 @@ import (
 	"github.com/fmspush/fmspush/nativepath/source"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/signurl"
 )
 
 // DefaultAudioCoalesce is how long an audio frame may wait for a video frame
@@ -31,6 +33,11 @@ type Settings struct {
 	Source string
 	// Target is the rtmp:// or rtmps:// URL published to.
 	Target string
+	// Sign, when set, signs Target afresh right before every connection
+	// (each Run's Dial), replacing any signature the URL carries, so that a
+	// reconnect after a long outage never offers an expired one (nil: Target
+	// is used as written).
+	Sign *signurl.Auth
 	// Publish are the FMS-compatibility settings of the publish session.
 	Publish rtmp.PublishOptions
 	// Audio is the audio policy (default copy).
@@ -104,6 +111,11 @@ func New(s Settings) (*Path, error) {
 	if _, err := openSource(s.Source, s.Logger); err != nil {
 		return nil, err
 	}
+	if s.Sign != nil {
+		if _, err := s.Sign.Sign(s.Target, time.Now()); err != nil {
+			return nil, fmt.Errorf("nativepath: target %s: %w", redact.URL(s.Target), err)
+		}
+	}
 	if s.Ingest == nil {
 		s.Ingest = &Ingest{Source: s.Source, GOPCacheBytes: s.GOPCacheBytes, Logger: s.Logger,
 			Limiter: s.Limiter, AttemptsPerMinute: s.AttemptsPerMinute}
@@ -150,7 +162,11 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 	}
 	s := &session{p: p, sig: sig, hub: h, sub: sub, base: base}
 	defer func() { h.unsubscribe(s.sub) }() // the session may resubscribe (skipBacklog)
-	pub, err := rtmp.Dial(ctx, p.Target, p.Publish)
+	target, err := p.target(time.Now())
+	if err != nil {
+		return p.verdict(health.LayerUnknown, "bad_settings", err)
+	}
+	pub, err := rtmp.Dial(ctx, target, p.Publish)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -159,6 +175,21 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 	}
 	s.pub = pub
 	return s.run(ctx, snap)
+}
+
+// target is the URL a connection made at now publishes to: Target, signed
+// afresh when Sign is set. The publisher's redaction is built from the URL
+// it dials, so the signature's values are masked in its errors and in the
+// server's words as the rest of the query is.
+func (p *Path) target(now time.Time) (string, error) {
+	if p.Sign == nil {
+		return p.Target, nil
+	}
+	t, err := p.Sign.Sign(p.Target, now)
+	if err != nil {
+		return "", fmt.Errorf("signing the target %s: %w", redact.URL(p.Target), err)
+	}
+	return t, nil
 }
 
 func (p *Path) classify(err error) *health.Verdict {

@@ -13,6 +13,7 @@ import (
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
+	"github.com/fmspush/fmspush/signurl"
 )
 
 // Probe defaults.
@@ -49,6 +50,10 @@ type Options struct {
 	Session rtmp.PublishOptions
 	// NoBisect skips the extra attempts that find out what the server wants.
 	NoBisect bool
+	// Sign, when set, signs the URL afresh right before every connection of
+	// the probe, replacing any signature it carries (nil: the URL is used
+	// as written).
+	Sign *signurl.Auth
 }
 
 func (o *Options) defaults() {
@@ -165,6 +170,11 @@ func Probe(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 	if _, err := rtmp.ParseURL(rawURL); err != nil {
 		return nil, err
 	}
+	if opts.Sign != nil {
+		if _, err := opts.Sign.Sign(rawURL, time.Now()); err != nil {
+			return nil, fmt.Errorf("prober: %s: %w", redact.URL(rawURL), err)
+		}
+	}
 	opts.defaults()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -179,6 +189,21 @@ func Probe(ctx context.Context, rawURL string, opts Options) (*Result, error) {
 }
 
 func (p *walker) layer(l health.Layer) *LayerResult { return p.res.Layer(l) }
+
+// target is the URL a connection made now dials: the probe's URL, signed
+// afresh when Options.Sign is set (Probe checked that it signs). The
+// publisher's redaction is built from the URL it dials, so the signature's
+// values are masked in what the result keeps of errors and server words.
+func (p *walker) target() string {
+	if p.opts.Sign == nil {
+		return p.url
+	}
+	signed, err := p.opts.Sign.Sign(p.url, time.Now())
+	if err != nil {
+		return p.url // not reached: Probe signed this URL before the walk
+	}
+	return signed
+}
 
 func (p *walker) find(format string, args ...any) {
 	p.res.Findings = append(p.res.Findings, redact.Text(fmt.Sprintf(format, args...)))

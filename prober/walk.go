@@ -21,7 +21,7 @@ func handshakeName(simple bool) string {
 // handshake and the flashVer; it returns a connected session or nil.
 func (p *walker) walkConnect(ctx context.Context) *rtmp.Publisher {
 	o := p.opts.Session
-	sess, err := rtmp.Connect(ctx, p.url, o)
+	sess, err := rtmp.Connect(ctx, p.target(), o)
 	if err == nil {
 		p.connectOK(sess, o)
 		p.bisectConnected(ctx, o)
@@ -77,7 +77,7 @@ func (p *walker) retryConnect(ctx context.Context, o rtmp.PublishOptions, vary f
 		return nil
 	}
 	what := vary(&o)
-	sess, err := rtmp.Connect(ctx, p.url, o)
+	sess, err := rtmp.Connect(ctx, p.target(), o)
 	if err != nil {
 		p.find("%s also fails: %s", what, asRTMP(err).Error())
 		return nil
@@ -141,7 +141,7 @@ func (p *walker) bisectConnected(ctx context.Context, o rtmp.PublishOptions) {
 }
 
 func (p *walker) tryVariant(ctx context.Context, o rtmp.PublishOptions, what string) {
-	sess, err := rtmp.Connect(ctx, p.url, o)
+	sess, err := rtmp.Connect(ctx, p.target(), o)
 	if err != nil {
 		re := asRTMP(err)
 		p.find("server refuses %s at %s: %s", what, re.Layer, describe(re))
@@ -178,7 +178,7 @@ func (p *walker) bisectName(ctx context.Context, name string) {
 	}
 	o := p.opts.Session
 	o.StreamName = bare
-	sess, err := rtmp.Dial(ctx, p.url, o)
+	sess, err := rtmp.Dial(ctx, p.target(), o)
 	if err != nil {
 		p.find("publish without the query also fails (%s): the name itself is refused", describe(asRTMP(err)))
 		return
@@ -229,7 +229,7 @@ func (p *walker) bisectMedia(ctx context.Context) {
 		{name: "without audio", noAudio: true, fullMetadata: true},
 		{name: "with minimal onMetaData (width, height, framerate)"},
 	} {
-		sess, err := rtmp.Dial(ctx, p.url, p.opts.Session)
+		sess, err := rtmp.Dial(ctx, p.target(), p.opts.Session)
 		if err != nil {
 			p.find("media %s: could not publish again: %s", v.name, asRTMP(err).Error())
 			return

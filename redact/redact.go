@@ -153,7 +153,7 @@ func maskPairs(query string) string {
 
 var urlInText = regexp.MustCompile(`(?i)\b(rtmp[a-z]*|rtsps?|srt|https?)://[^\s'"<>]+`)
 
-var secretPair = regexp.MustCompile(`(?i)\b(wsSecret|wsTime|txSecret|txTime|key|sign|token|secret|auth|password|passwd|pwd|streamkey|stream_key)=([^\s&'"]+)`)
+var secretPair = regexp.MustCompile(`(?i)\b(wsSecret|wsTime|txSecret|txTime|auth_key|key|sign|token|secret|auth|password|passwd|pwd|streamkey|stream_key)=([^\s&'"]+)`)
 
 // Text masks every URL found in free text (an ffmpeg log line, an error) and
 // every well-known secret key=value pair outside a URL.

@@ -34,6 +34,16 @@ func TestText(t *testing.T) {
 	require.Contains(t, out, "rtmp://h/live/***", "Text lost the URL shape: %q", out)
 }
 
+// The signed-URL parameters (signurl) outside a URL: Tencent's txSecret and
+// txTime, Alibaba Cloud's auth_key.
+func TestTextSignatures(t *testing.T) {
+	out := Text(`publish name cam?txSecret=f85a2ab3&txTime=5C271099 refused; auth_key=1767225600-0-0-2b6ea00f was expired`)
+	for _, secret := range []string{"f85a2ab3", "5C271099", "1767225600-0-0-2b6ea00f", "2b6ea00f"} {
+		require.NotContains(t, out, secret, "Text left %q in %q", secret, out)
+	}
+	require.Contains(t, out, "auth_key=***")
+}
+
 func TestHost(t *testing.T) {
 	require.Equal(t, "h:1935", Host("rtmp://u:p@h:1935/live/k?x=y"), "Host")
 	require.Equal(t, "", Host("builtin:sample"), "Host")
