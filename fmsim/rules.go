@@ -44,6 +44,15 @@ type Rules struct {
 	// AuthSecret (auth_secret): token auth; the publish name query must carry wsSecret/txSecret =
 	// hex MD5(secret + stream name + time) and an unexpired wsTime/txTime (L3).
 	AuthSecret string
+	// AdobeAuth (adobe_auth): "user:password"; connect must pass Adobe publish authentication
+	// (authmod=adobe, as FMS and Wowza ask it: "need auth", then the salt, challenge and opaque,
+	// then the response), else Connect.Rejected (L3). The password never shows in String.
+	AdobeAuth string
+	// LLNWAuth (llnw_auth): "user:password"; connect must pass Limelight publish authentication
+	// (authmod=llnw: "need auth", then a nonce, then the digest response), else
+	// Connect.Rejected (L3). When AdobeAuth is set too, a client that names no scheme is asked
+	// for adobe. The password never shows in String.
+	LLNWAuth string
 	// StreamID (stream_id): the message stream id createStream returns (0 means 1).
 	StreamID uint32
 	// WindowAckSize (window_ack_size): the window announced after connect (0 means 2500000).
@@ -111,6 +120,24 @@ type ruleDef struct {
 	set  func(r *Rules, v string) error
 	get  func(r *Rules) string
 	dur  bool // a duration: may be named with an "_ms" suffix
+	// secret: String masks the value (a password after "user:", or all of it)
+	secret bool
+}
+
+func secretRule(d ruleDef) ruleDef {
+	d.secret = true
+	return d
+}
+
+// maskSecret hides a secret rule's value: "user:***", or "***".
+func maskSecret(v string) string {
+	if v == "" {
+		return v
+	}
+	if user, _, ok := strings.Cut(v, ":"); ok {
+		return user + ":***"
+	}
+	return "***"
 }
 
 func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
@@ -120,13 +147,13 @@ func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 			*f(r) = b
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false}
+		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false, false}
 }
 
 func stringRule(name, help string, f func(*Rules) *string) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error { *f(r) = v; return nil },
-		func(r *Rules) string { return *f(r) }, false}
+		func(r *Rules) string { return *f(r) }, false, false}
 }
 
 func intRule(name, help string, f func(*Rules) *int) ruleDef {
@@ -136,7 +163,7 @@ func intRule(name, help string, f func(*Rules) *int) ruleDef {
 			*f(r) = n
 			return err
 		},
-		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false}
+		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false, false}
 }
 
 func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
@@ -146,7 +173,7 @@ func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
 			*f(r) = uint32(n)
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false}
+		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false, false}
 }
 
 func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
@@ -156,7 +183,7 @@ func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
 			*f(r) = d
 			return err
 		},
-		func(r *Rules) string { return f(r).String() }, true}
+		func(r *Rules) string { return f(r).String() }, true, false}
 }
 
 // parseDuration takes Go syntax, bare milliseconds, or true/false (1ms / off).
@@ -180,7 +207,9 @@ var ruleDefs = []ruleDef{
 	intRule("reject_sessions", "fault: reject the next N connects (matching fault_flashver), then accept (L2)", func(r *Rules) *int { return &r.RejectSessions }),
 	boolRule("require_fcpublish", "publish needs releaseStream and FCPublish first (L3)", func(r *Rules) *bool { return &r.RequireFCPublish }),
 	boolRule("single_publisher", "refuse a publish of a stream name another session is publishing: BadName \"NAME is already publishing\" (L3)", func(r *Rules) *bool { return &r.SinglePublisher }),
-	stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
+	secretRule(stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret })),
+	secretRule(stringRule("adobe_auth", "user:password; Adobe publish authentication (authmod=adobe) at connect (L3)", func(r *Rules) *string { return &r.AdobeAuth })),
+	secretRule(stringRule("llnw_auth", "user:password; Limelight publish authentication (authmod=llnw) at connect (L3)", func(r *Rules) *string { return &r.LLNWAuth })),
 	uintRule("stream_id", "message stream id returned by createStream (default 1)", func(r *Rules) *uint32 { return &r.StreamID }),
 	uintRule("window_ack_size", "window announced after connect (default 2500000)", func(r *Rules) *uint32 { return &r.WindowAckSize }),
 	uintRule("chunk_size", "server output chunk size (default 4096)", func(r *Rules) *uint32 { return &r.ChunkSize }),
@@ -255,12 +284,16 @@ func (r *Rules) Apply(specs ...string) error {
 	return nil
 }
 
-// String lists the rules that differ from the zero value as "name=value" pairs.
+// String lists the rules that differ from the zero value as "name=value" pairs,
+// secrets (auth_secret, the passwords of adobe_auth and llnw_auth) masked.
 func (r Rules) String() string {
 	var zero Rules
 	var out []string
 	for _, d := range ruleDefs {
 		if v := d.get(&r); v != d.get(&zero) {
+			if d.secret {
+				v = maskSecret(v)
+			}
 			out = append(out, d.name+"="+v)
 		}
 	}
