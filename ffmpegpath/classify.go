@@ -99,9 +99,9 @@ type stages struct {
 	firstErr, signalled                *LogLine
 	// authErr is libavformat's word on a refused publish authentication
 	// ("Incorrect username/password", "No credentials set", ...).
-	authErr *LogLine
-	outputPhase                        bool
-	sourceName                         string
+	authErr     *LogLine
+	outputPhase bool
+	sourceName  string
 	// lastRead is when the target's connection last showed the server's
 	// doing (an rtmp or tcp line of the output phase): a read that fails
 	// IOTimeout after it failed for the server's silence.
