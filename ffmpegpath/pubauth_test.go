@@ -19,18 +19,21 @@ const authPassword = "Sup3r-s3cret"
 // The real ffmpeg answers the emulator's adobe_auth and llnw_auth: the
 // right password publishes (after need auth and the challenge), a wrong one
 // is L3 auth_failed as on the native path, and the password shows in no
-// verdict and no log line (ffmpeg's stderr at trace level included).
+// verdict and no log line (ffmpeg's stderr at trace level, the emulator's).
 func TestPublishAuthFFmpeg(t *testing.T) {
 	for _, mod := range []string{rtmp.AuthAdobe, rtmp.AuthLLNW} {
 		t.Run(mod, func(t *testing.T) {
-			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Rules: []string{mod + "_auth=alice:" + authPassword}})
+			simLog, simLogs := testLogger(t)
+			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Rules: []string{mod + "_auth=alice:" + authPassword}, Logger: simLog})
 			target := func(pw string) string { return "rtmp://alice:" + pw + "@" + srv.Addr() + "/live/authkey" }
 
 			set := sampleSettings(t, target(authPassword))
 			log, logs := testLogger(t)
 			set.Logger = log
+			began := time.Now()
 			r := startRun(t, &Exec{Settings: set}, 0)
 			r.waitLive(t, 20*time.Second)
+			t.Logf("live after %v", time.Since(began).Round(time.Millisecond))
 			r.cancel()
 			require.NoError(t, r.wait(t, 10*time.Second))
 			ss := srv.Sessions()
@@ -43,13 +46,20 @@ func TestPublishAuthFFmpeg(t *testing.T) {
 			set = sampleSettings(t, target("Wr0ng-pass"))
 			log, logs = testLogger(t)
 			set.Logger = log
+			began = time.Now()
 			v := runToVerdict(t, set)
+			t.Logf("verdict after %v", time.Since(began).Round(time.Millisecond))
 			require.Equal(t, health.LayerPublish, v.Layer, "verdict %v", v)
 			require.Equal(t, rtmp.CauseAuthFailed, v.Cause, "verdict %v", v)
 			require.Contains(t, v.ServerWords, "authmod="+mod)
 			for _, pw := range []string{authPassword, "Wr0ng-pass"} {
 				require.NotContains(t, v.Error()+v.Detail+v.ServerWords, pw)
 				require.NotContains(t, logs.String(), pw)
+			}
+
+			require.Contains(t, simLogs.String(), "auth_failed")
+			for _, pw := range []string{authPassword, "Wr0ng-pass"} {
+				require.NotContains(t, simLogs.String(), pw, "the emulator's log")
 			}
 
 			v = runToVerdict(t, sampleSettings(t, srv.URL("live", "authkey")))
