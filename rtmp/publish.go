@@ -203,20 +203,29 @@ func Dial(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, 
 func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, error) {
 	opts.defaults()
 	auth := newClientAuth(rawURL)
+	first := time.Now()
+	// sinceFirst: a failure's time since the dial is since the first
+	// connect's, as ffmpeg's is.
+	sinceFirst := func(err error) error {
+		if e, ok := err.(*Error); ok && e.SinceDial >= 0 {
+			e.SinceDial = time.Since(first)
+		}
+		return err
+	}
 	for {
 		p, err := connectOnce(ctx, rawURL, opts, auth.query)
 		if err == nil {
 			return p, nil
 		}
 		if p == nil || p.rejected == nil {
-			return nil, err
+			return nil, sinceFirst(err)
 		}
 		query, cause, why := auth.next(*p.rejected, p.target.App)
 		switch {
 		case cause != "":
-			return nil, p.newError(health.LayerPublish, cause, why)
+			return nil, sinceFirst(p.newError(health.LayerPublish, cause, why))
 		case query == "":
-			return nil, err
+			return nil, sinceFirst(err)
 		}
 		auth.query = query
 	}
