@@ -67,3 +67,27 @@ func TestPublishAuthChallengeOnce(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(srv.nonces.byKey), maxNonces, "outstanding challenges are bounded")
 }
+
+// FuzzPublishAuth: no connect app or tcUrl makes the emulator's publish
+// auth panic, accept without the password, or answer a description longer
+// than libavformat reads (255 bytes).
+func FuzzPublishAuth(f *testing.F) {
+	f.Add("live", "rtmp://h/live")
+	f.Add("live?authmod=adobe&user=alice", "")
+	f.Add("live?authmod=llnw&user=alice&nonce=x&cnonce=y&nc=00000001&response=z", "")
+	f.Add("live?authmod=adobe&user=alice&challenge=c&response=r&opaque=", "rtmp://h/live?authmod=llnw")
+	f.Add("?&&==&authmod=adobe&authmod=llnw&user="+strings.Repeat("a", 300), "")
+	f.Fuzz(func(t *testing.T, app, tcURL string) {
+		srv := &Server{}
+		for _, rule := range []string{"adobe_auth=alice:Sup3r-s3cret", "llnw_auth=alice:Sup3r-s3cret"} {
+			var r Rules
+			require.NoError(t, r.Apply(rule))
+			av := srv.checkPublishAuth(&r, app, tcURL)
+			require.NotEqual(t, authVerdict{}, av, "accepted without a challenge issued")
+			require.Less(t, len(av.desc), 256)
+			if !strings.Contains(app+tcURL, "Sup3r-s3cret") { // else echoed, not leaked
+				require.NotContains(t, av.desc+av.detail, "Sup3r-s3cret")
+			}
+		}
+	})
+}
