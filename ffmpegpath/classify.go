@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/rtmp"
 )
 
 // Exit is everything known when one ffmpeg push ended: its stderr, the
@@ -99,8 +100,11 @@ type stages struct {
 	sourceErr, openErr, netErr, hsErr  *LogLine
 	writeErr, codecErr, dnsErr, tlsErr *LogLine
 	firstErr, signalled                *LogLine
-	outputPhase                        bool
-	sourceName                         string
+	// authErr is libavformat's word on a refused publish authentication
+	// ("Incorrect username/password", "No credentials set", ...).
+	authErr     *LogLine
+	outputPhase bool
+	sourceName  string
 	// lastRead is when the target's connection last showed the server's
 	// doing (an rtmp or tcp line of the output phase): a read that fails
 	// IOTimeout after it failed for the server's silence.
@@ -282,6 +286,21 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 	if v := badS0Verdict(e, st, st.firstErr); v != nil {
 		return v
 	}
+	if cause, ok := st.authCause(); ok && published.IsZero() {
+		detail := "the server refused the target's publish authentication"
+		if st.authErr != nil {
+			detail += ": " + st.authErr.Msg
+		}
+		at := st.serverAt
+		if st.serverWords == "" {
+			at = st.authErr.At
+		} else {
+			detail += "; server: " + st.serverWords
+		}
+		v := verdict(e, st, health.LayerPublish, cause, at, detail)
+		v.ServerWords = st.serverWords
+		return v
+	}
 	if st.serverWords != "" {
 		layer, cause := health.LayerPublish, "publish_rejected"
 		switch {
@@ -307,6 +326,27 @@ func targetVerdict(e Exit, st *stages) *health.Verdict {
 		return afterPublishVerdict(e, st, published)
 	}
 	return nil
+}
+
+// authWords are libavformat's errors on publish authentication
+// (rtmpproto.c, handle_connect_error), each followed by the server's words.
+var authWords = []string{"Incorrect username/password", "Incorrect username", "Authentication failed",
+	"No credentials set", "No auth parameters found"}
+
+// authCause is the cause of a refused publish authentication (authmod=adobe
+// or llnw), as the native path names it: rtmp.CauseAuthRequired when the
+// URL carried no credentials, rtmp.CauseAuthFailed otherwise; ok is false
+// when the failure was not about authentication.
+func (st *stages) authCause() (cause string, ok bool) {
+	switch {
+	case st.authErr != nil && strings.Contains(st.authErr.Msg, "No credentials set"):
+		return rtmp.CauseAuthRequired, true
+	case st.authErr != nil:
+		return rtmp.CauseAuthFailed, true
+	case strings.Contains(st.serverWords, "authmod=adobe"), strings.Contains(st.serverWords, "authmod=llnw"):
+		return rtmp.CauseAuthFailed, true
+	}
+	return "", false
 }
 
 // nameHeld reports whether the server's words say the stream name is held
@@ -619,6 +659,8 @@ func (st *stages) errorLine(e Exit, l *LogLine) {
 	}
 	target := st.outputPhase || mentions(m, e.Target)
 	switch {
+	case l.Component == "rtmp" && containsAny(m, authWords):
+		keep(&st.authErr, l)
 	case strings.HasPrefix(m, "Server error: ") && (target || l.Component == "rtmp" && st.outputPhase):
 		if st.serverWords == "" {
 			st.serverWords, st.serverAt = strings.TrimPrefix(m, "Server error: "), l.At

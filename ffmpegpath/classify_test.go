@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/rtmp"
 )
 
 // The testdata/*.log files are real ffmpeg 5.1.9 runs (the command is on
@@ -190,5 +191,36 @@ func TestClassifyWithoutDebugLines(t *testing.T) {
 		}
 		v := Classify(e)
 		assert.True(t, v != nil && v.Layer == tc.layer && v.Cause == tc.cause, "case %d: %v, want %s/%s", i, v, tc.layer, tc.cause)
+	}
+}
+
+// Captures of ffmpeg 5.1.9 against the emulator's adobe_auth and llnw_auth
+// (the password "Sup3r-s3cret"): a wrong password, a wrong user and no
+// credentials are L3 auth_failed / auth_required, the native path's layer
+// and causes, and no password shows in the verdict.
+func TestClassifyAuthCaptures(t *testing.T) {
+	const sample = "/work/main/media/sample/sample.flv"
+	tests := []struct {
+		capture, target, cause, words string
+	}{
+		{"l3_auth_failed_adobe", "rtmp://alice:Wr0ng-pass@127.0.0.1:19351/live/sekrit", rtmp.CauseAuthFailed,
+			"[ AccessManager.Reject ] : [ authmod=adobe ] : ?reason=authfailed"},
+		{"l3_auth_failed_llnw_user", "rtmp://mallory:Sup3r-s3cret@127.0.0.1:19352/live/sekrit", rtmp.CauseAuthFailed,
+			"[ AccessManager.Reject ] : [ authmod=llnw ] : ?reason=nosuchuser&user=mallory"},
+		{"l3_auth_required_llnw", "rtmp://127.0.0.1:19352/live/sekrit", rtmp.CauseAuthRequired,
+			"[ AccessManager.Reject ] : [ code=403 need auth; authmod=llnw ] :"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.capture, func(t *testing.T) {
+			v := Classify(loadCapture(t, tc.capture, sample, tc.target))
+			require.NotNil(t, v, "no verdict")
+			t.Logf("%v (since dial %v)", v, v.SinceDial)
+			require.True(t, v.Layer == health.LayerPublish && v.Cause == tc.cause && strings.TrimSpace(v.ServerWords) == tc.words,
+				"got %s/%s [%s], want L3/%s [%s]", v.Layer, v.Cause, v.ServerWords, tc.cause, tc.words)
+			require.Positive(t, v.SinceDial, "timed from the first dial")
+			for _, secret := range []string{"Sup3r-s3cret", "Wr0ng-pass", "sekrit"} {
+				require.NotContains(t, v.Error()+v.Detail, secret, "verdict leaks a secret: %v", v)
+			}
+		})
 	}
 }

@@ -189,6 +189,17 @@ func (s *session) onConnect(c *rtmp.Command) {
 		return
 	}
 	r := s.rules()
+	if av := s.srv.checkPublishAuth(r, s.info.App, s.info.TCURL); av.desc != "" {
+		s.send(s.command(rtmp.CSIDCommand, 0, "_error", c.TransactionID, nil,
+			status("error", "NetConnection.Connect.Rejected", av.desc)))
+		s.end(Outcome{Layer: health.LayerPublish, Rule: av.rule, Cause: av.cause, Action: ActionReject, Detail: av.detail})
+		return
+	}
+	if r.AdobeAuth != "" || r.LLNWAuth != "" {
+		// The app and tcUrl as configured, without the credentials' query.
+		s.info.App, _, _ = strings.Cut(s.info.App, "?")
+		s.info.TCURL, _, _ = strings.Cut(s.info.TCURL, "?")
+	}
 	s.send(rtmp.WindowAckSizeMessage(r.window()), rtmp.SetPeerBandwidthMessage(r.window(), peerBWDynLim))
 	s.tr.write(s.entry("out", rtmp.SetChunkSizeMessage(r.chunkSize())))
 	_ = s.conn.SetOutChunkSize(r.chunkSize())

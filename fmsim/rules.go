@@ -50,6 +50,15 @@ type Rules struct {
 	// auth_key=timestamp-rand-uid-md5hash, md5hash = hex MD5("/app/stream-timestamp-rand-uid-key"),
 	// timestamp (decimal unix seconds) not past (L3).
 	AliyunKey string
+	// AdobeAuth (adobe_auth): "user:password"; connect must pass Adobe publish authentication
+	// (authmod=adobe, as FMS and Wowza ask it: "need auth", then the salt, challenge and opaque,
+	// then the response), else Connect.Rejected (L3). The password never shows in String.
+	AdobeAuth string
+	// LLNWAuth (llnw_auth): "user:password"; connect must pass Limelight publish authentication
+	// (authmod=llnw: "need auth", then a nonce, then the digest response), else
+	// Connect.Rejected (L3). When AdobeAuth is set too, a client that names no scheme is asked
+	// for adobe. The password never shows in String.
+	LLNWAuth string
 	// StreamID (stream_id): the message stream id createStream returns (0 means 1).
 	StreamID uint32
 	// WindowAckSize (window_ack_size): the window announced after connect (0 means 2500000).
@@ -117,11 +126,34 @@ type ruleDef struct {
 	set  func(r *Rules, v string) error
 	get  func(r *Rules) string
 	dur  bool // a duration: may be named with an "_ms" suffix
+	// secret: String masks the value (all of it, or with user the
+	// password after "user:")
+	secret, user bool
 }
 
-// secretRules are the rules whose value is a key: String shows it as
-// redact.Mask, so that no log line or banner carries it.
-var secretRules = map[string]bool{}
+// secretRule is d with its value masked in String.
+func secretRule(d ruleDef) ruleDef {
+	d.secret = true
+	return d
+}
+
+// userSecretRule is d, a "user:password" value, with the password masked
+// in String.
+func userSecretRule(d ruleDef) ruleDef {
+	d.secret, d.user = true, true
+	return d
+}
+
+// mask hides a secret rule's value: "user:***" for a user rule, else "***".
+func (d ruleDef) mask(v string) string {
+	if v == "" {
+		return v
+	}
+	if user, _, ok := strings.Cut(v, ":"); ok && d.user {
+		return user + ":" + redact.Mask
+	}
+	return redact.Mask
+}
 
 func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 	return ruleDef{name, help,
@@ -130,19 +162,13 @@ func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 			*f(r) = b
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false}
+		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false, false, false}
 }
 
 func stringRule(name, help string, f func(*Rules) *string) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error { *f(r) = v; return nil },
-		func(r *Rules) string { return *f(r) }, false}
-}
-
-// secretRule is a stringRule whose value String masks.
-func secretRule(name, help string, f func(*Rules) *string) ruleDef {
-	secretRules[name] = true
-	return stringRule(name, help, f)
+		func(r *Rules) string { return *f(r) }, false, false, false}
 }
 
 func intRule(name, help string, f func(*Rules) *int) ruleDef {
@@ -152,7 +178,7 @@ func intRule(name, help string, f func(*Rules) *int) ruleDef {
 			*f(r) = n
 			return err
 		},
-		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false}
+		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false, false, false}
 }
 
 func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
@@ -162,7 +188,7 @@ func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
 			*f(r) = uint32(n)
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false}
+		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false, false, false}
 }
 
 func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
@@ -172,7 +198,7 @@ func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
 			*f(r) = d
 			return err
 		},
-		func(r *Rules) string { return f(r).String() }, true}
+		func(r *Rules) string { return f(r).String() }, true, false, false}
 }
 
 // parseDuration takes Go syntax, bare milliseconds, or true/false (1ms / off).
@@ -196,8 +222,10 @@ var ruleDefs = []ruleDef{
 	intRule("reject_sessions", "fault: reject the next N connects (matching fault_flashver), then accept (L2)", func(r *Rules) *int { return &r.RejectSessions }),
 	boolRule("require_fcpublish", "publish needs releaseStream and FCPublish first (L3)", func(r *Rules) *bool { return &r.RequireFCPublish }),
 	boolRule("single_publisher", "refuse a publish of a stream name another session is publishing: BadName \"NAME is already publishing\" (L3)", func(r *Rules) *bool { return &r.SinglePublisher }),
-	secretRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret }),
-	secretRule("aliyun_key", "Alibaba Cloud type A auth key for auth_key=timestamp-rand-uid-md5hash (L3)", func(r *Rules) *string { return &r.AliyunKey }),
+	secretRule(stringRule("auth_secret", "token auth secret for wsSecret/txSecret (L3)", func(r *Rules) *string { return &r.AuthSecret })),
+	secretRule(stringRule("aliyun_key", "Alibaba Cloud type A auth key for auth_key=timestamp-rand-uid-md5hash (L3)", func(r *Rules) *string { return &r.AliyunKey })),
+	userSecretRule(stringRule("adobe_auth", "user:password; Adobe publish authentication (authmod=adobe) at connect (L3)", func(r *Rules) *string { return &r.AdobeAuth })),
+	userSecretRule(stringRule("llnw_auth", "user:password; Limelight publish authentication (authmod=llnw) at connect (L3)", func(r *Rules) *string { return &r.LLNWAuth })),
 	uintRule("stream_id", "message stream id returned by createStream (default 1)", func(r *Rules) *uint32 { return &r.StreamID }),
 	uintRule("window_ack_size", "window announced after connect (default 2500000)", func(r *Rules) *uint32 { return &r.WindowAckSize }),
 	uintRule("chunk_size", "server output chunk size (default 4096)", func(r *Rules) *uint32 { return &r.ChunkSize }),
@@ -272,15 +300,16 @@ func (r *Rules) Apply(specs ...string) error {
 	return nil
 }
 
-// String lists the rules that differ from the zero value as "name=value"
-// pairs; the value of a key (auth_secret, aliyun_key) shows as redact.Mask.
+// String lists the rules that differ from the zero value as "name=value" pairs,
+// secrets masked (auth_secret and aliyun_key whole, the passwords of
+// adobe_auth and llnw_auth).
 func (r Rules) String() string {
 	var zero Rules
 	var out []string
 	for _, d := range ruleDefs {
 		if v := d.get(&r); v != d.get(&zero) {
-			if secretRules[d.name] {
-				v = redact.Mask
+			if d.secret {
+				v = d.mask(v)
 			}
 			out = append(out, d.name+"="+v)
 		}

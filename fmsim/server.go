@@ -41,6 +41,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	nextID   atomic.Int64
 	rejected atomic.Int64 // connects rejected by reject_sessions since the rules were set
+	nonces   nonces       // the publish-auth challenges issued (adobe_auth, llnw_auth)
 
 	mu           sync.Mutex
 	live         map[int]*session // running sessions, for Reset

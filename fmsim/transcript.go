@@ -151,6 +151,11 @@ func (t *transcript) redactString(s string) string {
 			s = strings.ReplaceAll(s, sec, redactName(sec))
 		}
 	}
+	if strings.Contains(s, "authmod=") {
+		// A connect's app or tcUrl under publish auth: user, challenges
+		// and response masked as query values.
+		s = redact.URL(s)
+	}
 	return redact.Text(s)
 }
 

@@ -103,6 +103,18 @@ func emulator(rules ...string) func(t *testing.T) string {
 	}
 }
 
+// emulatorAuth is emulator with a publish-auth rule ("adobe_auth=USER:PASS"),
+// published to with userinfo ("USER:PASS", or none when empty) in the URL.
+func emulatorAuth(rule, userinfo string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		u := emulator(rule)(t)
+		if userinfo == "" {
+			return u
+		}
+		return strings.Replace(u, "rtmp://", "rtmp://"+userinfo+"@", 1)
+	}
+}
+
 // both is the same verdict for both paths, with each path's bound.
 func both(layer health.Layer, cause string, native, ffmpeg time.Duration) (verdictWant, verdictWant) {
 	return verdictWant{layer: layer, cause: cause, within: native}, verdictWant{layer: layer, cause: cause, within: ffmpeg}
@@ -152,6 +164,16 @@ var serverBehaviours = []serverBehaviour{
 		differs: "ffmpeg logs an onStatus error's description only (its code only when there is no description): " +
 			"NetStream.Publish.BadName is not in its text, so the ffmpeg path says publish_rejected " +
 			"(name_locked when the description says the name is already publishing, on both paths)"},
+	// Publish authentication in connect (authmod=adobe, authmod=llnw): a
+	// wrong password, or a URL without credentials, is the credentials'
+	// layer, L3, on both paths (the native path after its third connect,
+	// ffmpeg after libavformat's).
+	row("adobe_auth_failed", emulatorAuth("adobe_auth=alice:Sup3r-s3cret", "alice:Wr0ng-pass"), health.LayerPublish,
+		rtmp.CauseAuthFailed, quick, quick),
+	row("llnw_auth_failed", emulatorAuth("llnw_auth=alice:Sup3r-s3cret", "alice:Wr0ng-pass"), health.LayerPublish,
+		rtmp.CauseAuthFailed, quick, quick),
+	row("auth_without_credentials", emulatorAuth("adobe_auth=alice:Sup3r-s3cret", ""), health.LayerPublish,
+		rtmp.CauseAuthRequired, quick, quick),
 	// Whether the client's first media message (onMetaData) or the
 	// server's close comes first is a race of a few milliseconds on every
 	// client: both paths call it L5 when media had gone out (the ffmpeg

@@ -165,6 +165,8 @@ type Publisher struct {
 	connected    StatusInfo // connect's _result info
 	fmsVer       string     // connect's _result fmsVer, if any
 	published    StatusInfo // the Publish.Start info
+	authQuery    string     // publish authentication after the app and tcUrl in connect ("" without)
+	rejected     *string    // the description of connect's rejection, raw, if it was rejected
 
 	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
 	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger
@@ -192,9 +194,49 @@ func Dial(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, 
 // Connect walks L0-L2 only (network, handshake, connect and SetChunkSize)
 // and returns a session that has not published anything: call Publish, or
 // Close, which then just closes. Probes use it to stay off a live key.
+//
+// A URL with user:password ("rtmp://user:pass@host/app/key") answers a
+// server's publish authentication (authmod=adobe or llnw, auth.go) as
+// libavformat does, in at most three connects; a refused password is L3
+// CauseAuthFailed, a server asking for credentials the URL lacks L3
+// CauseAuthRequired.
 func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publisher, error) {
 	opts.defaults()
-	p := &Publisher{opts: opts, dialAt: time.Now(), cmds: make(chan *Command, 64), done: make(chan struct{})}
+	auth := newClientAuth(rawURL)
+	first := time.Now()
+	// sinceFirst: a failure's time since the dial is since the first
+	// connect's, as ffmpeg's is.
+	sinceFirst := func(err error) error {
+		if e, ok := err.(*Error); ok && e.SinceDial >= 0 {
+			e.SinceDial = time.Since(first)
+		}
+		return err
+	}
+	for {
+		p, err := connectOnce(ctx, rawURL, opts, auth.query)
+		if err == nil {
+			return p, nil
+		}
+		if p == nil || p.rejected == nil {
+			return nil, sinceFirst(err)
+		}
+		query, cause, why := auth.next(*p.rejected, p.target.App)
+		switch {
+		case cause != "":
+			return nil, sinceFirst(p.newError(health.LayerPublish, cause, why))
+		case query == "":
+			return nil, sinceFirst(err)
+		}
+		auth.query = query
+	}
+}
+
+// connectOnce is one connection's walk of L0-L2, with authQuery after the
+// app and the tcUrl. On failure it returns the aborted session too (nil for
+// a bad URL), whose rejected description Connect reads.
+func connectOnce(ctx context.Context, rawURL string, opts PublishOptions, authQuery string) (*Publisher, error) {
+	p := &Publisher{opts: opts, dialAt: time.Now(), cmds: make(chan *Command, 64), done: make(chan struct{}),
+		authQuery: authQuery}
 	p.nextTID.Store(tidPublish)
 	p.secrets = redact.NewSecrets("", rawURL, opts.StreamName)
 	t, err := ParseURL(rawURL)
@@ -203,7 +245,7 @@ func Connect(ctx context.Context, rawURL string, opts PublishOptions) (*Publishe
 	}
 	p.applyOverrides(t)
 	if err := p.setup(ctx); err != nil {
-		return nil, err
+		return p, err
 	}
 	return p, nil
 }

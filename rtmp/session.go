@@ -145,14 +145,14 @@ func (p *Publisher) writeCommands(cmds ...*Command) error {
 
 func (p *Publisher) connectObject() AMFObject {
 	o := AMFObject{
-		{Key: "app", Value: p.target.App},
+		{Key: "app", Value: p.target.App + p.authQuery},
 		{Key: "type", Value: "nonprivate"},
 		{Key: "flashVer", Value: p.opts.FlashVer},
 	}
 	if p.opts.SwfURL != "" {
 		o = append(o, AMFObjectEntry{Key: "swfUrl", Value: p.opts.SwfURL})
 	}
-	o = append(o, AMFObjectEntry{Key: "tcUrl", Value: p.target.TCURL})
+	o = append(o, AMFObjectEntry{Key: "tcUrl", Value: p.target.TCURL + p.authQuery})
 	if p.opts.PageURL != "" {
 		o = append(o, AMFObjectEntry{Key: "pageUrl", Value: p.opts.PageURL})
 	}
@@ -177,6 +177,8 @@ func (p *Publisher) connect(ctx context.Context) error {
 			p.fmsVer, _ = c.ObjectArg(0).GetString("fmsVer")
 			return true, nil
 		case c.Name == "_error" && c.TransactionID == tidConnect, c.Name == "onStatus" && st.Level == "error":
+			desc := st.Description
+			p.rejected = &desc
 			return false, p.newError(health.LayerConnect, "connect_rejected", errors.New(st.String()))
 		}
 		return false, nil
