@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/media"
+	"github.com/fmspush/fmspush/signurl"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -138,7 +139,40 @@ type Stream struct {
 	RTMP RTMP
 	// Failover is the `failover` block.
 	Failover Failover
+	// Auth signs the target URL afresh at every connection (nil: the URL is
+	// used as written).
+	Auth *Auth
 }
+
+// Auth is the `auth` block: push URL signing made at connect time.
+type Auth struct {
+	// Scheme is tencent (txSecret, txTime) or aliyun (auth_key type A).
+	Scheme AuthScheme
+	// Key is the platform's signing key (a secret: never shown).
+	Key string
+	// TTL is how long each signature is valid (default 24h).
+	TTL time.Duration
+	// UID is Aliyun's uid field (default "0").
+	UID string
+}
+
+// Signer returns the signing settings of the stream's auth block (nil
+// without one).
+func (s Stream) Signer() *signurl.Auth {
+	if s.Auth == nil {
+		return nil
+	}
+	return &signurl.Auth{Scheme: string(s.Auth.Scheme), Key: s.Auth.Key, TTL: s.Auth.TTL, UID: s.Auth.UID}
+}
+
+// AuthScheme is how a push URL is signed.
+type AuthScheme string
+
+// The signing schemes.
+const (
+	AuthTencent AuthScheme = "tencent"
+	AuthAliyun  AuthScheme = "aliyun"
+)
 
 // ID names the stream's push uniquely in a config: Name for the
 // single-target form, "Name/TargetName" for a target block.

@@ -22,6 +22,7 @@ const (
 
 	DefaultDriver       = DriverExec
 	DefaultFFmpegInput  = InputHub
+	DefaultAuthTTL      = 24 * time.Hour
 	DefaultStaleTimeout = 5 * time.Second
 
 	DefaultHandshake     = HandshakeDigest

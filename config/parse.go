@@ -52,7 +52,16 @@ type rawStream struct {
 	Native   *rawNative     `hcl:"native,block"`
 	RTMP     *rawRTMP       `hcl:"rtmp,block"`
 	Failover *rawFailover   `hcl:"failover,block"`
+	Auth     *rawAuth       `hcl:"auth,block"`
 	Targets  []rawHead      `hcl:"target,block"`
+}
+
+// rawAuth is the `auth` block: the target URL is signed at every connection.
+type rawAuth struct {
+	Scheme *hcl.Attribute `hcl:"scheme,attr"`
+	Key    *hcl.Attribute `hcl:"key,attr"`
+	TTL    *hcl.Attribute `hcl:"ttl,attr"`
+	UID    *hcl.Attribute `hcl:"uid,attr"`
 }
 
 // rawTarget is a `target "NAME" { }` block: its url and the stream's
@@ -65,6 +74,7 @@ type rawTarget struct {
 	Native   *rawNative     `hcl:"native,block"`
 	RTMP     *rawRTMP       `hcl:"rtmp,block"`
 	Failover *rawFailover   `hcl:"failover,block"`
+	Auth     *rawAuth       `hcl:"auth,block"`
 }
 
 type rawFFmpeg struct {

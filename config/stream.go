@@ -86,10 +86,50 @@ func decodePush(s scope, name, target string, r rawStream, def hcl.Range, emu *E
 	st.Native = decodeNative(s.nested("native"), r.Native, st.RTMP.FlashVer)
 	st.Failover = decodeFailover(s.nested("failover"), r.Failover, emu)
 	checkProbeTarget(s.nested("failover"), r.Failover, st)
+	st.Auth = decodeAuth(s.nested("auth"), r.Auth, def)
+	checkAuth(s.nested("auth"), r.Auth, st)
 	if r.RTMP != nil {
 		st.RTMP.TLS = decodeTLS(s.nested("rtmp").nested("tls"), r.RTMP.TLS, st)
 	}
 	return st
+}
+
+// decodeAuth decodes the `auth` block (nil when absent).
+func decodeAuth(s scope, r *rawAuth, block hcl.Range) *Auth {
+	if r == nil {
+		return nil
+	}
+	a := &Auth{
+		Scheme: enum(s, r.Scheme, "", AuthTencent, AuthAliyun),
+		Key:    s.str(r.Key, ""),
+		TTL:    s.duration(r.TTL, DefaultAuthTTL, time.Second, 366*24*time.Hour),
+		UID:    s.str(r.UID, ""),
+	}
+	if r.Scheme == nil {
+		s.failAt(block, "scheme", "missing: \"tencent\" or \"aliyun\"")
+	}
+	if r.Key == nil || a.Key == "" {
+		s.failAt(block, "key", "missing: the platform's push signing key")
+	}
+	if strings.Contains(a.UID, "-") {
+		s.fail(r.UID, "must not contain '-' (it separates auth_key's fields)")
+	}
+	return a
+}
+
+// checkAuth checks that the target can be signed as the auth block says
+// (the error names neither the URL nor the key).
+func checkAuth(s scope, r *rawAuth, st Stream) {
+	if st.Auth == nil || st.Auth.Key == "" || st.Auth.Scheme == "" || st.Target == "" {
+		return
+	}
+	if st.RTMP.App != "" || st.RTMP.PlayPath != "" {
+		s.fail(r.Scheme, "cannot be used with rtmp { app } or rtmp { playpath }: the signature covers the URL's own app and stream name")
+		return
+	}
+	if _, err := st.Signer().Sign(st.Target, time.Now()); err != nil {
+		s.fail(r.Scheme, "the target cannot be signed: %s", err)
+	}
 }
 
 // streamTarget decodes the required target (the stream's target attribute,

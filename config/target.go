@@ -19,6 +19,7 @@ func (r rawStream) withTarget(t rawTarget) rawStream {
 	r.Native = overBlock(r.Native, t.Native)
 	r.RTMP = overBlock(r.RTMP, t.RTMP)
 	r.Failover = overBlock(r.Failover, t.Failover)
+	r.Auth = overBlock(r.Auth, t.Auth)
 	return r
 }
 

@@ -72,6 +72,30 @@ stream "cam" {
 	require.Empty(t, ch.Changed)
 }
 
+// An auth block applies to every target; a target's own replaces it
+// attribute by attribute.
+func TestAuthBlocks(t *testing.T) {
+	cfg := mustParse(t, `stream "cam" {
+  source = "builtin:sample"
+  auth {
+    scheme = "tencent"
+    key    = "k1"
+  }
+  target "a" { url = "rtmp://a.example/live/cam" }
+  target "b" {
+    url = "rtmp://b.example/app/cam"
+    auth {
+      scheme = "aliyun"
+      ttl    = "2h"
+    }
+  }
+}
+`)
+	require.Equal(t, &Auth{Scheme: AuthTencent, Key: "k1", TTL: 24 * time.Hour}, cfg.Streams[0].Auth)
+	require.Equal(t, &Auth{Scheme: AuthAliyun, Key: "k1", TTL: 2 * time.Hour}, cfg.Streams[1].Auth)
+	require.Equal(t, "tencent", cfg.Streams[0].Signer().Scheme)
+}
+
 // Mistakes in target blocks name the block and the field.
 func TestTargetBlockErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
@@ -91,6 +115,28 @@ func TestTargetBlockErrors(t *testing.T) {
 }`, `t.hcl:3:3: stream "s" target "a": url: missing`},
 		{`stream "s" {
   source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  auth { key = "SIGNKEY" }
+}`, `t.hcl:1:1: stream "s": auth.scheme: missing`},
+		{`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  auth {
+    scheme = "tencent"
+    key = "SIGNKEY"
+  }
+  rtmp { app = "live" }
+}`, `stream "s": auth.scheme: cannot be used with rtmp { app }`},
+		{`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  auth {
+    scheme = "qiniu"
+    key = "SIGNKEY"
+  }
+}`, `auth.scheme: "qiniu" is not one of "tencent", "aliyun"`},
+		{`stream "s" {
+  source = "builtin:sample"
   target "a b" { url = "rtmp://h/live/k1" }
 }`, `stream "s" target "a b": bad target name`},
 		{`stream "s" {
@@ -105,5 +151,6 @@ func TestTargetBlockErrors(t *testing.T) {
 		require.Error(t, err, tc.src)
 		require.Contains(t, err.Error(), tc.want)
 		require.NotContains(t, err.Error(), "k1")
+		require.NotContains(t, err.Error(), "SIGNKEY")
 	}
 }

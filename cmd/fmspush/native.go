@@ -53,6 +53,7 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
 		// Every target of the stream publishes from one camera session.
 		Ingest: s.ingests.get(st, s.limiter, s.ingestLog(st)),
+		Sign:   st.Signer(),
 	})
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}

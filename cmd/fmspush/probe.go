@@ -85,7 +85,7 @@ func (s *service) prober(st config.Stream, style probeStyle) supervisor.ProbeFun
 		if ok, _ := s.limiter.TryTake(host, st.Failover.AttemptsPerMinute); !ok {
 			return health.ProbeSummary{At: time.Now(), Skipped: true}
 		}
-		opts := prober.Options{Session: style.session, NoBisect: true, Publish: depth >= 3, Media: depth >= 4}
+		opts := prober.Options{Session: style.session, NoBisect: true, Publish: depth >= 3, Media: depth >= 4, Sign: st.Signer()}
 		res, err := prober.Probe(ctx, url, opts)
 		if err != nil {
 			v := &health.Verdict{Layer: health.LayerNetwork, Cause: "bad_url", Detail: redact.Text(err.Error()), At: time.Now()}

@@ -26,7 +26,7 @@ func ffmpegArgvSecrets(st config.Stream) []string {
 	if len(redact.URLSecrets(body, true)) > 0 || st.RTMP.PlayPath != "" {
 		what = append(what, "the stream key")
 	}
-	if query != "" || strings.Contains(st.RTMP.App, "?") || strings.Contains(st.RTMP.PlayPath, "?") {
+	if query != "" || st.Auth != nil || strings.Contains(st.RTMP.App, "?") || strings.Contains(st.RTMP.PlayPath, "?") {
 		what = append(what, "the target's auth query")
 	}
 	if u, err := url.Parse(st.Source); err == nil && u.User != nil {

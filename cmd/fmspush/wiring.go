@@ -87,6 +87,7 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		InputArgs:    st.FFmpeg.InputArgs,
 		ExtraArgs:    ffmpegExtraArgs(st),
 		Logger:       log,
+		Sign:         st.Signer(),
 	}
 	if s.fedFromHub(st) {
 		set.Feed = ingestFeed{in: s.ingests.get(st, s.limiter, s.ingestLog(st)), grace: st.Native.SourceGrace}
