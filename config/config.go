@@ -142,7 +142,21 @@ type Stream struct {
 	// Auth signs the target URL afresh at every connection (nil: the URL is
 	// used as written).
 	Auth *Auth
+	// BackupOf is, for a hot backup ingest's push, the ID of the push it
+	// backs up ("" otherwise).
+	BackupOf string
 }
+
+// BackupMode is how a target's backup ingest is used.
+type BackupMode string
+
+// The backup modes.
+const (
+	// BackupHot publishes to the primary and the backup at once.
+	BackupHot BackupMode = "hot"
+	// BackupCold moves to the backup when the primary fails (not built yet).
+	BackupCold BackupMode = "cold"
+)
 
 // Auth is the `auth` block: push URL signing made at connect time.
 type Auth struct {

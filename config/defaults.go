@@ -23,6 +23,7 @@ const (
 	DefaultDriver       = DriverExec
 	DefaultFFmpegInput  = InputHub
 	DefaultAuthTTL      = 24 * time.Hour
+	DefaultBackupMode   = BackupHot
 	DefaultStaleTimeout = 5 * time.Second
 
 	DefaultHandshake     = HandshakeDigest

@@ -54,6 +54,9 @@ type rawStream struct {
 	Failover *rawFailover   `hcl:"failover,block"`
 	Auth     *rawAuth       `hcl:"auth,block"`
 	Targets  []rawHead      `hcl:"target,block"`
+	// Backup and BackupMode: the single-target form's backup ingest.
+	Backup     *hcl.Attribute `hcl:"backup,attr"`
+	BackupMode *hcl.Attribute `hcl:"backup_mode,attr"`
 }
 
 // rawAuth is the `auth` block: the target URL is signed at every connection.
@@ -75,6 +78,9 @@ type rawTarget struct {
 	RTMP     *rawRTMP       `hcl:"rtmp,block"`
 	Failover *rawFailover   `hcl:"failover,block"`
 	Auth     *rawAuth       `hcl:"auth,block"`
+	// Backup is the target's backup ingest URL; BackupMode how it is used.
+	Backup     *hcl.Attribute `hcl:"backup,attr"`
+	BackupMode *hcl.Attribute `hcl:"backup_mode,attr"`
 }
 
 type rawFFmpeg struct {

@@ -54,10 +54,19 @@ func decodeStream(ps *problems, h rawHead, emu *Emulator) []Stream {
 	var r rawStream
 	ps.addDiags(decodeBody(h.Body, &r), block, "")
 	if len(r.Targets) == 0 {
-		return []Stream{decodePush(scope{ps: ps, block: block}, h.Name, "", r, h.DefRange, emu)}
+		s := scope{ps: ps, block: block}
+		return withBackup(s, decodePush(s, h.Name, "", r, h.DefRange, emu), r, emu)
 	}
 	if r.Target != nil {
 		ps.add(r.Target.Range, block, "target", "use either target = \"…\" or target \"NAME\" { url = \"…\" } blocks, not both")
+		return nil
+	}
+	if r.Backup != nil || r.BackupMode != nil {
+		a := r.Backup
+		if a == nil {
+			a = r.BackupMode
+		}
+		ps.add(a.Range, block, a.Name, "with target blocks, a backup belongs in the target block it backs up")
 		return nil
 	}
 	var out []Stream
@@ -69,7 +78,16 @@ func decodeStream(ps *problems, h rawHead, emu *Emulator) []Stream {
 		}
 		var t rawTarget
 		ps.addDiags(decodeBody(th.Body, &t), tblock, "")
-		out = append(out, decodePush(scope{ps: ps, block: tblock}, h.Name, th.Name, r.withTarget(t), th.DefRange, emu))
+		tr := r.withTarget(t)
+		ts := scope{ps: ps, block: tblock}
+		for _, st := range withBackup(ts, decodePush(ts, h.Name, th.Name, tr, th.DefRange, emu), tr, emu) {
+			if _, dup := seen[st.TargetName]; dup && st.BackupOf != "" {
+				ps.add(th.NameRange, tblock, "backup", fmt.Sprintf("its backup's name %q is taken by another target", st.TargetName))
+				continue
+			}
+			seen[st.TargetName] = th.NameRange
+			out = append(out, st)
+		}
 	}
 	return out
 }

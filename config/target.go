@@ -20,6 +20,7 @@ func (r rawStream) withTarget(t rawTarget) rawStream {
 	r.RTMP = overBlock(r.RTMP, t.RTMP)
 	r.Failover = overBlock(r.Failover, t.Failover)
 	r.Auth = overBlock(r.Auth, t.Auth)
+	r.Backup, r.BackupMode = t.Backup, t.BackupMode
 	return r
 }
 
@@ -61,4 +62,40 @@ func mergeRaw(dst, over reflect.Value) {
 		mergeRaw(cp.Elem(), o.Elem())
 		d.Set(cp)
 	}
+}
+
+// BackupSuffix names a hot backup's push: the target's name (or "" for the
+// single-target form) followed by it ("yt.backup", "backup").
+const BackupSuffix = "backup"
+
+// withBackup returns the push st and, when its raw settings name a hot
+// backup ingest, the backup's push: the same settings with the backup URL
+// as the target, named TargetName + ".backup" ("backup" for the
+// single-target form).
+func withBackup(s scope, st Stream, r rawStream, emu *Emulator) []Stream {
+	if r.Backup == nil {
+		if r.BackupMode != nil {
+			s.fail(r.BackupMode, "needs a backup URL (backup = \"rtmp://…\")")
+		}
+		return []Stream{st}
+	}
+	mode := enum(s, r.BackupMode, DefaultBackupMode, BackupHot, BackupCold)
+	if mode == BackupCold {
+		s.fail(r.BackupMode, "\"cold\" is not built yet: only \"hot\" (publish to both at once)")
+		return []Stream{st}
+	}
+	spec, ok := s.strOK(r.Backup, "")
+	if !ok {
+		return []Stream{st}
+	}
+	b := st
+	b.TargetSpec, b.Target = spec, target(s, r.Backup, spec, st.RTMP.App != "", emu)
+	if spec == st.TargetSpec {
+		s.fail(r.Backup, "must differ from the primary target")
+	}
+	b.TargetName, b.BackupOf = BackupSuffix, st.ID()
+	if st.TargetName != "" {
+		b.TargetName = st.TargetName + "." + BackupSuffix
+	}
+	return []Stream{st, b}
 }

@@ -154,3 +154,56 @@ func TestTargetBlockErrors(t *testing.T) {
 		require.NotContains(t, err.Error(), "SIGNKEY")
 	}
 }
+
+// A hot backup is a push of its own, named after the target it backs up.
+func TestHotBackup(t *testing.T) {
+	cfg := mustParse(t, `stream "cam" {
+  source = "builtin:sample"
+  target "yt" {
+    url    = "rtmp://a.example/live2/k"
+    backup = "rtmp://b.example/live2/k"
+  }
+}
+stream "one" {
+  source = "builtin:sample"
+  target = "rtmp://a.example/live2/k1"
+  backup = "rtmp://b.example/live2/k1"
+  backup_mode = "hot"
+}
+`)
+	require.Len(t, cfg.Streams, 4)
+	ids := []string{cfg.Streams[0].ID(), cfg.Streams[1].ID(), cfg.Streams[2].ID(), cfg.Streams[3].ID()}
+	require.Equal(t, []string{"cam/yt", "cam/yt.backup", "one", "one/backup"}, ids)
+	require.Equal(t, "rtmp://b.example/live2/k", cfg.Streams[1].Target)
+	require.Equal(t, "cam/yt", cfg.Streams[1].BackupOf)
+	require.Empty(t, cfg.Streams[0].BackupOf)
+
+	for _, tc := range []struct{ src, want string }{
+		{`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  backup_mode = "hot"
+}`, `stream "s": backup_mode: needs a backup URL`},
+		{`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  backup = "rtmp://h/live/k1"
+}`, `stream "s": backup: must differ from the primary target`},
+		{`stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  backup = "rtmp://h2/live/k1"
+  backup_mode = "cold"
+}`, `backup_mode: "cold" is not built yet`},
+		{`stream "s" {
+  source = "builtin:sample"
+  backup = "rtmp://h2/live/k1"
+  target "a" { url = "rtmp://h/live/k1" }
+}`, `stream "s": backup: with target blocks, a backup belongs in the target block`},
+	} {
+		_, err := Parse([]byte(tc.src), "t.hcl")
+		require.Error(t, err, tc.src)
+		require.Contains(t, err.Error(), tc.want)
+		require.NotContains(t, err.Error(), "k1")
+	}
+}

@@ -164,3 +164,55 @@ func waitFor(within time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// A hot backup: the primary and the backup ingest both accept a session,
+// at the same timestamps (within one frame at 25 fps).
+func TestHotBackupSameTimestamps(t *testing.T) {
+	primary := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448})
+	backup := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448})
+	cfg := "service {\n  http_listen = \"%s\"\n}\n" + fmt.Sprintf(`stream "cam" {
+  source = "builtin:sample"
+  target "yt" {
+    url    = %q
+    backup = %q
+  }
+}
+`, primary.URL("live", "cam"), backup.URL("live", "cam"))
+	r := startService(t, cfg)
+	testpeer.Eventually(t, 30*time.Second, "both ingests live", func() bool {
+		s := r.streams()
+		return s["cam/yt"].State == health.StateLive && s["cam/yt.backup"].State == health.StateLive
+	})
+	var gap int
+	testpeer.Eventually(t, 20*time.Second, "the same timestamps on both", func() bool {
+		_, fp := publishing(primary, "cam")
+		_, fb := publishing(backup, "cam")
+		if fp < 50 || fb < 50 {
+			return false
+		}
+		p, b := lastVideoTS(primary, "cam"), lastVideoTS(backup, "cam")
+		gap = int(p) - int(b)
+		return gap >= -40 && gap <= 40
+	})
+	t.Logf("primary and backup last video timestamps %d ms apart", gap)
+	require.Equal(t, firstVideoTS(primary, "cam"), firstVideoTS(backup, "cam"), "the two sessions started at different timestamps")
+}
+
+// lastVideoTS and firstVideoTS are the publishing session's video timestamps.
+func lastVideoTS(srv *fmsim.Server, name string) uint32 {
+	for _, s := range srv.Sessions() {
+		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
+			return s.LastVideoTS
+		}
+	}
+	return 0
+}
+
+func firstVideoTS(srv *fmsim.Server, name string) uint32 {
+	for _, s := range srv.Sessions() {
+		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
+			return s.FirstVideoTS
+		}
+	}
+	return 0
+}
