@@ -13,7 +13,8 @@ import (
 // The raw structs are decoded with hcl/v2's schema API, driven by struct
 // tags: `hcl:"name,attr"` on a *hcl.Attribute field (always optional; the
 // attribute keeps its range), `hcl:"name,block"` on a pointer to a raw struct
-// (at most one such block) or on []rawHead (labelled blocks). gohcl would do
+// (at most one such block) or on []rawHead (labelled blocks); an embedded
+// struct without a tag adds its fields to the block's. gohcl would do
 // the same but pulls in hclwrite and with it go-cmp, which go.mod does not
 // carry.
 
@@ -30,7 +31,17 @@ func decodeBody(body hcl.Body, out any) hcl.Diagnostics {
 	if content == nil {
 		return diags
 	}
+	return append(diags, fill(v, content)...)
+}
+
+// fill sets the fields of the raw struct v from content.
+func fill(v reflect.Value, content *hcl.BodyContent) hcl.Diagnostics {
+	var diags hcl.Diagnostics
 	for i := range v.NumField() {
+		if embedded(v.Type().Field(i)) {
+			diags = append(diags, fill(v.Field(i), content)...)
+			continue
+		}
 		name, kind := fieldTag(v.Type().Field(i))
 		switch {
 		case kind == "attr":
@@ -75,10 +86,22 @@ func heads(blocks hcl.Blocks) []rawHead {
 	return out
 }
 
+// embedded reports whether f is an embedded struct whose fields belong to
+// the block.
+func embedded(f reflect.StructField) bool {
+	return f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("hcl") == ""
+}
+
 // schemaOf derives the body schema of a raw struct type from its tags.
 func schemaOf(t reflect.Type) *hcl.BodySchema {
 	s := &hcl.BodySchema{}
 	for i := range t.NumField() {
+		if embedded(t.Field(i)) {
+			sub := schemaOf(t.Field(i).Type)
+			s.Attributes = append(s.Attributes, sub.Attributes...)
+			s.Blocks = append(s.Blocks, sub.Blocks...)
+			continue
+		}
 		name, kind := fieldTag(t.Field(i))
 		switch {
 		case kind == "attr":

@@ -43,9 +43,16 @@ type rawHead struct {
 }
 
 type rawStream struct {
-	Enabled  *hcl.Attribute `hcl:"enabled,attr"`
-	Source   *hcl.Attribute `hcl:"source,attr"`
-	Target   *hcl.Attribute `hcl:"target,attr"`
+	Enabled *hcl.Attribute `hcl:"enabled,attr"`
+	Source  *hcl.Attribute `hcl:"source,attr"`
+	Target  *hcl.Attribute `hcl:"target,attr"`
+	Targets []rawHead      `hcl:"target,block"`
+	rawSettings
+}
+
+// rawSettings are what a stream block sets for its targets and a target
+// block may set again for itself (rawStream.withTarget).
+type rawSettings struct {
 	Prefer   *hcl.Attribute `hcl:"prefer,attr"`
 	Audio    *hcl.Attribute `hcl:"audio,attr"`
 	FFmpeg   *rawFFmpeg     `hcl:"ffmpeg,block"`
@@ -53,8 +60,7 @@ type rawStream struct {
 	RTMP     *rawRTMP       `hcl:"rtmp,block"`
 	Failover *rawFailover   `hcl:"failover,block"`
 	Auth     *rawAuth       `hcl:"auth,block"`
-	Targets  []rawHead      `hcl:"target,block"`
-	// Backup and BackupMode: the single-target form's backup ingest.
+	// Backup is the backup ingest URL, BackupMode how it is used.
 	Backup     *hcl.Attribute `hcl:"backup,attr"`
 	BackupMode *hcl.Attribute `hcl:"backup_mode,attr"`
 }
@@ -70,17 +76,8 @@ type rawAuth struct {
 // rawTarget is a `target "NAME" { }` block: its url and the stream's
 // settings it overrides, attribute by attribute.
 type rawTarget struct {
-	URL      *hcl.Attribute `hcl:"url,attr"`
-	Prefer   *hcl.Attribute `hcl:"prefer,attr"`
-	Audio    *hcl.Attribute `hcl:"audio,attr"`
-	FFmpeg   *rawFFmpeg     `hcl:"ffmpeg,block"`
-	Native   *rawNative     `hcl:"native,block"`
-	RTMP     *rawRTMP       `hcl:"rtmp,block"`
-	Failover *rawFailover   `hcl:"failover,block"`
-	Auth     *rawAuth       `hcl:"auth,block"`
-	// Backup is the target's backup ingest URL; BackupMode how it is used.
-	Backup     *hcl.Attribute `hcl:"backup,attr"`
-	BackupMode *hcl.Attribute `hcl:"backup_mode,attr"`
+	URL *hcl.Attribute `hcl:"url,attr"`
+	rawSettings
 }
 
 type rawFFmpeg struct {

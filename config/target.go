@@ -1,10 +1,6 @@
 package config
 
-import (
-	"reflect"
-
-	"github.com/hashicorp/hcl/v2"
-)
+import "reflect"
 
 // withTarget returns the stream's raw settings for one target block: its url
 // as the target, and each attribute the target sets (in its own prefer,
@@ -13,36 +9,8 @@ import (
 func (r rawStream) withTarget(t rawTarget) rawStream {
 	r.Targets = nil
 	r.Target = t.URL
-	r.Prefer = overAttr(r.Prefer, t.Prefer)
-	r.Audio = overAttr(r.Audio, t.Audio)
-	r.FFmpeg = overBlock(r.FFmpeg, t.FFmpeg)
-	r.Native = overBlock(r.Native, t.Native)
-	r.RTMP = overBlock(r.RTMP, t.RTMP)
-	r.Failover = overBlock(r.Failover, t.Failover)
-	r.Auth = overBlock(r.Auth, t.Auth)
-	r.Backup, r.BackupMode = t.Backup, t.BackupMode
+	mergeRaw(reflect.ValueOf(&r.rawSettings).Elem(), reflect.ValueOf(t.rawSettings))
 	return r
-}
-
-func overAttr(base, over *hcl.Attribute) *hcl.Attribute {
-	if over != nil {
-		return over
-	}
-	return base
-}
-
-// overBlock merges the raw block over into a copy of base, attribute by
-// attribute (nested blocks too); base itself is not changed.
-func overBlock[T any](base, over *T) *T {
-	if over == nil {
-		return base
-	}
-	if base == nil {
-		return over
-	}
-	m := *base
-	mergeRaw(reflect.ValueOf(&m).Elem(), reflect.ValueOf(over).Elem())
-	return &m
 }
 
 // mergeRaw sets each attribute over sets into dst, and merges nested

@@ -16,33 +16,7 @@ import (
 	"github.com/fmspush/fmspush/signurl"
 )
 
-// signSchemes are the signed-URL schemes and the emulator rule that checks
-// each.
-var signSchemes = []struct{ scheme, rule string }{
-	{signurl.SchemeTencent, "auth_secret"},
-	{signurl.SchemeAliyun, "aliyun_key"},
-}
-
 const signKey = "ffS1gnKeyOfTheTest"
-
-// signatureValues are the values of a signed URL's signature parameters
-// (txSecret and txTime, or auth_key and its hash).
-func signatureValues(t *testing.T, signed string) []string {
-	t.Helper()
-	_, q, _ := strings.Cut(signed, "?")
-	var out []string
-	for _, pair := range strings.Split(q, "&") {
-		name, v, _ := strings.Cut(pair, "=")
-		switch name {
-		case signurl.ParamTxSecret, signurl.ParamTxTime:
-			out = append(out, v)
-		case signurl.ParamAuthKey:
-			out = append(out, v, v[strings.LastIndexByte(v, '-')+1:])
-		}
-	}
-	require.NotEmpty(t, out)
-	return out
-}
 
 // signaturesBetween are the values of every signature auth makes for raw
 // in the whole seconds from (a second before) to (a second after): those a
@@ -53,7 +27,7 @@ func signaturesBetween(t *testing.T, auth *signurl.Auth, raw string, from, to ti
 	for at := from.Add(-time.Second); !at.After(to.Add(time.Second)); at = at.Add(time.Second) {
 		signed, err := auth.Sign(raw, at)
 		require.NoError(t, err)
-		out = append(out, signatureValues(t, signed)...)
+		out = append(out, testpeer.SignatureValues(t, signed)...)
 	}
 	return out
 }
@@ -77,11 +51,11 @@ func emulatorSessionAfter(t *testing.T, srv *fmsim.Server, id int) fmsim.Session
 // signature by then) publishes too, on a fresh one. Neither run's
 // signature shows in the path's log.
 func signedRunsAfterExpiry(t *testing.T, mk driverFor) {
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{sc.rule + "=" + signKey}})
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{sc.Rule + "=" + signKey}})
 			target := srv.URL("live", "cam")
-			auth := &signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: 2 * time.Second}
+			auth := &signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: 2 * time.Second}
 			set := sampleSettings(t, target)
 			log, logs := testLogger(t)
 			set.Logger, set.Sign = log, auth
@@ -130,10 +104,10 @@ func signedRunsAfterExpiry(t *testing.T, mk driverFor) {
 // Sign) ends the run with an L3 verdict that names the expiry and shows
 // none of the signature's values, nor does the log.
 func expiredSignatureRefused(t *testing.T, mk driverFor) {
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{sc.rule + "=" + signKey}})
-			expired, err := signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: time.Minute}.Sign(srv.URL("live", "cam"), time.Now().Add(-time.Hour))
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			srv := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileLenient, Rules: []string{sc.Rule + "=" + signKey}})
+			expired, err := signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: time.Minute}.Sign(srv.URL("live", "cam"), time.Now().Add(-time.Hour))
 			require.NoError(t, err)
 			set := sampleSettings(t, expired)
 			log, logs := testLogger(t)
@@ -142,9 +116,9 @@ func expiredSignatureRefused(t *testing.T, mk driverFor) {
 			require.Equal(t, health.LayerPublish, v.Layer, "verdict %v", v)
 			require.Contains(t, v.Error(), "expired", "the verdict does not name the expiry: %v", v)
 			info := lastSession(t, srv)
-			require.Equal(t, sc.rule, info.Verdict.Rule)
+			require.Equal(t, sc.Rule, info.Verdict.Rule)
 			require.Equal(t, "auth_expired", info.Verdict.Cause)
-			for _, s := range signatureValues(t, expired) {
+			for _, s := range testpeer.SignatureValues(t, expired) {
 				require.NotContains(t, v.Error(), s)
 				require.NotContains(t, logs.String(), s)
 			}

@@ -2,7 +2,6 @@ package nativepath
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,34 +15,7 @@ import (
 	"github.com/fmspush/fmspush/signurl"
 )
 
-// signSchemes are the signed-URL schemes and the emulator rule that checks
-// each.
-var signSchemes = []struct{ scheme, rule string }{
-	{signurl.SchemeTencent, "auth_secret"},
-	{signurl.SchemeAliyun, "aliyun_key"},
-}
-
 const signKey = "s1gnKeyOfTheTest"
-
-// signatureValues are the values a signed URL's signature parameters
-// carry (txSecret and txTime, or auth_key and its hash): none may show in
-// a verdict or a log.
-func signatureValues(t *testing.T, signed string) []string {
-	t.Helper()
-	_, q, _ := strings.Cut(signed, "?")
-	var out []string
-	for _, pair := range strings.Split(q, "&") {
-		name, v, _ := strings.Cut(pair, "=")
-		switch name {
-		case signurl.ParamTxSecret, signurl.ParamTxTime:
-			out = append(out, v)
-		case signurl.ParamAuthKey:
-			out = append(out, v, v[strings.LastIndexByte(v, '-')+1:])
-		}
-	}
-	require.NotEmpty(t, out, "no signature in the signed URL")
-	return out
-}
 
 // sessionAfter waits for the first emulator session after id that has
 // accepted frames video frames, failing when it ends first.
@@ -82,11 +54,11 @@ func waitExpired(t *testing.T, srv *fmsim.Server, signed string, within time.Dur
 // publishes too: the emulator, which refuses the first run's URL by then,
 // accepts the fresh signature.
 func TestSignedTargetFreshOnEveryRun(t *testing.T) {
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			srv := startEmulator(t, "lenient", sc.rule+"="+signKey)
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			srv := startEmulator(t, "lenient", sc.Rule+"="+signKey)
 			logs := &testpeer.LogBuffer{}
-			auth := &signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: 2 * time.Second}
+			auth := &signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: 2 * time.Second}
 			p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", "cam"), Sign: auth,
 				Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})})
 
@@ -104,7 +76,7 @@ func TestSignedTargetFreshOnEveryRun(t *testing.T) {
 			info = sessionAfter(t, srv, last, 25, 20*time.Second)
 			require.Equal(t, "cam", info.StreamName)
 			require.NoError(t, r.stop(t))
-			for _, v := range signatureValues(t, first) {
+			for _, v := range testpeer.SignatureValues(t, first) {
 				require.NotContains(t, logs.String(), v)
 			}
 		})
@@ -115,11 +87,11 @@ func TestSignedTargetFreshOnEveryRun(t *testing.T) {
 // has expired (no Sign) is refused at L3, the verdict naming the expired
 // auth and none of the signature's values.
 func TestExpiredSignatureRefusedAtL3(t *testing.T) {
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			srv := startEmulator(t, "lenient", sc.rule+"="+signKey)
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			srv := startEmulator(t, "lenient", sc.Rule+"="+signKey)
 			logs := &testpeer.LogBuffer{}
-			auth := signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: time.Minute}
+			auth := signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: time.Minute}
 			expired, err := auth.Sign(srv.URL("live", "cam"), time.Now().Add(-time.Hour))
 			require.NoError(t, err)
 			p := mustNew(t, Settings{Source: "builtin:sample", Target: expired,
@@ -132,9 +104,9 @@ func TestExpiredSignatureRefusedAtL3(t *testing.T) {
 			require.Equal(t, health.LayerPublish, v.Layer, "verdict %v", v)
 			require.Contains(t, v.Error(), "expired", "the verdict does not name the expiry: %v", v)
 			info := srv.Sessions()[0]
-			require.Equal(t, sc.rule, info.Verdict.Rule)
+			require.Equal(t, sc.Rule, info.Verdict.Rule)
 			require.Equal(t, "auth_expired", info.Verdict.Cause)
-			for _, s := range signatureValues(t, expired) {
+			for _, s := range testpeer.SignatureValues(t, expired) {
 				require.NotContains(t, v.Error(), s)
 				require.NotContains(t, logs.String(), s)
 			}

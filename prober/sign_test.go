@@ -17,30 +17,7 @@ import (
 	"github.com/fmspush/fmspush/signurl"
 )
 
-var signSchemes = []struct{ scheme, rule string }{
-	{signurl.SchemeTencent, "auth_secret"},
-	{signurl.SchemeAliyun, "aliyun_key"},
-}
-
 const signKey = "pr0beSignKey"
-
-// signatureValues are the values of a signed URL's signature parameters.
-func signatureValues(t *testing.T, signed string) []string {
-	t.Helper()
-	_, q, _ := strings.Cut(signed, "?")
-	var out []string
-	for _, pair := range strings.Split(q, "&") {
-		name, v, _ := strings.Cut(pair, "=")
-		switch name {
-		case signurl.ParamTxSecret, signurl.ParamTxTime:
-			out = append(out, v)
-		case signurl.ParamAuthKey:
-			out = append(out, v, v[strings.LastIndexByte(v, '-')+1:])
-		}
-	}
-	require.NotEmpty(t, out)
-	return out
-}
 
 // resultText is everything a probe result shows: its text and its JSON.
 func resultText(t *testing.T, res *prober.Result) string {
@@ -55,10 +32,10 @@ func resultText(t *testing.T, res *prober.Result) string {
 // expired (the emulator refuses that signature by then).
 func TestProbeSignsEveryProbe(t *testing.T) {
 	noLeaks(t)
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			sim := startSim(t, fmsim.ProfileLenient, sc.rule+"="+signKey)
-			auth := &signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: 2 * time.Second}
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			sim := startSim(t, fmsim.ProfileLenient, sc.Rule+"="+signKey)
+			auth := &signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: 2 * time.Second}
 			url := sim.URL("live", "cam")
 			res := probe(t, url, prober.Options{Publish: true, Sign: auth, NoBisect: true})
 			require.True(t, res.OK(), "%s", res)
@@ -78,7 +55,7 @@ func TestProbeSignsEveryProbe(t *testing.T) {
 			})
 			res = probe(t, url, prober.Options{Publish: true, Sign: auth, NoBisect: true})
 			require.True(t, res.OK(), "a probe after the ttl did not sign afresh:\n%s", res)
-			for _, v := range signatureValues(t, first) {
+			for _, v := range testpeer.SignatureValues(t, first) {
 				require.NotContains(t, resultText(t, res), v)
 			}
 		})
@@ -90,17 +67,17 @@ func TestProbeSignsEveryProbe(t *testing.T) {
 // none of the signature's values.
 func TestProbeExpiredSignatureIsL3(t *testing.T) {
 	noLeaks(t)
-	for _, sc := range signSchemes {
-		t.Run(sc.scheme, func(t *testing.T) {
-			sim := startSim(t, fmsim.ProfileLenient, sc.rule+"="+signKey)
-			expired, err := signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: time.Minute}.Sign(sim.URL("live", "cam"), time.Now().Add(-time.Hour))
+	for _, sc := range testpeer.SignSchemes {
+		t.Run(sc.Scheme, func(t *testing.T) {
+			sim := startSim(t, fmsim.ProfileLenient, sc.Rule+"="+signKey)
+			expired, err := signurl.Auth{Scheme: sc.Scheme, Key: signKey, TTL: time.Minute}.Sign(sim.URL("live", "cam"), time.Now().Add(-time.Hour))
 			require.NoError(t, err)
 			res := probe(t, expired, prober.Options{Publish: true})
 			t.Log("\n" + res.String())
 			require.NotNil(t, res.Verdict)
 			require.Equal(t, health.LayerPublish, res.Verdict.Layer)
 			require.Contains(t, res.Verdict.Error(), "expired")
-			for _, v := range signatureValues(t, expired) {
+			for _, v := range testpeer.SignatureValues(t, expired) {
 				require.NotContains(t, resultText(t, res), v)
 			}
 		})
