@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -49,23 +50,8 @@ func TestTargetBlocks(t *testing.T) {
 // names only those two.
 func TestDiffPerTarget(t *testing.T) {
 	old := mustParse(t, threeTargets)
-	new := mustParse(t, `emulator {}
-stream "cam" {
-  source = "rtsp://cam/1"
-  prefer = "native"
-  failover {
-    stall_timeout  = "4s"
-    failback_after = "1m"
-  }
-  target "yt"    { url = "rtmp://a.example/live/k1" }
-  target "bili"  {
-    url    = "rtmp://b.example/live/k2"
-    prefer = "ffmpeg"
-    failover { stall_timeout = "6s" }
-  }
-  target "tw" { url = "rtmp://c.example/app/k3" }
-}
-`)
+	new := mustParse(t, strings.Replace(threeTargets, `target "local" { url = "emulator://live/cam" }`,
+		`target "tw" { url = "rtmp://c.example/app/k3" }`, 1))
 	ch := Diff(old, new)
 	require.Equal(t, []string{"cam/tw"}, ch.Added)
 	require.Equal(t, []string{"cam/local"}, ch.Removed)
