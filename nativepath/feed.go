@@ -114,7 +114,7 @@ func (fw *feedWriter) run(ctx context.Context, snap media.GOPSnapshot) error {
 			return nil
 		case u, ok := <-fw.sub.units:
 			if _, ok = fw.sub.next(u, ok); !ok {
-				return fmt.Errorf("the source stopped: %w", fw.sub.err)
+				return fw.ended(ctx)
 			}
 			if err := fw.write(u); err != nil {
 				return err
@@ -125,6 +125,18 @@ func (fw *feedWriter) run(ctx context.Context, snap media.GOPSnapshot) error {
 			}
 		}
 	}
+}
+
+// ended is the end of a feed the hub cut off: a reader that fell behind
+// (ffmpeg blocked on a stalled target) is not told of a source failure:
+// the feed stops and waits, and ffmpeg's own stall watch judges it; a
+// source that stopped is the reader's error.
+func (fw *feedWriter) ended(ctx context.Context) error {
+	if errors.Is(fw.sub.err, errSlowTarget) {
+		<-ctx.Done()
+		return nil
+	}
+	return fmt.Errorf("the source stopped: %w", fw.sub.err)
 }
 
 // start writes the header, onMetaData and sequence headers, then the cached GOP.
