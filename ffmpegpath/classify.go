@@ -49,6 +49,9 @@ type Exit struct {
 	// FeedErr is why the feed ffmpeg read on its stdin ended by itself (the
 	// stream's camera session lost the source), if it did.
 	FeedErr error
+	// FeedIdleFor is set when ffmpeg was ended because its feed gave
+	// nothing this long (the camera session had no media for it).
+	FeedIdleFor time.Duration
 	// Stopped is set when fmspush asked ffmpeg to stop (SIGINT).
 	Stopped bool
 	// ServerStalledFor is set when the push was ended because the target's
@@ -151,6 +154,10 @@ func classify(e Exit, st *stages) *health.Verdict {
 func classifyExit(e Exit, st *stages) *health.Verdict {
 	if e.SetupStalledFor > 0 {
 		return setupVerdict(e, st)
+	}
+	if e.FeedIdleFor > 0 {
+		return verdict(e, st, health.LayerSource, "source_lost", e.End,
+			fmt.Sprintf("no media from the stream's camera session for %v", e.FeedIdleFor.Round(time.Millisecond)))
 	}
 	if e.NoVideoFor > 0 && !e.Stalled {
 		return verdict(e, st, health.LayerSource, "no_video", e.End,

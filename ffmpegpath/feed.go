@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -45,6 +46,10 @@ type fed struct {
 	stdin *os.File // ffmpeg's end, closed once ffmpeg has it
 	w     *os.File
 	done  chan struct{} // closed when the copy has ended
+	// lastData is when the feed last gave bytes (unix nanoseconds);
+	// writing is set while they wait for ffmpeg to take them.
+	lastData atomic.Int64
+	writing  atomic.Bool
 
 	mu  sync.Mutex
 	err error // why the feed ended by itself: set before ffmpeg's stdin closes
@@ -69,7 +74,9 @@ func openFeed(ctx context.Context, s Settings) (*fed, SourceInfo) {
 		rc.Close()
 		return nil, SourceInfo{}
 	}
-	return &fed{feed: rc, stdin: r, w: w, done: make(chan struct{})}, info
+	f := &fed{feed: rc, stdin: r, w: w, done: make(chan struct{})}
+	f.lastData.Store(time.Now().UnixNano())
+	return f, info
 }
 
 // pump copies the feed into ffmpeg's stdin until either ends. The feed's
@@ -77,13 +84,46 @@ func openFeed(ctx context.Context, s Settings) (*fed, SourceInfo) {
 // the run classifies ffmpeg's exit with it.
 func (f *fed) pump() {
 	defer close(f.done)
-	_, err := io.Copy(f.w, f.feed)
+	err := f.copy()
 	if err != nil && !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EPIPE) {
 		f.mu.Lock()
 		f.err = err
 		f.mu.Unlock()
 	}
 	f.w.Close()
+}
+
+// copy copies the feed into ffmpeg's stdin, noting when data came; nil at
+// the feed's clean end.
+func (f *fed) copy() error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.feed.Read(buf)
+		if n > 0 {
+			f.lastData.Store(time.Now().UnixNano())
+			f.writing.Store(true)
+			_, werr := f.w.Write(buf[:n])
+			f.writing.Store(false)
+			if werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// idle is how long the feed has given nothing (0 without a feed, and
+// while ffmpeg has not taken what it gave: then ffmpeg is the one waiting).
+func (f *fed) idle(now time.Time) time.Duration {
+	if f == nil || f.writing.Load() {
+		return 0
+	}
+	return now.Sub(time.Unix(0, f.lastData.Load()))
 }
 
 // close ends the feed and waits for the copy.

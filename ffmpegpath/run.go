@@ -61,15 +61,16 @@ type run struct {
 	noVideoFor   time.Duration
 	pid          int
 
-	feed        *fed       // ffmpeg reads the stream's camera session on stdin; nil: it opens the source
-	relay       *tap.Relay // the relay ffmpeg publishes through; nil: straight to the target
-	localURL    string     // the relay's URL ffmpeg is given
-	relayErr    error      // why the relay ended, once it has
-	addrs       []string   // without the relay: where the target may be connected (targetAddrs)
-	ev          evidence   // the delivery evidence: the relay's, or ffmpeg's socket's
-	serverStall *stallInfo // the server stopped taking data: the push was ended for it
-	rst         connReset  // resets the connection once ffmpeg is gone
-	resetHow    string     // how the connection was reset, if it was
+	feed        *fed          // ffmpeg reads the stream's camera session on stdin; nil: it opens the source
+	feedIdle    time.Duration // the feed gave nothing this long: ffmpeg was killed for it
+	relay       *tap.Relay    // the relay ffmpeg publishes through; nil: straight to the target
+	localURL    string        // the relay's URL ffmpeg is given
+	relayErr    error         // why the relay ended, once it has
+	addrs       []string      // without the relay: where the target may be connected (targetAddrs)
+	ev          evidence      // the delivery evidence: the relay's, or ffmpeg's socket's
+	serverStall *stallInfo    // the server stopped taking data: the push was ended for it
+	rst         connReset     // resets the connection once ffmpeg is gone
+	resetHow    string        // how the connection was reset, if it was
 	paused      *pauseClock
 
 	setup        setupWatch    // the target's setup, from the stage lines
@@ -386,7 +387,7 @@ func (r *run) watchPeriod() time.Duration {
 // watch kills a hung ffmpeg: no progress for StaleTimeout, or no first
 // report within StartTimeout.
 func (r *run) watch(p *proc, now time.Time) {
-	if r.stalled || r.stopping || r.noVideoFor > 0 || r.setupStalled > 0 {
+	if r.stalled || r.stopping || r.noVideoFor > 0 || r.setupStalled > 0 || r.feedIdle > 0 {
 		return
 	}
 	if d, ok := r.setup.stuck(now, r.s.StaleTimeout, r.paused.since); ok && r.publishedAt.IsZero() {
@@ -410,6 +411,12 @@ func (r *run) watch(p *proc, now time.Time) {
 	}
 	if st := r.delivery().starving(now); st != nil && !r.publishedAt.IsZero() {
 		r.stallKill(p, st) // ffmpeg is blocked on a server that does not read
+		return
+	}
+	if idle := r.feed.idle(now); idle >= limit {
+		r.feedIdle = idle // ffmpeg waits for input the camera session does not give
+		r.s.Logger.Error("no media from the stream's camera session; killing ffmpeg", "for", idle.Round(time.Millisecond))
+		p.signal(syscall.SIGKILL)
 		return
 	}
 	r.stalled, r.staleFor = true, since
@@ -535,7 +542,7 @@ func (r *run) exit(x procExit) Exit {
 		FirstFrameAt: r.firstFrameAt, End: x.at, Binary: r.s.FFmpegPath,
 		Stalled: r.stalled, StaleFor: r.staleFor, NoVideoFor: r.noVideoFor, Stopped: r.stopping,
 		ResetHow: r.resetHow, IOTimeout: r.s.IOTimeout, SetupStalledFor: r.setupStalled, setup: r.setup.st.marks(),
-		RelayErr: r.relayErr, FeedErr: r.feed.errFeed()}
+		RelayErr: r.relayErr, FeedErr: r.feed.errFeed(), FeedIdleFor: r.feedIdle}
 	if st := r.serverStall; st != nil {
 		e.ServerStalledAt, e.ServerStalledFor, e.Queued, e.StallEvidence = st.At, st.For, st.Queued, st.Evidence
 	}

@@ -216,3 +216,27 @@ func firstVideoTS(srv *fmsim.Server, name string) uint32 {
 	}
 	return 0
 }
+
+// The ffmpeg path fed from the camera session: when the camera goes away,
+// its verdict is the source's, which counts against no path.
+func TestFedFFmpegCameraLossIsASourceVerdict(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	camSrv := testpeer.StartRTSP(t, "127.0.0.1:0")
+	cam := "rtsp://" + camSrv.Addr() + "/cam"
+	feeder := testpeer.FeedRTSP(t, camSrv, cam)
+	cfg := strings.Replace(failoverConfig("lenient", nil, "ffmpeg", ""), `source = "builtin:sample"`, fmt.Sprintf("source = %q", cam), 1)
+	r := startService(t, cfg)
+	testpeer.Eventually(t, 30*time.Second, "live on ffmpeg", liveOn(r, "ffmpeg"))
+	_, plays := camSrv.Readers()
+	require.Equal(t, 1, plays, "camera sessions: ffmpeg reads the service's own")
+	require.NoError(t, feeder.Process.Kill())
+	testpeer.Eventually(t, 30*time.Second, "a source verdict on the ffmpeg path", func() bool {
+		v := pathOf(t, r.stream(), "ffmpeg").LastVerdict
+		return v != nil && v.Layer == health.LayerSource
+	})
+	ff := pathOf(t, r.stream(), "ffmpeg")
+	for _, v := range r.stream().LastVerdicts {
+		t.Logf("verdict: %s", v.Error())
+	}
+	require.Zero(t, ff.Failures, "a source verdict counted against ffmpeg")
+}
