@@ -145,6 +145,9 @@ type Stream struct {
 	// BackupOf is, for a hot backup ingest's push, the ID of the push it
 	// backs up ("" otherwise).
 	BackupOf string
+	// Backup is the cold backup ingest, ready to dial (emulator://
+	// resolved; secrets included), and BackupSpec as written; "" for none.
+	Backup, BackupSpec string
 }
 
 // BackupMode is how a target's backup ingest is used.
@@ -154,7 +157,7 @@ type BackupMode string
 const (
 	// BackupHot publishes to the primary and the backup at once.
 	BackupHot BackupMode = "hot"
-	// BackupCold moves to the backup when the primary fails (not built yet).
+	// BackupCold moves to the backup when the primary fails at L0-L3.
 	BackupCold BackupMode = "cold"
 )
 
@@ -219,7 +222,7 @@ func (s Stream) FilePath() string {
 
 // UsesEmulator reports whether the target or the probe target is emulator://.
 func (s Stream) UsesEmulator() bool {
-	return isEmulatorURL(s.TargetSpec) || isEmulatorURL(s.Failover.ProbeTargetSpec)
+	return isEmulatorURL(s.TargetSpec) || isEmulatorURL(s.Failover.ProbeTargetSpec) || isEmulatorURL(s.BackupSpec)
 }
 
 // SourceKind is what a stream pulls from.

@@ -17,6 +17,9 @@ func (s Stream) forCompare() Stream {
 	if isEmulatorURL(s.Failover.ProbeTargetSpec) {
 		s.Failover.ProbeTarget = ""
 	}
+	if isEmulatorURL(s.BackupSpec) {
+		s.Backup = ""
+	}
 	return s
 }
 
@@ -119,6 +122,9 @@ func (c *Config) ResolveEmulator(addr string) {
 		}
 		if isEmulatorURL(s.Failover.ProbeTargetSpec) {
 			s.Failover.ProbeTarget = "rtmp://" + addr + "/" + s.Failover.ProbeTargetSpec[len(emulatorScheme):]
+		}
+		if isEmulatorURL(s.BackupSpec) {
+			s.Backup = "rtmp://" + addr + "/" + s.BackupSpec[len(emulatorScheme):]
 		}
 	}
 }

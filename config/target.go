@@ -39,7 +39,7 @@ const BackupSuffix = "backup"
 // withBackup returns the push st and, when its raw settings name a hot
 // backup ingest, the backup's push: the same settings with the backup URL
 // as the target, named TargetName + ".backup" ("backup" for the
-// single-target form).
+// single-target form). A cold backup stays in st (Backup, BackupSpec).
 func withBackup(s scope, st Stream, r rawStream, emu *Emulator) []Stream {
 	if r.Backup == nil {
 		if r.BackupMode != nil {
@@ -48,19 +48,20 @@ func withBackup(s scope, st Stream, r rawStream, emu *Emulator) []Stream {
 		return []Stream{st}
 	}
 	mode := enum(s, r.BackupMode, DefaultBackupMode, BackupHot, BackupCold)
-	if mode == BackupCold {
-		s.fail(r.BackupMode, "\"cold\" is not built yet: only \"hot\" (publish to both at once)")
-		return []Stream{st}
-	}
 	spec, ok := s.strOK(r.Backup, "")
 	if !ok {
 		return []Stream{st}
 	}
-	b := st
-	b.TargetSpec, b.Target = spec, target(s, r.Backup, spec, st.RTMP.App != "", emu)
+	resolved := target(s, r.Backup, spec, st.RTMP.App != "", emu)
 	if spec == st.TargetSpec {
 		s.fail(r.Backup, "must differ from the primary target")
 	}
+	if mode == BackupCold {
+		st.Backup, st.BackupSpec = resolved, spec
+		return []Stream{st}
+	}
+	b := st
+	b.TargetSpec, b.Target = spec, resolved
 	b.TargetName, b.BackupOf = BackupSuffix, st.ID()
 	if st.TargetName != "" {
 		b.TargetName = st.TargetName + "." + BackupSuffix

@@ -164,6 +164,15 @@ stream "one" {
 	require.Equal(t, "cam/yt", cfg.Streams[1].BackupOf)
 	require.Empty(t, cfg.Streams[0].BackupOf)
 
+	cold := mustParse(t, `stream "s" {
+  source = "builtin:sample"
+  target = "rtmp://h/live/k1"
+  backup = "rtmp://h2/live/k1"
+  backup_mode = "cold"
+}`)
+	require.Len(t, cold.Streams, 1)
+	require.Equal(t, "rtmp://h2/live/k1", cold.Streams[0].Backup)
+
 	for _, tc := range []struct{ src, want string }{
 		{`stream "s" {
   source = "builtin:sample"
@@ -175,12 +184,6 @@ stream "one" {
   target = "rtmp://h/live/k1"
   backup = "rtmp://h/live/k1"
 }`, `stream "s": backup: must differ from the primary target`},
-		{`stream "s" {
-  source = "builtin:sample"
-  target = "rtmp://h/live/k1"
-  backup = "rtmp://h2/live/k1"
-  backup_mode = "cold"
-}`, `backup_mode: "cold" is not built yet`},
 		{`stream "s" {
   source = "builtin:sample"
   backup = "rtmp://h2/live/k1"

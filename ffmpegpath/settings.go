@@ -75,6 +75,11 @@ type Settings struct {
 	// the tap relay's local URL, whose path and query are the target's),
 	// and the redaction of every log line and verdict.
 	Sign *signurl.Auth
+	// Backup is the target's cold backup ingest, published to instead of
+	// Target while UseBackup reports true (the supervisor decides; nil:
+	// never). Sign applies to it too.
+	Backup    string
+	UseBackup func() bool
 	// Audio is the audio policy (default media.AudioCopy).
 	Audio media.AudioPolicy
 	// StaleTimeout is how long the push may go without progress before it is
@@ -194,8 +199,12 @@ func (s Settings) validate() error {
 	return nil
 }
 
-// signed returns s with Target signed afresh at now when Sign is set.
+// signed returns s for one run at now: Target the backup ingest while
+// UseBackup says so, signed afresh when Sign is set.
 func (s Settings) signed(now time.Time) (Settings, error) {
+	if s.Backup != "" && s.UseBackup != nil && s.UseBackup() {
+		s.Target = s.Backup
+	}
 	if s.Sign == nil {
 		return s, nil
 	}

@@ -56,10 +56,13 @@ type StreamStatus struct {
 	Enabled    bool   `json:"enabled"`
 	State      State  `json:"state"`
 	// Reason explains the current state in one sentence.
-	Reason      string    `json:"reason"`
-	Source      string    `json:"source"`
-	Target      string    `json:"target"`
-	Preferred   string    `json:"preferred"`
+	Reason    string `json:"reason"`
+	Source    string `json:"source"`
+	Target    string `json:"target"`
+	Preferred string `json:"preferred"`
+	// Ingest is "primary" or "backup" for a target with a cold backup
+	// ingest: where the paths publish now.
+	Ingest      string    `json:"ingest,omitempty"`
 	ActivePath  string    `json:"active_path,omitempty"`
 	ActiveSince time.Time `json:"active_since,omitzero"`
 	// StartedAt is when this stream's run loop started: unchanged across

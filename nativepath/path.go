@@ -38,6 +38,11 @@ type Settings struct {
 	// reconnect after a long outage never offers an expired one (nil: Target
 	// is used as written).
 	Sign *signurl.Auth
+	// Backup is the target's cold backup ingest, published to instead of
+	// Target while UseBackup reports true (the supervisor decides; nil:
+	// never). Sign applies to it too.
+	Backup    string
+	UseBackup func() bool
 	// Publish are the FMS-compatibility settings of the publish session.
 	Publish rtmp.PublishOptions
 	// Audio is the audio policy (default copy).
@@ -182,14 +187,18 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 // it dials, so the signature's values are masked in its errors and in the
 // server's words as the rest of the query is.
 func (p *Path) target(now time.Time) (string, error) {
+	t := p.Target
+	if p.Backup != "" && p.UseBackup != nil && p.UseBackup() {
+		t = p.Backup
+	}
 	if p.Sign == nil {
-		return p.Target, nil
+		return t, nil
 	}
-	t, err := p.Sign.Sign(p.Target, now)
+	signed, err := p.Sign.Sign(t, now)
 	if err != nil {
-		return "", fmt.Errorf("signing the target %s: %w", redact.URL(p.Target), err)
+		return "", fmt.Errorf("signing the target %s: %w", redact.URL(t), err)
 	}
-	return t, nil
+	return signed, nil
 }
 
 func (p *Path) classify(err error) *health.Verdict {

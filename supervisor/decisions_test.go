@@ -336,3 +336,67 @@ func TestDecisionSourceVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// A cold backup ingest: a failure at L0-L3 moves the same path to the
+// backup at once (no backoff, no failover of paths); once the standby's
+// probes of the primary have passed for failback_after while the backup was
+// live as long, the stream returns to the primary. A failure at L4 or L5
+// is the path's and fails over as usual, on the same ingest.
+func TestDecisionColdBackup(t *testing.T) {
+	runSim(t, "L2 on the primary, back after failback_after", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.st.Backup = &Backup{}
+		s.start()
+		s.requireLiveOn("native")
+		require.Equal(t, "primary", s.status().Ingest)
+		s.clk.AdvanceTo(5 * time.Second)
+		s.endSession(s.native, health.LayerConnect, "connect_rejected")
+		s.requireLiveOn("native")
+		require.True(t, s.st.Backup.Active())
+		require.Equal(t, "backup", s.status().Ingest)
+		require.Equal(t, offsets(0, 5), s.native.startOffsets())
+		s.clk.AdvanceTo(39 * time.Second)
+		require.True(t, s.st.Backup.Active(), "returned before the primary answered for failback_after")
+		s.clk.AdvanceTo(41 * time.Second)
+		s.requireLiveOn("native")
+		require.False(t, s.st.Backup.Active())
+		require.Equal(t, offsets(0, 5, 40), s.native.startOffsets())
+		require.Empty(t, s.ff.startOffsets())
+		st := s.status()
+		require.EqualValues(t, 1, st.Counters.Failbacks)
+		require.EqualValues(t, 1, st.Counters.Failovers)
+	})
+	runSim(t, "primary probes failing: stays on the backup", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.st.Backup = &Backup{}
+		s.ff.setProbe(simVerdict(health.LayerNetwork, "connect_refused"))
+		s.start()
+		s.clk.AdvanceTo(5 * time.Second)
+		s.endSession(s.native, health.LayerNetwork, "connect_refused")
+		s.clk.AdvanceTo(5 * time.Minute)
+		require.True(t, s.st.Backup.Active())
+		s.requireLiveOn("native")
+		require.Equal(t, offsets(0, 5), s.native.startOffsets())
+	})
+	runSim(t, "a session lost at L4 on a primary that no longer answers", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.st.Backup = &Backup{}
+		s.start()
+		s.clk.AdvanceTo(5 * time.Second)
+		s.native.setProbe(simVerdict(health.LayerNetwork, "connect_refused"))
+		s.endSession(s.native, health.LayerUpkeep, "closed")
+		s.requireLiveOn("native")
+		require.True(t, s.st.Backup.Active(), "the primary is gone: the backup")
+		require.Equal(t, offsets(0, 5), s.native.startOffsets())
+		require.Empty(t, s.ff.startOffsets(), "no detour through the other path")
+	})
+	runSim(t, "L5 is the path's: failover on the primary", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.st.Backup = &Backup{}
+		s.start()
+		s.clk.AdvanceTo(5 * time.Second)
+		s.endSession(s.native, health.LayerMedia, "reset_after_first_frame")
+		s.requireLiveOn("ffmpeg")
+		require.False(t, s.st.Backup.Active())
+	})
+}

@@ -52,7 +52,7 @@ func (l *loop) publish() {
 	s := l.s
 	st := &health.StreamStatus{
 		Name: s.Name, TargetName: s.TargetName, Enabled: s.Enabled, State: l.state, Reason: l.reason,
-		Source: s.Source, Target: s.Target, StartedAt: l.started,
+		Source: s.Source, Target: s.Target, StartedAt: l.started, Ingest: l.ingestName(),
 		Counters: l.counters, LastVerdicts: append([]health.Verdict(nil), l.verdicts...),
 	}
 	if len(l.slots) > 0 {

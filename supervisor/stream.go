@@ -97,9 +97,12 @@ type Stream struct {
 	MaxDelay  time.Duration
 	Preferred PathSpec
 	Fallback  PathSpec // may have a nil Path: then there is no failover
-	Policy    Policy
-	Limiter   *HostLimiter
-	Logger    hclog.Logger
+	// Backup is the target's cold backup ingest (nil: none); the paths
+	// read it at each connection.
+	Backup  *Backup
+	Policy  Policy
+	Limiter *HostLimiter
+	Logger  hclog.Logger
 	// Pauses tells the process's own pauses (SIGSTOP, a frozen VM) from the
 	// target's silence; after one the loop restarts its own clocks (default
 	// pause.Default).
@@ -160,6 +163,9 @@ type probeResult struct {
 	started  time.Time
 	checkErr error
 	summary  *health.ProbeSummary
+	// ingestCheck: the probe asked whether the primary ingest still
+	// answers, after a session on it was lost (checkIngest).
+	ingestCheck bool
 }
 
 // loop is the state owned by Run's goroutine.
@@ -192,10 +198,20 @@ type loop struct {
 	lockRetry bool
 	lockWait  Backoff
 	srcWait   Backoff
-	runDone   chan runResult
-	probes    chan probeResult
-	pauses    *pause.Tracker
-	wg        sync.WaitGroup
+	// ingestSince is when the stream last moved between its primary and
+	// backup ingest; primaryOKSince when the standby's probes of the
+	// primary began to pass while on the backup; ingestBack marks a
+	// switchTo that returns to the primary ingest.
+	ingestSince, primaryOKSince time.Time
+	ingestBack                  bool
+	// held is a failure whose handling waits for the check of the primary
+	// ingest (checkIngest).
+	held *runResult
+	ctx  context.Context // Run's: what the loop's own probes run under
+	runDone                     chan runResult
+	probes                      chan probeResult
+	pauses                      *pause.Tracker
+	wg                          sync.WaitGroup
 }
 
 // Run runs the stream until ctx is cancelled. It returns after the active
@@ -251,6 +267,7 @@ func (l *loop) run(ctx context.Context) error {
 	}
 	defer l.s.Pauses.Acquire()()
 	l.pauses = pause.NewTracker(l.s.Pauses, l.clk.Now())
+	l.ctx = ctx
 	probeTick := l.clk.NewTicker(l.pol.ProbeInterval)
 	defer probeTick.Stop()
 	attempt := l.clk.NewTimer(0)
@@ -284,7 +301,11 @@ func (l *loop) run(ctx context.Context) error {
 		case <-probeTick.C():
 			l.launchProbes(ctx)
 		case p := <-l.probes:
-			l.onProbe(p)
+			if p.ingestCheck {
+				l.onIngestCheck(p, attempt)
+			} else {
+				l.onProbe(p)
+			}
 		case <-deliveryTick.C():
 			l.checkPause(l.clk.Now())
 			l.refreshDelivery()

@@ -21,7 +21,12 @@ func (l *loop) onRunDone(r runResult, attempt Timer) {
 		next := l.switchTo
 		l.switchTo = nil
 		l.counters.Failbacks++
-		l.setState(health.StateFailingOver, fmt.Sprintf("failing back to the preferred %s path", next.kind()))
+		msg := fmt.Sprintf("failing back to the preferred %s path", next.kind())
+		if l.ingestBack {
+			msg = fmt.Sprintf("returning to the primary ingest on %s", next.kind())
+		}
+		l.ingestBack = false
+		l.setState(health.StateFailingOver, msg)
 		l.schedule(next, attempt)
 		return
 	}
@@ -51,6 +56,9 @@ func (l *loop) onRunDone(r runResult, attempt Timer) {
 	}
 	if paused {
 		l.onPausedFailure(r.slot, v, attempt)
+		return
+	}
+	if l.moveIngest(r.slot, v, attempt) || l.checkIngest(r, v) {
 		return
 	}
 	l.onPathFailure(r.slot, v, attempt)
@@ -272,6 +280,9 @@ func (l *loop) onProbe(p probeResult) {
 		l.judgeProbe(sl, p.summary)
 	}
 	ok := sl.ready && (p.summary == nil || p.summary.OK)
+	if p.summary != nil {
+		l.judgePrimary(p.summary.OK)
+	}
 	if !ok {
 		sl.probeOKSince = time.Time{}
 		return

@@ -36,8 +36,8 @@ func (s *service) ingestLog(st config.Stream) hclog.Logger {
 	return s.log.Named("stream").With("stream", st.Name, "path", "native")
 }
 
-func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.PathSpec {
-	p, err := nativepath.New(nativepath.Settings{
+func (s *service) nativePath(st config.Stream, log hclog.Logger, backup *supervisor.Backup) supervisor.PathSpec {
+	set := nativepath.Settings{
 		Source:        st.Source,
 		Target:        st.Target,
 		Publish:       publishOptions(st),
@@ -54,7 +54,11 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger) supervisor.Path
 		// Every target of the stream publishes from one camera session.
 		Ingest: s.ingests.get(st, s.limiter, s.ingestLog(st)),
 		Sign:   st.Signer(),
-	})
+	}
+	if backup != nil {
+		set.Backup, set.UseBackup = st.Backup, backup.Active
+	}
+	p, err := nativepath.New(set)
 	if err != nil {
 		return supervisor.PathSpec{Path: brokenPath{kind: "native", err: err}}
 	}

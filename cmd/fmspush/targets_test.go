@@ -240,3 +240,61 @@ func TestFedFFmpegCameraLossIsASourceVerdict(t *testing.T) {
 	}
 	require.Zero(t, ff.Failures, "a source verdict counted against ffmpeg")
 }
+
+// A cold backup ingest: the primary server killed, the stream is live on
+// the backup within about a second; the primary back, the stream returns
+// to it after failback_after.
+func TestColdBackupTakesOverAndReturns(t *testing.T) {
+	testpeer.Need(t, "ffmpeg")
+	primary := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448})
+	backup := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448})
+	addr := primary.Addr()
+	cfg := "service {\n  http_listen = \"%s\"\n  log_level = \"debug\"\n}\n" + fmt.Sprintf(`stream "cam" {
+  source = "builtin:sample"
+  target = %q
+  backup = %q
+  backup_mode = "cold"
+  failover {
+    probe_interval  = "300ms"
+    failback_after  = "2s"
+    backoff_initial = "100ms"
+    backoff_max     = "1s"
+    attempts_per_minute = 120
+  }
+}
+`, primary.URL("live", "cam"), backup.URL("live", "cam"))
+	r := startService(t, cfg)
+	testpeer.Eventually(t, 30*time.Second, "live on the primary", func() bool {
+		s := r.streams()["cam"]
+		return s.State == health.StateLive && s.Ingest == "primary"
+	})
+	_, frames := publishing(primary, "cam")
+	require.Positive(t, frames)
+
+	killed := time.Now()
+	require.NoError(t, primary.Close())
+	testpeer.Eventually(t, 10*time.Second, "frames at the backup", func() bool {
+		_, f := publishing(backup, "cam")
+		return f > 0
+	})
+	took := time.Since(killed)
+	t.Logf("primary killed to frames accepted at the backup: %v", took.Round(time.Millisecond))
+	require.Less(t, took, time.Second, "the backup took over in %v", took)
+	require.Equal(t, "backup", r.streams()["cam"].Ingest)
+
+	back := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448, Listen: addr})
+	returned := time.Now()
+	testpeer.Eventually(t, 20*time.Second, "frames at the primary again", func() bool {
+		_, f := publishing(back, "cam")
+		return f > 0
+	})
+	t.Logf("primary back to frames accepted there: %v", time.Since(returned).Round(time.Millisecond))
+	require.GreaterOrEqual(t, time.Since(returned), 2*time.Second, "returned before failback_after")
+	testpeer.Eventually(t, 5*time.Second, "the backup session ended", func() bool {
+		id, _ := publishing(backup, "cam")
+		return id == 0
+	})
+	s := r.streams()["cam"]
+	require.Equal(t, "primary", s.Ingest)
+	require.Equal(t, health.StateLive, s.State)
+}

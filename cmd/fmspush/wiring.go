@@ -36,8 +36,12 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 	if st.TargetName != "" {
 		log = log.With("target", st.TargetName)
 	}
-	ff := s.ffmpegPath(svc, st, log.With("path", "ffmpeg"))
-	nat := s.nativePath(st, log.With("path", "native"))
+	var backup *supervisor.Backup
+	if st.Backup != "" {
+		backup = &supervisor.Backup{} // cold: the loop moves both paths to it
+	}
+	ff := s.ffmpegPath(svc, st, log.With("path", "ffmpeg"), backup)
+	nat := s.nativePath(st, log.With("path", "native"), backup)
 	pref, other := nat, ff
 	if st.Prefer == config.PathFFmpeg {
 		pref, other = ff, nat
@@ -52,6 +56,7 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 		Preferred:         pref,
 		Fallback:          other,
 		Policy:            policyOf(st.Failover),
+		Backup:            backup,
 		Limiter:           s.limiter,
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
 		MaxDelay:          st.Native.MaxDelay,
@@ -71,7 +76,7 @@ func policyOf(f config.Failover) supervisor.Policy {
 	}
 }
 
-func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Logger) supervisor.PathSpec {
+func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Logger, backup *supervisor.Backup) supervisor.PathSpec {
 	set := ffmpegpath.Settings{
 		Driver:       string(st.FFmpeg.Driver),
 		FFmpegPath:   svc.FFmpegPath,
@@ -88,6 +93,9 @@ func (s *service) ffmpegPath(svc config.Service, st config.Stream, log hclog.Log
 		ExtraArgs:    ffmpegExtraArgs(st),
 		Logger:       log,
 		Sign:         st.Signer(),
+	}
+	if backup != nil {
+		set.Backup, set.UseBackup = st.Backup, backup.Active
 	}
 	if s.fedFromHub(st) {
 		set.Feed = ingestFeed{in: s.ingests.get(st, s.limiter, s.ingestLog(st)), grace: st.Native.SourceGrace}
