@@ -206,12 +206,12 @@ type loop struct {
 	ingestBack                  bool
 	// held is a failure whose handling waits for the check of the primary
 	// ingest (checkIngest).
-	held *runResult
-	ctx  context.Context // Run's: what the loop's own probes run under
-	runDone                     chan runResult
-	probes                      chan probeResult
-	pauses                      *pause.Tracker
-	wg                          sync.WaitGroup
+	held    *runResult
+	ctx     context.Context // Run's: what the loop's own probes run under
+	runDone chan runResult
+	probes  chan probeResult
+	pauses  *pause.Tracker
+	wg      sync.WaitGroup
 }
 
 // Run runs the stream until ctx is cancelled. It returns after the active
