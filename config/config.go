@@ -57,6 +57,10 @@ type Service struct {
 	// FFmpegPath is the ffmpeg binary the exec driver runs (default "ffmpeg",
 	// looked up in PATH).
 	FFmpegPath string
+	// APITokenFile names the file holding the control API's bearer token
+	// ("" : the API is read-only); APIToken is its content, read at load
+	// (a secret: never shown).
+	APITokenFile, APIToken string
 }
 
 // LogLevel is a go-hclog level name: trace, debug, info, warn or error.

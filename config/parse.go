@@ -25,6 +25,7 @@ type rawService struct {
 	LogLevel   *hcl.Attribute `hcl:"log_level,attr"`
 	LogFormat  *hcl.Attribute `hcl:"log_format,attr"`
 	FFmpegPath *hcl.Attribute `hcl:"ffmpeg_path,attr"`
+	APIToken   *hcl.Attribute `hcl:"api_token_file,attr"`
 }
 
 type rawEmulator struct {
@@ -216,6 +217,7 @@ func decodeService(ps *problems, r *rawService) Service {
 	svc.LogLevel = enum(s, r.LogLevel, DefaultLogLevel, LogTrace, LogDebug, LogInfo, LogWarn, LogError)
 	svc.LogFormat = enum(s, r.LogFormat, DefaultLogFormat, LogText, LogJSON)
 	svc.FFmpegPath = nonEmpty(s, r.FFmpegPath, DefaultFFmpegPath)
+	svc.APITokenFile, svc.APIToken = apiToken(s, r.APIToken)
 	return svc
 }
 

@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -186,4 +188,41 @@ func tcURL(s scope, a *hcl.Attribute) string {
 		return ""
 	}
 	return v
+}
+
+// MaxAPITokenSize bounds the api_token_file.
+const MaxAPITokenSize = 4096
+
+// MinAPIToken is the shortest token accepted: a guessable token is no lock.
+const MinAPIToken = 16
+
+// apiToken reads the control API's token file named by a (read now, so
+// that a missing or empty file fails the load with its position); the
+// error never quotes the token.
+func apiToken(s scope, a *hcl.Attribute) (file, token string) {
+	file = s.str(a, "")
+	if a == nil || file == "" {
+		return "", ""
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		s.fail(a, "cannot read the token file: %v", err)
+		return file, ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxAPITokenSize+1))
+	switch {
+	case err != nil:
+		s.fail(a, "cannot read the token file: %v", err)
+		return file, ""
+	case len(b) > MaxAPITokenSize:
+		s.fail(a, "the token file is larger than %d bytes", MaxAPITokenSize)
+		return file, ""
+	}
+	token = strings.TrimSpace(string(b))
+	if len(token) < MinAPIToken || strings.ContainsAny(token, " \t\r\n") {
+		s.fail(a, "the token file must hold one token of at least %d characters, no spaces", MinAPIToken)
+		return file, ""
+	}
+	return file, token
 }

@@ -14,6 +14,7 @@ const (
 	StateWaitingForSource State = "waiting_for_source" // the source is away; no path is blamed
 	StateStopped          State = "stopped"            // the stream was stopped (shutdown or reload)
 	StateIdle             State = "idle"               // disabled in the config: deliberately not publishing
+	StatePaused           State = "paused"             // paused by an operator's request: deliberately not publishing
 	// StateCongested: the active path is live but the uplink takes less than
 	// the stream needs; the path drops frames to keep the delay bounded. It
 	// delivers, so it is healthy, with a warning.
@@ -26,7 +27,9 @@ const (
 
 // Healthy reports whether the state counts as healthy for /healthz: live
 // (congested included: it delivers with a bounded delay), or deliberately idle.
-func (s State) Healthy() bool { return s == StateLive || s == StateCongested || s == StateIdle }
+func (s State) Healthy() bool {
+	return s == StateLive || s == StateCongested || s == StateIdle || s == StatePaused
+}
 
 // Warning reports whether a healthy state deserves a warning in /healthz.
 func (s State) Warning() bool { return s == StateCongested }

@@ -24,6 +24,11 @@ type StatusSource interface {
 // snapshots, which are already redacted.
 type API struct {
 	Source StatusSource
+	// Control carries out the control API's requests (nil: read-only);
+	// Token returns the bearer token they must carry now ("" or a nil
+	// Token: read-only).
+	Control Controller
+	Token   func() string
 }
 
 // Handler returns the HTTP handler with every route.
@@ -36,6 +41,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/streams/{name}", a.stream)
 	mux.HandleFunc("GET /v1/streams/{name}/targets/{target}", a.target)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.routeControl(mux)
 	return mux
 }
 

@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -398,5 +400,50 @@ func TestDecisionColdBackup(t *testing.T) {
 		s.endSession(s.native, health.LayerMedia, "reset_after_first_frame")
 		s.requireLiveOn("ffmpeg")
 		require.False(t, s.st.Backup.Active())
+	})
+}
+
+// An operator's commands: switch to the other path now, pause (the session
+// ends, the stream stays paused and healthy), resume on the preferred path,
+// probe the standby now; a command that does not apply says so.
+func TestDecisionCommands(t *testing.T) {
+	runSim(t, "switch, pause, resume, probe", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.start()
+		s.requireLiveOn("native")
+		ctx := context.Background()
+		r, err := s.st.Do(ctx, CmdSwitch)
+		require.NoError(t, err)
+		require.Contains(t, r.Did, "switching from native to ffmpeg")
+		synctest.Wait()
+		s.requireLiveOn("ffmpeg")
+		st := s.status()
+		require.Zero(t, st.Counters.Failovers+st.Counters.Failbacks, "a switch by request is no failover")
+
+		_, err = s.st.Do(ctx, CmdPause)
+		require.NoError(t, err)
+		synctest.Wait()
+		st = s.status()
+		require.Equal(t, health.StatePaused, st.State)
+		require.Empty(t, st.ActivePath)
+		require.True(t, st.State.Healthy())
+		s.clk.Advance(time.Minute)
+		require.Equal(t, health.StatePaused, s.status().State, "a paused stream started again by itself")
+		_, err = s.st.Do(ctx, CmdSwitch)
+		require.ErrorIs(t, err, ErrNotApplicable)
+
+		_, err = s.st.Do(ctx, CmdResume)
+		require.NoError(t, err)
+		synctest.Wait()
+		s.requireLiveOn("native")
+		_, err = s.st.Do(ctx, CmdResume)
+		require.ErrorIs(t, err, ErrNotApplicable)
+
+		probes := s.ff.probes
+		r, err = s.st.Do(ctx, CmdProbe)
+		require.NoError(t, err)
+		require.Contains(t, r.Did, "ffmpeg")
+		synctest.Wait()
+		require.Greater(t, s.ff.probes, probes)
 	})
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -155,4 +156,28 @@ func (m *Manager) Close() {
 	}
 	stopAll(all)
 	m.publishView()
+}
+
+// ErrNoStream: no running stream has the ID a command names.
+var ErrNoStream = errors.New("no such stream")
+
+// Do hands cmd to the stream whose ID ("name", or "name/target") is id
+// and returns what it did; it never waits for an Apply in progress.
+func (m *Manager) Do(ctx context.Context, id string, cmd Command) (Reply, error) {
+	if v := m.view.Load(); v != nil {
+		for _, st := range *v {
+			if st.ID() == id {
+				return st.Do(ctx, cmd)
+			}
+		}
+	}
+	return Reply{}, ErrNoStream
+}
+
+// ID names the stream's push: Name, or "Name/TargetName".
+func (s *Stream) ID() string {
+	if s.TargetName == "" {
+		return s.Name
+	}
+	return s.Name + "/" + s.TargetName
 }

@@ -118,6 +118,8 @@ type Stream struct {
 	// running then: one pointer, so that a finished session's counters move
 	// into the totals in the same step as its live values leave.
 	status atomic.Pointer[snapshot]
+	// ctl is the running loop's command channel (nil: not running).
+	ctl atomic.Pointer[chan request]
 }
 
 // slot is the run loop's record of one path.
@@ -206,12 +208,15 @@ type loop struct {
 	ingestBack                  bool
 	// held is a failure whose handling waits for the check of the primary
 	// ingest (checkIngest).
-	held    *runResult
-	ctx     context.Context // Run's: what the loop's own probes run under
-	runDone chan runResult
-	probes  chan probeResult
-	pauses  *pause.Tracker
-	wg      sync.WaitGroup
+	held *runResult
+	ctx  context.Context // Run's: what the loop's own probes run under
+	// paused: an operator paused the stream; manual: the switchTo in
+	// progress is an operator's.
+	paused, manual bool
+	runDone        chan runResult
+	probes         chan probeResult
+	pauses         *pause.Tracker
+	wg             sync.WaitGroup
 }
 
 // Run runs the stream until ctx is cancelled. It returns after the active
@@ -279,6 +284,9 @@ func (l *loop) run(ctx context.Context) error {
 	l.pending = l.slots[0]
 	l.warm(ctx)
 	l.launchProbes(ctx)
+	ctl := make(chan request)
+	l.s.ctl.Store(&ctl)
+	defer l.s.ctl.Store(nil)
 	for {
 		var liveCh <-chan struct{}
 		if l.sig != nil && !l.live {
@@ -290,6 +298,8 @@ func (l *loop) run(ctx context.Context) error {
 			return nil
 		case <-attempt.C():
 			l.tryStart(ctx, attempt)
+		case req := <-ctl:
+			l.onCommand(ctx, req, attempt)
 		case <-liveCh:
 			l.onLive(stable)
 		case <-stable.C():
@@ -317,7 +327,7 @@ func (l *loop) run(ctx context.Context) error {
 // tryStart starts the pending slot if the host limiter allows; otherwise it
 // re-arms the timer for when it will.
 func (l *loop) tryStart(ctx context.Context, attempt Timer) {
-	if l.active != nil || l.pending == nil {
+	if l.active != nil || l.pending == nil || l.paused {
 		return
 	}
 	if wait := l.pending.nextAttempt.Sub(l.clk.Now()); wait > 0 {

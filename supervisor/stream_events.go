@@ -17,15 +17,24 @@ const maxVerdicts = 10
 // a failure to classify and act on.
 func (l *loop) onRunDone(r runResult, attempt Timer) {
 	l.closeRun(r)
+	if l.paused {
+		l.setState(health.StatePaused, "paused by request")
+		return
+	}
 	if l.switchTo != nil && r.err == nil {
 		next := l.switchTo
 		l.switchTo = nil
-		l.counters.Failbacks++
 		msg := fmt.Sprintf("failing back to the preferred %s path", next.kind())
-		if l.ingestBack {
+		switch {
+		case l.manual:
+			msg = fmt.Sprintf("switching to %s by request", next.kind())
+		case l.ingestBack:
 			msg = fmt.Sprintf("returning to the primary ingest on %s", next.kind())
+			l.counters.Failbacks++
+		default:
+			l.counters.Failbacks++
 		}
-		l.ingestBack = false
+		l.ingestBack, l.manual = false, false
 		l.setState(health.StateFailingOver, msg)
 		l.schedule(next, attempt)
 		return

@@ -55,6 +55,7 @@ type service struct {
 	limiter  *supervisor.HostLimiter
 	emulator *emulator
 	ingests  ingests // the native paths' camera sessions, one per stream
+	reloads  chan chan reloadOutcome // POST /v1/reload's requests to the watch loop
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
@@ -71,6 +72,7 @@ func (s *service) Run(ctx context.Context) error {
 		return err
 	}
 	s.started = time.Now()
+	s.reloads = make(chan chan reloadOutcome)
 	s.log = newLogger(cfg.Service, s.Stderr)
 	if s.limiter == nil { // a test may bring its own (a shorter window)
 		s.limiter = &supervisor.HostLimiter{}
@@ -91,7 +93,7 @@ func (s *service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
-	srv := httpapi.NewServer((&httpapi.API{Source: s}).Handler())
+	srv := httpapi.NewServer((&httpapi.API{Source: s, Control: controller{s}, Token: s.apiToken}).Handler())
 	if s.httpIdleTimeout > 0 {
 		srv.IdleTimeout = s.httpIdleTimeout
 	}
@@ -101,6 +103,9 @@ func (s *service) Run(ctx context.Context) error {
 		s.log.Warn(fmt.Sprintf("status API listening beyond loopback on %s: anyone who can reach it reads stream status", cfg.Service.HTTPListen))
 	}
 	s.apply(ctx, cfg)
+	if cfg.Service.APIToken == "" && !loopbackListen(cfg.Service.HTTPListen) {
+		s.log.Warn("no service.api_token_file: the control API is read-only")
+	}
 	s.watch(ctx)
 	s.log.Info("shutting down")
 	s.manager.Close()
@@ -136,7 +141,7 @@ func newLogger(svc config.Service, w io.Writer) hclog.Logger {
 }
 
 // apply makes the running streams match cfg.
-func (s *service) apply(ctx context.Context, cfg *config.Config) {
+func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Changes {
 	if s.emulator != nil {
 		cfg.ResolveEmulator(s.emulator.Addr())
 	}
@@ -152,6 +157,7 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) {
 	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now()}
 	s.mu.Unlock()
 	s.log.Info("config applied", "added", ch.Added, "changed", ch.Changed, "removed", ch.Removed, "unchanged", len(ch.Unchanged))
+	return ch
 }
 
 // reloadFailed keeps the running config and shows the error in status.
@@ -187,6 +193,8 @@ func (s *service) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case req := <-s.reloads:
+			req <- s.reloadNow(ctx)
 		case <-s.Reload:
 			s.log.Info("SIGHUP: reloading config")
 			if updates == nil {
@@ -232,10 +240,10 @@ func loopbackListen(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *service) onUpdate(ctx context.Context, u config.Update) {
+func (s *service) onUpdate(ctx context.Context, u config.Update) (supervisor.Changes, error) {
 	if u.Err != nil {
 		s.reloadFailed(u.Err)
-		return
+		return supervisor.Changes{}, u.Err
 	}
 	s.mu.Lock()
 	old := s.cfg
@@ -247,10 +255,10 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) {
 	if ch.EmulatorChanged {
 		if err := s.restartEmulator(u.Config); err != nil {
 			s.reloadFailed(err)
-			return
+			return supervisor.Changes{}, err
 		}
 	}
-	s.apply(ctx, u.Config)
+	return s.apply(ctx, u.Config), nil
 }
 
 func (s *service) currentConfig() *config.Config {
