@@ -54,7 +54,7 @@ type service struct {
 	manager  *supervisor.Manager
 	limiter  *supervisor.HostLimiter
 	emulator *emulator
-	ingests  ingests // the native paths' camera sessions, one per stream
+	ingests  ingests                 // the native paths' camera sessions, one per stream
 	reloads  chan chan reloadOutcome // POST /v1/reload's requests to the watch loop
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
