@@ -87,6 +87,12 @@ type PublishOptions struct {
 	// OnStatus, if set, is called from the reader goroutine with every
 	// onStatus the server sends after NetStream.Publish.Start.
 	OnStatus func(StatusInfo)
+	// Reconnect advertises Enhanced RTMP v2's reconnect capability in
+	// connect (capsEx with CapsExReconnect): the server may then send
+	// NetConnection.Connect.ReconnectRequest, which the session keeps for
+	// its owner (TakeReconnectRequest, signalled by Wake). Off, nothing is
+	// advertised (as ffmpeg 5.1) and a request is ignored.
+	Reconnect bool
 }
 
 func (o *PublishOptions) defaults() {
@@ -162,11 +168,12 @@ type Publisher struct {
 	nextTID      atomic.Int64
 	closeOnce    sync.Once
 	steps        [health.LayerPublish + 1]time.Duration
-	connected    StatusInfo // connect's _result info
-	fmsVer       string     // connect's _result fmsVer, if any
-	published    StatusInfo // the Publish.Start info
-	authQuery    string     // publish authentication after the app and tcUrl in connect ("" without)
-	rejected     *string    // the description of connect's rejection, raw, if it was rejected
+	connected    StatusInfo                       // connect's _result info
+	fmsVer       string                           // connect's _result fmsVer, if any
+	published    StatusInfo                       // the Publish.Start info
+	authQuery    string                           // publish authentication after the app and tcUrl in connect ("" without)
+	rejected     *string                          // the description of connect's rejection, raw, if it was rejected
+	reconnect    atomic.Pointer[ReconnectRequest] // the server's last ReconnectRequest, until taken
 
 	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
 	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger

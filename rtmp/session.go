@@ -60,6 +60,10 @@ func (p *Publisher) handleCommand(c *Command) {
 	if (c.Name == "_error" && !ignored) || (c.Name == "onStatus" && st.Level != "status") {
 		p.setWords(st)
 	}
+	if c.Name == "onStatus" && st.Code == CodeReconnectRequest && st.Level == "status" {
+		tcURL, _ := c.ObjectArg(0).Get("tcUrl")
+		p.noteReconnect(st, tcURL)
+	}
 	published := p.publishAt.Load() != 0
 	if c.Name == "onStatus" && st.Code == "NetStream.Publish.Start" && !published {
 		p.publishAt.Store(time.Now().UnixNano())
@@ -155,6 +159,10 @@ func (p *Publisher) connectObject() AMFObject {
 	o = append(o, AMFObjectEntry{Key: "tcUrl", Value: p.target.TCURL + p.authQuery})
 	if p.opts.PageURL != "" {
 		o = append(o, AMFObjectEntry{Key: "pageUrl", Value: p.opts.PageURL})
+	}
+	if p.opts.Reconnect {
+		// Enhanced RTMP v2: after the legacy properties.
+		o = append(o, AMFObjectEntry{Key: "capsEx", Value: float64(CapsExReconnect)})
 	}
 	return o
 }
