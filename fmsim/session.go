@@ -397,6 +397,8 @@ func (s *session) onFault(key string) {
 		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
 	case "rst_after_first_frame":
 		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+	case "reconnect_request_after":
+		s.sendReconnectRequest()
 	case "close_after_publish":
 		s.end(Outcome{Layer: health.LayerUpkeep, Rule: key, Cause: "closed_after_publish", Action: ActionClose, Detail: "fault injection"})
 	case "stall_after_publish":
@@ -423,6 +425,28 @@ func (s *session) armFaults() {
 		s.unstall()
 	}
 	s.armFault("close_after_publish", on, r.CloseAfterPublish, s.info.PublishedAt)
+	asked := !s.info.ReconnectRequestedAt.IsZero() || s.info.ReconnectWithheld
+	s.armFault("reconnect_request_after", on && !asked, r.ReconnectRequestAfter, s.info.PublishedAt)
+}
+
+// sendReconnectRequest asks the client to reconnect (Enhanced RTMP v2), to
+// reconnect_tcurl when set, if its connect advertised the capability; the
+// session then goes on as before until the client ends it.
+func (s *session) sendReconnectRequest() {
+	if !s.info.ReconnectCapable {
+		s.info.ReconnectWithheld = true
+		s.tr.write(Entry{Dir: "out", TypeName: "withheld", Note: "reconnect_request_after: the client did not advertise capsEx Reconnect"})
+		s.log.Info("reconnect request withheld: the client did not advertise it", "capsex", s.info.CapsEx)
+		return
+	}
+	info := status("status", rtmp.CodeReconnectRequest, "The streaming server is undergoing updates.")
+	tcURL := s.rules().ReconnectTCURL
+	if tcURL != "" {
+		info = append(info, rtmp.AMFObjectEntry{Key: "tcUrl", Value: tcURL})
+	}
+	s.send(s.command(rtmp.CSIDCommand, 0, "onStatus", 0, nil, info))
+	s.info.ReconnectRequestedAt = time.Now()
+	s.log.Info("reconnect requested (fault injection)", "tcurl", redact.URL(tcURL))
 }
 
 // unstall resumes reading once the stall rule is switched off.
