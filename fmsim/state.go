@@ -99,8 +99,8 @@ type SessionInfo struct {
 	// LastFrameAt is when the last video frame was accepted (zero until one).
 	LastFrameAt time.Time
 	// FirstFrameKey is true when the first accepted video frame was a keyframe.
-	FirstFrameKey bool
-	VideoTSRegressions, AudioTSRegressions               int
+	FirstFrameKey                          bool
+	VideoTSRegressions, AudioTSRegressions int
 	// AcksReceived, PingsSent and PingResponses count upkeep messages.
 	AcksReceived, PingsSent, PingResponses int
 	BytesIn, BytesOut                      uint64
