@@ -122,6 +122,8 @@ type Rules struct {
 	// reconnect, to ReconnectTCURL when set. Only a client whose connect advertised the
 	// capability (capsEx with the Reconnect bit) is asked; for another one the request is
 	// withheld (SessionInfo.ReconnectWithheld). The session goes on as before: the client ends it.
+	// A session is asked once; changing either reconnect rule (UpdateRules) asks it again (at once
+	// when the time has passed).
 	ReconnectRequestAfter time.Duration
 	// ReconnectTCURL (reconnect_tcurl): the tcUrl the ReconnectRequest names (empty: none, the
 	// client reconnects to its current tcUrl). Its query values are masked in String.

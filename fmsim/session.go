@@ -51,6 +51,9 @@ type session struct {
 	verdict                               *Outcome
 	holds                                 string // the bare stream name this session publishes
 	peerClose                             string // PeerFIN or PeerRST once the client ended the connection
+	// reconnectAsked is the reconnect_request_after/reconnect_tcurl pair the
+	// session acted on ("" before): a change of either asks again.
+	reconnectAsked string
 }
 
 // peerCheckInterval is how often a stalled session, which does not read,
@@ -425,14 +428,20 @@ func (s *session) armFaults() {
 		s.unstall()
 	}
 	s.armFault("close_after_publish", on, r.CloseAfterPublish, s.info.PublishedAt)
-	asked := !s.info.ReconnectRequestedAt.IsZero() || s.info.ReconnectWithheld
+	asked := s.reconnectAsked == reconnectKey(r)
 	s.armFault("reconnect_request_after", on && !asked, r.ReconnectRequestAfter, s.info.PublishedAt)
+}
+
+// reconnectKey names the reconnect rules a request was made for.
+func reconnectKey(r *Rules) string {
+	return r.ReconnectRequestAfter.String() + " " + r.ReconnectTCURL
 }
 
 // sendReconnectRequest asks the client to reconnect (Enhanced RTMP v2), to
 // reconnect_tcurl when set, if its connect advertised the capability; the
 // session then goes on as before until the client ends it.
 func (s *session) sendReconnectRequest() {
+	s.reconnectAsked = reconnectKey(s.rules())
 	if !s.info.ReconnectCapable {
 		s.info.ReconnectWithheld = true
 		s.tr.write(Entry{Dir: "out", TypeName: "withheld", Note: "reconnect_request_after: the client did not advertise capsEx Reconnect"})
@@ -446,6 +455,7 @@ func (s *session) sendReconnectRequest() {
 	}
 	s.send(s.command(rtmp.CSIDCommand, 0, "onStatus", 0, nil, info))
 	s.info.ReconnectRequestedAt = time.Now()
+	s.info.ReconnectRequests++
 	s.log.Info("reconnect requested (fault injection)", "tcurl", redact.URL(tcURL))
 }
 

@@ -71,12 +71,14 @@ type SessionInfo struct {
 	// client said it follows a ReconnectRequest.
 	CapsEx           uint32
 	ReconnectCapable bool
-	// ReconnectRequestedAt is when reconnect_request_after sent the
+	// ReconnectRequestedAt is when reconnect_request_after last sent the
 	// ReconnectRequest (zero if never); ReconnectWithheld is true when the
 	// rule fired for a client that had not advertised the capability, so
 	// nothing was sent.
 	ReconnectRequestedAt time.Time
 	ReconnectWithheld    bool
+	// ReconnectRequests counts the ReconnectRequests sent.
+	ReconnectRequests int
 	// StreamName is the bare publish name (without the query). It is a stream
 	// key: tests may compare it, nothing should log it.
 	StreamName string

@@ -146,7 +146,9 @@ func TestReconnectRequestNotSentWhenNotAdvertised(t *testing.T) {
 
 // TestReconnectRequestFailedMoveKeepsPublishing: when the URL the server
 // names refuses the connection, the current session publishes on (no
-// verdict, frames growing, one session) and the failure is logged.
+// verdict, frames growing, one session) and the failure is logged. The
+// path does not retry on its own: the server's next request (here, the
+// rule changed to name a server that listens) is followed.
 func TestReconnectRequestFailedMoveKeepsPublishing(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -169,6 +171,20 @@ func TestReconnectRequestFailedMoveKeepsPublishing(t *testing.T) {
 	requireRunning(t, r)
 	require.True(t, r.sig.IsLive())
 	require.Contains(t, logs.String(), "connection_refused")
+	require.Equal(t, 1, later.ReconnectRequests, "asked once")
+
+	newSrv := startEmulator(t, "lenient", "keyframe_first")
+	require.NoError(t, srv.UpdateRules("reconnect_tcurl=rtmp://"+newSrv.Addr()+"/live"))
+	moved := waitSession(t, newSrv, 20*time.Second, "the next request followed",
+		func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 25 || s.Ended })
+	require.False(t, moved.Ended, "%+v", moved.Verdict)
+	old := waitSession(t, srv, 10*time.Second, "the old session ended",
+		func(s fmsim.SessionInfo) bool { return s.Ended })
+	require.Equal(t, 2, old.ReconnectRequests)
+	require.Equal(t, "unpublished", old.Verdict.Cause)
+	require.True(t, moved.FirstFrameKey)
+	require.GreaterOrEqual(t, moved.FirstVideoTS, old.LastVideoTS)
+	requireRunning(t, r)
 	require.NotContains(t, logs.String(), "s3cr3tkey")
 	require.NoError(t, r.stop(t))
 }
