@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/redact"
 	"github.com/fmspush/fmspush/rtmp"
@@ -14,12 +15,23 @@ import (
 // NetConnection.Connect.ReconnectRequest): the new connection is made while
 // the current one publishes on, and the session switches to it at the first
 // video keyframe after it published. The session's loop owns it.
+//
+// A new server that refuses the publish because the name is still held
+// (L3 name_locked: our current session holds it there, at a server that
+// takes one publisher a name) gets break-before-make instead: at the next
+// keyframe the current session is unpublished first, then the new one
+// dialed while the hub holds the media, and the keyframe is its first frame.
 type move struct {
 	url    string // the new publish URL (print it redacted)
 	at     time.Time
+	ctx    context.Context
 	cancel context.CancelFunc
+	opts   rtmp.PublishOptions
 	done   chan moveResult // the dial's one result (buffered)
 	next   *rtmp.Publisher // the published new session, once done delivered it
+	// breakFirst: the dial was refused name_locked; unpublish the current
+	// session at the next keyframe, then dial.
+	breakFirst bool
 }
 
 type moveResult struct {
@@ -30,7 +42,7 @@ type moveResult struct {
 // dialing is the channel the dial's result comes on, nil when no dial is
 // under way (no move, or its new session is already published).
 func (s *session) dialing() <-chan moveResult {
-	if s.move == nil || s.move.next != nil {
+	if s.move == nil || s.move.next != nil || s.move.breakFirst {
 		return nil
 	}
 	return s.move.done
@@ -89,7 +101,7 @@ func (s *session) checkReconnect(ctx context.Context) {
 	// override of the configured target's does not apply there.
 	opts.TCURL, opts.App = "", ""
 	mctx, cancel := context.WithCancel(ctx)
-	m := &move{url: to, at: time.Now(), cancel: cancel, done: make(chan moveResult, 1)}
+	m := &move{url: to, at: time.Now(), ctx: mctx, cancel: cancel, opts: opts, done: make(chan moveResult, 1)}
 	s.move = m
 	s.p.Logger.Info("the server asked to reconnect: connecting to the new URL while publishing on to the current one",
 		"to", redact.URL(to), "request", req.String())
@@ -104,6 +116,12 @@ func (s *session) checkReconnect(ctx context.Context) {
 func (s *session) dialed(res moveResult) {
 	if res.err != nil {
 		v := s.p.classify(res.err)
+		if v.Cause == health.CauseNameLocked {
+			s.move.breakFirst = true
+			s.p.Logger.Info("the new server holds the stream name for the current session: unpublishing it at the next keyframe, then connecting",
+				"to", redact.URL(s.move.url), "verdict", v.Error())
+			return
+		}
 		s.p.Logger.Warn("moving to the URL the server asked for failed; publishing on to the current server",
 			"to", redact.URL(s.move.url), "verdict", v.Error(), "after", time.Since(s.move.at).Round(time.Millisecond))
 		s.move.cancel()
@@ -122,6 +140,21 @@ func (s *session) nextLost() {
 		"to", redact.URL(s.move.url), "verdict", s.p.classify(err).Error())
 	s.move.cancel()
 	s.move = nil
+}
+
+// keyframeMove switches at keyframe u (rebased) when the move is ready.
+func (s *session) keyframeMove(u media.Unit) error {
+	var v *media.VideoParams
+	if u.Params != nil {
+		v = u.Params.Video
+	}
+	switch {
+	case s.move.next != nil:
+		return s.switchOver(u.DTS, v)
+	case s.move.breakFirst:
+		return s.breakAndMove(u.DTS, v)
+	}
+	return nil
 }
 
 // switchOver moves the publish to the new session at a keyframe (ts, its
@@ -174,6 +207,27 @@ func (s *session) switchOver(ts time.Duration, video *media.VideoParams) error {
 	return nil
 }
 
+// breakAndMove is the break-before-make move at a keyframe: the current
+// session is unpublished (a normal exit's Close) so that the new server
+// frees the name, then the new session is dialed while the hub holds the
+// media, and switchOver continues the timeline on it. A failed dial ends
+// the publish with its verdict: there is no session left to go on with.
+func (s *session) breakAndMove(ts time.Duration, video *media.VideoParams) error {
+	m := s.move
+	_ = s.pub.Service()
+	s.pub.Close()
+	pub, err := rtmp.Dial(m.ctx, m.url, m.opts)
+	if err != nil {
+		s.p.Logger.Warn("moving to the URL the server asked for failed after the current session was unpublished",
+			"to", redact.URL(m.url), "verdict", s.p.classify(err).Error())
+		s.move = nil
+		m.cancel()
+		return err
+	}
+	m.next = pub
+	return s.switchOver(ts, video)
+}
+
 // endMove ends a move still under way when the session ends: the dial is
 // cancelled and waited for, a new session already published is closed
 // (unpublished) as the current one is.
@@ -184,7 +238,7 @@ func (s *session) endMove() {
 	}
 	s.move = nil
 	m.cancel()
-	if m.next == nil {
+	if m.next == nil && !m.breakFirst {
 		res := <-m.done
 		m.next = res.pub
 	}

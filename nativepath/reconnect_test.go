@@ -188,3 +188,35 @@ func TestReconnectRequestFailedMoveKeepsPublishing(t *testing.T) {
 	require.NotContains(t, logs.String(), "s3cr3tkey")
 	require.NoError(t, r.stop(t))
 }
+
+// TestReconnectRequestNameHeldBreaksBeforeMaking: a request to the same URL
+// of a server that takes one publisher a name refuses the new session while
+// the current one holds the name (L3 name_locked); the path then unpublishes
+// the current session at the next keyframe and publishes again, the
+// keyframe first, the timeline continued with no step.
+func TestReconnectRequestNameHeldBreaksBeforeMaking(t *testing.T) {
+	srv := startEmulator(t, "companion", "reconnect_request_after=1s", "keyframe_first")
+	logs := &testpeer.LogBuffer{}
+	p := mustNew(t, Settings{Source: "builtin:sample", Target: srv.URL("live", reconnectKey), Logger: debugLogger(logs)})
+	r := start(t, p, 0)
+	third := waitSession(t, srv, 30*time.Second, "25 frames on a third session",
+		func(s fmsim.SessionInfo) bool { return s.ID == 3 && (s.VideoFrames >= 25 || s.Ended) })
+	require.False(t, third.Ended, "%+v", third.Verdict)
+	ss := srv.Sessions()
+	first, refused := ss[0], ss[1]
+	require.True(t, first.Ended && refused.Ended)
+	require.Equal(t, "single_publisher", refused.Verdict.Rule, "the make-before-break attempt: %+v", refused.Verdict)
+	require.Equal(t, "unpublished", first.Verdict.Cause)
+	require.True(t, third.FirstFrameKey)
+	require.Zero(t, third.VideoTSRegressions)
+	mediaGap := time.Duration(int64(third.FirstVideoTS)-int64(first.LastVideoTS)) * time.Millisecond
+	wallGap := third.FirstFrameAt.Sub(first.LastFrameAt)
+	require.GreaterOrEqual(t, mediaGap, time.Duration(0))
+	require.LessOrEqual(t, mediaGap, sampleGOP+sampleFrame)
+	t.Logf("break before make: old last video %d ms, new first %d ms: media gap %v, wall gap %v",
+		first.LastVideoTS, third.FirstVideoTS, mediaGap, wallGap.Round(time.Millisecond))
+	requireRunning(t, r)
+	require.Contains(t, logs.String(), "unpublishing it at the next keyframe")
+	require.NotContains(t, logs.String(), "s3cr3tkey")
+	require.NoError(t, r.stop(t))
+}

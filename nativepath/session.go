@@ -227,12 +227,8 @@ func (s *session) write(u media.Unit) error {
 		return nil
 	}
 	u = s.rebase.Rebase(u)
-	if s.nextPub() != nil && u.Codec.IsVideo() && u.Key {
-		var v *media.VideoParams
-		if u.Params != nil {
-			v = u.Params.Video
-		}
-		if err := s.switchOver(u.DTS, v); err != nil {
+	if s.move != nil && u.Codec.IsVideo() && u.Key {
+		if err := s.keyframeMove(u); err != nil {
 			return err
 		}
 	}
