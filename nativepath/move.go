@@ -142,7 +142,8 @@ func (s *session) nextLost() {
 	s.move = nil
 }
 
-// keyframeMove switches at keyframe u (rebased) when the move is ready.
+// keyframeMove switches at u (rebased: a video keyframe, or any unit of a
+// stream without video) when the move is ready.
 func (s *session) keyframeMove(u media.Unit) error {
 	var v *media.VideoParams
 	if u.Params != nil {

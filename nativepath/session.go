@@ -227,7 +227,8 @@ func (s *session) write(u media.Unit) error {
 		return nil
 	}
 	u = s.rebase.Rebase(u)
-	if s.move != nil && u.Codec.IsVideo() && u.Key {
+	// A move switches at a video keyframe; a stream with no video, at any unit.
+	if s.move != nil && u.Key && (u.Codec.IsVideo() || s.sentVideo == nil) {
 		if err := s.keyframeMove(u); err != nil {
 			return err
 		}
