@@ -2,6 +2,7 @@ package nativepath
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
@@ -38,6 +39,10 @@ type moveResult struct {
 	pub *rtmp.Publisher
 	err error
 }
+
+// errStopped ends a publish whose context ended during a move's dial: Run
+// returns nil for it, as for any stop.
+var errStopped = errors.New("stopped during a move")
 
 // dialing is the channel the dial's result comes on, nil when no dial is
 // under way (no move, or its new session is already published).
@@ -186,7 +191,7 @@ func (s *session) switchOver(ts time.Duration, video *media.VideoParams) error {
 		old.Close()
 	}()
 	s.p.Logger.Info("moved to the new server at a keyframe", "to", redact.URL(m.url), "ts", ts,
-		"since_request", time.Since(m.at).Round(time.Millisecond))
+		"since_request", time.Since(m.at).Round(time.Millisecond), "moves", s.moves)
 	if err := s.observe(time.Now()); err != nil {
 		return err
 	}
@@ -218,6 +223,10 @@ func (s *session) breakAndMove(ts time.Duration, video *media.VideoParams) error
 	_ = s.pub.Service()
 	s.pub.Close()
 	pub, err := rtmp.Dial(m.ctx, m.url, m.opts)
+	if err != nil && m.ctx.Err() != nil {
+		s.move = nil
+		return errStopped // the path is being stopped: no verdict
+	}
 	if err != nil {
 		s.p.Logger.Warn("moving to the URL the server asked for failed after the current session was unpublished",
 			"to", redact.URL(m.url), "verdict", s.p.classify(err).Error())

@@ -147,6 +147,9 @@ func (s *session) loop(ctx context.Context) error {
 				return s.subscriptionEnded()
 			}
 			if err := s.write(u); err != nil {
+				if errors.Is(err, errStopped) {
+					return nil
+				}
 				return s.p.classify(err)
 			}
 		case <-tick.C:
