@@ -62,6 +62,9 @@ func TestReconnectRequestMovesToNewServer(t *testing.T) {
 	logs := &testpeer.LogBuffer{}
 	p := mustNew(t, Settings{Source: "builtin:sample", Target: oldSrv.URL("live", reconnectKey), Logger: debugLogger(logs)})
 	r := start(t, p, 0)
+	waitSession(t, oldSrv, 20*time.Second, "3 s of video at the old server",
+		func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 75 || s.Ended })
+	acksBefore, ackedBefore := r.sig.AcksReceived.Load(), r.sig.BytesAcked.Load()
 
 	moved := waitSession(t, newSrv, 30*time.Second, "50 frames at the new server",
 		func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 50 || s.Ended })
@@ -93,6 +96,9 @@ func TestReconnectRequestMovesToNewServer(t *testing.T) {
 		mediaGap, wallGap.Round(time.Millisecond), old.VideoFrames, moved.VideoFrames)
 
 	require.True(t, r.sig.IsLive())
+	require.Positive(t, acksBefore)
+	require.Greater(t, r.sig.AcksReceived.Load(), acksBefore, "acks count on across the move")
+	require.Greater(t, r.sig.BytesAcked.Load(), ackedBefore, "bytes acknowledged count on across the move")
 	sent := r.sig.VideoFrames.Load()
 	require.GreaterOrEqual(t, sent, int64(old.VideoFrames+moved.VideoFrames), "signals count both sessions")
 	require.NoError(t, r.stop(t))
