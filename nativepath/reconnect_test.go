@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/signurl"
 )
 
 // The sample's GOP (a keyframe every 2 s) and frame interval (25 fps).
@@ -225,4 +226,31 @@ func TestReconnectRequestNameHeldBreaksBeforeMaking(t *testing.T) {
 	require.Contains(t, logs.String(), "unpublishing it at the next keyframe")
 	require.NotContains(t, logs.String(), "s3cr3tkey")
 	require.NoError(t, r.stop(t))
+}
+
+// TestReconnectRequestSignsTheNewURLAfresh: with a signed target, the move's
+// connection carries a fresh signature: the first one (2 s ttl) has expired
+// when the request comes (3 s), and the new server, which checks it,
+// accepts the publish.
+func TestReconnectRequestSignsTheNewURLAfresh(t *testing.T) {
+	for _, sc := range signSchemes {
+		t.Run(sc.scheme, func(t *testing.T) {
+			newSrv := startEmulator(t, "lenient", sc.rule+"="+signKey, "keyframe_first")
+			oldSrv := startEmulator(t, "lenient", sc.rule+"="+signKey, "reconnect_request_after=3s",
+				"reconnect_tcurl=rtmp://"+newSrv.Addr()+"/live")
+			logs := &testpeer.LogBuffer{}
+			auth := &signurl.Auth{Scheme: sc.scheme, Key: signKey, TTL: 2 * time.Second}
+			p := mustNew(t, Settings{Source: "builtin:sample", Target: oldSrv.URL("live", "cam"), Sign: auth, Logger: debugLogger(logs)})
+			r := start(t, p, 0)
+			moved := waitSession(t, newSrv, 30*time.Second, "25 frames at the new server",
+				func(s fmsim.SessionInfo) bool { return s.VideoFrames >= 25 || s.Ended })
+			require.False(t, moved.Ended, "%+v", moved.Verdict)
+			require.Equal(t, "cam", moved.StreamName)
+			old := waitSession(t, oldSrv, 10*time.Second, "the old session ended", func(s fmsim.SessionInfo) bool { return s.Ended })
+			require.Equal(t, "unpublished", old.Verdict.Cause)
+			requireRunning(t, r)
+			require.NoError(t, r.stop(t))
+			require.NotContains(t, logs.String(), "failed")
+		})
+	}
 }
