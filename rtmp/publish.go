@@ -138,7 +138,8 @@ type Stats struct {
 // Publisher is a client publish session: Dial walks L0-L3 (network,
 // handshake, connect, publish), then the Write methods send media on the
 // stream id the server returned. One reader goroutine reads acks, pings,
-// SetChunkSize and watches for the server closing; its failure is kept as
+// SetChunkSize and a ReconnectRequest (TakeReconnectRequest) and watches
+// for the server closing; its failure is kept as
 // an *Error (Err, Done) and returned by the next write. The reader never
 // writes: the socket's write side has one owner, the goroutine that calls
 // the Write methods, Service and Close. It must call Service when Wake

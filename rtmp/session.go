@@ -11,7 +11,8 @@ import (
 )
 
 // readLoop is the session's one reader: Conn acks and answers pings; commands
-// go to Dial while it sets up and to OnStatus afterwards.
+// go to Dial while it sets up and to OnStatus afterwards; a ReconnectRequest
+// is kept for the owner whenever it comes.
 func (p *Publisher) readLoop() {
 	defer close(p.done)
 	for {
