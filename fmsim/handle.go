@@ -182,6 +182,12 @@ func (s *session) onConnect(c *rtmp.Command) {
 	s.info.App, _ = obj.GetString("app")
 	s.info.FlashVer, _ = obj.GetString("flashVer")
 	s.info.TCURL, _ = obj.GetString("tcUrl")
+	if v, ok := obj.Get("capsEx"); ok {
+		if f, ok := v.(float64); ok && f >= 0 && f <= 0xFFFFFFFF {
+			s.info.CapsEx = uint32(f)
+			s.info.ReconnectCapable = s.info.CapsEx&rtmp.CapsExReconnect != 0
+		}
+	}
 	if rule, detail := s.connectRefusal(); rule != "" {
 		s.send(s.command(rtmp.CSIDCommand, 0, "_error", c.TransactionID, nil,
 			status("error", "NetConnection.Connect.Rejected", detail)))

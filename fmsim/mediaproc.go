@@ -135,6 +135,7 @@ func (s *session) acceptVideo(m *rtmp.Message, p packet) {
 	if s.info.VideoFrames == 0 {
 		s.info.FirstFrameAt = time.Now()
 		s.info.FirstVideoTS = m.Timestamp
+		s.info.FirstFrameKey = p.key
 		if d := s.rules().AudioWithin; d > 0 && !s.audioSeen {
 			s.after("audio_within", d)
 		}
@@ -143,6 +144,7 @@ func (s *session) acceptVideo(m *rtmp.Message, p packet) {
 		s.info.VideoTSRegressions++
 	}
 	s.info.LastVideoTS = m.Timestamp
+	s.info.LastFrameAt = time.Now()
 	s.info.VideoFrames++
 	if p.key {
 		s.info.KeyFrames++

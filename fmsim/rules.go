@@ -117,6 +117,17 @@ type Rules struct {
 	StallAfterPublish time.Duration
 	// CloseAfterPublish (close_after_publish): fault; close (FIN) this long after Publish.Start.
 	CloseAfterPublish time.Duration
+	// ReconnectRequestAfter (reconnect_request_after): fault; this long after Publish.Start, an
+	// onStatus NetConnection.Connect.ReconnectRequest (Enhanced RTMP v2) asks the client to
+	// reconnect, to ReconnectTCURL when set. Only a client whose connect advertised the
+	// capability (capsEx with the Reconnect bit) is asked; for another one the request is
+	// withheld (SessionInfo.ReconnectWithheld). The session goes on as before: the client ends it.
+	// A session is asked once; changing either reconnect rule (UpdateRules) asks it again (at once
+	// when the time has passed).
+	ReconnectRequestAfter time.Duration
+	// ReconnectTCURL (reconnect_tcurl): the tcUrl the ReconnectRequest names (empty: none, the
+	// client reconnects to its current tcUrl). Its query values are masked in String.
+	ReconnectTCURL string
 }
 
 // ruleDef binds a rule name to a field of Rules.
@@ -129,6 +140,7 @@ type ruleDef struct {
 	// secret: String masks the value (all of it, or with user the
 	// password after "user:")
 	secret, user bool
+	url          bool // String redacts the value as a URL
 }
 
 // secretRule is d with its value masked in String.
@@ -141,6 +153,12 @@ func secretRule(d ruleDef) ruleDef {
 // in String.
 func userSecretRule(d ruleDef) ruleDef {
 	d.secret, d.user = true, true
+	return d
+}
+
+// urlRule is d, a URL, with its query values masked in String.
+func urlRule(d ruleDef) ruleDef {
+	d.url = true
 	return d
 }
 
@@ -162,13 +180,13 @@ func boolRule(name, help string, f func(*Rules) *bool) ruleDef {
 			*f(r) = b
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false, false, false}
+		func(r *Rules) string { return strconv.FormatBool(*f(r)) }, false, false, false, false}
 }
 
 func stringRule(name, help string, f func(*Rules) *string) ruleDef {
 	return ruleDef{name, help,
 		func(r *Rules, v string) error { *f(r) = v; return nil },
-		func(r *Rules) string { return *f(r) }, false, false, false}
+		func(r *Rules) string { return *f(r) }, false, false, false, false}
 }
 
 func intRule(name, help string, f func(*Rules) *int) ruleDef {
@@ -178,7 +196,7 @@ func intRule(name, help string, f func(*Rules) *int) ruleDef {
 			*f(r) = n
 			return err
 		},
-		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false, false, false}
+		func(r *Rules) string { return strconv.Itoa(*f(r)) }, false, false, false, false}
 }
 
 func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
@@ -188,7 +206,7 @@ func uintRule(name, help string, f func(*Rules) *uint32) ruleDef {
 			*f(r) = uint32(n)
 			return err
 		},
-		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false, false, false}
+		func(r *Rules) string { return strconv.FormatUint(uint64(*f(r)), 10) }, false, false, false, false}
 }
 
 func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
@@ -198,7 +216,7 @@ func durRule(name, help string, f func(*Rules) *time.Duration) ruleDef {
 			*f(r) = d
 			return err
 		},
-		func(r *Rules) string { return f(r).String() }, true, false, false}
+		func(r *Rules) string { return f(r).String() }, true, false, false, false}
 }
 
 // parseDuration takes Go syntax, bare milliseconds, or true/false (1ms / off).
@@ -250,6 +268,8 @@ var ruleDefs = []ruleDef{
 	durRule("rst_after_first_frame", "fault: RST this long after the first video frame (L5)", func(r *Rules) *time.Duration { return &r.RSTAfterFirstFrame }),
 	durRule("stall_after_publish", "fault: stop reading this long after Publish.Start", func(r *Rules) *time.Duration { return &r.StallAfterPublish }),
 	durRule("close_after_publish", "fault: close this long after Publish.Start", func(r *Rules) *time.Duration { return &r.CloseAfterPublish }),
+	durRule("reconnect_request_after", "fault: send NetConnection.Connect.ReconnectRequest this long after Publish.Start, to a client that advertised it (capsEx)", func(r *Rules) *time.Duration { return &r.ReconnectRequestAfter }),
+	urlRule(stringRule("reconnect_tcurl", "the tcUrl reconnect_request_after names (empty: the current one)", func(r *Rules) *string { return &r.ReconnectTCURL })),
 }
 
 func findRule(name string) (ruleDef, bool) {
@@ -310,6 +330,9 @@ func (r Rules) String() string {
 		if v := d.get(&r); v != d.get(&zero) {
 			if d.secret {
 				v = d.mask(v)
+			}
+			if d.url {
+				v = redact.URL(v)
 			}
 			out = append(out, d.name+"="+v)
 		}

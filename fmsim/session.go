@@ -51,6 +51,9 @@ type session struct {
 	verdict                               *Outcome
 	holds                                 string // the bare stream name this session publishes
 	peerClose                             string // PeerFIN or PeerRST once the client ended the connection
+	// reconnectAsked is the reconnect_request_after/reconnect_tcurl pair the
+	// session acted on ("" before): a change of either asks again.
+	reconnectAsked string
 }
 
 // peerCheckInterval is how often a stalled session, which does not read,
@@ -397,6 +400,8 @@ func (s *session) onFault(key string) {
 		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
 	case "rst_after_first_frame":
 		s.end(Outcome{Layer: health.LayerMedia, Rule: key, Cause: key, Action: ActionRST, Detail: "fault injection"})
+	case "reconnect_request_after":
+		s.sendReconnectRequest()
 	case "close_after_publish":
 		s.end(Outcome{Layer: health.LayerUpkeep, Rule: key, Cause: "closed_after_publish", Action: ActionClose, Detail: "fault injection"})
 	case "stall_after_publish":
@@ -423,6 +428,35 @@ func (s *session) armFaults() {
 		s.unstall()
 	}
 	s.armFault("close_after_publish", on, r.CloseAfterPublish, s.info.PublishedAt)
+	asked := s.reconnectAsked == reconnectKey(r)
+	s.armFault("reconnect_request_after", on && !asked, r.ReconnectRequestAfter, s.info.PublishedAt)
+}
+
+// reconnectKey names the reconnect rules a request was made for.
+func reconnectKey(r *Rules) string {
+	return r.ReconnectRequestAfter.String() + " " + r.ReconnectTCURL
+}
+
+// sendReconnectRequest asks the client to reconnect (Enhanced RTMP v2), to
+// reconnect_tcurl when set, if its connect advertised the capability; the
+// session then goes on as before until the client ends it.
+func (s *session) sendReconnectRequest() {
+	s.reconnectAsked = reconnectKey(s.rules())
+	if !s.info.ReconnectCapable {
+		s.info.ReconnectWithheld = true
+		s.tr.write(Entry{Dir: "out", TypeName: "withheld", Note: "reconnect_request_after: the client did not advertise capsEx Reconnect"})
+		s.log.Info("reconnect request withheld: the client did not advertise it", "capsex", s.info.CapsEx)
+		return
+	}
+	info := status("status", rtmp.CodeReconnectRequest, "The streaming server is undergoing updates.")
+	tcURL := s.rules().ReconnectTCURL
+	if tcURL != "" {
+		info = append(info, rtmp.AMFObjectEntry{Key: "tcUrl", Value: tcURL})
+	}
+	s.send(s.command(rtmp.CSIDCommand, 0, "onStatus", 0, nil, info))
+	s.info.ReconnectRequestedAt = time.Now()
+	s.info.ReconnectRequests++
+	s.log.Info("reconnect requested (fault injection)", "tcurl", redact.URL(tcURL))
 }
 
 // unstall resumes reading once the stall rule is switched off.

@@ -66,6 +66,19 @@ type SessionInfo struct {
 	Handshake  HandshakeInfo
 	// App, TCURL and FlashVer come from connect.
 	App, TCURL, FlashVer string
+	// CapsEx is connect's capsEx (Enhanced RTMP v2 capability flags; 0 when
+	// absent); ReconnectCapable is its Reconnect bit (0x01): whether the
+	// client said it follows a ReconnectRequest.
+	CapsEx           uint32
+	ReconnectCapable bool
+	// ReconnectRequestedAt is when reconnect_request_after last sent the
+	// ReconnectRequest (zero if never); ReconnectWithheld is true when the
+	// rule fired for a client that had not advertised the capability, so
+	// nothing was sent.
+	ReconnectRequestedAt time.Time
+	ReconnectWithheld    bool
+	// ReconnectRequests counts the ReconnectRequests sent.
+	ReconnectRequests int
 	// StreamName is the bare publish name (without the query). It is a stream
 	// key: tests may compare it, nothing should log it.
 	StreamName string
@@ -85,7 +98,11 @@ type SessionInfo struct {
 	VideoFrames, KeyFrames, AudioFrames int
 	// Timestamps of the accepted frames, and how often they went backwards.
 	FirstVideoTS, LastVideoTS, FirstAudioTS, LastAudioTS uint32
-	VideoTSRegressions, AudioTSRegressions               int
+	// LastFrameAt is when the last video frame was accepted (zero until one).
+	LastFrameAt time.Time
+	// FirstFrameKey is true when the first accepted video frame was a keyframe.
+	FirstFrameKey                          bool
+	VideoTSRegressions, AudioTSRegressions int
 	// AcksReceived, PingsSent and PingResponses count upkeep messages.
 	AcksReceived, PingsSent, PingResponses int
 	BytesIn, BytesOut                      uint64

@@ -69,6 +69,17 @@ type Settings struct {
 	// Pauses tells the process's own pauses from a slow target: after one,
 	// a session restarts its delivery clocks (default pause.Default).
 	Pauses *pause.Watch
+	// NoReconnectRequest stops the path from advertising Enhanced RTMP v2's
+	// reconnect capability (capsEx) and from following a server's
+	// NetConnection.Connect.ReconnectRequest. By default it does both
+	// (Publish.Reconnect is set): on a request the session connects to the
+	// URL the server names (the same stream name and key, signed afresh when
+	// Sign is set), publishes on to the current server until the first
+	// keyframe after the new one accepted the publish, switches there with no
+	// timestamp step, and then unpublishes from the old one. A move that
+	// fails leaves the current session publishing (logged); the server's
+	// next request is tried again.
+	NoReconnectRequest bool
 	// Ingest is the camera session this path publishes from: one Ingest
 	// shared by the paths of every target of a stream reads the source once
 	// for all of them. Nil: the path reads Source on its own (an Ingest
@@ -110,6 +121,7 @@ func New(s Settings) (*Path, error) {
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()
 	}
+	s.Publish.Reconnect = !s.NoReconnectRequest
 	if s.Pauses == nil {
 		s.Pauses = pause.Default
 	}
@@ -178,7 +190,7 @@ func (p *Path) Run(ctx context.Context, base time.Duration, sig *health.Signals)
 		}
 		return p.classify(err)
 	}
-	s.pub = pub
+	s.pub, s.url = pub, target
 	return s.run(ctx, snap)
 }
 

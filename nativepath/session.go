@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fmspush/fmspush/delivery"
@@ -33,6 +34,7 @@ type session struct {
 	hub  *hub
 	sub  *subscription
 	base time.Duration
+	url  string // the URL pub was dialed with (a move's, after one)
 
 	rebase *media.Rebaser
 	// sentVideo and sentAudio are the parameters of the last sequence
@@ -40,7 +42,8 @@ type session struct {
 	// brings a new header first.
 	sentVideo *media.VideoParams
 	sentAudio *media.AudioParams
-	audio     bool // the source's audio units are passed on
+	audioOut  *media.AudioParams // the audio track's parameters last announced (silence's or the source's)
+	audio     bool               // the source's audio units are passed on
 	silence   *media.SilenceGenerator
 	lastUnit  time.Time
 
@@ -57,17 +60,28 @@ type session struct {
 	// to continue a new subscription right after it (skipBacklog).
 	lastIn [2]time.Duration
 	taken  [2]bool
+
+	// move is a server-directed move under way (move.go); moves counts
+	// those done. closers are the old sessions still being ended.
+	move    *move
+	moves   int
+	closers sync.WaitGroup
+	// bytesAckedCarry and acksCarry are the signals' BytesAcked and
+	// AcksReceived at the last move: the new connection counts on from them.
+	bytesAckedCarry, acksCarry int64
 }
 
 // run publishes until ctx ends or the push fails, and closes the session
 // on every exit: a reset after a stall, a clean unpublish otherwise.
 func (s *session) run(ctx context.Context, snap media.GOPSnapshot) error {
 	err := s.publish(ctx, snap)
+	s.endMove()
 	if v, ok := err.(*health.Verdict); ok && v.Cause == health.CauseStalled {
 		s.pub.Reset()
 	} else {
 		s.pub.Close()
 	}
+	s.closers.Wait()
 	return err
 }
 
@@ -96,6 +110,7 @@ func (s *session) loop(ctx context.Context) error {
 	defer tick.Stop()
 	flush := time.NewTimer(time.Hour)
 	defer flush.Stop()
+	s.checkReconnect(ctx) // a request during setup: Dial took its Wake
 	for {
 		s.armFlush(flush)
 		select {
@@ -107,6 +122,15 @@ func (s *session) loop(ctx context.Context) error {
 			if err := s.pub.Service(); err != nil {
 				return s.p.classify(err)
 			}
+			s.checkReconnect(ctx)
+		case res := <-s.dialing():
+			s.dialed(res)
+		case <-s.nextWake():
+			if err := s.move.next.Service(); err != nil {
+				s.nextLost()
+			}
+		case <-s.nextDone():
+			s.nextLost()
 		case <-flush.C:
 			s.flushAt = time.Time{}
 			if err := s.pub.Service(); err != nil {
@@ -123,6 +147,9 @@ func (s *session) loop(ctx context.Context) error {
 				return s.subscriptionEnded()
 			}
 			if err := s.write(u); err != nil {
+				if errors.Is(err, errStopped) {
+					return nil
+				}
 				return s.p.classify(err)
 			}
 		case <-tick.C:
@@ -168,7 +195,7 @@ func (s *session) start(snap media.GOPSnapshot) error {
 		}
 	}
 	if audio != nil {
-		s.sentAudio = snap.Audio
+		s.sentAudio, s.audioOut = snap.Audio, audio
 		return s.pub.WriteAudioConfig(*audio, s.base)
 	}
 	return nil
@@ -203,6 +230,12 @@ func (s *session) write(u media.Unit) error {
 		return nil
 	}
 	u = s.rebase.Rebase(u)
+	// A move switches at a video keyframe; a stream with no video, at any unit.
+	if s.move != nil && u.Key && (u.Codec.IsVideo() || s.sentVideo == nil) {
+		if err := s.keyframeMove(u); err != nil {
+			return err
+		}
+	}
 	s.rate.add(s.lastUnit, u.Size())
 	if err := s.paramsChanged(u); err != nil {
 		return err
@@ -237,7 +270,7 @@ func (s *session) paramsChanged(u media.Unit) error {
 		return s.pub.WriteVideoConfig(*v, u.DTS)
 	}
 	if a := u.Params.Audio; !u.Codec.IsVideo() && s.audio && a != nil && a != s.sentAudio {
-		s.sentAudio = a
+		s.sentAudio, s.audioOut = a, a
 		return s.pub.WriteAudioConfig(*a, u.DTS)
 	}
 	return nil
@@ -256,7 +289,7 @@ func (s *session) account(u media.Unit) {
 	s.meter.Mark(s.pub.Sent()+uint64(s.pub.Conn().Buffered()), u.DTS)
 	s.lastMark = max(s.lastMark, u.DTS)
 	s.sig.LastTimestamp.Store(u.DTS.Milliseconds())
-	s.sig.AcksReceived.Store(s.pub.Conn().AcksReceived())
+	s.sig.AcksReceived.Store(s.acksCarry + s.pub.Conn().AcksReceived())
 	s.sig.Progress()
 	s.sig.MarkLive()
 }
@@ -296,7 +329,7 @@ func (s *session) observe(now time.Time) error {
 // report publishes the delivery view in the signals.
 func (s *session) report(r delivery.Reading, now time.Time) {
 	if r.Taken > s.ackedBase {
-		s.sig.BytesAcked.Store(int64(r.Taken - s.ackedBase))
+		s.sig.BytesAcked.Store(s.bytesAckedCarry + int64(r.Taken-s.ackedBase))
 	}
 	s.sig.LagMillis.Store(r.Lag.Milliseconds())
 	s.sig.UnackedFor.Store(r.StalledFor.Milliseconds())

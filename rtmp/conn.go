@@ -318,3 +318,12 @@ func (c *Conn) PingsAnswered() int64 { return c.pingsAnswered.Load() }
 
 // PeerWindow is the window the peer announced with WindowAckSize (0 if none).
 func (c *Conn) PeerWindow() uint32 { return c.peerWindow.Load() }
+
+// wakeWriter signals Replies without queueing anything: the reader found
+// something the writer must look at (a ReconnectRequest).
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}

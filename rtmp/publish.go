@@ -87,6 +87,12 @@ type PublishOptions struct {
 	// OnStatus, if set, is called from the reader goroutine with every
 	// onStatus the server sends after NetStream.Publish.Start.
 	OnStatus func(StatusInfo)
+	// Reconnect advertises Enhanced RTMP v2's reconnect capability in
+	// connect (capsEx with CapsExReconnect): the server may then send
+	// NetConnection.Connect.ReconnectRequest, which the session keeps for
+	// its owner (TakeReconnectRequest, signalled by Wake). Off, nothing is
+	// advertised (as ffmpeg 5.1) and a request is ignored.
+	Reconnect bool
 }
 
 func (o *PublishOptions) defaults() {
@@ -132,7 +138,8 @@ type Stats struct {
 // Publisher is a client publish session: Dial walks L0-L3 (network,
 // handshake, connect, publish), then the Write methods send media on the
 // stream id the server returned. One reader goroutine reads acks, pings,
-// SetChunkSize and watches for the server closing; its failure is kept as
+// SetChunkSize and a ReconnectRequest (TakeReconnectRequest) and watches
+// for the server closing; its failure is kept as
 // an *Error (Err, Done) and returned by the next write. The reader never
 // writes: the socket's write side has one owner, the goroutine that calls
 // the Write methods, Service and Close. It must call Service when Wake
@@ -162,11 +169,12 @@ type Publisher struct {
 	nextTID      atomic.Int64
 	closeOnce    sync.Once
 	steps        [health.LayerPublish + 1]time.Duration
-	connected    StatusInfo // connect's _result info
-	fmsVer       string     // connect's _result fmsVer, if any
-	published    StatusInfo // the Publish.Start info
-	authQuery    string     // publish authentication after the app and tcUrl in connect ("" without)
-	rejected     *string    // the description of connect's rejection, raw, if it was rejected
+	connected    StatusInfo                       // connect's _result info
+	fmsVer       string                           // connect's _result fmsVer, if any
+	published    StatusInfo                       // the Publish.Start info
+	authQuery    string                           // publish authentication after the app and tcUrl in connect ("" without)
+	rejected     *string                          // the description of connect's rejection, raw, if it was rejected
+	reconnect    atomic.Pointer[ReconnectRequest] // the server's last ReconnectRequest, until taken
 
 	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
 	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger

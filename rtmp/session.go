@@ -11,7 +11,8 @@ import (
 )
 
 // readLoop is the session's one reader: Conn acks and answers pings; commands
-// go to Dial while it sets up and to OnStatus afterwards.
+// go to Dial while it sets up and to OnStatus afterwards; a ReconnectRequest
+// is kept for the owner whenever it comes.
 func (p *Publisher) readLoop() {
 	defer close(p.done)
 	for {
@@ -59,6 +60,10 @@ func (p *Publisher) handleCommand(c *Command) {
 	ignored := c.TransactionID == tidReleaseStream || c.TransactionID == tidFCPublish
 	if (c.Name == "_error" && !ignored) || (c.Name == "onStatus" && st.Level != "status") {
 		p.setWords(st)
+	}
+	if c.Name == "onStatus" && st.Code == CodeReconnectRequest && st.Level == "status" {
+		tcURL, _ := c.ObjectArg(0).Get("tcUrl")
+		p.noteReconnect(st, tcURL)
 	}
 	published := p.publishAt.Load() != 0
 	if c.Name == "onStatus" && st.Code == "NetStream.Publish.Start" && !published {
@@ -155,6 +160,10 @@ func (p *Publisher) connectObject() AMFObject {
 	o = append(o, AMFObjectEntry{Key: "tcUrl", Value: p.target.TCURL + p.authQuery})
 	if p.opts.PageURL != "" {
 		o = append(o, AMFObjectEntry{Key: "pageUrl", Value: p.opts.PageURL})
+	}
+	if p.opts.Reconnect {
+		// Enhanced RTMP v2: after the legacy properties.
+		o = append(o, AMFObjectEntry{Key: "capsEx", Value: float64(CapsExReconnect)})
 	}
 	return o
 }
