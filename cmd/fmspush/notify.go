@@ -83,5 +83,5 @@ func (n *notifier) ticker() (<-chan time.Time, func()) {
 
 // statusLine is the STATUS= text of a READY notification.
 func statusLine(streams int, httpAddr string) string {
-	return fmt.Sprintf("%d streams; status at http://%s/v1/streams", streams, httpAddr)
+	return fmt.Sprintf("streams: %d; status at http://%s/v1/streams", streams, httpAddr)
 }
