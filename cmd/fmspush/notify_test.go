@@ -105,7 +105,7 @@ func nonPings(msgs []string) []string {
 // TestSystemdNotifyProtocol runs the built binary as systemd would for a
 // Type=notify unit with WatchdogSec: READY=1 only once /healthz answers,
 // WATCHDOG=1 at half the watchdog period, RELOADING=1 then READY=1 around
-// a SIGHUP reload, STOPPING=1 on SIGTERM.
+// a SIGHUP reload and a change of the file, STOPPING=1 on SIGTERM.
 func TestSystemdNotifyProtocol(t *testing.T) {
 	sock := listenNotify(t)
 	dir := t.TempDir()
@@ -154,6 +154,15 @@ func TestSystemdNotifyProtocol(t *testing.T) {
 	// The log comes through a pipe, behind the datagrams.
 	testpeer.Eventually(t, 5*time.Second, "the reload in the log", func() bool {
 		return strings.Contains(logs.String(), `added=["b"]`)
+	})
+
+	// A change of the file, with no signal, is a reload too.
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	sock.await(t, 10*time.Second, "RELOADING=1")
+	between = sock.await(t, 10*time.Second, "READY=1")
+	require.Empty(t, nonPings(between), "between RELOADING=1 and READY=1")
+	testpeer.Eventually(t, 5*time.Second, "the file's reload in the log", func() bool {
+		return strings.Contains(logs.String(), `removed=["b"]`)
 	})
 
 	// SIGTERM: STOPPING=1, and a clean exit.
