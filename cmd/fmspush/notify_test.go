@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
@@ -207,4 +210,81 @@ func TestSystemdWatchdogOtherPID(t *testing.T) {
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, "STOPPING=1\nSTATUS=stopping", sock.next(t, 10*time.Second, "STOPPING=1"))
+}
+
+// recorder is a notifier's send that keeps what was sent.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recorder) send(state string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, state)
+	return true, nil
+}
+
+func (r *recorder) count(state string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if hasLine(m, state) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWatchdogStopsWhileTheMainLoopIsWedged: the pings come from the
+// service's main loop, so a loop stuck in applying an update sends none
+// (systemd then kills and restarts the service), and they resume after.
+func TestWatchdogStopsWhileTheMainLoopIsWedged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.hcl")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	rec := &recorder{}
+	const interval = 20 * time.Millisecond
+	wedged, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hup := make(chan os.Signal, 1)
+	svc := &service{ConfigPath: path, Stderr: &testpeer.LogBuffer{}, Reload: hup,
+		notify: &notifier{log: hclog.NewNullLogger(), send: rec.send, interval: interval}}
+	svc.beforeUpdate = func() {
+		if rec.count("RELOADING=1") > 0 { // the SIGHUP's update, not the first
+			once.Do(func() { close(wedged); <-release })
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	unwedge := sync.OnceFunc(func() { close(release) })
+	defer func() {
+		unwedge() // also when the test fails while the loop is wedged
+		cancel()
+		require.NoError(t, <-done)
+	}()
+
+	testpeer.Eventually(t, 10*time.Second, "READY=1 and pings", func() bool {
+		return rec.count("READY=1") == 1 && rec.count("WATCHDOG=1") >= 3
+	})
+	hup <- syscall.SIGHUP
+	select {
+	case <-wedged:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the reload never reached the main loop")
+	}
+	// Wedged for 25 intervals: at most the one ping already on its way.
+	n := rec.count("WATCHDOG=1")
+	deadline := time.Now().Add(25 * interval)
+	for time.Now().Before(deadline) {
+		require.LessOrEqual(t, rec.count("WATCHDOG=1"), n+1, "a ping while the main loop was wedged")
+		time.Sleep(interval)
+	}
+	unwedge()
+	testpeer.Eventually(t, 10*time.Second, "READY=1 after the reload and pings again", func() bool {
+		return rec.count("READY=1") == 2 && rec.count("WATCHDOG=1") >= n+3
+	})
 }

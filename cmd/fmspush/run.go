@@ -60,6 +60,9 @@ type service struct {
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
+	// beforeUpdate, when set, runs in the main loop before a config update
+	// is applied (tests: a wedged loop).
+	beforeUpdate func()
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -74,7 +77,9 @@ func (s *service) Run(ctx context.Context) error {
 	}
 	s.started = time.Now()
 	s.log = newLogger(cfg.Service, s.Stderr)
-	s.notify = newNotifier(s.log)
+	if s.notify == nil { // a test may bring its own
+		s.notify = newNotifier(s.log)
+	}
 	if s.limiter == nil { // a test may bring its own (a shorter window)
 		s.limiter = &supervisor.HostLimiter{}
 	}
@@ -238,6 +243,9 @@ func (s *service) watch(ctx context.Context, serveErr <-chan error) error {
 					hupPending = false
 				}
 				continue
+			}
+			if s.beforeUpdate != nil {
+				s.beforeUpdate()
 			}
 			reload := !first || hupPending
 			if reload && !hupPending {
