@@ -113,4 +113,16 @@ func TestInstalledUnitVerifies(t *testing.T) {
 	out, err := exec.Command("systemd-analyze", "verify", "--man=no", path).CombinedOutput()
 	require.NoError(t, err, "systemd-analyze verify:\n%s", out)
 	require.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify warns")
+
+	// The sysusers.d entry makes the unit's User= and Group=: a dry run
+	// against an empty root (nothing is written).
+	if _, err := exec.LookPath("systemd-sysusers"); err == nil {
+		empty := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(empty, "etc"), 0o755))
+		out, err := exec.Command("systemd-sysusers", "--root="+empty, "--dry-run",
+			filepath.Join(root, "usr/local/lib/sysusers.d/fmspush.conf")).CombinedOutput()
+		require.NoError(t, err, "systemd-sysusers:\n%s", out)
+		require.Contains(t, string(out), "Creating user 'fmspush'")
+		require.Contains(t, string(out), "Creating group 'fmspush'")
+	}
 }
