@@ -4,7 +4,7 @@ BIN      := bin/fmspush
 PKGS     := ./...
 export FMSPUSH_REQUIRE_PEERS := 1
 
-.PHONY: demo test build deps deps-demo vet fuzz bench soak clean
+.PHONY: demo test build deps deps-demo vet fuzz bench soak clean install uninstall
 
 demo: deps-demo build
 	@echo "fmspush: status at http://127.0.0.1:8765/v1/streams  health at /healthz  metrics at /metrics"
@@ -12,6 +12,21 @@ demo: deps-demo build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fmspush
+
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the binary, the systemd unit
+# (Type=notify, hardened), the fmspush system user and /etc/fmspush/config.hcl
+# (written only when absent). docs/deploy.md.
+PREFIX      ?= /usr/local
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= /etc/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL_ENV  = BIN="$(BIN)" DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)"
+
+install: build
+	@$(INSTALL_ENV) scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) scripts/install.sh uninstall
 
 deps:
 	@GO=$(GO) scripts/deps.sh test

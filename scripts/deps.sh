@@ -5,6 +5,8 @@ set -euo pipefail
 want=(ffmpeg)
 if [ "${1:-test}" = test ]; then
   want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+  # systemd-analyze verifies the unit of make install (its ExecReload is procps' /bin/kill)
+  want+=(systemd procps)
 fi
 missing=()
 for p in "${want[@]}"; do

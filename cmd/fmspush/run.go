@@ -56,9 +56,14 @@ type service struct {
 	emulator *emulator
 	ingests  ingests                 // the native paths' camera sessions, one per stream
 	reloads  chan chan reloadOutcome // POST /v1/reload's requests to the watch loop
+	notify   *notifier
+	httpAddr string
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
+	// beforeUpdate, when set, runs in the main loop before a config update
+	// is applied (tests: a wedged loop).
+	beforeUpdate func()
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -74,6 +79,9 @@ func (s *service) Run(ctx context.Context) error {
 	s.started = time.Now()
 	s.reloads = make(chan chan reloadOutcome)
 	s.log = newLogger(cfg.Service, s.Stderr)
+	if s.notify == nil { // a test may bring its own
+		s.notify = newNotifier(s.log)
+	}
 	if s.limiter == nil { // a test may bring its own (a shorter window)
 		s.limiter = &supervisor.HostLimiter{}
 	}
@@ -97,7 +105,9 @@ func (s *service) Run(ctx context.Context) error {
 	if s.httpIdleTimeout > 0 {
 		srv.IdleTimeout = s.httpIdleTimeout
 	}
-	go func() { _ = srv.Serve(ln) }()
+	serveErr := make(chan error, 1) // buffered: Serve's return after Shutdown is not waited for
+	go func() { serveErr <- srv.Serve(ln) }()
+	s.httpAddr = ln.Addr().String()
 	s.log.Info("fmspush started", "version", version, "http", "http://"+ln.Addr().String(), "config", s.configName())
 	if !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn(fmt.Sprintf("status API listening beyond loopback on %s: anyone who can reach it reads stream status", cfg.Service.HTTPListen))
@@ -106,14 +116,16 @@ func (s *service) Run(ctx context.Context) error {
 	if cfg.Service.APIToken == "" && !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn("no service.api_token_file: the control API is read-only")
 	}
-	s.watch(ctx)
+	s.notify.ready(statusLine(len(cfg.Streams), s.httpAddr))
+	err = s.watch(ctx, serveErr)
+	s.notify.stopping()
 	s.log.Info("shutting down")
 	s.manager.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	s.log.Info("stopped")
-	return nil
+	return err
 }
 
 func (s *service) configName() string {
@@ -177,31 +189,53 @@ func (s *service) Snapshot() health.ServiceStatus {
 	return health.ServiceStatus{Version: version, Started: s.started, Config: stat, Streams: s.manager.Streams()}
 }
 
-// watch applies config updates until ctx ends.
-func (s *service) watch(ctx context.Context) {
-	if s.ConfigPath == "" {
-		<-ctx.Done()
-		return
+// watch is the service's main loop: it applies config updates until ctx
+// ends, and pings the systemd watchdog from here, so that a loop wedged in
+// an update stops the pings. It returns an error when the HTTP server
+// stops serving on its own (the unit's Restart=on-failure restarts us).
+func (s *service) watch(ctx context.Context, serveErr <-chan error) error {
+	var (
+		w       *config.Watcher
+		updates <-chan config.Update
+		done    = make(chan error, 1)
+	)
+	if s.ConfigPath != "" {
+		w = &config.Watcher{Path: s.ConfigPath, Logger: s.log.Named("config")}
+		wctx, cancel := context.WithCancel(ctx)
+		go func() { done <- w.Run(wctx) }()
+		defer func() { cancel(); <-done }()
+		updates = w.Updates()
 	}
-	w := &config.Watcher{Path: s.ConfigPath, Logger: s.log.Named("config")}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
-	defer func() { cancel(); <-done }()
-	updates := w.Updates()
+	tick, stopTick := s.notify.ticker()
+	defer stopTick()
+	// The watcher's first update is the file as it is at start, applied
+	// already: it is no reload. hupPending is a SIGHUP whose update has
+	// not come yet (RELOADING=1 was sent; READY=1 follows the update).
+	first, hupPending := true, false
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case req := <-s.reloads:
+			s.notify.reloading()
 			req <- s.reloadNow(ctx)
+			s.notify.ready(s.readyStatus())
+		case err := <-serveErr:
+			s.log.Error("status API stopped serving; exiting", "error", err)
+			return fmt.Errorf("http server: %w", err)
+		case <-tick:
+			s.notify.watchdog()
 		case <-s.Reload:
 			s.log.Info("SIGHUP: reloading config")
+			s.notify.reloading()
 			if updates == nil {
-				// No watcher: read the file here.
-				s.onUpdate(ctx, loadUpdate(s.ConfigPath))
+				// No watcher (the embedded default, or the watcher
+				// stopped): read the file here.
+				s.onUpdate(ctx, s.loadUpdate())
+				s.notify.ready(s.readyStatus())
 				continue
 			}
+			hupPending = true
 			w.Reload()
 		case u, ok := <-updates:
 			if !ok {
@@ -213,16 +247,41 @@ func (s *service) watch(ctx context.Context) {
 				done <- werr // for the deferred wait
 				s.reloadFailed(fmt.Errorf("config watcher stopped (reload with SIGHUP): %v", werr))
 				updates = nil
+				if hupPending {
+					s.onUpdate(ctx, s.loadUpdate())
+					s.notify.ready(s.readyStatus())
+					hupPending = false
+				}
 				continue
 			}
+			if s.beforeUpdate != nil {
+				s.beforeUpdate()
+			}
+			reload := !first || hupPending
+			if reload && !hupPending {
+				s.notify.reloading() // a change of the file
+			}
 			s.onUpdate(ctx, u)
+			if reload {
+				s.notify.ready(s.readyStatus())
+			}
+			first, hupPending = false, false
 		}
 	}
 }
 
-// loadUpdate reads path as the Watcher would.
-func loadUpdate(path string) config.Update {
-	cfg, err := config.Load(path)
+// readyStatus is the STATUS= line of a READY=1 after a reload.
+func (s *service) readyStatus() string {
+	n := 0
+	if cfg := s.currentConfig(); cfg != nil {
+		n = len(cfg.Streams)
+	}
+	return statusLine(n, s.httpAddr)
+}
+
+// loadUpdate reads the config again: the file, or the embedded default.
+func (s *service) loadUpdate() config.Update {
+	cfg, err := s.load()
 	return config.Update{Config: cfg, Err: err, At: time.Now()}
 }
 
