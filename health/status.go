@@ -24,6 +24,13 @@ const (
 	StateNameLocked State = "name_locked"
 )
 
+// States lists every state, in the order above: the values a state-set
+// metric has a series for.
+func States() []State {
+	return []State{StateStarting, StateLive, StateFailingOver, StateDegraded, StateWaitingForSource,
+		StateStopped, StateIdle, StateCongested, StateNameLocked}
+}
+
 // Healthy reports whether the state counts as healthy for /healthz: live
 // (congested included: it delivers with a bounded delay), or deliberately idle.
 func (s State) Healthy() bool { return s == StateLive || s == StateCongested || s == StateIdle }
