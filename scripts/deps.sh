@@ -5,6 +5,9 @@ set -euo pipefail
 want=(ffmpeg)
 if [ "${1:-test}" = test ]; then
   want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+  # prometheus provides promtool, which checks deploy/prometheus/alerts.yml
+  # (19 MB download); policy-rc.d below keeps its server from starting.
+  want+=(prometheus)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -23,7 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # policy-rc.d keeps the packages from starting a system nginx on port 80
-  # (or a system stunnel: the tests start their own, testpeer.StartStunnel).
+  # (or a system stunnel: the tests start their own, testpeer.StartStunnel;
+  # or a Prometheus server on port 9090: the tests need only promtool).
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
