@@ -45,10 +45,10 @@ var (
 	descActive = prometheus.NewDesc("fmspush_active_path",
 		"1 for the path currently publishing the stream.", pathLabels, nil)
 	descFailovers = prometheus.NewDesc("fmspush_failovers_total",
-		"Switches from one path to the other (or to a backup ingest, to=\"<path>@backup\"), by the layer that caused them.",
+		"Switches from one path to the other (or between a primary and a backup ingest, to=\"<path>@backup\" or \"<path>@primary\"), by the layer that caused them.",
 		[]string{"stream", "target", "from", "to", "layer"}, nil)
 	descStreamFailovers = prometheus.NewDesc("fmspush_stream_failovers_total",
-		"Switches from one path to the other, every layer together; present from the start (0).", streamLabels, nil)
+		"Switches from one path to the other (and moves between a primary and a backup ingest), every layer together; present from the start (0).", streamLabels, nil)
 	descFailbacks = prometheus.NewDesc("fmspush_failbacks_total",
 		"Returns to the preferred path (or the primary ingest) after its probes passed.", streamLabels, nil)
 	descAttempts = prometheus.NewDesc("fmspush_publish_attempts_total",
