@@ -188,7 +188,7 @@ type loop struct {
 	counters health.Counters
 	fails    map[[3]string]int64
 	verdicts []health.Verdict
-	// kinds counts the verdicts by path, layer and cause (verdictKinds).
+	// kinds counts the verdicts by path, layer and cause (verdictKind, maxVerdictKinds).
 	kinds    map[verdictKind]int64
 	liveFrom time.Time // when the running session went live
 	lastTS   time.Duration
