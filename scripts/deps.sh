@@ -32,6 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   $SUDO rm -f /usr/sbin/policy-rc.d
+  # Nor at boot: the tests need promtool only, not a server on port 9090.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 # The independent RTMP servers of the interop tests (lal and go2rtc built with
 # Go, node-media-server from npm), only when missing.
