@@ -25,6 +25,13 @@ const (
 	StateNameLocked State = "name_locked"
 )
 
+// States lists every state, in the order above: the values a state-set
+// metric has a series for.
+func States() []State {
+	return []State{StateStarting, StateLive, StateFailingOver, StateDegraded, StateWaitingForSource,
+		StateStopped, StateIdle, StateCongested, StateNameLocked}
+}
+
 // Healthy reports whether the state counts as healthy for /healthz: live
 // (congested included: it delivers with a bounded delay), or deliberately idle.
 func (s State) Healthy() bool {
@@ -48,6 +55,16 @@ type ConfigStatus struct {
 	LoadedAt  time.Time `json:"loaded_at"`
 	LastError string    `json:"last_error,omitempty"` // file:line:column and field of the last failed reload
 	ErrorAt   time.Time `json:"last_error_at,omitzero"`
+	// Reloads counts the configs applied after the first one; ReloadFailures
+	// the reloads refused (the running config kept).
+	Reloads        int64 `json:"reloads"`
+	ReloadFailures int64 `json:"reload_failures"`
+}
+
+// LastReloadOK reports whether the last reload (or the first load) was
+// applied: no error since the config running now was loaded.
+func (c ConfigStatus) LastReloadOK() bool {
+	return c.LastError == "" || c.ErrorAt.Before(c.LoadedAt)
 }
 
 // StreamStatus is one stream's status; every URL in it is redacted.
@@ -68,6 +85,9 @@ type StreamStatus struct {
 	Ingest      string    `json:"ingest,omitempty"`
 	ActivePath  string    `json:"active_path,omitempty"`
 	ActiveSince time.Time `json:"active_since,omitzero"`
+	// LiveSince is when the active path's session went live (zero while
+	// no session is live).
+	LiveSince time.Time `json:"live_since,omitzero"`
 	// StartedAt is when this stream's run loop started: unchanged across
 	// reloads that do not touch the stream.
 	StartedAt    time.Time    `json:"started_at"`
@@ -75,11 +95,14 @@ type StreamStatus struct {
 	Paths        []PathStatus `json:"paths"`
 	// Delivery is what the server takes of the active session (nil when no
 	// session is running): live values at the time of the snapshot.
-	Delivery     *Delivery  `json:"delivery,omitempty"`
-	Counters     Counters   `json:"counters"`
-	Failovers    []Failover `json:"failovers,omitempty"`
-	LastVerdicts []Verdict  `json:"last_verdicts,omitempty"`
-	LastError    string     `json:"last_error,omitempty"`
+	Delivery  *Delivery  `json:"delivery,omitempty"`
+	Counters  Counters   `json:"counters"`
+	Failovers []Failover `json:"failovers,omitempty"`
+	// VerdictCounts counts the verdicts of the paths' sessions by path,
+	// layer and cause, since the stream's run loop started.
+	VerdictCounts []VerdictCount `json:"verdict_counts,omitempty"`
+	LastVerdicts  []Verdict      `json:"last_verdicts,omitempty"`
+	LastError     string         `json:"last_error,omitempty"`
 }
 
 // ID names the stream's push: Name, or "Name/TargetName" for a target
@@ -137,6 +160,20 @@ type Failover struct {
 	Layer Layer  `json:"layer"`
 	Count int64  `json:"count"`
 }
+
+// VerdictCount counts a stream's verdicts of one path, layer and cause.
+// Cause is one of a fixed vocabulary of snake_case words; a cause outside it
+// (or past the cap on distinct kinds) is counted as CauseOther.
+type VerdictCount struct {
+	Path  string `json:"path"`
+	Layer Layer  `json:"layer"`
+	Cause string `json:"cause"`
+	Count int64  `json:"count"`
+}
+
+// CauseOther is the cause a VerdictCount gives a verdict whose own cause
+// cannot be a label value: not a short snake_case word, or one kind too many.
+const CauseOther = "other"
 
 // PathStatus is one path's readiness and history within a stream.
 type PathStatus struct {

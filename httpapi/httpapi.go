@@ -6,7 +6,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/fmspush/fmspush/health"
@@ -34,7 +33,7 @@ type API struct {
 // Handler returns the HTTP handler with every route.
 func (a *API) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{source: a.Source})
+	reg.MustRegister(&collector{source: a.Source, now: time.Now})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/streams", a.streams)
@@ -163,92 +162,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-var (
-	descUp = prometheus.NewDesc("fmspush_stream_up",
-		"1 when the stream is live (or deliberately idle), 0 otherwise.", []string{"stream", "target"}, nil)
-	descActive = prometheus.NewDesc("fmspush_active_path",
-		"1 for the path currently publishing the stream.", []string{"stream", "target", "path"}, nil)
-	descFailovers = prometheus.NewDesc("fmspush_failovers_total",
-		"Switches from one path to the other, by the layer that caused them.", []string{"stream", "target", "from", "to", "layer"}, nil)
-	descReconnects = prometheus.NewDesc("fmspush_reconnects_total",
-		"Publish sessions started again after a failure.", []string{"stream", "target"}, nil)
-	descBytes = prometheus.NewDesc("fmspush_bytes_sent_total",
-		"Media bytes written to the target.", []string{"stream", "target"}, nil)
-	descFrames = prometheus.NewDesc("fmspush_frames_sent_total",
-		"Media frames written to the target.", []string{"stream", "target"}, nil)
-	descProbe = prometheus.NewDesc("fmspush_probe_duration_seconds",
-		"Duration of the last layered probe of the target for a path.", []string{"stream", "target", "path"}, nil)
-	descVerdict = prometheus.NewDesc("fmspush_last_verdict_layer",
-		"Layer of the path's last failure: 0 none/unknown, 1-6 for L0-L5, 7 source, 8 process.", []string{"stream", "target", "path"}, nil)
-	descLag = prometheus.NewDesc("fmspush_delivery_lag_seconds",
-		"Media written by the active path but not yet taken by the server, in seconds of media.", []string{"stream", "target", "path"}, nil)
-	descThroughput = prometheus.NewDesc("fmspush_throughput_bits_per_second",
-		"Rate at which the server takes the active path's bytes.", []string{"stream", "target", "path"}, nil)
-	descNeeded = prometheus.NewDesc("fmspush_needed_bits_per_second",
-		"The media's own rate on the active path (what real time needs).", []string{"stream", "target", "path"}, nil)
-	descAcked = prometheus.NewDesc("fmspush_bytes_acked_total",
-		"Bytes the server has taken, over every session.", []string{"stream", "target"}, nil)
-	descDropped = prometheus.NewDesc("fmspush_dropped_frames_total",
-		"Video frames dropped to keep the delivery delay bounded.", []string{"stream", "target"}, nil)
-	descNameLock = prometheus.NewDesc("fmspush_name_lock_retries_total",
-		"Publish attempts made again because the server still held the name for a previous session.", []string{"stream", "target"}, nil)
-)
-
-// collector exports snapshots as Prometheus metrics. Labels carry stream and
-// path names only, never a URL.
-type collector struct{ source StatusSource }
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descActive, descFailovers, descReconnects, descBytes, descFrames, descProbe, descVerdict,
-		descLag, descThroughput, descNeeded, descAcked, descDropped, descNameLock} {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.source.Snapshot().Streams {
-		collectStream(ch, s)
-	}
-}
-
-func collectStream(ch chan<- prometheus.Metric, s health.StreamStatus) {
-	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(s.State.Healthy()), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(s.Counters.Reconnects), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(s.Counters.BytesSent), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descFrames, prometheus.CounterValue, float64(s.Counters.FramesSent), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(s.Counters.BytesAcked), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Counters.DroppedFrames), s.Name, s.TargetName)
-	ch <- prometheus.MustNewConstMetric(descNameLock, prometheus.CounterValue, float64(s.Counters.NameLockRetries), s.Name, s.TargetName)
-	if d := s.Delivery; d != nil && s.ActivePath != "" {
-		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(d.LagMillis)/1000, s.Name, s.TargetName, s.ActivePath)
-		ch <- prometheus.MustNewConstMetric(descThroughput, prometheus.GaugeValue, float64(d.ThroughputBps), s.Name, s.TargetName, s.ActivePath)
-		ch <- prometheus.MustNewConstMetric(descNeeded, prometheus.GaugeValue, float64(d.NeededBps), s.Name, s.TargetName, s.ActivePath)
-	}
-	failovers := append([]health.Failover(nil), s.Failovers...)
-	sort.Slice(failovers, func(i, j int) bool {
-		return failovers[i].From+failovers[i].Layer.String() < failovers[j].From+failovers[j].Layer.String()
-	})
-	for _, f := range failovers {
-		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(f.Count), s.Name, s.TargetName, f.From, f.To, f.Layer.String())
-	}
-	for _, p := range s.Paths {
-		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolFloat(p.Active), s.Name, s.TargetName, p.Kind)
-		layer := 0.0
-		if p.LastVerdict != nil {
-			layer = float64(p.LastVerdict.Layer)
-		}
-		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, layer, s.Name, s.TargetName, p.Kind)
-		if p.LastProbe != nil {
-			ch <- prometheus.MustNewConstMetric(descProbe, prometheus.GaugeValue, p.LastProbe.Duration.Seconds(), s.Name, s.TargetName, p.Kind)
-		}
-	}
-}
-
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -63,7 +63,7 @@ func TestStreamJSONHasDelivery(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &m))
 	require.Equal(t, map[string]any{"lag_ms": 1800.0, "bytes_acked": 5000.0, "dropped_frames": 9.0, "throughput_bps": 2.4e6,
-		"needed_bps": 4e6, "unacked_for_ms": 0.0, "congested": true}, m.Delivery)
+		"needed_bps": 4e6, "unacked_for_ms": 0.0, "congested": true, "lag": "1.8s", "unacked_for": "0s"}, m.Delivery)
 	require.Equal(t, 3.0, m.Counters["name_lock_retries"])
 	require.Equal(t, 9.0, m.Paths[0]["dropped_frames"])
 }

@@ -7,6 +7,9 @@ if [ "${1:-test}" = test ]; then
   want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
   # systemd-analyze verifies the unit of make install (its ExecReload is procps' /bin/kill)
   want+=(systemd procps)
+  # prometheus provides promtool, which checks deploy/prometheus/alerts.yml
+  # (19 MB download); policy-rc.d below keeps its server from starting.
+  want+=(prometheus)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -25,11 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # policy-rc.d keeps the packages from starting a system nginx on port 80
-  # (or a system stunnel: the tests start their own, testpeer.StartStunnel).
+  # (or a system stunnel: the tests start their own, testpeer.StartStunnel;
+  # or a Prometheus server on port 9090: the tests need only promtool).
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   $SUDO rm -f /usr/sbin/policy-rc.d
+  # Nor at boot: the tests need promtool only, not a server on port 9090.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 # The independent RTMP servers of the interop tests (lal and go2rtc built with
 # Go, node-media-server from npm), only when missing.

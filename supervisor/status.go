@@ -60,6 +60,9 @@ func (l *loop) publish() {
 	}
 	if l.active != nil {
 		st.ActivePath, st.ActiveSince = l.active.kind(), l.since
+		if l.live {
+			st.LiveSince = l.liveFrom
+		}
 	}
 	if n := len(l.verdicts); n > 0 {
 		st.LastError = l.verdicts[n-1].Error()
@@ -73,6 +76,7 @@ func (l *loop) publish() {
 		st.Paths = append(st.Paths, l.pathStatus(sl, now))
 	}
 	st.Failovers = l.failoverList()
+	st.VerdictCounts = l.verdictCounts()
 	s.status.Store(&snapshot{st: *st, sig: l.sig})
 }
 

@@ -190,6 +190,9 @@ type loop struct {
 	counters health.Counters
 	fails    map[[3]string]int64
 	verdicts []health.Verdict
+	// kinds counts the verdicts by path, layer and cause (verdictKind, maxVerdictKinds).
+	kinds    map[verdictKind]int64
+	liveFrom time.Time // when the running session went live
 	lastTS   time.Duration
 	lastEnd  time.Time
 	// liveEnd is when the last session that had been live ended.
@@ -244,6 +247,7 @@ func (s *Stream) newLoop() *loop {
 		clk = SystemClock
 	}
 	l := &loop{s: s, pol: pol, log: log, clk: clk, started: clk.Now(), fails: map[[3]string]int64{},
+		kinds:   map[verdictKind]int64{},
 		runDone: make(chan runResult, 1), probes: make(chan probeResult, 4),
 		srcWait:  Backoff{Initial: pol.BackoffInitial, Max: pol.SourceRetry, Jitter: 0.1, Rand: s.jitter},
 		lockWait: Backoff{Initial: pol.NameLockRetry / 5, Max: pol.NameLockRetry, Jitter: 0.1, Rand: s.jitter}}
@@ -386,7 +390,7 @@ func (l *loop) nextBase() time.Duration {
 }
 
 func (l *loop) onLive(stable Timer) {
-	l.live = true
+	l.live, l.liveFrom = true, l.clk.Now()
 	l.lockSince = time.Time{}
 	sl := l.active
 	sl.breaker.Succeed()

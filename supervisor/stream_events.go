@@ -122,6 +122,7 @@ func (l *loop) closeRun(r runResult) {
 
 func (l *loop) recordVerdict(sl *slot, v *health.Verdict) {
 	sl.lastVerdict = v
+	l.countVerdict(v)
 	l.verdicts = append(l.verdicts, *v)
 	if len(l.verdicts) > maxVerdicts {
 		l.verdicts = l.verdicts[len(l.verdicts)-maxVerdicts:]

@@ -164,6 +164,14 @@ func TestNativeResetAfterFirstFrameIsL5AndFailsOver(t *testing.T) {
 	require.True(t, v != nil && v.Layer == health.LayerMedia && v.TimeToRST >= 80*time.Millisecond && v.TimeToRST <= time.Second,
 		"native verdict %+v, want L5 about 100ms after the first frame", v)
 	t.Logf("native verdict: %s", v.Error())
+	// The same verdict is counted for Prometheus by path, layer and cause,
+	// and the status JSON reads its time to reset as people read it.
+	_, _, metrics := r.get("/metrics")
+	require.Regexp(t, `fmspush_verdicts_total\{cause="`+v.Cause+`",layer="L5",path="native",stream="s",target=""\} [1-9]`, string(metrics))
+	require.Regexp(t, `fmspush_failovers_total\{from="native",layer="L5",stream="s",target="",to="ffmpeg"\} [1-9]`, string(metrics))
+	require.Regexp(t, `fmspush_circuit_state\{path="native",stream="s",target=""\} [0-2]\n`, string(metrics))
+	_, _, body := r.get("/v1/streams/s")
+	require.Regexp(t, `"time_to_rst_ns": [1-9][0-9]*,\s+[^}]*"time_to_rst": "[0-9.]+(ms|s)"`, string(body))
 }
 
 func TestFailbackWithMonotonicTimestamps(t *testing.T) {

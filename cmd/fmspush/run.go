@@ -165,8 +165,13 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Chan
 	s.ingests.keep(cfg)
 	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
+	reloads := s.cfgStat.Reloads
+	if s.cfg != nil {
+		reloads++ // the first load is no reload
+	}
 	s.cfg = cfg
-	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now()}
+	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now(), Reloads: reloads,
+		ReloadFailures: s.cfgStat.ReloadFailures}
 	s.mu.Unlock()
 	s.log.Info("config applied", "added", ch.Added, "changed", ch.Changed, "removed", ch.Removed, "unchanged", len(ch.Unchanged))
 	return ch
@@ -177,6 +182,7 @@ func (s *service) reloadFailed(err error) {
 	s.mu.Lock()
 	s.cfgStat.LastError = err.Error()
 	s.cfgStat.ErrorAt = time.Now()
+	s.cfgStat.ReloadFailures++
 	s.mu.Unlock()
 	s.log.Error("config reload failed; keeping the last good config", "error", err)
 }

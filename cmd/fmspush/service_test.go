@@ -165,6 +165,10 @@ func TestReloadAddsChangesRemovesAndKeepsUntouched(t *testing.T) {
 	require.True(t, strings.Contains(st.Config.LastError, "config.hcl:") && strings.Contains(st.Config.LastError, "prefer"),
 		"last_error lacks file:line or field: %q", st.Config.LastError)
 	require.True(t, len(st.Streams) == 1 && st.Streams[0].StartedAt.Equal(keepStart), "a broken file changed the running streams: %+v", st.Streams)
+	require.Positive(t, st.Config.ReloadFailures, "a refused reload is counted")
+	require.False(t, st.Config.LastReloadOK())
+	_, _, metrics := r.get("/metrics")
+	require.Contains(t, string(metrics), "fmspush_config_last_reload_success 0")
 
 	// Fixing the file recovers; SIGHUP also reloads.
 	r.writeInPlace(withStreams(idleStream("keep", "emulator://live/keep"), idleStream("fixed", "emulator://live/f")))
@@ -172,6 +176,11 @@ func TestReloadAddsChangesRemovesAndKeepsUntouched(t *testing.T) {
 		st := r.status()
 		return st.Config.LastError == "" && len(st.Streams) == 2
 	})
+	st = r.status()
+	require.GreaterOrEqual(t, st.Config.Reloads, int64(3), "every applied reload is counted: %+v", st.Config)
+	require.True(t, st.Config.LastReloadOK())
+	_, _, metrics = r.get("/metrics")
+	require.Contains(t, string(metrics), "fmspush_config_last_reload_success 1")
 	r.hup <- os.Interrupt
 	testpeer.Eventually(t, 5*time.Second, "SIGHUP reload logged", func() bool { return strings.Contains(r.logs.String(), "SIGHUP") })
 }

@@ -281,6 +281,15 @@ func TestColdBackupTakesOverAndReturns(t *testing.T) {
 	t.Logf("primary killed to frames accepted at the backup: %v", took.Round(time.Millisecond))
 	require.Less(t, took, time.Second, "the backup took over in %v", took)
 	require.Equal(t, "backup", r.streams()["cam"].Ingest)
+	_, _, metrics := r.get("/metrics")
+	for _, re := range []string{
+		`fmspush_backup_ingest_active\{stream="cam",target=""\} 1\n`,
+		`fmspush_failovers_total\{from="native",layer="L[0-5]",stream="cam",target="",to="native@backup"\} 1\n`,
+		`fmspush_verdicts_total\{cause="[a-z0-9_]+",layer="L[0-5]",path="native",stream="cam",target=""\} [1-9]`,
+		`fmspush_stream_failovers_total\{stream="cam",target=""\} [1-9]`,
+	} {
+		require.Regexp(t, re, string(metrics))
+	}
 
 	back := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448, Listen: addr})
 	returned := time.Now()
