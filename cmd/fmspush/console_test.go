@@ -22,7 +22,6 @@ import (
 	"github.com/fmspush/fmspush/internal/testpeer"
 )
 
-
 // consoleConfig has two streams on the emulator: "a" publishes on native;
 // the emulator resets "b"'s native sessions 100 ms after their first frame
 // (an L5 fault, told apart by the native flashVer), so "b" fails over to
