@@ -112,7 +112,8 @@ func screenshotDir(t *testing.T) string {
 // The console's acceptance: headless Chromium loads / of a running service
 // with one stream live on native and one failed over to ffmpeg after an
 // emulator fault; the page shows both states, the L5 verdict and both
-// thumbnails, with no JavaScript error.
+// thumbnails, with no JavaScript error (a few polls in, so that the
+// screenshot has charts).
 func TestConsoleInChromium(t *testing.T) {
 	testpeer.Need(t, "ffmpeg", "chromium")
 	browser, err := exec.LookPath("chromium")
@@ -154,7 +155,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	const shown = `(() => {
   const a = document.querySelector('.card[data-stream="a"]'), b = document.querySelector('.card[data-stream="b"]');
-  if (!a || !b) return false;
+  if (!a || !b || +document.body.dataset.polls < 4) return false; // a few points in the charts
   const imgs = [...document.querySelectorAll('.card .thumb img')];
   return a.dataset.state === 'live' && a.dataset.activePath === 'native' &&
     b.dataset.state === 'live' && b.dataset.activePath === 'ffmpeg' &&

@@ -205,7 +205,7 @@
       tr.append(ready);
       tr.append(el("td", "circuit-" + p.circuit, (p.circuit || "").replace("_", "-") + (p.failures ? " · " + p.failures + " failures" : "")));
       const back = el("td", null, p.backoff_ns > 0 ? dur(p.backoff_ns) : "none");
-      if (isTime(p.next_attempt)) back.append(el("div", "dim", "next " + rel(p.next_attempt)));
+      if (isTime(p.next_attempt) && Date.parse(p.next_attempt) > Date.now()) back.append(el("div", "dim", "next attempt " + rel(p.next_attempt)));
       tr.append(back);
       tr.append(probeCell(p.last_probe));
       const v = el("td");
@@ -279,6 +279,7 @@
     const now = Date.now();
     let t0 = points.length ? points[0].t : now;
     for (const v of s.last_verdicts || []) if (isTime(v.at)) t0 = Math.min(t0, Date.parse(v.at));
+    if (isTime(s.active_since)) t0 = Math.min(t0, Date.parse(s.active_since));
     t0 = Math.max(t0, now - TIMELINE_MS);
     const span = Math.max(1000, now - t0);
     const x = (t) => ((t - t0) / span) * w;
@@ -286,7 +287,16 @@
       const p = points[i], next = i + 1 < points.length ? points[i + 1].t : now;
       if (!p.path || next < t0) continue;
       ctx.fillStyle = cssVar("--" + p.path);
-      ctx.fillRect(x(Math.max(p.t, t0)), 6, Math.max(1, x(next) - x(Math.max(p.t, t0))), h - 12);
+      ctx.fillRect(x(Math.max(p.t, t0)), 6, Math.max(1, x(next) - x(Math.max(p.t, t0)) + 1), h - 12);
+    }
+    // The active path since active_since, also before the page's history.
+    if (s.active_path && isTime(s.active_since)) {
+      const from = Math.max(Date.parse(s.active_since), t0);
+      const to = points.length ? Math.max(from, points[0].t) : now;
+      if (to > from) {
+        ctx.fillStyle = cssVar("--" + s.active_path);
+        ctx.fillRect(x(from), 6, Math.max(1, x(to) - x(from)), h - 12);
+      }
     }
     ctx.fillStyle = cssVar("--bad");
     for (const v of s.last_verdicts || []) {
@@ -403,6 +413,8 @@
     ce.textContent = cfg.last_error ? "The last reload failed" + (isTime(cfg.last_error_at) ? " at " + clock(cfg.last_error_at) : "") + ": " + cfg.last_error : "";
   }
 
+  let polls = 0;
+
   async function poll() {
     const problem = document.getElementById("problem");
     try {
@@ -410,6 +422,8 @@
       if (!resp.ok) throw new Error("/v1/streams answered " + resp.status);
       render(await resp.json());
       problem.hidden = true;
+      polls++;
+      document.body.dataset.polls = String(polls);
     } catch (e) {
       problem.hidden = false;
       problem.textContent = "No status from the service: " + (e && e.message ? e.message : String(e));
