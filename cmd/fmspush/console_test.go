@@ -3,18 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -51,64 +44,6 @@ func consoleConfig() string {
 		stream("a", "1s") + stream("b", "1h")
 }
 
-// pageErrors collects what the page did wrong: console errors, uncaught
-// exceptions, and the browser's own error reports (a CSP violation, say)
-// other than failed loads.
-type pageErrors struct {
-	mu   sync.Mutex
-	errs []string
-	net  []string // failed loads, logged only
-}
-
-func (p *pageErrors) listen(ev any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			p.errs = append(p.errs, "console."+string(ev.Type)+": "+strings.Join(args, " "))
-		}
-	case *runtime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		text := d.Text
-		if d.Exception != nil {
-			text += " " + d.Exception.Description
-		}
-		p.errs = append(p.errs, fmt.Sprintf("uncaught exception at %s:%d: %s", d.URL, d.LineNumber, text))
-	case *log.EventEntryAdded:
-		e := ev.Entry
-		switch {
-		case e.Level != log.EntryLevelError:
-		case e.Source == log.EntrySourceNetwork:
-			p.net = append(p.net, e.Text+" "+e.URL)
-		default:
-			p.errs = append(p.errs, fmt.Sprintf("browser %s error: %s %s", e.Source, e.Text, e.URL))
-		}
-	}
-}
-
-func (p *pageErrors) get() (errs, net []string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.errs...), append([]string(nil), p.net...)
-}
-
-// screenshotDir is where the console's screenshot goes: the test's
-// artifact directory with -artifacts, else a directory under the system's
-// temporary directory that outlives the test (its path is logged).
-func screenshotDir(t *testing.T) string {
-	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
-		return t.ArtifactDir()
-	}
-	dir := filepath.Join(os.TempDir(), "fmspush-console")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	return dir
-}
-
 // The console's acceptance: headless Chromium loads / of a running service
 // with one stream live on native and one failed over to ffmpeg after an
 // emulator fault; the page shows both states, the L5 verdict and both
@@ -116,8 +51,6 @@ func screenshotDir(t *testing.T) string {
 // screenshot has charts).
 func TestConsoleInChromium(t *testing.T) {
 	testpeer.Need(t, "ffmpeg", "chromium")
-	browser, err := exec.LookPath("chromium")
-	require.NoError(t, err)
 	r := startService(t, consoleConfig())
 	testpeer.Eventually(t, 45*time.Second, "a live on native and b live on ffmpeg after an L5 verdict", func() bool {
 		st := r.streams()
@@ -133,24 +66,8 @@ func TestConsoleInChromium(t *testing.T) {
 		return false
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.WindowSize(1400, 1100),
-		// Nothing but the service on loopback: no background traffic.
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.UserDataDir(t.TempDir()))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer func() {
-		require.NoError(t, chromedp.Cancel(ctx)) // closes the browser and waits for it
-		cancelBrowser()
-	}()
-	var perr pageErrors
-	// Listen starts the browser, on a context with no timeout (a timeout on
-	// the first call would stop the whole browser when it passes).
-	require.NoError(t, chromedp.Listen(ctx, perr.listen))
-	runCtx, cancelRun := context.WithTimeout(ctx, 90*time.Second)
+	browser := testpeer.StartChromium(t)
+	runCtx, cancelRun := context.WithTimeout(browser.Ctx, 90*time.Second)
 	defer cancelRun()
 
 	const shown = `(() => {
@@ -171,25 +88,18 @@ func TestConsoleInChromium(t *testing.T) {
   probeLayers: [...c.querySelectorAll('.layers .layer')].map((e) => e.textContent),
   picture: c.querySelector('.thumb img').naturalWidth,
 })))`
-	err = chromedp.Do(runCtx, chromedp.Navigate("http://"+r.http+"/"))
+	err := chromedp.Do(runCtx, chromedp.Navigate("http://"+r.http+"/"))
 	if err == nil {
 		_, err = chromedp.Run(runCtx, chromedp.Poll[bool](shown,
 			chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(45*time.Second)))
 	}
 	text, _ := chromedp.Run(runCtx, chromedp.Evaluate[string](summary))
-	if png, serr := chromedp.Run(runCtx, chromedp.FullScreenshot(100)); serr == nil {
-		shot := filepath.Join(screenshotDir(t), "console.png")
-		require.NoError(t, os.WriteFile(shot, png, 0o644))
-		t.Logf("screenshot of the console: %s", shot)
-	} else {
-		t.Logf("no screenshot: %v", serr)
-	}
-	errs, netErrs := perr.get()
-	if len(netErrs) > 0 {
-		t.Logf("failed loads (a picture not decoded yet): %v", netErrs)
+	browser.Screenshot(runCtx, t, "console.png")
+	if loads := browser.FailedLoads(); len(loads) > 0 {
+		t.Logf("failed loads (a picture not decoded yet): %v", loads)
 	}
 	require.NoError(t, err, "the page never showed both states, the L5 verdict and both pictures: %s", text)
-	require.Empty(t, errs, "JavaScript errors on the page")
+	require.Empty(t, browser.Errors(), "JavaScript errors on the page")
 
 	var cards []struct {
 		Stream, State, Active, Badge, Path, Reason string
