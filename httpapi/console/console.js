@@ -111,12 +111,14 @@
     const rh = el("h3");
     rh.append(el("span", null, "bitrate: taken vs needed"), c.rateLabel);
     c.rateCanvas = el("canvas");
+    c.rateCanvas.setAttribute("role", "img");
     rate.append(rh, c.rateCanvas);
     const lag = el("div", "chart lag");
     c.lagLabel = el("span");
     const lh = el("h3");
     lh.append(el("span", null, "delivery lag"), c.lagLabel);
     c.lagCanvas = el("canvas");
+    c.lagCanvas.setAttribute("role", "img");
     lag.append(lh, c.lagCanvas);
     charts.append(rate, lag);
 
@@ -125,6 +127,7 @@
     c.failoverText = el("span");
     th.append(el("span", null, "failover history"), c.failoverText);
     c.tlCanvas = el("canvas");
+    c.tlCanvas.setAttribute("role", "img");
     const legend = el("div", "legend");
     for (const [cls, text] of [["native", "native active"], ["ffmpeg", "ffmpeg active"], ["verdict", "failure"]]) {
       const item = el("span");
@@ -364,9 +367,12 @@
       { key: "thr", color: cssVar("--live") },
     ]);
     sparkline(c.lagCanvas, pts, [{ key: "lag", color: cssVar("--move") }]);
+    c.rateCanvas.setAttribute("aria-label", "bitrate taken vs needed: " + c.rateLabel.textContent);
+    c.lagCanvas.setAttribute("aria-label", "delivery lag: " + c.lagLabel.textContent);
 
     const fo = (s.failovers || []).map((f) => f.from + " → " + f.to + " at " + f.layer + " ×" + f.count);
     c.failoverText.textContent = fo.length ? fo.join(", ") : "no failover";
+    c.tlCanvas.setAttribute("aria-label", "failover history: " + c.failoverText.textContent);
     timeline(c, s, pts);
 
     const vs = (s.last_verdicts || []).slice().reverse().slice(0, 8).map(verdictLine);
