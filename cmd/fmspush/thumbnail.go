@@ -40,7 +40,8 @@ type thumbnails struct {
 	FFmpeg string
 	// Ingests returns the camera sessions of a stream.
 	Ingests func(stream string) []*nativepath.Ingest
-	Log     hclog.Logger
+	// Log receives why a stream has no picture (debug).
+	Log hclog.Logger
 
 	once  sync.Once
 	sem   chan struct{}
