@@ -7,7 +7,7 @@ export FMSPUSH_REQUIRE_PEERS := 1
 .PHONY: demo test build deps deps-demo vet fuzz bench soak clean install uninstall
 
 demo: deps-demo build
-	@echo "fmspush: status at http://127.0.0.1:8765/v1/streams  health at /healthz  metrics at /metrics"
+	@echo "fmspush: the console at http://127.0.0.1:8765/  status at /v1/streams  health at /healthz  metrics at /metrics"
 	./$(BIN) run -config config.hcl
 
 build:

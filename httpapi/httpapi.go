@@ -1,6 +1,8 @@
 // Package httpapi serves fmspush's status over HTTP (/healthz, /v1/streams,
-// /v1/streams/{name}, /v1/streams/{name}/targets/{target}) and exports it to Prometheus (/metrics), from the
-// snapshots of a StatusSource.
+// /v1/streams/{name}, /v1/streams/{name}/targets/{target}), the operator's
+// console (a page at / that polls /v1/streams, and the streams' pictures at
+// /v1/streams/{name}/thumbnail.jpg) and the control API, and exports the
+// status to Prometheus (/metrics), from the snapshots of a StatusSource.
 package httpapi
 
 import (
@@ -28,6 +30,9 @@ type API struct {
 	// Token: read-only).
 	Control Controller
 	Token   func() string
+	// Thumbnails gives the console's pictures (nil: none, the page works
+	// without them).
+	Thumbnails Thumbnailer
 }
 
 // Handler returns the HTTP handler with every route.
@@ -41,6 +46,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/streams/{name}/targets/{target}", a.target)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.routeControl(mux)
+	a.routeConsole(mux)
 	return mux
 }
 

@@ -64,3 +64,22 @@ func TestFLVFeedSourceAway(t *testing.T) {
 	require.Zero(t, in.Users())
 	require.False(t, errors.Is(err, ErrFeedCodec))
 }
+
+// Keyframe answers the running session's cached keyframe and never starts a
+// session: nothing before the first user, nothing after the last.
+func TestIngestKeyframeOnlyWhileRunning(t *testing.T) {
+	in := &Ingest{Source: "builtin:sample"}
+	_, _, ok := in.Keyframe()
+	require.False(t, ok, "a keyframe without a running session")
+	require.Zero(t, in.Users(), "Keyframe started the session")
+	f, err := in.OpenFLV(context.Background(), 5*time.Second)
+	require.NoError(t, err)
+	key, video, ok := in.Keyframe()
+	require.True(t, ok, "no keyframe while the feed runs")
+	require.True(t, key.Key && key.Codec == media.CodecH264, "%+v", key)
+	require.Equal(t, 640, video.Width)
+	require.NotEmpty(t, video.SPS)
+	require.NoError(t, f.Close())
+	_, _, ok = in.Keyframe()
+	require.False(t, ok, "a keyframe after the session stopped")
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/nativepath/source"
 	"github.com/fmspush/fmspush/redact"
 )
@@ -80,4 +81,22 @@ func (in *Ingest) release() {
 	in.mu.Unlock()
 	cancel()
 	<-done
+}
+
+// Keyframe returns the latest keyframe of the running camera session's GOP
+// cache with the video parameters it was coded with; ok is false when no
+// path holds the ingest (it never starts a camera session) or no keyframe
+// is cached. The unit is read-only.
+func (in *Ingest) Keyframe() (key media.Unit, video *media.VideoParams, ok bool) {
+	in.mu.Lock()
+	h := in.hub
+	in.mu.Unlock()
+	if h == nil {
+		return media.Unit{}, nil, false
+	}
+	snap := h.gop.Snapshot()
+	if len(snap.Units) == 0 || !snap.Units[0].Key || !snap.Units[0].Codec.IsVideo() || snap.Video == nil {
+		return media.Unit{}, nil, false
+	}
+	return snap.Units[0], snap.Video, true
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(ffmpeg)
 if [ "${1:-test}" = test ]; then
-  want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev)
+  want+=(nginx-light libnginx-mod-rtmp stunnel4 pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev chromium)
   # systemd-analyze verifies the unit of make install (its ExecReload is procps' /bin/kill)
   want+=(systemd procps)
   # prometheus provides promtool, which checks deploy/prometheus/alerts.yml

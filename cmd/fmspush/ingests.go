@@ -20,8 +20,9 @@ import (
 // targets. Targets whose ingest settings differ (a target's own
 // native.gop_cache_bytes, say) get their own.
 type ingests struct {
-	mu  sync.Mutex
-	all map[[32]byte]*nativepath.Ingest
+	mu    sync.Mutex
+	all   map[[32]byte]*nativepath.Ingest
+	names map[[32]byte]string // the stream of each ingest
 }
 
 // ingestKey is what an ingest is shared by: the stream and every setting
@@ -37,6 +38,7 @@ func (g *ingests) get(st config.Stream, limiter *supervisor.HostLimiter, log hcl
 	defer g.mu.Unlock()
 	if g.all == nil {
 		g.all = make(map[[32]byte]*nativepath.Ingest)
+		g.names = make(map[[32]byte]string)
 	}
 	k := ingestKey(st)
 	if in, ok := g.all[k]; ok {
@@ -44,8 +46,22 @@ func (g *ingests) get(st config.Stream, limiter *supervisor.HostLimiter, log hcl
 	}
 	in := &nativepath.Ingest{Source: st.Source, GOPCacheBytes: st.Native.GOPCacheBytes, Logger: log,
 		Limiter: limiter, AttemptsPerMinute: st.Failover.AttemptsPerMinute}
-	g.all[k] = in
+	g.all[k], g.names[k] = in, st.Name
 	return in
+}
+
+// of returns the ingests of the stream named name (several when its
+// targets' session settings differ).
+func (g *ingests) of(name string) []*nativepath.Ingest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*nativepath.Ingest
+	for k, in := range g.all {
+		if g.names[k] == name {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // keep forgets the ingests no stream of cfg uses (a path still running on
@@ -60,6 +76,7 @@ func (g *ingests) keep(cfg *config.Config) {
 	for k := range g.all {
 		if !want[k] {
 			delete(g.all, k)
+			delete(g.names, k)
 		}
 	}
 }

@@ -101,7 +101,8 @@ func (s *service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
-	srv := httpapi.NewServer((&httpapi.API{Source: s, Control: controller{s}, Token: s.apiToken}).Handler())
+	thumbs := &thumbnails{FFmpeg: cfg.Service.FFmpegPath, Ingests: s.ingests.of, Log: s.log.Named("thumbnail")}
+	srv := httpapi.NewServer((&httpapi.API{Source: s, Control: controller{s}, Token: s.apiToken, Thumbnails: thumbs}).Handler())
 	if s.httpIdleTimeout > 0 {
 		srv.IdleTimeout = s.httpIdleTimeout
 	}
