@@ -218,8 +218,10 @@ func TestMemoryProbeAgainstAMFBomb(t *testing.T) {
 	require.Equal(t, health.LayerConnect, res.Verdict.Layer, "%+v", res.Verdict)
 	require.Positive(t, bomb.connects.Load())
 	require.Positive(t, polled)
+	// ru_maxrss is only logged: the child is started with CLONE_VM, so
+	// until its exec it counts the test process's own pages (107 MB late
+	// in a -race run of the package, with the probe's own peak at 8 MB).
 	require.Less(t, polled, int64(memoryCeiling))
-	require.Less(t, maxRSS, int64(memoryCeiling))
 	require.NotContains(t, out.String()+errb.String(), "BOMBKEY")
 }
 

@@ -159,13 +159,14 @@ func testPause(t *testing.T, prefer, source string, inside bool, pauseFor time.D
 	require.Zero(t, st.Counters.Failovers, "failovers after the pause: %+v", st.Failovers)
 	require.Equal(t, before.Counters.Attempts, st.Counters.Attempts, "the path was restarted")
 	require.Equal(t, prefer, st.ActivePath)
-	// Live, not a warning: on a loaded machine the first seconds after the
-	// pause can measure the uplink short of the stream (the whole process
-	// catching up at once) and warn congested; that clears, and is never a
-	// failure (no verdict, no failover, no restart: above).
-	testpeer.Eventually(t, 10*time.Second, "live after the pause", func() bool {
+	// Healthy: live, or congested (a warning, never a failure: no verdict,
+	// no failover, no restart, above). On a loaded machine the first seconds
+	// after the pause can measure the uplink short of the stream (the whole
+	// process catching up at once); a CI run under load kept that warning
+	// past 10 s behind the shaped uplink of target_inside.
+	testpeer.Eventually(t, 10*time.Second, "healthy after the pause", func() bool {
 		st = binaryStatus(t, httpAddr)
-		return st.State == health.StateLive
+		return st.State.Healthy()
 	})
 	if inside {
 		require.Greater(t, ackedAfter, ackedBefore, "the emulator read nothing after the pause")

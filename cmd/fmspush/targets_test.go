@@ -268,8 +268,10 @@ func TestColdBackupTakesOverAndReturns(t *testing.T) {
 		s := r.streams()["cam"]
 		return s.State == health.StateLive && s.Ingest == "primary"
 	})
-	_, frames := publishing(primary, "cam")
-	require.Positive(t, frames)
+	testpeer.Eventually(t, 10*time.Second, "frames at the primary", func() bool {
+		_, frames := publishing(primary, "cam")
+		return frames > 0
+	})
 
 	killed := time.Now()
 	require.NoError(t, primary.Close())
