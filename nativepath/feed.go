@@ -209,13 +209,4 @@ func (fw *feedWriter) write(u media.Unit) error {
 
 // checkSource fails the feed once the source has been away for longer than
 // the grace.
-func (fw *feedWriter) checkSource() error {
-	up, err := fw.hub.state()
-	if up || time.Since(fw.lastUnit) < fw.grace {
-		return nil
-	}
-	if err == nil {
-		err = errors.New("no media")
-	}
-	return fmt.Errorf("source away for %v: %w", time.Since(fw.lastUnit).Round(time.Millisecond), err)
-}
+func (fw *feedWriter) checkSource() error { return fw.hub.away(fw.lastUnit, fw.grace) }

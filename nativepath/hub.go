@@ -3,6 +3,7 @@ package nativepath
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,20 @@ func (h *hub) unsubscribe(s *subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, s)
+}
+
+// away says why the source has been away for longer than grace, its last
+// unit taken at lastUnit (nil while it is up or within grace): what ends a
+// publish or a feed at the source.
+func (h *hub) away(lastUnit time.Time, grace time.Duration) error {
+	up, err := h.state()
+	if up || time.Since(lastUnit) < grace {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("no media")
+	}
+	return fmt.Errorf("source away for %v: %w", time.Since(lastUnit).Round(time.Millisecond), err)
 }
 
 // state reports whether the source is up and, if not, why.

@@ -379,14 +379,10 @@ func (q queueView) delay(sent uint64, now time.Time) time.Duration {
 // checkSource ends the publish with a source verdict when the source has
 // been away for longer than the grace period.
 func (s *session) checkSource() error {
-	up, err := s.hub.state()
-	if up || time.Since(s.lastUnit) < s.p.SourceGrace {
-		return nil
+	if err := s.hub.away(s.lastUnit, s.p.SourceGrace); err != nil {
+		return s.p.verdict(health.LayerSource, "source_lost", err)
 	}
-	if err == nil {
-		err = errors.New("no media")
-	}
-	return s.p.verdict(health.LayerSource, "source_lost", fmt.Errorf("source away for %v: %w", time.Since(s.lastUnit).Round(time.Millisecond), err))
+	return nil
 }
 
 // pauseBacklog is how long after a pause of the process a publisher that
