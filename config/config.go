@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/signurl"
 	"github.com/hashicorp/go-hclog"
@@ -197,12 +198,7 @@ const (
 
 // ID names the stream's push uniquely in a config: Name for the
 // single-target form, "Name/TargetName" for a target block.
-func (s Stream) ID() string {
-	if s.TargetName == "" {
-		return s.Name
-	}
-	return s.Name + "/" + s.TargetName
-}
+func (s Stream) ID() string { return health.PushID(s.Name, s.TargetName) }
 
 // Standby returns the path that is not preferred.
 func (s Stream) Standby() PathKind {

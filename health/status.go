@@ -107,11 +107,17 @@ type StreamStatus struct {
 
 // ID names the stream's push: Name, or "Name/TargetName" for a target
 // of a stream with several.
-func (s StreamStatus) ID() string {
-	if s.TargetName == "" {
-		return s.Name
+func (s StreamStatus) ID() string { return PushID(s.Name, s.TargetName) }
+
+// PushID names a stream's push to one target: stream, or
+// "stream/target" for a target of a stream with target blocks (names hold
+// no '/'). Status, the supervisor's Manager and the control API key pushes
+// by it, as config.Stream.ID does.
+func PushID(stream, target string) string {
+	if target == "" {
+		return stream
 	}
-	return s.Name + "/" + s.TargetName
+	return stream + "/" + target
 }
 
 // Counters are a stream's running totals.

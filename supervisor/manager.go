@@ -174,10 +174,5 @@ func (m *Manager) Do(ctx context.Context, id string, cmd Command) (Reply, error)
 	return Reply{}, ErrNoStream
 }
 
-// ID names the stream's push: Name, or "Name/TargetName".
-func (s *Stream) ID() string {
-	if s.TargetName == "" {
-		return s.Name
-	}
-	return s.Name + "/" + s.TargetName
-}
+// ID names the stream's push: Name, or "Name/TargetName" (health.PushID).
+func (s *Stream) ID() string { return health.PushID(s.Name, s.TargetName) }

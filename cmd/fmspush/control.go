@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fmspush/fmspush/config"
+	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/httpapi"
 	"github.com/fmspush/fmspush/supervisor"
 )
@@ -38,7 +38,7 @@ func (c controller) Command(ctx context.Context, stream, target, action string) 
 	if !slices.Contains(supervisor.Commands, cmd) {
 		return nil, fmt.Errorf("%w: no action %q (want switch, pause, resume or probe)", httpapi.ErrNotFound, action)
 	}
-	id := config.Stream{Name: stream, TargetName: target}.ID()
+	id := health.PushID(stream, target)
 	r, err := c.s.manager.Do(ctx, id, cmd)
 	switch {
 	case errors.Is(err, supervisor.ErrNoStream):
