@@ -60,8 +60,7 @@ func TestControlAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	testpeer.Eventually(t, 10*time.Second, "paused", func() bool { return r.stream().State == health.StatePaused })
 	testpeer.Eventually(t, 10*time.Second, "no publisher at the emulator", func() bool {
-		id, _ := publishing(r.emu(), "s")
-		return id == 0
+		return publisher(r.emu(), "s").ID == 0
 	})
 	code, _, _ = r.get("/healthz")
 	require.Equal(t, http.StatusOK, code, "a paused stream is healthy")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,15 +30,15 @@ func targetsConfig(cam string, targets ...string) string {
 		fmt.Sprintf("stream \"cam\" {\n  source = %q\n  failover {\n    backoff_initial = \"200ms\"\n    backoff_max = \"1s\"\n    probe_interval = \"1s\"\n  }\n%s}\n", cam, t)
 }
 
-// publishing is the emulator's session publishing name now: its id and
-// accepted video frames (id 0 when none).
-func publishing(srv *fmsim.Server, name string) (id, frames int) {
+// publisher is the emulator's session publishing name now (the zero
+// SessionInfo, ID 0, when there is none).
+func publisher(srv *fmsim.Server, name string) fmsim.SessionInfo {
 	for _, s := range srv.Sessions() {
 		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
-			return s.ID, s.VideoFrames
+			return s
 		}
 	}
-	return 0, 0
+	return fmsim.SessionInfo{}
 }
 
 // unbroken checks that each emulator still has the session it had (ids)
@@ -49,12 +47,11 @@ func unbroken(t *testing.T, what string, srvs []*fmsim.Server, ids, frames []int
 	t.Helper()
 	for i, srv := range srvs {
 		testpeer.Eventually(t, 10*time.Second, fmt.Sprintf("%s: target %d's frames growing", what, i), func() bool {
-			_, f := publishing(srv, "cam")
-			return f > frames[i]+25
+			return publisher(srv, "cam").VideoFrames > frames[i]+25
 		})
-		id, f := publishing(srv, "cam")
-		require.Equal(t, ids[i], id, "%s: target %d's session at the server changed", what, i)
-		frames[i] = f
+		ss := publisher(srv, "cam")
+		require.Equal(t, ids[i], ss.ID, "%s: target %d's session at the server changed", what, i)
+		frames[i] = ss.VideoFrames
 	}
 }
 
@@ -91,10 +88,7 @@ func TestOneCameraThreeTargets(t *testing.T) {
 			return true
 		}
 	}
-	if !waitFor(30*time.Second, live("cam/companion", "cam/cloud", "cam/nginx")) {
-		b, _ := os.ReadFile(filepath.Join(ngx.Dir, "error.log"))
-		require.Fail(t, "three targets not live on native", "%s\n%s", b, r.logs.String())
-	}
+	testpeer.Eventually(t, 30*time.Second, "three targets live on native", live("cam/companion", "cam/cloud", "cam/nginx"))
 	now, plays := camSrv.Readers()
 	require.Equal(t, 1, now, "camera sessions now")
 	require.Equal(t, 1, plays, "camera sessions ever")
@@ -102,7 +96,8 @@ func TestOneCameraThreeTargets(t *testing.T) {
 	emus := []*fmsim.Server{companion, cloud}
 	ids, frames := make([]int, 2), make([]int, 2)
 	for i, srv := range emus {
-		ids[i], frames[i] = publishing(srv, "cam")
+		ss := publisher(srv, "cam")
+		ids[i], frames[i] = ss.ID, ss.VideoFrames
 		require.NotZero(t, ids[i], "emulator %d has no publisher", i)
 	}
 
@@ -153,18 +148,6 @@ func TestOneCameraThreeTargets(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds (true) or within passes (false).
-func waitFor(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
-}
-
 // A hot backup: the primary and the backup ingest both accept a session,
 // at the same timestamps (within one frame at 25 fps).
 func TestHotBackupSameTimestamps(t *testing.T) {
@@ -185,36 +168,15 @@ func TestHotBackupSameTimestamps(t *testing.T) {
 	})
 	var gap int
 	testpeer.Eventually(t, 20*time.Second, "the same timestamps on both", func() bool {
-		_, fp := publishing(primary, "cam")
-		_, fb := publishing(backup, "cam")
-		if fp < 50 || fb < 50 {
+		p, b := publisher(primary, "cam"), publisher(backup, "cam")
+		if p.VideoFrames < 50 || b.VideoFrames < 50 {
 			return false
 		}
-		p, b := lastVideoTS(primary, "cam"), lastVideoTS(backup, "cam")
-		gap = int(p) - int(b)
+		gap = int(p.LastVideoTS) - int(b.LastVideoTS)
 		return gap >= -40 && gap <= 40
 	})
 	t.Logf("primary and backup last video timestamps %d ms apart", gap)
-	require.Equal(t, firstVideoTS(primary, "cam"), firstVideoTS(backup, "cam"), "the two sessions started at different timestamps")
-}
-
-// lastVideoTS and firstVideoTS are the publishing session's video timestamps.
-func lastVideoTS(srv *fmsim.Server, name string) uint32 {
-	for _, s := range srv.Sessions() {
-		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
-			return s.LastVideoTS
-		}
-	}
-	return 0
-}
-
-func firstVideoTS(srv *fmsim.Server, name string) uint32 {
-	for _, s := range srv.Sessions() {
-		if s.Published() && s.EndedAt.IsZero() && s.StreamName == name {
-			return s.FirstVideoTS
-		}
-	}
-	return 0
+	require.Equal(t, publisher(primary, "cam").FirstVideoTS, publisher(backup, "cam").FirstVideoTS, "the two sessions started at different timestamps")
 }
 
 // The ffmpeg path fed from the camera session: when the camera goes away,
@@ -269,15 +231,13 @@ func TestColdBackupTakesOverAndReturns(t *testing.T) {
 		return s.State == health.StateLive && s.Ingest == "primary"
 	})
 	testpeer.Eventually(t, 10*time.Second, "frames at the primary", func() bool {
-		_, frames := publishing(primary, "cam")
-		return frames > 0
+		return publisher(primary, "cam").VideoFrames > 0
 	})
 
 	killed := time.Now()
 	require.NoError(t, primary.Close())
 	testpeer.Eventually(t, 10*time.Second, "frames at the backup", func() bool {
-		_, f := publishing(backup, "cam")
-		return f > 0
+		return publisher(backup, "cam").VideoFrames > 0
 	})
 	took := time.Since(killed)
 	t.Logf("primary killed to frames accepted at the backup: %v", took.Round(time.Millisecond))
@@ -296,14 +256,12 @@ func TestColdBackupTakesOverAndReturns(t *testing.T) {
 	back := fmsimtest.StartEmulator(t, &fmsim.Server{Profile: fmsim.ProfileCloud, MaxSegment: 1448, Listen: addr})
 	returned := time.Now()
 	testpeer.Eventually(t, 20*time.Second, "frames at the primary again", func() bool {
-		_, f := publishing(back, "cam")
-		return f > 0
+		return publisher(back, "cam").VideoFrames > 0
 	})
 	t.Logf("primary back to frames accepted there: %v", time.Since(returned).Round(time.Millisecond))
 	require.GreaterOrEqual(t, time.Since(returned), 2*time.Second, "returned before failback_after")
 	testpeer.Eventually(t, 5*time.Second, "the backup session ended", func() bool {
-		id, _ := publishing(backup, "cam")
-		return id == 0
+		return publisher(backup, "cam").ID == 0
 	})
 	s := r.streams()["cam"]
 	require.Equal(t, "primary", s.Ingest)
