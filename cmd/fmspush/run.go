@@ -117,7 +117,7 @@ func (s *service) Run(ctx context.Context) error {
 	if cfg.Service.APIToken == "" && !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn("no service.api_token_file: the control API is read-only")
 	}
-	s.notify.ready(statusLine(len(cfg.Streams), s.httpAddr))
+	s.notify.ready(s.readyStatus())
 	err = s.watch(ctx, serveErr)
 	s.notify.stopping()
 	s.log.Info("shutting down")
