@@ -118,6 +118,10 @@ func (l *loop) cmdSwitch(attempt Timer) (Reply, error) {
 		return Reply{}, fmt.Errorf("%w: the stream has one path", ErrNotApplicable)
 	}
 	next.nextAttempt = time.Time{}
+	l.pin = nil
+	if next != l.slots[0] {
+		l.pin = next
+	}
 	if l.active == nil {
 		l.setState(health.StateStarting, fmt.Sprintf("starting %s by request", next.kind()))
 		l.schedule(next, attempt)
@@ -125,7 +129,11 @@ func (l *loop) cmdSwitch(attempt Timer) (Reply, error) {
 	}
 	l.switchTo, l.manual = next, true
 	l.cancel()
-	return Reply{Did: fmt.Sprintf("switching from %s to %s: %s unpublishes, then %s starts", cur.kind(), next.kind(), cur.kind(), next.kind())}, nil
+	did := fmt.Sprintf("switching from %s to %s: %s unpublishes, then %s starts", cur.kind(), next.kind(), cur.kind(), next.kind())
+	if l.pin != nil {
+		did += fmt.Sprintf("; no failback to %s until switched back", l.slots[0].kind())
+	}
+	return Reply{Did: did}, nil
 }
 
 func (l *loop) cmdPause(attempt Timer) (Reply, error) {
@@ -148,7 +156,7 @@ func (l *loop) cmdResume(attempt Timer) (Reply, error) {
 	if !l.paused {
 		return Reply{}, fmt.Errorf("%w: the stream is not paused", ErrNotApplicable)
 	}
-	l.paused = false
+	l.paused, l.pin = false, nil
 	pref := l.slots[0]
 	pref.nextAttempt = time.Time{}
 	l.setState(health.StateStarting, "resuming by request on "+pref.kind())

@@ -446,4 +446,26 @@ func TestDecisionCommands(t *testing.T) {
 		synctest.Wait()
 		require.Greater(t, s.ff.probes, probes)
 	})
+	runSim(t, "a switch to the other path sticks until switched back", func(t *testing.T) {
+		s := newSim(t, simPolicy(), false)
+		s.start()
+		s.requireLiveOn("native")
+		ctx := context.Background()
+		r, err := s.st.Do(ctx, CmdSwitch)
+		require.NoError(t, err)
+		require.Contains(t, r.Did, "no failback to native until switched back")
+		synctest.Wait()
+		s.requireLiveOn("ffmpeg")
+		s.clk.Advance(5 * time.Minute) // native's probes pass all along: past FailbackAfter ten times over
+		s.requireLiveOn("ffmpeg")
+		st := s.status()
+		require.Zero(t, st.Counters.Failbacks, "failed back over the operator's switch")
+		require.Contains(t, st.Reason, "switched to by request")
+
+		_, err = s.st.Do(ctx, CmdSwitch)
+		require.NoError(t, err)
+		synctest.Wait()
+		s.requireLiveOn("native")
+		require.NotContains(t, s.status().Reason, "by request")
+	})
 }

@@ -216,10 +216,14 @@ type loop struct {
 	// paused: an operator paused the stream; manual: the switchTo in
 	// progress is an operator's.
 	paused, manual bool
-	runDone        chan runResult
-	probes         chan probeResult
-	pauses         *pause.Tracker
-	wg             sync.WaitGroup
+	// pin is the non-preferred path an operator switched to: no failback
+	// while it is the active one (until the operator switches back, or it
+	// fails and the loop fails over as usual).
+	pin     *slot
+	runDone chan runResult
+	probes  chan probeResult
+	pauses  *pause.Tracker
+	wg      sync.WaitGroup
 }
 
 // Run runs the stream until ctx is cancelled. It returns after the active

@@ -324,6 +324,9 @@ func (l *loop) considerFailback(sl *slot) {
 	if preferred.unreadable {
 		return // its probe tells of the target only, and it could not read the source
 	}
+	if l.pin == l.active {
+		return // an operator switched to it
+	}
 	if l.clk.Now().Sub(preferred.probeOKSince) < l.pol.FailbackAfter {
 		return
 	}
@@ -467,6 +470,9 @@ func (l *loop) judgeSourceReaders(sl *slot) {
 // preferred path could not read the source.
 func (l *loop) liveReason() string {
 	reason := fmt.Sprintf("%s path is live", l.active.kind())
+	if l.pin == l.active {
+		return reason + fmt.Sprintf("; switched to by request, no failback to %s until switched back", l.slots[0].kind())
+	}
 	if pref := l.slots[0]; pref != l.active && pref.unreadable {
 		cause := "source"
 		if pref.lastVerdict != nil {
