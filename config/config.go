@@ -306,6 +306,9 @@ type Native struct {
 	MaxDelay time.Duration
 	// GOPCacheBytes bounds the GOP cache (default 4 MiB; 0 disables it).
 	GOPCacheBytes int64
+	// ReconnectRequest: the path advertises Enhanced RTMP v2's reconnect
+	// capability and follows a server's ReconnectRequest (default true).
+	ReconnectRequest bool
 }
 
 // Handshake is the RTMP handshake flavour.

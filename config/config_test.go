@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 		Target: "rtmp://h/live/key", TargetSpec: "rtmp://h/live/key", Prefer: PathNative, Audio: media.AudioCopy,
 		FFmpeg: FFmpeg{Driver: DriverExec, StaleTimeout: 5 * time.Second, Input: InputHub},
 		Native: Native{Handshake: HandshakeDigest, HeaderPolicy: HeaderAuto, ChunkSize: 4096, H265: H265Enhanced,
-			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20, MaxDelay: 2 * time.Second},
+			SourceGrace: 10 * time.Second, GOPCacheBytes: 4 << 20, MaxDelay: 2 * time.Second, ReconnectRequest: true},
 		Failover: Failover{ProbeInterval: 30 * time.Second, ProbeDepth: ProbeL2, FailbackAfter: time.Minute,
 			BackoffInitial: time.Second, BackoffMax: time.Minute, AttemptsPerMinute: 6, CircuitFailures: 3,
 			CircuitWindow: 5 * time.Minute, CircuitCooldown: time.Minute, StallTimeout: 3 * time.Second},
@@ -95,14 +95,15 @@ stream "cam-1.hd" {
     extra_args    = ["-g", "50"]
   }
   native {
-    handshake       = "simple"
-    flashver        = "FMLE/3.0 (compatible; native)"
-    header_policy   = "type0"
-    chunk_size      = 60000
-    h265            = "legacy"
-    source_grace    = "0s"
-    max_delay       = "1500ms"
-    gop_cache_bytes = 0
+    handshake         = "simple"
+    flashver          = "FMLE/3.0 (compatible; native)"
+    header_policy     = "type0"
+    chunk_size        = 60000
+    h265              = "legacy"
+    source_grace      = "0s"
+    max_delay         = "1500ms"
+    gop_cache_bytes   = 0
+    reconnect_request = false
   }
   rtmp {
     app      = "live-bvc"

@@ -98,6 +98,8 @@ type rawNative struct {
 	SourceGrace   *hcl.Attribute `hcl:"source_grace,attr"`
 	MaxDelay      *hcl.Attribute `hcl:"max_delay,attr"`
 	GOPCacheBytes *hcl.Attribute `hcl:"gop_cache_bytes,attr"`
+	// ReconnectRequest is native.reconnect_request.
+	ReconnectRequest *hcl.Attribute `hcl:"reconnect_request,attr"`
 }
 
 type rawRTMP struct {

@@ -198,14 +198,15 @@ func decodeNative(s scope, r *rawNative, rtmpFlashVer string) Native {
 		r = &rawNative{}
 	}
 	return Native{
-		Handshake:     enum(s, r.Handshake, DefaultHandshake, HandshakeDigest, HandshakeSimple),
-		FlashVer:      s.str(r.FlashVer, rtmpFlashVer),
-		HeaderPolicy:  enum(s, r.HeaderPolicy, DefaultHeaderPolicy, HeaderAuto, HeaderType0),
-		ChunkSize:     int(s.integer(r.ChunkSize, DefaultChunkSize, MinChunkSize, MaxChunkSize)),
-		H265:          enum(s, r.H265, DefaultH265, H265Enhanced, H265Legacy),
-		SourceGrace:   s.duration(r.SourceGrace, DefaultSourceGrace, 0, time.Hour),
-		MaxDelay:      s.duration(r.MaxDelay, DefaultMaxDelay, minPositive, 5*time.Minute),
-		GOPCacheBytes: s.integer(r.GOPCacheBytes, DefaultGOPCacheBytes, 0, MaxGOPCacheBytes),
+		Handshake:        enum(s, r.Handshake, DefaultHandshake, HandshakeDigest, HandshakeSimple),
+		FlashVer:         s.str(r.FlashVer, rtmpFlashVer),
+		HeaderPolicy:     enum(s, r.HeaderPolicy, DefaultHeaderPolicy, HeaderAuto, HeaderType0),
+		ChunkSize:        int(s.integer(r.ChunkSize, DefaultChunkSize, MinChunkSize, MaxChunkSize)),
+		H265:             enum(s, r.H265, DefaultH265, H265Enhanced, H265Legacy),
+		SourceGrace:      s.duration(r.SourceGrace, DefaultSourceGrace, 0, time.Hour),
+		MaxDelay:         s.duration(r.MaxDelay, DefaultMaxDelay, minPositive, 5*time.Minute),
+		GOPCacheBytes:    s.integer(r.GOPCacheBytes, DefaultGOPCacheBytes, 0, MaxGOPCacheBytes),
+		ReconnectRequest: s.boolean(r.ReconnectRequest, true),
 	}
 }
 

@@ -47,6 +47,8 @@ func (s *service) nativePath(st config.Stream, log hclog.Logger, backup *supervi
 		StallTimeout:  st.Failover.StallTimeout,
 		MaxDelay:      st.Native.MaxDelay,
 		Logger:        log,
+		// A server's ReconnectRequest moves the session (native.reconnect_request).
+		NoReconnectRequest: !st.Native.ReconnectRequest,
 		// The source's reconnects share the per-host limit with every
 		// target's attempts, keyed by the source's host.
 		Limiter:           s.limiter,
