@@ -66,6 +66,11 @@ type Member struct {
 	// now, sorted; it returns once the pushes not in the set have stopped
 	// (they no longer publish). Required.
 	Apply func(owned []string)
+	// Note, when set, is the owner's note about a push it runs (the
+	// service: where the push's timestamps are), written every second
+	// and when the push is given up, after it stopped; the next owner reads
+	// it with LastNote before it starts the push. "" writes nothing.
+	Note func(id string) string
 	// Logger (default: none).
 	Logger hclog.Logger
 
@@ -75,6 +80,16 @@ type Member struct {
 	wake   chan struct{} // SetWanted's nudge to the loop, cap 1
 	leave  chan chan error
 	status atomic.Pointer[health.FleetStatus]
+	notes  atomic.Pointer[map[string]string] // the last read's notes
+}
+
+// LastNote returns the note about push id as the loop last read it (""
+// for none): Apply's callee reads it for the pushes it starts.
+func (m *Member) LastNote(id string) string {
+	if p := m.notes.Load(); p != nil {
+		return (*p)[id]
+	}
+	return ""
 }
 
 func (m *Member) init() {

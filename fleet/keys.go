@@ -11,9 +11,13 @@ import (
 //	PREFIX nodes/NAME  a live node, attached to its lease; value: record
 //	PREFIX owners/ID   the node that owns the push ID, attached to that
 //	                   node's lease, created only if absent; value: record
+//	PREFIX notes/ID    the owner's note about the push (Member.Note), kept
+//	                   for the next owner: no lease, written only while the
+//	                   writer owns the ID
 const (
 	nodesDir  = "nodes/"
 	ownersDir = "owners/"
+	notesDir  = "notes/"
 )
 
 // record is the value of a node or owner key.
@@ -37,6 +41,7 @@ func decodeRecord(v []byte) record {
 type view struct {
 	nodes  map[string]record // by node name
 	owners map[string]owner  // by push ID
+	notes  map[string]string // by push ID
 }
 
 // owner is one owner key.
@@ -66,5 +71,7 @@ func (v view) put(prefix, key string, value []byte, lease int64) {
 		v.nodes[name] = r
 	} else if id, ok := strings.CutPrefix(rest, ownersDir); ok {
 		v.owners[id] = owner{record: decodeRecord(value), lease: lease}
+	} else if id, ok := strings.CutPrefix(rest, notesDir); ok {
+		v.notes[id] = string(value)
 	}
 }

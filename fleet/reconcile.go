@@ -20,6 +20,7 @@ func (s *session) reconcile(ctx context.Context) {
 		return
 	}
 	s.view = v
+	s.m.notes.Store(&v.notes)
 	wanted := map[string]bool{}
 	for _, id := range s.m.wantedIDs() {
 		wanted[id] = true
@@ -36,12 +37,16 @@ func (s *session) reconcile(ctx context.Context) {
 		}
 	}
 	s.release(ctx, release)
+	claimed := false
 	for id := range wanted {
 		if _, taken := v.owners[id]; !taken && Owner(id, names) == s.m.Name {
-			s.claim(ctx, id)
+			claimed = s.claim(ctx, id) || claimed
 		}
 	}
 	s.apply()
+	if claimed {
+		s.writeNotes(ctx) // at once: a crash in the first second leaves a note too
+	}
 	s.publish()
 }
 
@@ -68,15 +73,16 @@ func (s *session) read(ctx context.Context) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	v := view{nodes: map[string]record{}, owners: map[string]owner{}}
+	v := view{nodes: map[string]record{}, owners: map[string]owner{}, notes: map[string]string{}}
 	for _, kv := range resp.Kvs {
 		v.put(s.m.Prefix, string(kv.Key), kv.Value, kv.Lease)
 	}
 	return v, nil
 }
 
-// claim creates the owner key of id with this node's lease if it is absent.
-func (s *session) claim(ctx context.Context, id string) {
+// claim creates the owner key of id with this node's lease if it is absent,
+// and reports whether it did.
+func (s *session) claim(ctx context.Context, id string) bool {
 	key := s.m.Prefix + ownersDir + id
 	rec := record{Node: s.m.Name, Since: time.Now()}
 	c, cancel := s.m.opCtx(ctx)
@@ -92,7 +98,9 @@ func (s *session) claim(ctx context.Context, id string) {
 		s.held[id] = rec
 		s.view.owners[id] = owner{record: rec, lease: int64(s.lease)}
 		s.m.Logger.Info("fleet: claimed", "id", id)
+		return true
 	}
+	return false
 }
 
 // release stops ids here, then deletes their owner keys (only while they
@@ -110,7 +118,7 @@ func (s *session) release(ctx context.Context, ids []string) {
 		c, cancel := s.m.opCtx(ctx)
 		_, err := s.cli.Txn(c).
 			If(clientv3.Compare(clientv3.LeaseValue(key), "=", s.lease)).
-			Then(clientv3.OpDelete(key)).
+			Then(append(s.noteOps(id), clientv3.OpDelete(key))...).
 			Commit()
 		cancel()
 		if err != nil {
@@ -119,5 +127,38 @@ func (s *session) release(ctx context.Context, ids []string) {
 		}
 		delete(s.view.owners, id)
 		s.m.Logger.Info("fleet: released", "id", id)
+	}
+}
+
+// noteOps is the write of id's note (none without a Note, or an empty one).
+func (s *session) noteOps(id string) []clientv3.Op {
+	if s.m.Note == nil {
+		return nil
+	}
+	note := s.m.Note(id)
+	if note == "" {
+		return nil
+	}
+	return []clientv3.Op{clientv3.OpPut(s.m.Prefix+notesDir+id, note)}
+}
+
+// writeNotes writes the notes of the IDs this node holds, each only while
+// its owner key is still this lease's.
+func (s *session) writeNotes(ctx context.Context) {
+	for id := range s.held {
+		ops := s.noteOps(id)
+		if len(ops) == 0 {
+			continue
+		}
+		c, cancel := s.m.opCtx(ctx)
+		_, err := s.cli.Txn(c).
+			If(clientv3.Compare(clientv3.LeaseValue(s.m.Prefix+ownersDir+id), "=", s.lease)).
+			Then(ops...).
+			Commit()
+		cancel()
+		if err != nil {
+			s.m.Logger.Debug("fleet: note not written", "id", id, "error", err)
+			return
+		}
 	}
 }

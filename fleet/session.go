@@ -94,6 +94,9 @@ func (s *session) loop(ctx context.Context, acks <-chan time.Time, lost <-chan e
 				watch = s.watch(ctx)
 			}
 			s.reconcile(ctx)
+			if !s.fenced {
+				s.writeNotes(ctx)
+			}
 		}
 	}
 }
@@ -201,6 +204,7 @@ func (s *session) leave() error {
 	s.stopAll()
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	s.writeNotes(c) // the pushes stopped: their last word for the next owners
 	_, err := s.cli.Revoke(c, s.lease)
 	s.held = map[string]record{}
 	s.state, s.reason = StateLeft, "stopped: the streams were handed over"

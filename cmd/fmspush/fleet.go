@@ -11,6 +11,7 @@ import (
 	"github.com/fmspush/fmspush/fleet"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
+	"github.com/fmspush/fmspush/supervisor"
 )
 
 // fleetNode is the service's membership of a fleet (service { fleet { } }):
@@ -31,7 +32,7 @@ func (s *service) startFleet(cfg *config.Config) {
 	}
 	s.owned = map[string]bool{}
 	m := &fleet.Member{Endpoints: fc.Etcd, Prefix: fc.Prefix, Name: fc.Node, LeaseTTL: fc.LeaseTTL,
-		Apply: s.applyOwned, Logger: s.log.Named("fleet")}
+		Apply: s.applyOwned, Note: s.timelineNote, Logger: s.log.Named("fleet")}
 	m.SetWanted(pushIDs(cfg))
 	ctx, cancel := context.WithCancel(context.Background()) // outlives the service's ctx: Leave comes after the streams stopped
 	s.fleet = &fleetNode{member: m, cancel: cancel, done: make(chan error, 1)}
@@ -151,4 +152,28 @@ func sortStreams(list []health.StreamStatus) {
 		}
 		return strings.Compare(a.TargetName, b.TargetName)
 	})
+}
+
+// timelineNote is the fleet's note about a push: where its timestamps are
+// ("LASTTS_MS@UNIX_MS"), so that the next owner continues them ("": none
+// sent yet).
+func (s *service) timelineNote(id string) string {
+	tl, ok := s.manager.Timeline(id)
+	if !ok || tl.At.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d@%d", tl.LastTS.Milliseconds(), tl.At.UnixMilli())
+}
+
+// resumeOf is the timeline the previous owner of push id left in its note
+// (zero without a fleet or a note).
+func (s *service) resumeOf(id string) supervisor.Timeline {
+	if s.fleet == nil {
+		return supervisor.Timeline{}
+	}
+	var ts, at int64
+	if _, err := fmt.Sscanf(s.fleet.member.LastNote(id), "%d@%d", &ts, &at); err != nil || at <= 0 {
+		return supervisor.Timeline{}
+	}
+	return supervisor.Timeline{LastTS: time.Duration(ts) * time.Millisecond, At: time.UnixMilli(at)}
 }
