@@ -390,4 +390,3 @@ func TestFleetMovesStreams(t *testing.T) {
 	require.Empty(t, within, "timestamps stepped back within a session")
 	require.Empty(t, across, "a stream's new publisher started below where the previous one ended")
 }
-
