@@ -23,6 +23,9 @@ type node struct {
 	mu      sync.Mutex
 	owned   []string
 	stopped time.Time // when Apply last took everything away
+	// started is the note each push had when Apply last started it here.
+	started    map[string]string
+	wasRunning []string
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -32,6 +35,11 @@ func (n *node) apply(owned []string) {
 	defer n.mu.Unlock()
 	if len(owned) == 0 && len(n.owned) > 0 {
 		n.stopped = time.Now()
+	}
+	for _, id := range owned {
+		if !slices.Contains(n.owned, id) {
+			n.started[id] = n.LastNote(id)
+		}
 	}
 	n.owned = slices.Clone(owned)
 }
@@ -43,6 +51,12 @@ func (n *node) running() []string {
 	return slices.Clone(n.owned)
 }
 
+func (n *node) noteAtStart(id string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.started[id]
+}
+
 func (n *node) stoppedAt() time.Time {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -51,8 +65,9 @@ func (n *node) stoppedAt() time.Time {
 
 func startNode(t *testing.T, etcdURL, prefix, name string, ids []string) *node {
 	t.Helper()
-	n := &node{done: make(chan error, 1)}
-	n.Member = &Member{Endpoints: []string{etcdURL}, Prefix: prefix, Name: name, LeaseTTL: 3 * time.Second, Apply: n.apply}
+	n := &node{done: make(chan error, 1), started: map[string]string{}}
+	n.Member = &Member{Endpoints: []string{etcdURL}, Prefix: prefix, Name: name, LeaseTTL: 3 * time.Second, Apply: n.apply,
+		Note: func(id string) string { return name + " ran " + id }}
 	n.SetWanted(ids)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -129,6 +144,7 @@ func TestLeaveHandsOverAndJoinTakesAShare(t *testing.T) {
 		}
 	}
 
+	c.wasRunning = c.running()
 	c.apply(nil) // the caller stops its pushes, then leaves
 	left := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -139,6 +155,12 @@ func TestLeaveHandsOverAndJoinTakesAShare(t *testing.T) {
 	c.cancel = nil
 	testpeer.Eventually(t, 2*time.Second, "c's ids move at once", func() bool { return exactlyOnce(ids, a, b, d) })
 	t.Logf("handover after Leave: %s", time.Since(left).Round(time.Millisecond))
+	for _, id := range ids {
+		if slices.Contains(c.wasRunning, id) {
+			require.Contains(t, []string{a.noteAtStart(id), b.noteAtStart(id), d.noteAtStart(id)}, "c ran "+id,
+				"c's note about %s, as its next owner read it when it started it", id)
+		}
+	}
 }
 
 // A node cut from etcd stops running its IDs before its lease can expire;

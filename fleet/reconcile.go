@@ -11,7 +11,7 @@ import (
 // (stopped first), claims what it should own and nobody does, and runs what
 // it holds.
 func (s *session) reconcile(ctx context.Context) {
-	if s.fenced {
+	if s.stale() {
 		return
 	}
 	v, err := s.read(ctx)
@@ -67,7 +67,7 @@ func (s *session) syncHeld(v view) {
 
 // read reads every key of the prefix.
 func (s *session) read(ctx context.Context) (view, error) {
-	c, cancel := s.m.opCtx(ctx)
+	c, cancel := s.opCtx(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(c, s.m.Prefix, clientv3.WithPrefix())
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *session) read(ctx context.Context) (view, error) {
 func (s *session) claim(ctx context.Context, id string) bool {
 	key := s.m.Prefix + ownersDir + id
 	rec := record{Node: s.m.Name, Since: time.Now()}
-	c, cancel := s.m.opCtx(ctx)
+	c, cancel := s.opCtx(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(c).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
@@ -115,7 +115,7 @@ func (s *session) release(ctx context.Context, ids []string) {
 	s.apply()
 	for _, id := range ids {
 		key := s.m.Prefix + ownersDir + id
-		c, cancel := s.m.opCtx(ctx)
+		c, cancel := s.opCtx(ctx)
 		_, err := s.cli.Txn(c).
 			If(clientv3.Compare(clientv3.LeaseValue(key), "=", s.lease)).
 			Then(append(s.noteOps(id), clientv3.OpDelete(key))...).
@@ -150,7 +150,10 @@ func (s *session) writeNotes(ctx context.Context) {
 		if len(ops) == 0 {
 			continue
 		}
-		c, cancel := s.m.opCtx(ctx)
+		if s.stale() {
+			return
+		}
+		c, cancel := s.opCtx(ctx)
 		_, err := s.cli.Txn(c).
 			If(clientv3.Compare(clientv3.LeaseValue(s.m.Prefix+ownersDir+id), "=", s.lease)).
 			Then(ops...).

@@ -76,8 +76,7 @@ func (s *session) loop(ctx context.Context, acks <-chan time.Time, lost <-chan e
 				s.reconcile(ctx)
 			}
 		case <-fence.C:
-			if d := time.Since(s.acked); d >= m.fenceAfter() {
-				s.fence(fmt.Sprintf("no lease renewal for %s (etcd unreachable?): stopped publishing before the lease can expire", d.Round(time.Millisecond)))
+			if s.stale() {
 				fence.Reset(m.renewEvery())
 				continue
 			}
@@ -167,6 +166,15 @@ func (s *session) fence(reason string) {
 	s.publish()
 }
 
+// stale fences the node when its last successful renewal is fenceAfter old
+// or older, and reports whether it is fenced.
+func (s *session) stale() bool {
+	if d := time.Since(s.acked); !s.fenced && d >= s.m.fenceAfter() {
+		s.fence(fmt.Sprintf("no lease renewal for %s (etcd unreachable?): stopped publishing before the lease can expire", d.Round(time.Millisecond)))
+	}
+	return s.fenced
+}
+
 // unfence: a renewal succeeded again while the lease lived: the keys are
 // still this node's.
 func (s *session) unfence() {
@@ -182,9 +190,10 @@ func (s *session) stopAll() {
 	}
 }
 
-// apply runs the held set, unless fenced or the last renewal is too old.
+// apply runs the held set, unless fenced (a last renewal too old fences
+// first): when it returns, no push outside the held set runs.
 func (s *session) apply() {
-	if s.fenced || time.Since(s.acked) >= s.m.fenceAfter() {
+	if s.stale() {
 		return
 	}
 	owned := make([]string, 0, len(s.held))
@@ -236,4 +245,12 @@ func (s *session) publish() {
 		}
 	}
 	m.status.Store(st)
+}
+
+// opCtx is a context for one etcd request of the loop: opTimeout, and
+// never past the fence's deadline, so that no request holds the loop when
+// the node must fence.
+func (s *session) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := min(s.m.opTimeout(), time.Until(s.acked.Add(s.m.fenceAfter())))
+	return context.WithTimeout(ctx, d)
 }
