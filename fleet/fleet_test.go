@@ -26,8 +26,8 @@ type node struct {
 	// started is the note each push had when Apply last started it here.
 	started    map[string]string
 	wasRunning []string
-	cancel  context.CancelFunc
-	done    chan error
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 func (n *node) apply(owned []string) {
