@@ -154,15 +154,20 @@ func sortStreams(list []health.StreamStatus) {
 	})
 }
 
-// timelineNote is the fleet's note about a push: where its timestamps are
-// ("LASTTS_MS@UNIX_MS"), so that the next owner continues them ("": none
-// sent yet).
+// timelineNote is the fleet's note about a push this node owns: where its
+// timestamps are ("LASTTS_MS@UNIX_MS"), so that the next owner continues
+// them. The later of the push's timeline here (running, or stopped last)
+// and the fleet's last note; with neither (claimed, not started yet),
+// "nothing sent before now", which bounds what this node sends after.
 func (s *service) timelineNote(id string) string {
-	tl, ok := s.manager.Timeline(id)
-	if !ok || tl.At.IsZero() {
-		return ""
+	best := s.resumeOf(id)
+	if tl, ok := s.manager.Timeline(id); ok && tl.At.After(best.At) {
+		best = tl
 	}
-	return fmt.Sprintf("%d@%d", tl.LastTS.Milliseconds(), tl.At.UnixMilli())
+	if best.At.IsZero() {
+		best.At = time.Now()
+	}
+	return fmt.Sprintf("%d@%d", best.LastTS.Milliseconds(), best.At.UnixMilli())
 }
 
 // resumeOf is the timeline the previous owner of push id left in its note
