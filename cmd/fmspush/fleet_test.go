@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fmspush/fmspush/fleet"
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
@@ -143,14 +144,23 @@ func (p *fleetProc) get(path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// owners reads who owns each push, as node p sees it.
+// owners reads who owns each push, as node p sees it, once the ownership
+// is where rendezvous hashing over the live nodes puts it (nil before: a
+// move is under way).
 func (p *fleetProc) owners() map[string]string {
 	var f health.FleetStatus
-	if p.get("/v1/fleet", &f) != nil {
+	if p.get("/v1/fleet", &f) != nil || len(f.Unowned) > 0 {
 		return nil
+	}
+	var nodes []string
+	for _, n := range f.Nodes {
+		nodes = append(nodes, n.Name)
 	}
 	out := map[string]string{}
 	for _, o := range f.Owners {
+		if o.Node != fleet.Owner(o.ID, nodes) {
+			return nil
+		}
 		out[o.ID] = o.Node
 	}
 	return out
