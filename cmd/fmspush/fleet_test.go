@@ -323,8 +323,11 @@ func (r *fleetRig) movedWithin(ids []string, t0 time.Time, within time.Duration)
 // Three nodes share twelve streams; kill -9 of one moves its streams
 // within the lease TTL + 2 s; SIGTERM of another within 2 s without a
 // refusal; a node cut from etcd stops publishing before its TTL ends and
-// the others take its streams after. The emulator never sees two live
-// publishers of a name, nor a timestamp step back.
+// the others take its streams after; etcd down for the whole fleet stops
+// every stream within the TTL (each node says why) and all resume when it
+// is back. The emulator never sees two live publishers of a name, nor a
+// timestamp step back (within a session, or from one session of a name to
+// the next: a stream that moved continues its timeline).
 func TestFleetMovesStreams(t *testing.T) {
 	r := newFleetRig(t, 12, "a", "b", "c")
 	own := r.settled(r.nodes["a"], 60*time.Second, "a", "b", "c")
@@ -399,6 +402,31 @@ func TestFleetMovesStreams(t *testing.T) {
 		r.nodes["c"].proxy.Thaw()
 		own = r.settled(r.nodes["a"], 30*time.Second, "a", "b", "c")
 		require.NotEmpty(t, ownedBy(own, "c"), "c back with its share")
+	})
+	t.Run("etcd down", func(t *testing.T) {
+		r.t = t
+		t0 := time.Now()
+		r.etcd.Stop()
+		var stopped time.Duration
+		testpeer.Eventually(t, fleetTTL, "every stream stopped", func() bool {
+			stopped = time.Since(t0)
+			return len(r.live()) == 0
+		})
+		for _, p := range r.nodes {
+			var f health.FleetStatus
+			require.NoError(t, p.get("/v1/fleet", &f))
+			require.Equal(t, "fenced", f.State, "%s's fleet status: %+v", p.name, f)
+			require.Contains(t, f.Reason, "no lease renewal", "%s's fleet status says why", p.name)
+			var st health.ServiceStatus
+			require.NoError(t, p.get("/v1/streams", &st))
+			require.Len(t, st.Streams, len(r.names), "%s lists every push", p.name)
+			require.Contains(t, st.Streams[0].Reason, "fenced", "%s's status of %s", p.name, st.Streams[0].ID())
+		}
+		t1 := time.Now()
+		r.etcd.Start()
+		own = r.settled(r.nodes["a"], 30*time.Second, "a", "b", "c")
+		t.Logf("etcd down: every stream stopped %s after etcd went away (no split brain); all live again %s after it came back",
+			stopped.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 	})
 	r.t = t
 	require.Empty(t, r.overlaps(), "two live publishers of one name")
