@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,22 @@ func TestEtcdDownStopsAllThenResumes(t *testing.T) {
 	require.Contains(t, a.Status().Reason, "no lease renewal")
 	e.Start()
 	testpeer.Eventually(t, 20*time.Second, "all resume", func() bool { return exactlyOnce(ids, a, b) })
+}
+
+// A node started while etcd is down runs nothing, says why, and joins
+// when etcd comes.
+func TestJoinsWhenEtcdComesLate(t *testing.T) {
+	e := testpeer.StartEtcd(t)
+	e.Stop()
+	ids := pushIDs(3)
+	a := startNode(t, e.URL, "/t/", "a", ids)
+	testpeer.Eventually(t, 5*time.Second, "a says it cannot join", func() bool {
+		st := a.Status()
+		return st.State == StateJoining && strings.Contains(st.Reason, "cannot join")
+	})
+	require.Empty(t, a.running())
+	e.Start()
+	testpeer.Eventually(t, 15*time.Second, "a runs everything, a member", func() bool {
+		return exactlyOnce(ids, a) && a.Status().State == StateMember
+	})
 }

@@ -40,6 +40,7 @@ func (m *Member) session(ctx context.Context, cli *clientv3.Client) error {
 		s.publish()
 		return err
 	}
+	s.publish()
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,7 +38,13 @@ func (s *service) startFleet(cfg *config.Config) {
 	ctx, cancel := context.WithCancel(context.Background()) // outlives the service's ctx: Leave comes after the streams stopped
 	s.fleet = &fleetNode{member: m, cancel: cancel, done: make(chan error, 1)}
 	s.log.Info("fleet: joining", "node", fc.Node, "etcd", redactAll(fc.Etcd), "prefix", fc.Prefix, "lease_ttl", fc.LeaseTTL)
-	go func() { s.fleet.done <- m.Run(ctx) }()
+	go func() {
+		err := m.Run(ctx)
+		if err != nil && !errors.Is(err, fleet.ErrLeft) && !errors.Is(err, context.Canceled) {
+			s.log.Error("fleet: stopped; this node runs no stream", "error", err)
+		}
+		s.fleet.done <- err
+	}()
 }
 
 // leaveFleet hands the streams over after the service stopped them: the
