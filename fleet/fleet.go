@@ -37,6 +37,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/redact"
@@ -79,6 +81,7 @@ type Member struct {
 	wanted []string      // the configured push IDs (SetWanted)
 	wake   chan struct{} // SetWanted's nudge to the loop, cap 1
 	leave  chan chan error
+	exited chan struct{} // closed when Run returns
 	status atomic.Pointer[health.FleetStatus]
 	notes  atomic.Pointer[map[string]string] // the last read's notes
 }
@@ -96,6 +99,7 @@ func (m *Member) init() {
 	m.once.Do(func() {
 		m.wake = make(chan struct{}, 1)
 		m.leave = make(chan chan error)
+		m.exited = make(chan struct{})
 		if m.LeaseTTL <= 0 {
 			m.LeaseTTL = 5 * time.Second
 		}
@@ -150,9 +154,10 @@ func (m *Member) opTimeout() time.Duration { return m.LeaseTTL / 5 }
 var ErrLeft = errors.New("fleet: left")
 
 // Run keeps the node in the fleet until ctx ends (the lease is then left to
-// expire) or Leave is called (the lease is revoked).
+// expire) or Leave is called (the lease is revoked). Call it once.
 func (m *Member) Run(ctx context.Context) error {
 	m.init()
+	defer close(m.exited)
 	cli, err := m.client()
 	if err != nil {
 		return err
@@ -178,7 +183,11 @@ func (m *Member) Run(ctx context.Context) error {
 // client connects to etcd; credentials in the URLs become etcd's user and
 // password.
 func (m *Member) client() (*clientv3.Client, error) {
-	cfg := clientv3.Config{DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+	// gRPC's reconnect backoff grows to 2 minutes by default: capped at a
+	// second, a node reconnects within a second of etcd's return.
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: time.Second,
+		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}})
+	cfg := clientv3.Config{DialTimeout: 2 * time.Second, Logger: zap.NewNop(), DialOptions: []grpc.DialOption{reconnect},
 		DialKeepAliveTime: m.LeaseTTL / 2, DialKeepAliveTimeout: m.LeaseTTL / 5}
 	for _, raw := range m.Endpoints {
 		u, err := url.Parse(raw)
@@ -215,6 +224,8 @@ func (m *Member) Leave(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
 	case m.leave <- reply:
+	case <-m.exited: // Run is over: nothing held
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("fleet: leave: %w", ctx.Err())
 	}

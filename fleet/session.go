@@ -72,7 +72,7 @@ func (s *session) loop(ctx context.Context, acks <-chan time.Time, lost <-chan e
 		case at := <-acks:
 			s.acked = at
 			fence.Reset(time.Until(at.Add(m.fenceAfter())))
-			if s.fenced {
+			if s.fenced && time.Since(at) < m.fenceAfter() {
 				s.unfence()
 				s.reconcile(ctx)
 			}

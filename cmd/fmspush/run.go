@@ -108,8 +108,10 @@ func (s *service) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.stopEmulator()
+	s.startFleet(cfg) // before the status API reads s.fleet
 	ln, err := net.Listen("tcp", cfg.Service.HTTPListen)
 	if err != nil {
+		s.leaveFleet()
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
 	thumbs := &thumbnails{FFmpeg: cfg.Service.FFmpegPath, Ingests: s.ingests.of, Log: s.log.Named("thumbnail")}
@@ -124,7 +126,6 @@ func (s *service) Run(ctx context.Context) error {
 	if !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn(fmt.Sprintf("status API listening beyond loopback on %s: anyone who can reach it reads stream status", cfg.Service.HTTPListen))
 	}
-	s.startFleet(cfg)
 	s.apply(ctx, cfg)
 	if cfg.Service.APIToken == "" && !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn("no service.api_token_file: the control API is read-only")

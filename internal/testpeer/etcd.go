@@ -2,6 +2,9 @@ package testpeer
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -52,6 +55,20 @@ func (e *Etcd) Start() {
 		e.t.Fatalf("start etcd: %v", err)
 	}
 	WaitTCP(e.t, e.Addr, 15*time.Second)
+	Eventually(e.t, 15*time.Second, "etcd healthy (a leader elected)", e.healthy)
+}
+
+// healthy reports whether etcd's /health says it serves (it has a leader):
+// a member killed before that may not come back with its data.
+func (e *Etcd) healthy() bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(e.URL + "/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"true"`)
 }
 
 // Stop stops etcd (SIGKILL: as a crash) and waits for it.
