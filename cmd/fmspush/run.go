@@ -348,7 +348,7 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) (supervisor.Cha
 	s.mu.Unlock()
 	ch := config.Diff(old, u.Config)
 	if ch.ServiceChanged {
-		s.log.Warn("service block changed: restart fmspush for http_listen, logging or ffmpeg_path changes to take effect")
+		s.log.Warn("service block changed: restart fmspush for http_listen, logging, ffmpeg_path or fleet changes to take effect")
 	}
 	if ch.EmulatorChanged {
 		if err := s.restartEmulator(u.Config); err != nil {
