@@ -62,6 +62,16 @@ type Service struct {
 	// ("" : the API is read-only); APIToken is its content, read at load
 	// (a secret: never shown).
 	APITokenFile, APIToken string
+	// Fleet is the fleet block: the streams shared with other nodes through
+	// etcd (nil: this node runs every stream).
+	Fleet *Fleet
+}
+
+// Equal reports whether two service blocks are the same.
+func (s Service) Equal(o Service) bool {
+	a, b := s, o
+	a.Fleet, b.Fleet = nil, nil
+	return a == b && s.Fleet.Equal(o.Fleet)
 }
 
 // LogLevel is a go-hclog level name: trace, debug, info, warn or error.

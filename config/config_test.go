@@ -358,7 +358,7 @@ func TestUnparseableSourceNotEchoed(t *testing.T) {
 func TestDocsCoverSchema(t *testing.T) {
 	doc, err := os.ReadFile("../docs/config.md")
 	require.NoError(t, err)
-	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawTLS{}, rawFailover{}} {
+	for _, raw := range []any{rawFile{}, rawService{}, rawEmulator{}, rawStream{}, rawFFmpeg{}, rawNative{}, rawRTMP{}, rawTLS{}, rawFailover{}, rawFleet{}} {
 		for _, a := range schemaOfValue(raw).Attributes {
 			assert.True(t, bytes.Contains(doc, []byte("`"+a.Name+"`")), "docs/config.md does not document `%s`", a.Name)
 		}

@@ -71,7 +71,7 @@ func (c Changes) Empty() bool {
 func Diff(old, new *Config) Changes {
 	old, new = orEmpty(old), orEmpty(new)
 	c := Changes{
-		ServiceChanged:  old.Service != new.Service,
+		ServiceChanged:  !old.Service.Equal(new.Service),
 		EmulatorChanged: !reflect.DeepEqual(old.Emulator, new.Emulator),
 	}
 	moved := emulatorRestarts(old.Emulator, new.Emulator)

@@ -13,7 +13,8 @@ import (
 // The raw structs are decoded with hcl/v2's schema API, driven by struct
 // tags: `hcl:"name,attr"` on a *hcl.Attribute field (always optional; the
 // attribute keeps its range), `hcl:"name,block"` on a pointer to a raw struct
-// (at most one such block) or on []rawHead (labelled blocks); an embedded
+// (at most one such block; its DefRange hcl.Range field, tagged `hcl:"-"`,
+// gets the block's header position) or on []rawHead (labelled blocks); an embedded
 // struct without a tag adds its fields to the block's. gohcl would do
 // the same but pulls in hclwrite and with it go-cmp, which go.mod does not
 // carry.
@@ -21,6 +22,7 @@ import (
 var (
 	attrPtrType = reflect.TypeFor[*hcl.Attribute]()
 	headsType   = reflect.TypeFor[[]rawHead]()
+	rangeType   = reflect.TypeFor[hcl.Range]()
 )
 
 // decodeBody fills the raw struct that out points to from body, reporting
@@ -44,6 +46,7 @@ func fill(v reflect.Value, content *hcl.BodyContent) hcl.Diagnostics {
 		}
 		name, kind := fieldTag(v.Type().Field(i))
 		switch {
+		case name == "-":
 		case kind == "attr":
 			if a, ok := content.Attributes[name]; ok {
 				v.Field(i).Set(reflect.ValueOf(a))
@@ -74,6 +77,9 @@ func decodeSingle(blocks hcl.Blocks, field reflect.Value) hcl.Diagnostics {
 	}
 	ptr := reflect.New(field.Type().Elem())
 	diags := decodeBody(blocks[0].Body, ptr.Interface())
+	if f := ptr.Elem().FieldByName("DefRange"); f.IsValid() && f.Type() == rangeType {
+		f.Set(reflect.ValueOf(blocks[0].DefRange))
+	}
 	field.Set(ptr)
 	return diags
 }
@@ -104,6 +110,7 @@ func schemaOf(t reflect.Type) *hcl.BodySchema {
 		}
 		name, kind := fieldTag(t.Field(i))
 		switch {
+		case name == "-":
 		case kind == "attr":
 			s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: name})
 		case t.Field(i).Type == headsType:

@@ -26,6 +26,7 @@ type rawService struct {
 	LogFormat  *hcl.Attribute `hcl:"log_format,attr"`
 	FFmpegPath *hcl.Attribute `hcl:"ffmpeg_path,attr"`
 	APIToken   *hcl.Attribute `hcl:"api_token_file,attr"`
+	Fleet      *rawFleet      `hcl:"fleet,block"`
 }
 
 type rawEmulator struct {
@@ -220,6 +221,7 @@ func decodeService(ps *problems, r *rawService) Service {
 	svc.LogFormat = enum(s, r.LogFormat, DefaultLogFormat, LogText, LogJSON)
 	svc.FFmpegPath = nonEmpty(s, r.FFmpegPath, DefaultFFmpegPath)
 	svc.APITokenFile, svc.APIToken = apiToken(s, r.APIToken)
+	svc.Fleet = decodeFleet(s, r.Fleet)
 	return svc
 }
 

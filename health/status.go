@@ -35,7 +35,7 @@ func States() []State {
 // Healthy reports whether the state counts as healthy for /healthz: live
 // (congested included: it delivers with a bounded delay), or deliberately idle.
 func (s State) Healthy() bool {
-	return s == StateLive || s == StateCongested || s == StateIdle || s == StatePaused
+	return s == StateLive || s == StateCongested || s == StateIdle || s == StatePaused || s == StateElsewhere
 }
 
 // Warning reports whether a healthy state deserves a warning in /healthz.
@@ -47,6 +47,8 @@ type ServiceStatus struct {
 	Started time.Time      `json:"started"`
 	Config  ConfigStatus   `json:"config"`
 	Streams []StreamStatus `json:"streams"`
+	// Fleet is this node's view of its fleet (nil without a fleet block).
+	Fleet *FleetStatus `json:"fleet,omitempty"`
 }
 
 // ConfigStatus says which config is running and whether the last reload failed.
@@ -103,6 +105,10 @@ type StreamStatus struct {
 	VerdictCounts []VerdictCount `json:"verdict_counts,omitempty"`
 	LastVerdicts  []Verdict      `json:"last_verdicts,omitempty"`
 	LastError     string         `json:"last_error,omitempty"`
+	// Owner is, in a fleet, the node that owns this stream target: this
+	// node for the ones it runs; another for those in StateElsewhere ("":
+	// no fleet, or no node owns it now).
+	Owner string `json:"owner,omitempty"`
 }
 
 // ID names the stream's push: Name, or "Name/TargetName" for a target
@@ -217,4 +223,46 @@ type LayerSummary struct {
 	OK       bool          `json:"ok"`
 	Duration time.Duration `json:"duration_ns"`
 	Note     string        `json:"note,omitempty"`
+}
+
+// StateElsewhere: in a fleet, another node owns this stream target and
+// publishes it (StreamStatus.Owner names it); this node deliberately does not.
+const StateElsewhere State = "elsewhere"
+
+// FleetStatus is a fleet node's view of its fleet (GET /v1/fleet): the live
+// nodes, who owns each stream target and since when, and this node's
+// standing (its lease).
+type FleetStatus struct {
+	// Node is this node's name.
+	Node string `json:"node"`
+	// State is this node's standing: joining (no lease yet), member (it
+	// holds a live lease), fenced (its lease could not be renewed for half
+	// its TTL: it publishes nothing until it can) or left (it released its
+	// streams on a planned stop).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// LeaseTTL is the lease's time to live; LastKeepAlive when a renewal of
+	// it last succeeded (sent then, answered).
+	LeaseTTL      time.Duration `json:"lease_ttl_ns"`
+	LastKeepAlive time.Time     `json:"last_keepalive,omitzero"`
+	// Nodes are the live nodes (registered with a live lease), by name.
+	Nodes []FleetNode `json:"nodes"`
+	// Owners lists every owned stream target by ID.
+	Owners []FleetOwner `json:"owners"`
+	// Unowned lists the configured stream targets no node owns now (being
+	// moved).
+	Unowned []string `json:"unowned,omitempty"`
+}
+
+// FleetNode is one live node of a fleet.
+type FleetNode struct {
+	Name  string    `json:"name"`
+	Since time.Time `json:"since"`
+}
+
+// FleetOwner says which node owns a stream target (a push ID) and since when.
+type FleetOwner struct {
+	ID    string    `json:"id"`
+	Node  string    `json:"node"`
+	Since time.Time `json:"since"`
 }

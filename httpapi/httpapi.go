@@ -1,5 +1,5 @@
 // Package httpapi serves fmspush's status over HTTP (/healthz, /v1/streams,
-// /v1/streams/{name}, /v1/streams/{name}/targets/{target}), the operator's
+// /v1/streams/{name}, /v1/streams/{name}/targets/{target}, /v1/fleet), the operator's
 // console (a page at / that polls /v1/streams, and the streams' pictures at
 // /v1/streams/{name}/thumbnail.jpg) and the control API, and exports the
 // status to Prometheus (/metrics), from the snapshots of a StatusSource.
@@ -44,6 +44,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/streams", a.streams)
 	mux.HandleFunc("GET /v1/streams/{name}", a.stream)
 	mux.HandleFunc("GET /v1/streams/{name}/targets/{target}", a.target)
+	mux.HandleFunc("GET /v1/fleet", a.fleet)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	a.routeControl(mux)
 	a.routeConsole(mux)
@@ -160,6 +161,18 @@ func (a *API) target(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no target " + target + " of a stream named " + name})
+}
+
+// fleet answers the node's view of its fleet (health.FleetStatus): the
+// live nodes, the owner of each stream target and since when; 404 without a
+// fleet block.
+func (a *API) fleet(w http.ResponseWriter, _ *http.Request) {
+	f := a.Source.Snapshot().Fleet
+	if f == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "this node is in no fleet (no service.fleet block)"})
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/stretchr/testify/require"
@@ -86,4 +87,26 @@ func TestMetricsHaveDeliverySeries(t *testing.T) {
 		require.Contains(t, body, line)
 	}
 	require.NotContains(t, body, `fmspush_delivery_lag_seconds{path="native",stream="idle",target=""}`, "no gauge without a session")
+}
+
+// /v1/fleet serves the fleet's status, 404 without one; a push another
+// node runs is healthy and has no metrics series here.
+func TestFleetStatus(t *testing.T) {
+	code, _ := serve(t, staticSource{}, "/v1/fleet")
+	require.Equal(t, http.StatusNotFound, code)
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	src := staticSource{
+		Streams: []health.StreamStatus{{Name: "cam", State: health.StateElsewhere, Owner: "b"}},
+		Fleet: &health.FleetStatus{Node: "a", State: "member", Nodes: []health.FleetNode{{Name: "a", Since: since}, {Name: "b", Since: since}},
+			Owners: []health.FleetOwner{{ID: "cam", Node: "b", Since: since}}},
+	}
+	code, body := serve(t, src, "/v1/fleet")
+	require.Equal(t, http.StatusOK, code)
+	var f health.FleetStatus
+	require.NoError(t, json.Unmarshal([]byte(body), &f))
+	require.Equal(t, *src.Fleet, f)
+	code, _ = serve(t, src, "/healthz")
+	require.Equal(t, http.StatusOK, code, "a push run elsewhere is healthy here")
+	_, body = serve(t, src, "/metrics")
+	require.NotContains(t, body, `stream="cam"`, "no series for a push run elsewhere")
 }

@@ -135,6 +135,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	e.counter(descReloads, float64(cfg.ReloadFailures), "failure")
 	now := c.now()
 	for _, s := range snap.Streams {
+		if s.State == health.StateElsewhere {
+			continue // another fleet node runs it and exports its series
+		}
 		collectStream(e, s, now)
 	}
 }

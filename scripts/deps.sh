@@ -10,6 +10,10 @@ if [ "${1:-test}" = test ]; then
   # prometheus provides promtool, which checks deploy/prometheus/alerts.yml
   # (19 MB download); policy-rc.d below keeps its server from starting.
   want+=(prometheus)
+  # etcd-server (3.4) is the fleet's coordination store: the fleet tests
+  # start their own on loopback (testpeer.StartEtcd); policy-rc.d below keeps
+  # the system one from starting.
+  want+=(etcd-server)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -29,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   # policy-rc.d keeps the packages from starting a system nginx on port 80
   # (or a system stunnel: the tests start their own, testpeer.StartStunnel;
-  # or a Prometheus server on port 9090: the tests need only promtool).
+  # or a Prometheus server on port 9090: the tests need only promtool; or a
+  # system etcd on port 2379: the tests start their own).
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -37,6 +42,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Nor at boot: the tests need promtool only, not a server on port 9090.
   if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
     $SUDO systemctl disable prometheus.service >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable etcd.service >/dev/null 2>&1 || true
   fi
 fi
 # The independent RTMP servers of the interop tests (lal and go2rtc built with

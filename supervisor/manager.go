@@ -32,6 +32,9 @@ type Manager struct {
 	mu      sync.Mutex // serialises Apply and Close; guards running
 	running map[string]*managed
 	view    atomic.Pointer[[]*Stream] // what Streams reads
+
+	endMu sync.Mutex
+	ended map[string]Timeline // the timelines of the streams stopped, by ID
 }
 
 type managed struct {
@@ -82,7 +85,7 @@ func (m *Manager) Apply(ctx context.Context, specs []Spec) Changes {
 			delete(m.running, name)
 		}
 	}
-	stopAll(stop)
+	m.stopAll(stop)
 	for _, sp := range start {
 		m.running[sp.Name] = m.launch(ctx, sp)
 	}
@@ -92,13 +95,21 @@ func (m *Manager) Apply(ctx context.Context, specs []Spec) Changes {
 }
 
 // stopAll cancels every stream first, then waits for each: N unpublishes
-// take as long as the slowest, not their sum.
-func stopAll(ms []*managed) {
+// take as long as the slowest, not their sum. It keeps their timelines.
+func (m *Manager) stopAll(ms []*managed) {
 	for _, mg := range ms {
 		mg.cancel()
 	}
 	for _, mg := range ms {
 		<-mg.done
+	}
+	m.endMu.Lock()
+	defer m.endMu.Unlock()
+	if m.ended == nil {
+		m.ended = map[string]Timeline{}
+	}
+	for _, mg := range ms {
+		m.ended[mg.stream.ID()] = mg.stream.Timeline()
 	}
 }
 
@@ -154,8 +165,24 @@ func (m *Manager) Close() {
 		all = append(all, mg)
 		delete(m.running, name)
 	}
-	stopAll(all)
+	m.stopAll(all)
 	m.publishView()
+}
+
+// Timeline returns the timeline of the stream whose ID is id: running, or
+// the last one stopped (false: neither).
+func (m *Manager) Timeline(id string) (Timeline, bool) {
+	if v := m.view.Load(); v != nil {
+		for _, st := range *v {
+			if st.ID() == id {
+				return st.Timeline(), true
+			}
+		}
+	}
+	m.endMu.Lock()
+	defer m.endMu.Unlock()
+	tl, ok := m.ended[id]
+	return tl, ok
 }
 
 // ErrNoStream: no running stream has the ID a command names.

@@ -12,6 +12,37 @@ import (
 type snapshot struct {
 	st  health.StreamStatus
 	sig *health.Signals
+	// lastTS and lastEnd are the timeline of the sessions that ended.
+	lastTS  time.Duration
+	lastEnd time.Time
+}
+
+// Timeline is where a target's timestamps are: the last one sent (LastTS)
+// and when (At); the zero Timeline when nothing was sent.
+type Timeline struct {
+	LastTS time.Duration
+	At     time.Time
+}
+
+// Timeline returns the target's timeline now: the running session's last
+// timestamp at the time of the call, or the last one of the sessions that
+// ended, or (nothing sent yet) Resume, or 0 when the loop started. Whatever
+// this stream sent since At came after LastTS at about real time, so
+// LastTS plus the time since At continues the target's timeline.
+func (s *Stream) Timeline() Timeline {
+	p := s.status.Load()
+	if p == nil {
+		return Timeline{}
+	}
+	if p.sig != nil {
+		if ts := time.Duration(p.sig.LastTimestamp.Load()) * time.Millisecond; ts > p.lastTS {
+			return Timeline{LastTS: ts, At: time.Now()}
+		}
+	}
+	if p.lastEnd.IsZero() {
+		return Timeline{At: p.st.StartedAt}
+	}
+	return Timeline{LastTS: p.lastTS, At: p.lastEnd}
 }
 
 // Status returns the stream's latest status, with the live counters of the
@@ -77,7 +108,7 @@ func (l *loop) publish() {
 	}
 	st.Failovers = l.failoverList()
 	st.VerdictCounts = l.verdictCounts()
-	s.status.Store(&snapshot{st: *st, sig: l.sig})
+	s.status.Store(&snapshot{st: *st, sig: l.sig, lastTS: l.lastTS, lastEnd: l.lastEnd})
 }
 
 func (l *loop) pathStatus(sl *slot, now time.Time) health.PathStatus {

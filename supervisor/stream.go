@@ -109,6 +109,12 @@ type Stream struct {
 	Pauses *pause.Watch
 	// Clock is the time the loop decides by (default SystemClock).
 	Clock Clock
+	// Resume is the target's timeline to continue (the zero Timeline:
+	// start at 0): what another publisher of this target (another fleet
+	// node) sent last, and when. The first session starts past it by the
+	// time since, as after a failover, so the target's timestamps never
+	// step back across publishers.
+	Resume Timeline
 
 	// jitter is the backoffs' random source (nil: math/rand/v2); a test
 	// fixes it to schedule exact times.
@@ -262,6 +268,9 @@ func (s *Stream) newLoop() *loop {
 		l.slots = append(l.slots, &slot{spec: spec,
 			backoff: Backoff{Initial: pol.BackoffInitial, Max: pol.BackoffMax, Jitter: 0.2, Rand: s.jitter},
 			breaker: Breaker{Failures: pol.CircuitFailures, Window: pol.CircuitWindow, Cooldown: pol.CircuitCooldown}})
+	}
+	if !s.Resume.At.IsZero() {
+		l.lastTS, l.lastEnd = s.Resume.LastTS, s.Resume.At
 	}
 	l.state, l.reason = health.StateStarting, "starting"
 	l.publish()

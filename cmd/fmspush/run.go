@@ -58,6 +58,16 @@ type service struct {
 	reloads  chan chan reloadOutcome // POST /v1/reload's requests to the watch loop
 	notify   *notifier
 	httpAddr string
+	fleet    *fleetNode // nil without a fleet block
+	runCtx   context.Context
+
+	// applyMu serialises what is applied to the manager: a config's specs
+	// (apply) and, in a fleet, the owned set (applyOwned). owned is the
+	// push IDs this node runs in a fleet (nil: no fleet, every push);
+	// stopping is set at shutdown, when nothing more starts.
+	applyMu  sync.Mutex
+	owned    map[string]bool
+	stopping bool
 
 	// httpIdleTimeout overrides httpapi.IdleTimeout (tests).
 	httpIdleTimeout time.Duration
@@ -77,6 +87,7 @@ func (s *service) Run(ctx context.Context) error {
 		return err
 	}
 	s.started = time.Now()
+	s.runCtx = ctx
 	s.reloads = make(chan chan reloadOutcome)
 	s.log = newLogger(cfg.Service, s.Stderr)
 	if s.notify == nil { // a test may bring its own
@@ -97,8 +108,10 @@ func (s *service) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.stopEmulator()
+	s.startFleet(cfg) // before the status API reads s.fleet
 	ln, err := net.Listen("tcp", cfg.Service.HTTPListen)
 	if err != nil {
+		s.leaveFleet()
 		return fmt.Errorf("http_listen %s: %w", cfg.Service.HTTPListen, err)
 	}
 	thumbs := &thumbnails{FFmpeg: cfg.Service.FFmpegPath, Ingests: s.ingests.of, Log: s.log.Named("thumbnail")}
@@ -121,7 +134,11 @@ func (s *service) Run(ctx context.Context) error {
 	err = s.watch(ctx, serveErr)
 	s.notify.stopping()
 	s.log.Info("shutting down")
+	s.applyMu.Lock()
+	s.stopping = true
+	s.applyMu.Unlock()
 	s.manager.Close()
+	s.leaveFleet()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
@@ -158,11 +175,8 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Chan
 	if s.emulator != nil {
 		cfg.ResolveEmulator(s.emulator.Addr())
 	}
-	specs := make([]supervisor.Spec, 0, len(cfg.Streams))
-	for _, st := range cfg.Streams {
-		specs = append(specs, s.specFor(cfg, st))
-	}
-	ch := s.manager.Apply(ctx, specs)
+	s.applyMu.Lock()
+	ch := s.manager.Apply(ctx, s.specsFor(cfg))
 	s.ingests.keep(cfg)
 	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
@@ -174,8 +188,24 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Chan
 	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now(), Reloads: reloads,
 		ReloadFailures: s.cfgStat.ReloadFailures}
 	s.mu.Unlock()
+	s.applyMu.Unlock()
+	if s.fleet != nil {
+		s.fleet.member.SetWanted(pushIDs(cfg))
+	}
 	s.log.Info("config applied", "added", ch.Added, "changed", ch.Changed, "removed", ch.Removed, "unchanged", len(ch.Unchanged))
 	return ch
+}
+
+// specsFor is the manager's specs for cfg: every push, or in a fleet the
+// ones this node owns; s.applyMu held.
+func (s *service) specsFor(cfg *config.Config) []supervisor.Spec {
+	specs := make([]supervisor.Spec, 0, len(cfg.Streams))
+	for _, st := range cfg.Streams {
+		if s.runs(st.ID()) {
+			specs = append(specs, s.specFor(cfg, st))
+		}
+	}
+	return specs
 }
 
 // reloadFailed keeps the running config and shows the error in status.
@@ -191,9 +221,11 @@ func (s *service) reloadFailed(err error) {
 // Snapshot implements httpapi.StatusSource.
 func (s *service) Snapshot() health.ServiceStatus {
 	s.mu.Lock()
-	stat := s.cfgStat
+	stat, cfg := s.cfgStat, s.cfg
 	s.mu.Unlock()
-	return health.ServiceStatus{Version: version, Started: s.started, Config: stat, Streams: s.manager.Streams()}
+	st := health.ServiceStatus{Version: version, Started: s.started, Config: stat, Streams: s.manager.Streams()}
+	s.withFleet(&st, cfg)
+	return st
 }
 
 // watch is the service's main loop: it applies config updates until ctx
@@ -316,7 +348,7 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) (supervisor.Cha
 	s.mu.Unlock()
 	ch := config.Diff(old, u.Config)
 	if ch.ServiceChanged {
-		s.log.Warn("service block changed: restart fmspush for http_listen, logging or ffmpeg_path changes to take effect")
+		s.log.Warn("service block changed: restart fmspush for http_listen, logging, ffmpeg_path or fleet changes to take effect")
 	}
 	if ch.EmulatorChanged {
 		if err := s.restartEmulator(u.Config); err != nil {

@@ -61,6 +61,7 @@ func (s *service) buildStream(svc config.Service, st config.Stream) *supervisor.
 		AttemptsPerMinute: st.Failover.AttemptsPerMinute,
 		MaxDelay:          st.Native.MaxDelay,
 		Logger:            log,
+		Resume:            s.resumeOf(st.ID()),
 	}
 }
 

@@ -401,7 +401,7 @@
       }
       if (c.root.parentNode !== main || main.children[seen.size - 1] !== c.root) main.append(c.root);
       update(c, s);
-      if (["live", "congested", "idle", "paused"].includes(s.state)) healthy++;
+      if (["live", "congested", "idle", "paused", "elsewhere"].includes(s.state)) healthy++;
     }
     for (const [id, c] of cards) {
       if (!seen.has(id)) {
