@@ -3,8 +3,10 @@ package ffmpegpath
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fmspush/fmspush/health"
@@ -32,8 +34,12 @@ func New(s Settings) (Driver, error) {
 	return nil, fmt.Errorf("ffmpegpath: unknown driver %q (want %q or %q)", s.Driver, DriverExec, DriverLibav)
 }
 
-// checkTTL is how long a successful Check is reused.
-const checkTTL = 10 * time.Second
+// checkTTL is how long a successful Check is reused while the binary's
+// file stays the same (path, size, modification time, inode): a standby
+// probe every probe_interval does not start a process (0.1 s of CPU each)
+// to learn what a stat tells. A binary removed, replaced or made
+// unexecutable is noticed at the next Check.
+const checkTTL = time.Hour
 
 // Exec is the exec driver: one ffmpeg subprocess per Run, supervised (see
 // run.go for its state machine). Settings must not change while Run runs.
@@ -42,6 +48,7 @@ type Exec struct {
 
 	mu        sync.Mutex
 	checkedAt time.Time
+	checked   binaryID // the file the last successful check ran
 	probe     *SourceInfo // cached source probe; reset after a source failure
 }
 
@@ -52,8 +59,9 @@ func (e *Exec) Kind() string { return "ffmpeg" }
 // error naming the binary when it is missing, not executable or broken.
 func (e *Exec) Check(ctx context.Context) error {
 	s := e.Settings.withDefaults()
+	id, idErr := identify(s.FFmpegPath)
 	e.mu.Lock()
-	fresh := time.Since(e.checkedAt) < checkTTL
+	fresh := idErr == nil && id == e.checked && time.Since(e.checkedAt) < checkTTL
 	e.mu.Unlock()
 	if fresh {
 		return nil
@@ -62,9 +70,35 @@ func (e *Exec) Check(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
-	e.checkedAt = time.Now()
+	e.checkedAt, e.checked = time.Now(), id
 	e.mu.Unlock()
 	return nil
+}
+
+// binaryID is what tells one file of a binary from another.
+type binaryID struct {
+	path  string
+	size  int64
+	mtime time.Time
+	mode  os.FileMode
+	inode uint64
+}
+
+// identify resolves bin on PATH and stats it.
+func identify(bin string) (binaryID, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return binaryID{}, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return binaryID{}, err
+	}
+	id := binaryID{path: path, size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.inode = st.Ino
+	}
+	return id, nil
 }
 
 // checkBinary runs `bin -version` with a short timeout.

@@ -317,3 +317,20 @@ func TestStopDuringHangingOpen(t *testing.T) {
 	t.Logf("stopped in %v", took.Round(time.Millisecond))
 	require.LessOrEqual(t, took, s.Grace+time.Second, "stop took %v, want within grace %v + 1s", took, s.Grace)
 }
+
+// The cached success holds only for the same file: a binary replaced (a
+// package upgrade) or removed is checked again at the next Check.
+func TestCheckRerunsForAnotherBinary(t *testing.T) {
+	bin, calls := countingFFmpeg(t)
+	e := &Exec{Settings: Settings{FFmpegPath: bin}}
+	require.NoError(t, e.Check(context.Background()))
+	script, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	next := bin + ".new"
+	require.NoError(t, os.WriteFile(next, append(script, "\n# upgraded\n"...), 0o755))
+	require.NoError(t, os.Rename(next, bin))
+	require.NoError(t, e.Check(context.Background()))
+	require.Equal(t, 2, calls(), "Check trusted the old binary's result for a new file")
+	require.NoError(t, os.Remove(bin))
+	require.ErrorContains(t, e.Check(context.Background()), bin, "Check passed for a removed binary")
+}
