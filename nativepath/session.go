@@ -24,6 +24,14 @@ const (
 // socket: the resolution of stall detection and of the delivery lag.
 const deliveryPeriod = 100 * time.Millisecond
 
+// deliveryEarly is how much earlier than deliveryPeriod after the last
+// check a unit's write may run the next one: with media flowing (a frame
+// every 20-40 ms) the checks ride on the writes and the check timer, armed
+// deliveryPeriod after the last check, never fires; it fires only when no
+// unit came for that long (a source away, a stalled socket). A stream then
+// costs wake-ups for its frames, not for its timers.
+const deliveryEarly = 40 * time.Millisecond
+
 // session is one publish: it writes the cached GOP, then the live feed,
 // rebased so that the target's timeline continues from base. Its goroutine
 // is the only writer of the publisher's socket.
@@ -55,6 +63,7 @@ type session struct {
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
 	flushAt   time.Time  // when the flush timer is armed for
+	checkedAt time.Time  // the last delivery and source check (checkDue)
 	pauses    *pause.Tracker
 	// lastIn is the hub timestamp of the last video and audio unit taken,
 	// to continue a new subscription right after it (skipBacklog).
@@ -106,9 +115,11 @@ func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
 // loop owns the session: media from the hub, replies the reader queued,
 // the coalesced-audio flush, and the delivery and source checks.
 func (s *session) loop(ctx context.Context) error {
-	tick := time.NewTicker(deliveryPeriod)
-	defer tick.Stop()
+	s.checkedAt = time.Now()
+	check := time.NewTimer(deliveryPeriod)
+	defer check.Stop()
 	flush := time.NewTimer(time.Hour)
+	flush.Stop()
 	defer flush.Stop()
 	s.checkReconnect(ctx) // a request during setup: Dial took its Wake
 	for {
@@ -152,25 +163,47 @@ func (s *session) loop(ctx context.Context) error {
 				}
 				return s.p.classify(err)
 			}
-		case <-tick.C:
-			// The tick's value is when it was due, also when it comes
-			// after a pause: read the clock.
-			now := time.Now()
-			s.checkPause(now)
-			if err := s.observe(now); err != nil {
-				return err
+			if now := time.Now(); now.Sub(s.checkedAt) >= deliveryPeriod-deliveryEarly {
+				if err := s.check(now, check); err != nil {
+					return err
+				}
 			}
-			if err := s.checkSource(); err != nil {
+		case <-check.C:
+			// The timer's value is when it was due, also when it comes
+			// after a pause: read the clock.
+			if err := s.check(time.Now(), check); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// armFlush points the flush timer at when coalesced audio must leave.
+// check runs the periodic checks (a pause of the service, TCP's delivery
+// view, the source's absence) and arms the check timer deliveryPeriod
+// after it.
+func (s *session) check(now time.Time, t *time.Timer) error {
+	s.checkedAt = now
+	t.Reset(deliveryPeriod)
+	s.checkPause(now)
+	if err := s.observe(now); err != nil {
+		return err
+	}
+	return s.checkSource()
+}
+
+// armFlush points the flush timer at when coalesced audio must leave, and
+// stops it once a write took that audio along: a flush timer fires only
+// for audio that no video frame followed in time.
 func (s *session) armFlush(t *time.Timer) {
 	due := s.pub.FlushDue()
-	if due.IsZero() || due.Equal(s.flushAt) {
+	if due.IsZero() {
+		if !s.flushAt.IsZero() {
+			t.Stop()
+			s.flushAt = time.Time{}
+		}
+		return
+	}
+	if due.Equal(s.flushAt) {
 		return
 	}
 	s.flushAt = due
