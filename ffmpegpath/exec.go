@@ -48,7 +48,7 @@ type Exec struct {
 
 	mu        sync.Mutex
 	checkedAt time.Time
-	checked   binaryID // the file the last successful check ran
+	checked   binaryID    // the file the last successful check ran
 	probe     *SourceInfo // cached source probe; reset after a source failure
 }
 
