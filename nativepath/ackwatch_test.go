@@ -52,3 +52,16 @@ func TestAckWatchLearnsTheServersSpacing(t *testing.T) {
 	c.written += 1 << 20 // 1 MB written: far less than two of this server's 2.5 MB spacings
 	require.Zero(t, a.observe(c, 16<<10, c.at.Add(10*time.Second)))
 }
+
+// The window asked of the server spaces acks ackSpacing apart at the
+// media's rate, never under the configured window nor over maxAckWindow,
+// and changes only when off by more than a factor of two.
+func TestAckWindowFollowsTheRate(t *testing.T) {
+	require.Equal(t, uint32(16<<10), ackWindowFor(0, 16<<10), "unknown rate: the configured window")
+	require.Equal(t, uint32(16<<10), ackWindowFor(500_000, 16<<10), "0.5 Mbit/s: 12.5 kB in 200 ms, under the configured window")
+	require.Equal(t, uint32(100_000), ackWindowFor(4_000_000, 16<<10), "4 Mbit/s: 100 kB in 200 ms")
+	require.Equal(t, uint32(maxAckWindow), ackWindowFor(1e9, 16<<10))
+	require.False(t, retuneAckWindow(100_000, 150_000))
+	require.True(t, retuneAckWindow(16<<10, 100_000))
+	require.True(t, retuneAckWindow(100_000, 16<<10))
+}

@@ -57,6 +57,7 @@ type session struct {
 
 	meter     delivery.Meter
 	acks      ackWatch
+	ackWindow uint32 // the Window Acknowledgement Size asked of the server now
 	lastMark  time.Duration // timestamp of the last frame written
 	queue     queueView     // what waits in TCP, and how fast it drains
 	ackedBase uint64        // TCP's count of what was taken before the first media
@@ -188,7 +189,41 @@ func (s *session) check(now time.Time, t *time.Timer) error {
 	if err := s.observe(now); err != nil {
 		return err
 	}
+	if err := s.tuneAckWindow(now); err != nil {
+		return s.p.classify(err)
+	}
 	return s.checkSource()
+}
+
+// ackWindowNow is the window asked of the server on this connection.
+func (s *session) ackWindowNow() uint32 {
+	if s.ackWindow == 0 {
+		return s.p.Publish.AckWindow
+	}
+	return s.ackWindow
+}
+
+// tuneAckWindow asks the server for a wider (or narrower) window when the
+// media's rate puts acks far from ackSpacing apart (ackWindowFor). A path
+// that asks for no acks asks for none later either.
+func (s *session) tuneAckWindow(now time.Time) error {
+	cur := s.ackWindowNow()
+	if cur == 0 {
+		return nil
+	}
+	rate := s.rate.bitsPerSecond(now)
+	if rate <= 0 {
+		return nil
+	}
+	want := ackWindowFor(rate, s.p.Publish.AckWindow)
+	if !retuneAckWindow(cur, want) {
+		return nil
+	}
+	if err := s.pub.AskAcks(want); err != nil {
+		return err
+	}
+	s.ackWindow = want
+	return nil
 }
 
 // armFlush points the flush timer at when coalesced audio must leave, and
@@ -336,7 +371,7 @@ func (s *session) observe(now time.Time) error {
 		return nil // no evidence (not a TCP socket): writes still fail on their deadline
 	}
 	r := s.meter.Observe(smp)
-	if silent := s.acks.observe(s.pub.Conn(), s.p.Publish.AckWindow, now); silent > r.StalledFor {
+	if silent := s.acks.observe(s.pub.Conn(), s.ackWindowNow(), now); silent > r.StalledFor {
 		r.StalledFor = silent
 		r.Stalled = r.Stalled || silent >= s.p.StallTimeout
 	}
