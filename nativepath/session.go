@@ -57,7 +57,7 @@ type session struct {
 
 	meter     delivery.Meter
 	acks      ackWatch
-	ackWindow uint32 // the Window Acknowledgement Size asked of the server now
+	ackWindow uint32        // the Window Acknowledgement Size asked of the server now
 	lastMark  time.Duration // timestamp of the last frame written
 	queue     queueView     // what waits in TCP, and how fast it drains
 	ackedBase uint64        // TCP's count of what was taken before the first media
