@@ -169,6 +169,27 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 	return u, nil
 }
 
+// PaceGrid is the resolution of a paced Looper's wake-ups: it wakes at
+// the first instant of a process-wide grid (PaceGrid apart) at or after a
+// unit is due, so that the loopers of many streams due within the same
+// PaceGrid wake together, in one pass of the runtime's timers, instead of
+// one wake-up each (64 streams of 30 fps video: at most 250 wake-ups a
+// second instead of 1920). A unit comes out at most PaceGrid late; its
+// timestamp is untouched. Only the real clock (SystemClock) is gridded.
+const PaceGrid = 4 * time.Millisecond
+
+// gridEpoch anchors the grid (monotonic time, process-wide).
+var gridEpoch = time.Now()
+
+// onGrid extends a wait of d from now to the next grid instant.
+func onGrid(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d).Sub(gridEpoch)
+	if r := at % PaceGrid; r != 0 {
+		d += PaceGrid - r
+	}
+	return d
+}
+
 // MaxLate is how far behind the clock a paced Looper may fall before it
 // stops catching up: past it (the process was paused, or starved of CPU)
 // it re-anchors on the clock and goes on at real time, instead of bursting
@@ -210,6 +231,9 @@ func (l *Looper) wait(ctx context.Context, dts, early time.Duration) error {
 	d -= early
 	if d <= 0 {
 		return nil
+	}
+	if l.clock == SystemClock {
+		d = onGrid(now, d)
 	}
 	select {
 	case <-ctx.Done():

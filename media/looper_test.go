@@ -177,3 +177,16 @@ func TestLooperDoesNotBurstAfterAPause(t *testing.T) {
 	}
 	require.Equal(t, u.DTS-first.DTS, clk.Now().Sub(resumed), "after the pause, units are paced at real time again")
 }
+
+// A wait on the real clock ends on the process-wide grid, at most one
+// PaceGrid later than asked: loopers due within the same PaceGrid wake
+// together.
+func TestOnGrid(t *testing.T) {
+	now := time.Now()
+	for _, d := range []time.Duration{time.Microsecond, time.Millisecond, 33 * time.Millisecond, 40*time.Millisecond + 7} {
+		g := onGrid(now, d)
+		require.GreaterOrEqual(t, g, d)
+		require.Less(t, g, d+PaceGrid)
+		require.Zero(t, now.Add(g).Sub(gridEpoch)%PaceGrid, "wait of %v ends off the grid", d)
+	}
+}
