@@ -26,11 +26,16 @@ const deliveryPeriod = 100 * time.Millisecond
 
 // deliveryEarly is how much earlier than deliveryPeriod after the last
 // check a unit's write may run the next one: with media flowing (a frame
-// every 20-40 ms) the checks ride on the writes and the check timer, armed
-// deliveryPeriod after the last check, never fires; it fires only when no
-// unit came for that long (a source away, a stalled socket). A stream then
-// costs wake-ups for its frames, not for its timers.
-const deliveryEarly = 40 * time.Millisecond
+// every 20-40 ms) the checks ride on the writes, every 60-100 ms, and the
+// check timer never fires; it fires only when no unit came for
+// deliveryIdle (a source away), and then every deliveryIdle. A stream then
+// costs wake-ups for its frames, not for its timers. (A socket that takes
+// nothing blocks the write, and every check, until the write deadline,
+// whatever the timer.)
+const (
+	deliveryEarly = 40 * time.Millisecond
+	deliveryIdle  = 500 * time.Millisecond
+)
 
 // session is one publish: it writes the cached GOP, then the live feed,
 // rebased so that the target's timeline continues from base. Its goroutine
@@ -117,7 +122,7 @@ func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
 // the coalesced-audio flush, and the delivery and source checks.
 func (s *session) loop(ctx context.Context) error {
 	s.checkedAt = time.Now()
-	check := time.NewTimer(deliveryPeriod)
+	check := time.NewTimer(deliveryIdle)
 	defer check.Stop()
 	flush := time.NewTimer(time.Hour)
 	flush.Stop()
@@ -180,11 +185,13 @@ func (s *session) loop(ctx context.Context) error {
 }
 
 // check runs the periodic checks (a pause of the service, TCP's delivery
-// view, the source's absence) and arms the check timer deliveryPeriod
-// after it.
+// view, the source's absence) and arms the check timer deliveryIdle after
+// it: a timer pushed back at every check, far enough ahead that the
+// runtime's monitor, which sleeps until the earliest timer, is not woken
+// by it ten times a second either.
 func (s *session) check(now time.Time, t *time.Timer) error {
 	s.checkedAt = now
-	t.Reset(deliveryPeriod)
+	t.Reset(deliveryIdle)
 	s.checkPause(now)
 	if err := s.observe(now); err != nil {
 		return err

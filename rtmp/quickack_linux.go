@@ -4,7 +4,9 @@ package rtmp
 
 import (
 	"net"
+	"os"
 	"syscall"
+	"unsafe"
 )
 
 // quickAckConn re-arms TCP_QUICKACK before every read, so that a server
@@ -33,6 +35,49 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
 	})
 	return q.Conn.Read(p)
+}
+
+// Write writes p with raw write(2) calls on the non-blocking socket, waiting
+// in the netpoller (write deadlines included) when the send buffer is full.
+// A raw call never blocks the thread, and unlike a runtime-accounted
+// syscall it does not wake the runtime's monitor thread (sysmon) from its
+// idle sleep: with one write per frame, that wake-up and the monitor's
+// polling after it cost more CPU than the write itself (a thread switch is
+// dear on a virtual machine). Errors read as those of net.Conn.Write.
+func (q *quickAckConn) Write(p []byte) (int, error) {
+	n := 0
+	var errno syscall.Errno
+	err := q.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(k)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if errno != 0 {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
+	}
+	return n, nil
+}
+
+// unwrapOp is the cause inside RawConn's own *net.OpError ("raw-write").
+func unwrapOp(err error) error {
+	if op, ok := err.(*net.OpError); ok {
+		return op.Err
+	}
+	return err
 }
 
 // CloseWrite half-closes the TCP connection.
