@@ -44,6 +44,7 @@ type Looper struct {
 	audio  track
 	period time.Duration // the anchor track's loop span
 	start  time.Time
+	waiter *waiter // this looper's wait on the process's pacer
 }
 
 // track is one elementary stream of the clip being looped.
@@ -233,7 +234,12 @@ func (l *Looper) wait(ctx context.Context, dts, early time.Duration) error {
 		return nil
 	}
 	if l.clock == SystemClock {
-		d = onGrid(now, d)
+		if p := processPacer(); p != nil {
+			if l.waiter == nil {
+				l.waiter = &waiter{ch: make(chan struct{}, 1), idx: -1}
+			}
+			return p.wait(ctx, l.waiter, now.Add(onGrid(now, d)))
+		}
 	}
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -188,5 +189,68 @@ func TestOnGrid(t *testing.T) {
 		require.GreaterOrEqual(t, g, d)
 		require.Less(t, g, d+PaceGrid)
 		require.Zero(t, now.Add(g).Sub(gridEpoch)%PaceGrid, "wait of %v ends off the grid", d)
+	}
+}
+
+// On the real clock, loopers wait on the process's pacer: each video unit
+// comes out at or after its due time, within a few milliseconds (the grid
+// and scheduling); two loopers run together; cancelling one while it
+// waits returns at once.
+func TestLooperPacedByTheRealClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	for range 2 {
+		l, err := NewLooper(loadSample(t), SystemClock)
+		require.NoError(t, err)
+		go func() {
+			start := time.Now()
+			for {
+				u, err := l.Next(ctx)
+				if err != nil {
+					done <- nil
+					return
+				}
+				if !u.Codec.IsVideo() {
+					continue
+				}
+				late := time.Since(start) - u.DTS
+				if late < 0 || late > PaceGrid+50*time.Millisecond {
+					done <- fmt.Errorf("video at %v out %v late", u.DTS, late)
+					return
+				}
+				if u.DTS > 400*time.Millisecond {
+					done <- nil
+					return
+				}
+			}
+		}()
+	}
+	for range 2 {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "the loopers did not get through 400 ms of media")
+		}
+	}
+	l, err := NewLooper(loadSample(t), SystemClock)
+	require.NoError(t, err)
+	_, err = l.Next(ctx) // due at once
+	require.NoError(t, err)
+	for {
+		u, err := l.Next(ctx)
+		require.NoError(t, err)
+		if u.Codec.IsVideo() {
+			break
+		}
+	}
+	go func() { _, err := l.Next(ctx); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "a paced Next ignored its cancelled context")
 	}
 }
