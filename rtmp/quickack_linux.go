@@ -3,6 +3,7 @@
 package rtmp
 
 import (
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -30,11 +31,44 @@ func withQuickAck(c net.Conn) net.Conn {
 	return &quickAckConn{Conn: c, raw: raw}
 }
 
+// Read re-arms TCP_QUICKACK and reads, with raw calls on the non-blocking
+// socket (waiting in the netpoller, read deadlines included), for the
+// reason Write gives. Errors read as those of net.Conn.Read.
 func (q *quickAckConn) Read(p []byte) (int, error) {
-	q.raw.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	var errno syscall.Errno
+	one := int32(1)
+	err := q.raw.Read(func(fd uintptr) bool {
+		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
+			uintptr(unsafe.Pointer(&one)), 4, 0)
+		for {
+			k, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch e {
+			case 0:
+				n = int(k)
+				return true
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
 	})
-	return q.Conn.Read(p)
+	if errno != 0 {
+		err = os.NewSyscallError("read", errno)
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "read", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Write writes p with raw write(2) calls on the non-blocking socket, waiting
