@@ -34,11 +34,12 @@ func New(s Settings) (Driver, error) {
 	return nil, fmt.Errorf("ffmpegpath: unknown driver %q (want %q or %q)", s.Driver, DriverExec, DriverLibav)
 }
 
-// checkTTL is how long a successful Check is reused while the binary's
-// file stays the same (path, size, modification time, inode): a standby
-// probe every probe_interval does not start a process (0.1 s of CPU each)
-// to learn what a stat tells. A binary removed, replaced or made
-// unexecutable is noticed at the next Check.
+// checkTTL is how long a successful Check of a binary is reused, by every
+// Exec of the process, while the binary's file stays the same (path, size,
+// modification time, mode, inode): a standby probe every probe_interval
+// does not start a process (0.1 s of CPU each) to learn what a stat tells.
+// A binary removed, replaced or made unexecutable is noticed at the next
+// Check.
 const checkTTL = time.Hour
 
 // Exec is the exec driver: one ffmpeg subprocess per Run, supervised (see
@@ -46,10 +47,8 @@ const checkTTL = time.Hour
 type Exec struct {
 	Settings
 
-	mu        sync.Mutex
-	checkedAt time.Time
-	checked   binaryID    // the file the last successful check ran
-	probe     *SourceInfo // cached source probe; reset after a source failure
+	mu    sync.Mutex
+	probe *SourceInfo // cached source probe; reset after a source failure
 }
 
 // Kind returns "ffmpeg".
@@ -60,19 +59,38 @@ func (e *Exec) Kind() string { return "ffmpeg" }
 func (e *Exec) Check(ctx context.Context) error {
 	s := e.Settings.withDefaults()
 	id, idErr := identify(s.FFmpegPath)
-	e.mu.Lock()
-	fresh := idErr == nil && id == e.checked && time.Since(e.checkedAt) < checkTTL
-	e.mu.Unlock()
-	if fresh {
+	if idErr == nil && binaryChecks.fresh(id) {
 		return nil
 	}
 	if err := checkBinary(ctx, s.FFmpegPath); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.checkedAt, e.checked = time.Now(), id
-	e.mu.Unlock()
+	binaryChecks.passed(id)
 	return nil
+}
+
+// binaryChecks remembers, for the process, which binaries passed a check
+// and when: the streams of a service share one ffmpeg, and 256 streams
+// starting at once run it once, not 256 times.
+var binaryChecks = checkCache{at: map[binaryID]time.Time{}}
+
+// checkCache is a set of binaries that passed, with the time they did.
+type checkCache struct {
+	mu sync.Mutex
+	at map[binaryID]time.Time
+}
+
+func (c *checkCache) fresh(id binaryID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.at[id]
+	return ok && time.Since(at) < checkTTL
+}
+
+func (c *checkCache) passed(id binaryID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at[id] = time.Now()
 }
 
 // binaryID is what tells one file of a binary from another.
