@@ -58,6 +58,8 @@ func (e *Exec) Kind() string { return "ffmpeg" }
 // error naming the binary when it is missing, not executable or broken.
 func (e *Exec) Check(ctx context.Context) error {
 	s := e.Settings.withDefaults()
+	binaryChecks.run.Lock() // one check at a time: the others then find it done
+	defer binaryChecks.run.Unlock()
 	id, idErr := identify(s.FFmpegPath)
 	if idErr == nil && binaryChecks.fresh(id) {
 		return nil
@@ -76,8 +78,9 @@ var binaryChecks = checkCache{at: map[binaryID]time.Time{}}
 
 // checkCache is a set of binaries that passed, with the time they did.
 type checkCache struct {
-	mu sync.Mutex
-	at map[binaryID]time.Time
+	run sync.Mutex // held by the Check under way
+	mu  sync.Mutex
+	at  map[binaryID]time.Time
 }
 
 func (c *checkCache) fresh(id binaryID) bool {
