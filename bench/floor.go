@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // FLVBurst is what a paced writer sends at one instant: a coded video frame's
@@ -80,36 +84,110 @@ func ReadFLVLoop(path string) (FLVLoop, error) {
 // RunFloor is the physical reference: the bytes of the file's tags written
 // at real time to addr (a raw TCP port that discards), on n connections,
 // by one goroutine that wakes once per video frame and writes that frame's
-// burst to every connection: only the socket writes and the pacing. It
-// returns when ctx ends.
+// burst to every connection: only the socket writes and the pacing, with
+// the cheapest means the native path uses (a timerfd read in the netpoller,
+// raw write(2) calls; run it with GOMAXPROCS=1). It returns when ctx ends.
 func RunFloor(ctx context.Context, addr string, l FLVLoop, n int) error {
-	conns := make([]net.Conn, n)
+	conns := make([]syscall.RawConn, n)
 	for i := range conns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		conns[i] = c
+		if conns[i], err = c.(*net.TCPConn).SyscallConn(); err != nil {
+			return err
+		}
 	}
+	clock, err := newFloorClock()
+	if err != nil {
+		return err
+	}
+	defer clock.close()
+	stop := context.AfterFunc(ctx, clock.close)
+	defer stop()
 	start := time.Now()
-	t := time.NewTimer(0)
-	defer t.Stop()
 	for pass := time.Duration(0); ; pass++ {
 		for _, b := range l.Bursts {
-			if d := time.Until(start.Add(pass*l.Period + b.At)); d > 0 {
-				t.Reset(d)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-				}
+			if err := clock.sleepUntil(start.Add(pass*l.Period + b.At)); err != nil {
+				return nil // closed: ctx ended
 			}
 			for _, c := range conns {
-				if _, err := c.Write(b.Bytes); err != nil {
+				if err := rawWrite(c, b.Bytes); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// rawWrite writes b with raw write(2) calls, waiting in the netpoller when
+// the socket's buffer is full.
+func rawWrite(c syscall.RawConn, b []byte) error {
+	var errno syscall.Errno
+	err := c.Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			k, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			switch e {
+			case 0:
+				b = b[k:]
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if errno != 0 {
+		return errno
+	}
+	return err
+}
+
+// floorClock sleeps until an instant on a timerfd read in the netpoller.
+type floorClock struct {
+	fd       int
+	file     *os.File
+	rc       syscall.RawConn
+	base     time.Time
+	baseMono int64
+}
+
+func newFloorClock() (*floorClock, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	c := &floorClock{fd: fd, base: time.Now(), baseMono: ts.Nano(), file: os.NewFile(uintptr(fd), "floor")}
+	if c.rc, err = c.file.SyscallConn(); err != nil {
+		c.file.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *floorClock) close() { c.file.Close() }
+
+func (c *floorClock) sleepUntil(t time.Time) error {
+	if !time.Now().Before(t) {
+		return nil
+	}
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(c.baseMono + int64(t.Sub(c.base)))}
+	if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(c.fd), unix.TFD_TIMER_ABSTIME,
+		uintptr(unsafe.Pointer(&spec)), 0, 0, 0); e != 0 {
+		return e
+	}
+	var buf [8]byte
+	return c.rc.Read(func(fd uintptr) bool {
+		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), 8)
+		return e != unix.EAGAIN
+	})
 }
