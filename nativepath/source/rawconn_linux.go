@@ -11,13 +11,13 @@ import (
 	"unsafe"
 )
 
-// dialRaw dials a TCP connection whose reads and writes are raw read(2)
-// and write(2) calls on the non-blocking socket, waiting in the netpoller
-// (deadlines included). None blocks the thread, and unlike
-// runtime-accounted syscalls they do not wake the runtime's monitor thread
-// from its idle sleep: an RTSP camera's stream is a few hundred reads a
-// second, and those wake-ups cost more than the reads on a virtual machine
-// (rtmp's publisher does the same).
+// dialRaw dials a TCP connection whose reads are raw read(2) calls on the
+// non-blocking socket, waiting in the netpoller (deadlines included). None
+// blocks the thread, and unlike runtime-accounted syscalls they do not wake
+// the runtime's monitor thread from its idle sleep: an RTSP camera's stream
+// is a few hundred reads a second, and those wake-ups cost more than the
+// reads on a virtual machine (rtmp's publisher does the same). Writes (the
+// requests, a few RTCP reports) stay net.Conn's.
 func dialRaw(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, address)
 	if err != nil {
@@ -34,7 +34,7 @@ func dialRaw(ctx context.Context, network, address string) (net.Conn, error) {
 	return &rawConn{TCPConn: tc, raw: rc}, nil
 }
 
-// rawConn is a *net.TCPConn with raw reads and writes.
+// rawConn is a *net.TCPConn with raw reads.
 type rawConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
@@ -44,31 +44,24 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := c.io(c.raw.Read, syscall.SYS_READ, p, false)
+	n, err := c.io(c.raw.Read, syscall.SYS_READ, p)
 	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
 	return n, c.opError("read", err)
 }
 
-func (c *rawConn) Write(p []byte) (int, error) {
-	n, err := c.io(c.raw.Write, syscall.SYS_WRITE, p, true)
-	return n, c.opError("write", err)
-}
-
-// io runs one read (all of p, for a write) as raw calls inside wait.
-func (c *rawConn) io(wait func(func(uintptr) bool) error, call uintptr, p []byte, all bool) (int, error) {
+// io runs one read as raw calls inside wait.
+func (c *rawConn) io(wait func(func(uintptr) bool) error, call uintptr, p []byte) (int, error) {
 	n := 0
 	var errno syscall.Errno
 	err := wait(func(fd uintptr) bool {
-		for n < len(p) {
-			k, _, e := syscall.RawSyscall(call, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+		for {
+			k, _, e := syscall.RawSyscall(call, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 			switch e {
 			case 0:
-				n += int(k)
-				if !all || k == 0 {
-					return true
-				}
+				n = int(k)
+				return true
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false
@@ -77,14 +70,9 @@ func (c *rawConn) io(wait func(func(uintptr) bool) error, call uintptr, p []byte
 				return true
 			}
 		}
-		return true
 	})
 	if errno != 0 {
-		name := "read"
-		if all {
-			name = "write"
-		}
-		return n, os.NewSyscallError(name, errno)
+		return n, os.NewSyscallError("read", errno)
 	}
 	return n, err
 }
