@@ -6,18 +6,24 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
 
-// quickAckConn re-arms TCP_QUICKACK before every read, so that a server
+// quickAckConn re-arms TCP_QUICKACK before every read of the setup, so that a server
 // whose small writes wait for our ACK (Nagle) is not held up by our delayed
 // ACK (40 ms on Linux). RTMP's setup is a chain of small request/answer
 // exchanges: without it, a loopback connect to nginx-rtmp takes ~45 ms.
 type quickAckConn struct {
 	net.Conn
 	raw syscall.RawConn
+	// setupOver stops the re-arming once published: then the server only
+	// sends acks and pings, which nothing waits for.
+	setupOver atomic.Bool
 }
+
+func (q *quickAckConn) endSetup() { q.setupOver.Store(true) }
 
 func withQuickAck(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
@@ -41,9 +47,12 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 	n := 0
 	var errno syscall.Errno
 	one := int32(1)
+	quick := !q.setupOver.Load()
 	err := q.raw.Read(func(fd uintptr) bool {
-		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
-			uintptr(unsafe.Pointer(&one)), 4, 0)
+		if quick {
+			syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
+				uintptr(unsafe.Pointer(&one)), 4, 0)
+		}
 		for {
 			k, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 			switch e {
