@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,4 +65,23 @@ func TestAckWindowFollowsTheRate(t *testing.T) {
 	require.False(t, retuneAckWindow(100_000, 150_000))
 	require.True(t, retuneAckWindow(16<<10, 100_000))
 	require.True(t, retuneAckWindow(100_000, 16<<10))
+}
+
+// Over a real session, the window follows the media's rate: asked for 2
+// KiB, a 0.5 Mbit/s stream would be acked ~30 times a second; once the rate
+// is known the session asks for ~200 ms of media and the acks slow to ~5 a
+// second, while they keep flowing (the stall clock still has its evidence).
+func TestAckWindowWidensOverASession(t *testing.T) {
+	srv := startEmulator(t, "lenient")
+	s := Settings{Source: "builtin:sample", Target: srv.URL("live", "acks")}
+	s.Publish.AckWindow = 2 << 10
+	r := start(t, mustNew(t, s), 0)
+	defer r.stop(t)
+	testpeer.Eventually(t, 20*time.Second, "3 s of video", func() bool { return r.sig.VideoFrames.Load() >= 75 })
+	a0, t0 := r.sig.AcksReceived.Load(), time.Now()
+	testpeer.Eventually(t, 20*time.Second, "2 s more of video", func() bool { return r.sig.VideoFrames.Load() >= 125 })
+	perSecond := float64(r.sig.AcksReceived.Load()-a0) / time.Since(t0).Seconds()
+	t.Logf("%.1f acks a second after the window was widened", perSecond)
+	require.Greater(t, perSecond, 1.0, "acks stopped")
+	require.Less(t, perSecond, 12.0, "the window was not widened with the rate")
 }
