@@ -15,6 +15,9 @@ const (
 	PathNative = "native" // the service (fmspush run), native path
 	PathFFmpeg = "ffmpeg" // bare ffmpeg processes, as a user runs them by hand
 	PathFloor  = "floor"  // the physical reference (RunFloor)
+	// PathLibav is the service with every stream on the ffmpeg path's libav
+	// driver (CompareEnv.Binary built with -tags libav).
+	PathLibav = "libav"
 )
 
 // CompareEnv is what the side-by-side figure needs.
@@ -89,10 +92,13 @@ func startPath(ctx context.Context, env CompareEnv, c CompareCase, dir string, n
 		src = env.Camera
 	}
 	switch c.Path {
-	case PathNative:
+	case PathNative, PathLibav:
 		specs := make([]StreamSpec, len(names))
 		for i, n := range names {
 			specs[i] = StreamSpec{Name: n, Source: src, Target: env.Sink.Target(n), Prefer: "native"}
+			if c.Path == PathLibav {
+				specs[i].Prefer, specs[i].Driver = "ffmpeg", "libav"
+			}
 		}
 		svc, err := StartService(ctx, ServiceOptions{Binary: env.Binary, Dir: dir, Streams: specs,
 			Failover: Failover{AttemptsPerMinute: 600}})

@@ -119,7 +119,7 @@ func runCompare(ctx context.Context, env bench.Env, rep *Report, cs compareSetti
 			paths = []string{bench.PathFFmpeg, bench.PathNative}
 		}
 		if cs.libavBin != "" && contains(cs.libavN, n) {
-			paths = append(paths, "libav")
+			paths = append(paths, bench.PathLibav)
 		}
 		paths = append(paths, bench.PathFloor)
 		rep.Compare = append(rep.Compare, compareN(ctx, ce, cs, "file", n, paths))
@@ -168,7 +168,7 @@ func compareN(ctx context.Context, ce bench.CompareEnv, cs compareSettings, sour
 		}
 		env := ce
 		c := bench.CompareCase{Source: source, Path: p, Streams: n}
-		if p == "libav" {
+		if p == bench.PathLibav {
 			env.Binary = cs.libavBin
 		}
 		logf("compare: %s x%d %s", source, n, p)
@@ -252,7 +252,7 @@ func printCompare(w io.Writer, rep *Report) {
 	fmt.Fprintln(w, "\n| source | streams | path | CPU (cores) | CPU/stream (% of a core) | RSS | RSS/stream | accepted | ended |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, row := range rep.Compare {
-		for _, p := range []string{bench.PathNative, bench.PathFFmpeg, "libav", bench.PathFloor} {
+		for _, p := range []string{bench.PathNative, bench.PathFFmpeg, bench.PathLibav, bench.PathFloor} {
 			r, ok := row.Runs[p]
 			if !ok {
 				continue
