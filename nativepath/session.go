@@ -69,7 +69,7 @@ type session struct {
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
 	flushAt   time.Time  // when the flush timer is armed for
-	checkedAt time.Time  // the last delivery and source check (checkDue)
+	checkedAt time.Time  // the last delivery and source check (check)
 	pauses    *pause.Tracker
 	// lastIn is the hub timestamp of the last video and audio unit taken,
 	// to continue a new subscription right after it (skipBacklog).
