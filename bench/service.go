@@ -163,7 +163,7 @@ func StartService(ctx context.Context, opts ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	go func() { s.err = s.cmd.Wait(); logf.Close(); close(s.done) }()
-	err = Poll(ctx, 15*time.Second, func() bool {
+	err = Poll(ctx, 15*time.Second+time.Duration(len(opts.Streams))*50*time.Millisecond, func() bool {
 		_, err := s.Streams()
 		return err == nil
 	})

@@ -82,7 +82,7 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 	// Every stream connects to the same host: lift the per-host limit of
 	// connection attempts (6 a minute by default) so that all start at once.
 	svc, err := StartService(ctx, ServiceOptions{Binary: binary, Dir: dir, Streams: specs,
-		Failover: Failover{AttemptsPerMinute: 100000}})
+		Failover: Failover{AttemptsPerMinute: 600}})
 	if err != nil {
 		return run, err
 	}

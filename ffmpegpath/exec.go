@@ -3,8 +3,10 @@ package ffmpegpath
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fmspush/fmspush/health"
@@ -32,17 +34,21 @@ func New(s Settings) (Driver, error) {
 	return nil, fmt.Errorf("ffmpegpath: unknown driver %q (want %q or %q)", s.Driver, DriverExec, DriverLibav)
 }
 
-// checkTTL is how long a successful Check is reused.
-const checkTTL = 10 * time.Second
+// checkTTL is how long a successful Check of a binary is reused, by every
+// Exec of the process, while the binary's file stays the same (path, size,
+// modification time, mode, inode): a standby probe every probe_interval
+// does not start a process (0.1 s of CPU each) to learn what a stat tells.
+// A binary removed, replaced or made unexecutable is noticed at the next
+// Check.
+const checkTTL = time.Hour
 
 // Exec is the exec driver: one ffmpeg subprocess per Run, supervised (see
 // run.go for its state machine). Settings must not change while Run runs.
 type Exec struct {
 	Settings
 
-	mu        sync.Mutex
-	checkedAt time.Time
-	probe     *SourceInfo // cached source probe; reset after a source failure
+	mu    sync.Mutex
+	probe *SourceInfo // cached source probe; reset after a source failure
 }
 
 // Kind returns "ffmpeg".
@@ -52,19 +58,68 @@ func (e *Exec) Kind() string { return "ffmpeg" }
 // error naming the binary when it is missing, not executable or broken.
 func (e *Exec) Check(ctx context.Context) error {
 	s := e.Settings.withDefaults()
-	e.mu.Lock()
-	fresh := time.Since(e.checkedAt) < checkTTL
-	e.mu.Unlock()
-	if fresh {
+	binaryChecks.run.Lock() // one check at a time: the others then find it done
+	defer binaryChecks.run.Unlock()
+	id, idErr := identify(s.FFmpegPath)
+	if idErr == nil && binaryChecks.fresh(id) {
 		return nil
 	}
 	if err := checkBinary(ctx, s.FFmpegPath); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.checkedAt = time.Now()
-	e.mu.Unlock()
+	binaryChecks.passed(id)
 	return nil
+}
+
+// binaryChecks remembers, for the process, which binaries passed a check
+// and when: the streams of a service share one ffmpeg, and 256 streams
+// starting at once run it once, not 256 times.
+var binaryChecks = checkCache{at: map[binaryID]time.Time{}}
+
+// checkCache is a set of binaries that passed, with the time they did.
+type checkCache struct {
+	run sync.Mutex // held by the Check under way
+	mu  sync.Mutex
+	at  map[binaryID]time.Time
+}
+
+func (c *checkCache) fresh(id binaryID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.at[id]
+	return ok && time.Since(at) < checkTTL
+}
+
+func (c *checkCache) passed(id binaryID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at[id] = time.Now()
+}
+
+// binaryID is what tells one file of a binary from another.
+type binaryID struct {
+	path  string
+	size  int64
+	mtime time.Time
+	mode  os.FileMode
+	inode uint64
+}
+
+// identify resolves bin on PATH and stats it.
+func identify(bin string) (binaryID, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return binaryID{}, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return binaryID{}, err
+	}
+	id := binaryID{path: path, size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.inode = st.Ino
+	}
+	return id, nil
 }
 
 // checkBinary runs `bin -version` with a short timeout.

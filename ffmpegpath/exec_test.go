@@ -188,8 +188,9 @@ func countingFFmpeg(t *testing.T) (bin string, calls func() int) {
 	}
 }
 
-// A successful Check is cached: the second Check within checkTTL does not run
-// the binary again; another Exec (no cache) does.
+// A successful Check is cached for the process: the second Check within
+// checkTTL does not run the binary again, nor does another Exec's (the
+// streams of a service share their ffmpeg); another binary is checked.
 func TestCheckCachesSuccess(t *testing.T) {
 	bin, calls := countingFFmpeg(t)
 	e := &Exec{Settings: Settings{FFmpegPath: bin}}
@@ -198,7 +199,10 @@ func TestCheckCachesSuccess(t *testing.T) {
 	}
 	require.Equal(t, 1, calls(), "Check ran ffmpeg -version again within the cache's lifetime")
 	require.NoError(t, (&Exec{Settings: Settings{FFmpegPath: bin}}).Check(context.Background()))
-	require.Equal(t, 2, calls(), "a new Exec checks the binary")
+	require.Equal(t, 1, calls(), "another Exec of the same binary ran it again")
+	other, otherCalls := countingFFmpeg(t)
+	require.NoError(t, (&Exec{Settings: Settings{FFmpegPath: other}}).Check(context.Background()))
+	require.Equal(t, 1, otherCalls(), "another binary is checked")
 }
 
 // runToVerdict runs a push that must fail and returns its verdict.
@@ -316,4 +320,21 @@ func TestStopDuringHangingOpen(t *testing.T) {
 	took := time.Since(stop)
 	t.Logf("stopped in %v", took.Round(time.Millisecond))
 	require.LessOrEqual(t, took, s.Grace+time.Second, "stop took %v, want within grace %v + 1s", took, s.Grace)
+}
+
+// The cached success holds only for the same file: a binary replaced (a
+// package upgrade) or removed is checked again at the next Check.
+func TestCheckRerunsForAnotherBinary(t *testing.T) {
+	bin, calls := countingFFmpeg(t)
+	e := &Exec{Settings: Settings{FFmpegPath: bin}}
+	require.NoError(t, e.Check(context.Background()))
+	script, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	next := bin + ".new"
+	require.NoError(t, os.WriteFile(next, append(script, "\n# upgraded\n"...), 0o755))
+	require.NoError(t, os.Rename(next, bin))
+	require.NoError(t, e.Check(context.Background()))
+	require.Equal(t, 2, calls(), "Check trusted the old binary's result for a new file")
+	require.NoError(t, os.Remove(bin))
+	require.ErrorContains(t, e.Check(context.Background()), bin, "Check passed for a removed binary")
 }

@@ -44,6 +44,7 @@ type Looper struct {
 	audio  track
 	period time.Duration // the anchor track's loop span
 	start  time.Time
+	waiter *waiter // this looper's wait on the process's pacer
 }
 
 // track is one elementary stream of the clip being looped.
@@ -160,13 +161,34 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 	off := t.off - l.first
 	u.DTS += off
 	u.PTS += off
-	if err := l.wait(ctx, u.DTS); err != nil {
+	if err := l.wait(ctx, u.DTS, l.early(t)); err != nil {
 		return Unit{}, err
 	}
 	if t.idx++; t.idx >= t.n {
 		l.endPass(t)
 	}
 	return u, nil
+}
+
+// PaceGrid is the resolution of a paced Looper's wake-ups: it wakes at
+// the first instant of a process-wide grid (PaceGrid apart) at or after a
+// unit is due, so that the loopers of many streams due within the same
+// PaceGrid wake together, in one pass of the runtime's timers, instead of
+// one wake-up each (64 streams of 30 fps video: at most 250 wake-ups a
+// second instead of 1920). A unit comes out at most PaceGrid late; its
+// timestamp is untouched. Only the real clock (SystemClock) is gridded.
+const PaceGrid = 4 * time.Millisecond
+
+// gridEpoch anchors the grid (monotonic time, process-wide).
+var gridEpoch = time.Now()
+
+// onGrid extends a wait of d from now to the next grid instant.
+func onGrid(now time.Time, d time.Duration) time.Duration {
+	at := now.Add(d).Sub(gridEpoch)
+	if r := at % PaceGrid; r != 0 {
+		d += PaceGrid - r
+	}
+	return d
 }
 
 // MaxLate is how far behind the clock a paced Looper may fall before it
@@ -176,8 +198,22 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 // slow target).
 const MaxLate = time.Second
 
-// wait blocks until start+dts on the clock.
-func (l *Looper) wait(ctx context.Context, dts time.Duration) error {
+// early is how long before its DTS a unit of t may come out: audio, in a
+// clip with video, up to one video frame early, so that the audio frames
+// between two video frames come out right after the first of them and a
+// paced Looper wakes once per video frame instead of once per unit (about
+// 2.5 times as often for 30 fps video with AAC). A publisher that coalesces
+// audio (rtmp.PublishOptions.AudioCoalesce) sends them with the next video
+// frame either way. Video, and audio without video, come out when due.
+func (l *Looper) early(t *track) time.Duration {
+	if t == &l.audio && len(l.video.units) > 0 {
+		return max(l.video.step, 0)
+	}
+	return 0
+}
+
+// wait blocks until start+dts-early on the clock.
+func (l *Looper) wait(ctx context.Context, dts, early time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -193,8 +229,17 @@ func (l *Looper) wait(ctx context.Context, dts time.Duration) error {
 		l.start = now.Add(-dts) // re-anchor: due now, the rest at real time
 		return nil
 	}
+	d -= early
 	if d <= 0 {
 		return nil
+	}
+	if l.clock == SystemClock {
+		if p := processPacer(); p != nil {
+			if l.waiter == nil {
+				l.waiter = &waiter{ch: make(chan struct{}, 1), idx: -1}
+			}
+			return p.wait(ctx, l.waiter, now.Add(onGrid(now, d)))
+		}
 	}
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -68,19 +69,36 @@ func TestLooperContinuousTimestamps(t *testing.T) {
 	}
 }
 
-// Paced by an injected clock: each unit is released exactly when its DTS is
-// due, so after 25 s of media the clock has advanced by the last DTS.
+// Paced by an injected clock: each video unit is released exactly when its
+// DTS is due, so after 25 s of media the clock has advanced by the last
+// video DTS; each audio unit comes out with the video frame before it (at
+// most one video frame early, never late), so that the looper waits once
+// per video frame, not once per unit.
 func TestLooperPacedByClock(t *testing.T) {
 	c := loadSample(t)
 	clk := &skipClock{now: time.Unix(1000, 0)}
 	l, err := NewLooper(c, clk)
 	require.NoError(t, err)
+	step := c.VideoFrameDuration()
 	var u Unit
+	waits, videos, last := 0, 0, clk.Now()
 	for u.DTS < 25*time.Second {
 		u, err = l.Next(context.Background())
 		require.NoError(t, err)
-		require.Equal(t, time.Unix(1000, 0).Add(u.DTS), clk.Now(), "release time of %v", u.DTS)
+		due := time.Unix(1000, 0).Add(u.DTS)
+		if u.Codec.IsVideo() {
+			videos++
+			require.Equal(t, due, clk.Now(), "release time of video at %v", u.DTS)
+		} else {
+			require.False(t, clk.Now().After(due), "audio at %v released late, at %v", u.DTS, clk.Now())
+			require.False(t, clk.Now().Before(due.Add(-step)), "audio at %v released more than a video frame early, at %v", u.DTS, clk.Now())
+		}
+		if clk.Now() != last {
+			waits++
+			last = clk.Now()
+		}
 	}
+	require.LessOrEqual(t, waits, videos, "the looper waited more often than once per video frame")
 }
 
 // A paced Next returns promptly when its context ends.
@@ -159,4 +177,80 @@ func TestLooperDoesNotBurstAfterAPause(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, u.DTS-first.DTS, clk.Now().Sub(resumed), "after the pause, units are paced at real time again")
+}
+
+// A wait on the real clock ends on the process-wide grid, at most one
+// PaceGrid later than asked: loopers due within the same PaceGrid wake
+// together.
+func TestOnGrid(t *testing.T) {
+	now := time.Now()
+	for _, d := range []time.Duration{time.Microsecond, time.Millisecond, 33 * time.Millisecond, 40*time.Millisecond + 7} {
+		g := onGrid(now, d)
+		require.GreaterOrEqual(t, g, d)
+		require.Less(t, g, d+PaceGrid)
+		require.Zero(t, now.Add(g).Sub(gridEpoch)%PaceGrid, "wait of %v ends off the grid", d)
+	}
+}
+
+// On the real clock, loopers wait on the process's pacer: each video unit
+// comes out at or after its due time, within a few milliseconds (the grid
+// and scheduling); two loopers run together; cancelling one while it
+// waits returns at once.
+func TestLooperPacedByTheRealClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	for range 2 {
+		l, err := NewLooper(loadSample(t), SystemClock)
+		require.NoError(t, err)
+		go func() {
+			start := time.Now()
+			for {
+				u, err := l.Next(ctx)
+				if err != nil {
+					done <- nil
+					return
+				}
+				if !u.Codec.IsVideo() {
+					continue
+				}
+				late := time.Since(start) - u.DTS
+				if late < 0 || late > PaceGrid+50*time.Millisecond {
+					done <- fmt.Errorf("video at %v out %v late", u.DTS, late)
+					return
+				}
+				if u.DTS > 400*time.Millisecond {
+					done <- nil
+					return
+				}
+			}
+		}()
+	}
+	for range 2 {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "the loopers did not get through 400 ms of media")
+		}
+	}
+	l, err := NewLooper(loadSample(t), SystemClock)
+	require.NoError(t, err)
+	_, err = l.Next(ctx) // due at once
+	require.NoError(t, err)
+	for {
+		u, err := l.Next(ctx)
+		require.NoError(t, err)
+		if u.Codec.IsVideo() {
+			break
+		}
+	}
+	go func() { _, err := l.Next(ctx); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "a paced Next ignored its cancelled context")
+	}
 }

@@ -7,9 +7,34 @@ import (
 )
 
 // DefaultAckWindow is the Window Acknowledgement Size the native path asks
-// the server for: an RTMP Acknowledgement every 16 KiB the server's
-// application reads (4 a second at 0.5 Mbit/s), 16 bytes each.
+// the server for at connect: an RTMP Acknowledgement every 16 KiB the
+// server's application reads (4 a second at 0.5 Mbit/s), 16 bytes each.
 const DefaultAckWindow = 16 << 10
+
+// Once the media's rate is known, the session widens the window so that
+// acks come about every ackSpacing (never under the configured window, never
+// over maxAckWindow): acks closer together than the delivery checks that
+// read them (deliveryPeriod) tell nothing more, and each one wakes the
+// process (32 a second at 4 Mbit/s with 16 KiB; 5 with this).
+const (
+	ackSpacing   = 200 * time.Millisecond
+	maxAckWindow = 1 << 20
+)
+
+// ackWindowFor is the window that spaces acks ackSpacing apart at
+// bitsPerSecond, within [floor, maxAckWindow] (floor when the rate is
+// unknown).
+func ackWindowFor(bitsPerSecond float64, floor uint32) uint32 {
+	w := uint32(min(bitsPerSecond/8*ackSpacing.Seconds(), maxAckWindow))
+	return max(w, floor)
+}
+
+// retuneAckWindow tells whether the window in use is off by more than a
+// factor of two from want: the window changes in steps, not with every
+// wobble of the rate.
+func retuneAckWindow(cur, want uint32) bool {
+	return want > 2*cur || 2*want < cur
+}
 
 // ackWatch judges delivery from the server's RTMP Acknowledgements, where
 // the server sends them: each says how much its application has read, so a

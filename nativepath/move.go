@@ -179,6 +179,7 @@ func (s *session) switchOver(ts time.Duration, video *media.VideoParams) error {
 	s.acksCarry = s.sig.AcksReceived.Load()
 	s.meter = delivery.Meter{StallTimeout: s.p.StallTimeout}
 	s.acks = ackWatch{}
+	s.ackWindow = 0 // the new connection was dialed with the configured window
 	s.queue = queueView{}
 	s.ackedBase = 0
 	s.drop = dropper{maxDelay: s.drop.maxDelay}

@@ -24,6 +24,19 @@ const (
 // socket: the resolution of stall detection and of the delivery lag.
 const deliveryPeriod = 100 * time.Millisecond
 
+// deliveryEarly is how much earlier than deliveryPeriod after the last
+// check a unit's write may run the next one: with media flowing (a frame
+// every 20-40 ms) the checks ride on the writes, every 60-100 ms, and the
+// check timer never fires; it fires only when no unit came for
+// deliveryIdle (a source away), and then every deliveryIdle. A stream then
+// costs wake-ups for its frames, not for its timers. (A socket that takes
+// nothing blocks the write, and every check, until the write deadline,
+// whatever the timer.)
+const (
+	deliveryEarly = 40 * time.Millisecond
+	deliveryIdle  = 500 * time.Millisecond
+)
+
 // session is one publish: it writes the cached GOP, then the live feed,
 // rebased so that the target's timeline continues from base. Its goroutine
 // is the only writer of the publisher's socket.
@@ -49,12 +62,14 @@ type session struct {
 
 	meter     delivery.Meter
 	acks      ackWatch
+	ackWindow uint32        // the Window Acknowledgement Size asked of the server now
 	lastMark  time.Duration // timestamp of the last frame written
 	queue     queueView     // what waits in TCP, and how fast it drains
 	ackedBase uint64        // TCP's count of what was taken before the first media
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
 	flushAt   time.Time  // when the flush timer is armed for
+	checkedAt time.Time  // the last delivery and source check (check)
 	pauses    *pause.Tracker
 	// lastIn is the hub timestamp of the last video and audio unit taken,
 	// to continue a new subscription right after it (skipBacklog).
@@ -106,9 +121,11 @@ func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
 // loop owns the session: media from the hub, replies the reader queued,
 // the coalesced-audio flush, and the delivery and source checks.
 func (s *session) loop(ctx context.Context) error {
-	tick := time.NewTicker(deliveryPeriod)
-	defer tick.Stop()
+	s.checkedAt = time.Now()
+	check := time.NewTimer(deliveryIdle)
+	defer check.Stop()
 	flush := time.NewTimer(time.Hour)
+	flush.Stop()
 	defer flush.Stop()
 	s.checkReconnect(ctx) // a request during setup: Dial took its Wake
 	for {
@@ -152,25 +169,83 @@ func (s *session) loop(ctx context.Context) error {
 				}
 				return s.p.classify(err)
 			}
-		case <-tick.C:
-			// The tick's value is when it was due, also when it comes
-			// after a pause: read the clock.
-			now := time.Now()
-			s.checkPause(now)
-			if err := s.observe(now); err != nil {
-				return err
+			if now := time.Now(); now.Sub(s.checkedAt) >= deliveryPeriod-deliveryEarly {
+				if err := s.check(now, check); err != nil {
+					return err
+				}
 			}
-			if err := s.checkSource(); err != nil {
+		case <-check.C:
+			// The timer's value is when it was due, also when it comes
+			// after a pause: read the clock.
+			if err := s.check(time.Now(), check); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// armFlush points the flush timer at when coalesced audio must leave.
+// check runs the periodic checks (a pause of the service, TCP's delivery
+// view, the source's absence) and arms the check timer deliveryIdle after
+// it: a timer pushed back at every check, far enough ahead that the
+// runtime's monitor, which sleeps until the earliest timer, is not woken
+// by it ten times a second either.
+func (s *session) check(now time.Time, t *time.Timer) error {
+	s.checkedAt = now
+	t.Reset(deliveryIdle)
+	s.checkPause(now)
+	if err := s.observe(now); err != nil {
+		return err
+	}
+	if err := s.tuneAckWindow(now); err != nil {
+		return s.p.classify(err)
+	}
+	return s.checkSource()
+}
+
+// ackWindowNow is the window asked of the server on this connection.
+func (s *session) ackWindowNow() uint32 {
+	if s.ackWindow == 0 {
+		return s.p.Publish.AckWindow
+	}
+	return s.ackWindow
+}
+
+// tuneAckWindow asks the server for a wider (or narrower) window when the
+// media's rate puts acks far from ackSpacing apart (ackWindowFor). A path
+// that asks for no acks asks for none later either.
+func (s *session) tuneAckWindow(now time.Time) error {
+	cur := s.ackWindowNow()
+	if cur == 0 {
+		return nil
+	}
+	rate := s.rate.bitsPerSecond(now)
+	if rate <= 0 {
+		return nil
+	}
+	want := ackWindowFor(rate, s.p.Publish.AckWindow)
+	if !retuneAckWindow(cur, want) {
+		return nil
+	}
+	if err := s.pub.AskAcks(want); err != nil {
+		return err
+	}
+	s.ackWindow = want
+	return nil
+}
+
+// armFlush points the flush timer at when coalesced audio must leave, and
+// stops it once a write took that audio along: a flush timer fires only
+// for audio that no video frame followed in time.
 func (s *session) armFlush(t *time.Timer) {
 	due := s.pub.FlushDue()
-	if due.IsZero() || due.Equal(s.flushAt) {
+	if due.IsZero() {
+		if !s.flushAt.IsZero() {
+			t.Stop()
+			s.flushAt = time.Time{}
+		}
+		return
+	}
+	if due.Equal(s.flushAt) {
 		return
 	}
 	s.flushAt = due
@@ -303,7 +378,7 @@ func (s *session) observe(now time.Time) error {
 		return nil // no evidence (not a TCP socket): writes still fail on their deadline
 	}
 	r := s.meter.Observe(smp)
-	if silent := s.acks.observe(s.pub.Conn(), s.p.Publish.AckWindow, now); silent > r.StalledFor {
+	if silent := s.acks.observe(s.pub.Conn(), s.ackWindowNow(), now); silent > r.StalledFor {
 		r.StalledFor = silent
 		r.Stalled = r.Stalled || silent >= s.p.StallTimeout
 	}

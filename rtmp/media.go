@@ -200,3 +200,21 @@ func (p *Publisher) Service() error {
 	}
 	return nil
 }
+
+// AskAcks asks the server for an Acknowledgement every window bytes its
+// application reads, from now on (a Window Acknowledgement Size message,
+// which servers apply at once). It flushes what waits in the send buffer.
+// Only the owner calls it.
+func (p *Publisher) AskAcks(window uint32) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	p.bufferedAt = time.Time{}
+	if err := p.conn.WriteMessage(WindowAckSizeMessage(window)); err != nil {
+		if p.closing.Load() {
+			return p.newError(health.LayerUnknown, "closed", errors.New("publisher closed"))
+		}
+		return p.fail(p.connectionError(err))
+	}
+	return nil
+}

@@ -178,6 +178,7 @@ type Publisher struct {
 
 	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
 	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger
+	quick      setupEnder      // the quick-ack wrapper, told when the setup is over (nil: none)
 	bufferedAt time.Time       // when coalesced audio started waiting; owner-only
 	sentBase   uint64          // TCP's byte count at BytesWritten 0; owner-only
 	calibrated bool
@@ -280,8 +281,15 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		return err
 	}
 	nc.SetWriteDeadline(time.Time{})
+	if p.quick != nil {
+		p.quick.endSetup()
+	}
 	return nil
 }
+
+// setupEnder is a connection wrapper that does something only during the
+// setup's request/answer exchanges (quickAckConn).
+type setupEnder interface{ endSetup() }
 
 func (p *Publisher) applyOverrides(t *Target) {
 	if p.opts.App != "" {
@@ -361,6 +369,7 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	}
 	p.tcp, _ = nc.(*net.TCPConn)
 	nc = withQuickAck(nc)
+	p.quick, _ = nc.(setupEnder)
 	if p.target.Scheme != "rtmps" {
 		return nc, nil
 	}

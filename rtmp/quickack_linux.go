@@ -3,18 +3,27 @@
 package rtmp
 
 import (
+	"io"
 	"net"
+	"os"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
-// quickAckConn re-arms TCP_QUICKACK before every read, so that a server
+// quickAckConn re-arms TCP_QUICKACK before every read of the setup, so that a server
 // whose small writes wait for our ACK (Nagle) is not held up by our delayed
 // ACK (40 ms on Linux). RTMP's setup is a chain of small request/answer
 // exchanges: without it, a loopback connect to nginx-rtmp takes ~45 ms.
 type quickAckConn struct {
 	net.Conn
 	raw syscall.RawConn
+	// setupOver stops the re-arming once published: then the server only
+	// sends acks and pings, which nothing waits for.
+	setupOver atomic.Bool
 }
+
+func (q *quickAckConn) endSetup() { q.setupOver.Store(true) }
 
 func withQuickAck(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
@@ -28,11 +37,90 @@ func withQuickAck(c net.Conn) net.Conn {
 	return &quickAckConn{Conn: c, raw: raw}
 }
 
+// Read re-arms TCP_QUICKACK and reads, with raw calls on the non-blocking
+// socket (waiting in the netpoller, read deadlines included), for the
+// reason Write gives. Errors read as those of net.Conn.Read.
 func (q *quickAckConn) Read(p []byte) (int, error) {
-	q.raw.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	var errno syscall.Errno
+	one := int32(1)
+	quick := !q.setupOver.Load()
+	err := q.raw.Read(func(fd uintptr) bool {
+		if quick {
+			syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
+				uintptr(unsafe.Pointer(&one)), 4, 0)
+		}
+		for {
+			k, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch e {
+			case 0:
+				n = int(k)
+				return true
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
 	})
-	return q.Conn.Read(p)
+	if errno != 0 {
+		err = os.NewSyscallError("read", errno)
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "read", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes p with raw write(2) calls on the non-blocking socket, waiting
+// in the netpoller (write deadlines included) when the send buffer is full.
+// A raw call never blocks the thread, and unlike a runtime-accounted
+// syscall it does not wake the runtime's monitor thread (sysmon) from its
+// idle sleep: with one write per frame, that wake-up and the monitor's
+// polling after it cost more CPU than the write itself (a thread switch is
+// dear on a virtual machine). Errors read as those of net.Conn.Write.
+func (q *quickAckConn) Write(p []byte) (int, error) {
+	n := 0
+	var errno syscall.Errno
+	err := q.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			k, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(k)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if errno != 0 {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
+	}
+	return n, nil
+}
+
+// unwrapOp is the cause inside RawConn's own *net.OpError ("raw-write").
+func unwrapOp(err error) error {
+	if op, ok := err.(*net.OpError); ok {
+		return op.Err
+	}
+	return err
 }
 
 // CloseWrite half-closes the TCP connection.

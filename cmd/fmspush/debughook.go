@@ -2,7 +2,8 @@ package main
 
 // An opt-in debug listener for benchmarks and the soak test (bench/):
 // with FMSPUSH_DEBUG_LISTEN=127.0.0.1:PORT in the environment, fmspush
-// serves net/http/pprof there (goroutine counts, CPU and heap profiles).
+// serves net/http/pprof there (goroutine counts, CPU and heap profiles,
+// execution traces).
 // Off unless the variable is set; loopback addresses only.
 
 import (
@@ -32,5 +33,6 @@ func init() {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go func() { _ = http.Serve(ln, mux) }()
 }

@@ -22,9 +22,13 @@ import (
 	"time"
 )
 
-// Defaults of Watch.Period and Watch.Slack.
+// Defaults of Watch.Period and Watch.Slack. The period is well under the
+// slack (a pause is a tick more than Slack late, whatever the period) and
+// long enough that the watch is not what wakes an idle process: 4 ticks a
+// second (it was 10: the most frequent timer of a service with one stream
+// after the stream's own frames).
 const (
-	DefaultPeriod = 100 * time.Millisecond
+	DefaultPeriod = 250 * time.Millisecond
 	// DefaultSlack is how much later than scheduled a tick may come before
 	// the process is taken for paused: well past what a busy scheduler or a
 	// garbage collection costs, well under any stall timeout worth setting.

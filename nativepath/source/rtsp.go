@@ -41,7 +41,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	}
 	tcp := gortsplib.ProtocolTCP
 	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, ReadTimeout: timeout,
-		WriteTimeout: timeout, TLSConfig: s.TLSConfig}
+		WriteTimeout: timeout, TLSConfig: s.TLSConfig, DialContext: dialRaw}
 	if err := c.Start(); err != nil {
 		return s.fail("connect", err)
 	}

@@ -36,6 +36,7 @@ type Report struct {
 	IdleRSS  int64          `json:"idle_rss"`
 	// IdleRSSLibav is the idle RSS of the binary built with -tags libav.
 	IdleRSSLibav int64                 `json:"idle_rss_libav,omitempty"`
+	Compare      []CompareRow          `json:"compare"`
 	Usage        []UsageRow            `json:"usage"`
 	Runs         []bench.UsageRun      `json:"usage_runs"`
 	TTFF         map[string]Dist       `json:"ttff"`
@@ -120,6 +121,9 @@ func dist(ds []time.Duration) Dist {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func main() {
+	if subcommand(os.Args[1:]) {
+		return
+	}
 	bin := flag.String("bin", "bin/fmspush", "the fmspush binary (built with make build)")
 	out := flag.String("out", "bench/results/latest.json", "JSON results file")
 	reps := flag.Int("reps", 3, "runs of each CPU/RSS case (alternating native and ffmpeg)")
@@ -129,7 +133,14 @@ func main() {
 	scaleFlag := flag.String("scale", "16,32,48,64", "native 1080p30 stream counts of the scale figure")
 	faults := flag.Int("faults", 52, "faults injected by the failover figure")
 	profile := flag.String("profile", fmsim.ProfileCompanion, "emulator profile")
-	only := flag.String("only", "", "comma-separated figures to run (usage,scale,failover,probe,latency); empty runs all")
+	only := flag.String("only", "compare,failover,probe,latency", "comma-separated figures to run (compare,usage,scale,failover,probe,latency), or all")
+	compareN := flag.String("compare-n", "1,4,16,64,256", "stream counts of the side-by-side figure (file source)")
+	rtspN := flag.String("rtsp-n", "1,4,16", "stream counts of the side-by-side figure with the RTSP camera as the source")
+	libavN := flag.String("libav-n", "1,4,16,64", "stream counts at which the libav driver runs in the side-by-side figure (with -libav-bin)")
+	ffmpegMax := flag.Int("ffmpeg-max", 64, "most bare ffmpeg processes run at once (above it, the ratio uses ffmpeg's per-stream figure at the largest N run)")
+	cWarmup := flag.Duration("compare-warmup", 5*time.Second, "settling time before a side-by-side window")
+	cWindow := flag.Duration("compare-window", 20*time.Second, "side-by-side window below 16 streams (3/5 of it from 16 on)")
+	quick := flag.Bool("quick", false, "development run: side by side at 1,4,16 (file) and 1 (rtsp), short windows, no libav")
 	cpuprof := flag.String("cpuprofile", "bench/results/native-scale.pprof", "CPU profiles of the service at each scale step (NAME-STREAMS.pprof)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (configs, service logs)")
 	libavBin := flag.String("libav-bin", "", "fmspush built with -tags libav: adds the libav driver to the CPU/RSS figure")
@@ -151,8 +162,11 @@ func main() {
 			steps = append(steps, v)
 		}
 	}
+	if *quick {
+		*compareN, *rtspN, *libavN, *cWarmup, *cWindow, *only = "1,4,16", "1", "", 3*time.Second, 8*time.Second, "compare"
+	}
 	want := func(fig string) bool {
-		if *only == "" {
+		if *only == "" || *only == "all" {
 			return true
 		}
 		for _, f := range strings.Split(*only, ",") {
@@ -195,7 +209,7 @@ func main() {
 	if cache == "" {
 		cache = os.TempDir()
 	}
-	if want("usage") || want("scale") {
+	if want("usage") || want("scale") || want("compare") {
 		logf("generating the 1080p30 4 Mbit/s source (cached)")
 		rep.Source, err = bench.Make1080p(ctx, filepath.Join(cache, "fmspush-bench"))
 		if err != nil {
@@ -210,6 +224,11 @@ func main() {
 	if rep.Source.Path != "" {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("1080p30 source: %dx%d %.0f fps, %.2f Mbit/s, %.1f s, %s; native's file: source loads the whole FLV into memory per stream",
 			rep.Source.Width, rep.Source.Height, rep.Source.FPS, float64(rep.Source.BitRate)/1e6, rep.Source.Seconds, mib(rep.Source.FileSize)))
+	}
+	if want("compare") {
+		runCompare(ctx, env, rep, compareSettings{n: ints(*compareN), rtspN: ints(*rtspN), libavN: ints(*libavN),
+			ffmpegMax: *ffmpegMax, warmup: *cWarmup, window: *cWindow, libavBin: env.LibavBinary})
+		finishCompare(rep)
 	}
 	if want("usage") {
 		runUsage(ctx, env, rep, *reps, *n, *warmup, *window)
@@ -434,6 +453,7 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "\n## fmspush bench, %s\n\n", rep.Started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "machine: %s, %d cores, Linux %s, %s, %s; commit %s; load avg at start %s, at end %s; %s elapsed\n\n",
 		m.CPU, m.Cores, m.Kernel, m.Go, m.FFmpeg, m.Commit, m.LoadStart, m.LoadEnd, rep.Elapsed.Round(time.Second))
+	printCompare(w, rep)
 	if len(rep.Usage) > 0 {
 		fmt.Fprintf(w, "### 1. CPU and RSS per stream (median of %d alternating runs, %s windows)\n\n", rep.Settings.Reps, rep.Settings.Window)
 		fmt.Fprintln(w, "| source | streams | path | CPU/stream (% of a core) | of which ffmpeg | RSS/stream | service RSS | frames accepted | native/this CPU |")
