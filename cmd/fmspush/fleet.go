@@ -78,7 +78,9 @@ func (s *service) applyOwned(owned []string) {
 	if cfg == nil {
 		return
 	}
-	ch := s.manager.Apply(s.runCtx, s.specsFor(cfg))
+	specs := s.specsFor(cfg)
+	ch := s.manager.Apply(s.runCtx, specs)
+	autoProcs.size(len(specs))
 	s.log.Info("fleet: pushes applied", "owned", len(owned), "started", ch.Added, "stopped", ch.Removed)
 }
 

@@ -17,7 +17,7 @@ import (
 var version = "dev"
 
 func main() {
-	limitProcs(os.Args[1:])
+	autoProcs.enable(os.Args[1:])
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 

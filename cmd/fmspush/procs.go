@@ -5,21 +5,51 @@ import (
 	"runtime"
 )
 
-// serviceProcs is how many OS threads may run the service's Go code at
-// once (GOMAXPROCS) unless the GOMAXPROCS environment variable says
-// otherwise. The service's work is I/O and timers: 256 native streams of
-// 4 Mbit/s take well under one core (docs/performance.md). With more than
-// one, each hand-off between goroutines (the ingest to a session, once a
-// frame) wakes a second thread that finds nothing to do and sleeps again:
-// two thread switches per frame, the largest cost of a stream on a
-// virtual machine. Cgo calls (the libav driver) and ffmpeg processes do not
-// count against it.
-const serviceProcs = 1
+// streamsPerProc is how many pushes one OS thread running Go code
+// (GOMAXPROCS) carries: 256 native streams of 1080p30 4 Mbit/s take a third
+// of a core (docs/performance.md), so a thread per 256 leaves room for
+// start-up bursts, GC and the probes.
+const streamsPerProc = 256
 
-// limitProcs applies serviceProcs to `fmspush run` (main only: tests that
-// run the service in their own process keep theirs).
-func limitProcs(args []string) {
-	if len(args) > 0 && args[0] == "run" && os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(serviceProcs)
+// procsFor is the service's GOMAXPROCS for pushes running pushes: one
+// thread up to streamsPerProc pushes, one more for each further
+// streamsPerProc, at most the machine's CPUs. The service's work is I/O
+// and timers; with more threads than it needs, each hand-off between
+// goroutines (the ingest to a session, once a frame) wakes a second thread
+// that finds nothing to do and sleeps again: two thread switches per frame,
+// the largest cost of a stream on a virtual machine. Cgo calls (the libav
+// driver) and ffmpeg processes do not count against it.
+func procsFor(pushes, cpus int) int {
+	n := 1 + max(pushes-1, 0)/streamsPerProc
+	return max(1, min(n, cpus))
+}
+
+// procs sizes GOMAXPROCS to the pushes of `fmspush run` after each load
+// and reload, unless the GOMAXPROCS environment variable sets it. Only
+// main turns it on: tests that run the service in their own process keep
+// their GOMAXPROCS.
+type procs struct{ auto bool }
+
+// autoProcs is main's: `fmspush run` without GOMAXPROCS in the environment.
+var autoProcs procs
+
+// enable turns sizing on for `fmspush run` with no GOMAXPROCS set.
+func (p *procs) enable(args []string) {
+	p.auto = len(args) > 0 && args[0] == "run" && os.Getenv("GOMAXPROCS") == ""
+	if p.auto {
+		runtime.GOMAXPROCS(1) // until the config's pushes are known
 	}
+}
+
+// size sets GOMAXPROCS for pushes running pushes (when enabled); it returns
+// the value in force.
+func (p *procs) size(pushes int) int {
+	if !p.auto {
+		return runtime.GOMAXPROCS(0)
+	}
+	n := procsFor(pushes, runtime.NumCPU())
+	if runtime.GOMAXPROCS(0) != n {
+		runtime.GOMAXPROCS(n)
+	}
+	return n
 }

@@ -176,7 +176,9 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Chan
 		cfg.ResolveEmulator(s.emulator.Addr())
 	}
 	s.applyMu.Lock()
-	ch := s.manager.Apply(ctx, s.specsFor(cfg))
+	specs := s.specsFor(cfg)
+	ch := s.manager.Apply(ctx, specs)
+	autoProcs.size(len(specs))
 	s.ingests.keep(cfg)
 	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
