@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fmspush/fmspush/internal/rawio"
 )
 
 // FLVBurst is what a paced writer sends at one instant: a coded video frame's
@@ -113,38 +115,12 @@ func RunFloor(ctx context.Context, addr string, l FLVLoop, n int) error {
 				return nil // closed: ctx ended
 			}
 			for _, c := range conns {
-				if err := rawWrite(c, b.Bytes); err != nil {
+				if _, err := rawio.Write(c, b.Bytes); err != nil {
 					return err
 				}
 			}
 		}
 	}
-}
-
-// rawWrite writes b with raw write(2) calls, waiting in the netpoller when
-// the socket's buffer is full.
-func rawWrite(c syscall.RawConn, b []byte) error {
-	var errno syscall.Errno
-	err := c.Write(func(fd uintptr) bool {
-		for len(b) > 0 {
-			k, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch e {
-			case 0:
-				b = b[k:]
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	if errno != 0 {
-		return errno
-	}
-	return err
 }
 
 // floorClock sleeps until an instant on a timerfd read in the netpoller.

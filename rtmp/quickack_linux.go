@@ -5,10 +5,11 @@ package rtmp
 import (
 	"io"
 	"net"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/fmspush/fmspush/internal/rawio"
 )
 
 // quickAckConn re-arms TCP_QUICKACK before every read of the setup, so that a server
@@ -44,33 +45,11 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := 0
-	var errno syscall.Errno
-	one := int32(1)
-	quick := !q.setupOver.Load()
-	err := q.raw.Read(func(fd uintptr) bool {
-		if quick {
-			syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
-				uintptr(unsafe.Pointer(&one)), 4, 0)
-		}
-		for {
-			k, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case 0:
-				n = int(k)
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
-	if errno != 0 {
-		err = os.NewSyscallError("read", errno)
+	var arm func(fd uintptr)
+	if !q.setupOver.Load() {
+		arm = quickAck
 	}
+	n, err := rawio.Read(q.raw, p, arm)
 	if err != nil {
 		return n, &net.OpError{Op: "read", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
 	}
@@ -88,31 +67,18 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 // polling after it cost more CPU than the write itself (a thread switch is
 // dear on a virtual machine). Errors read as those of net.Conn.Write.
 func (q *quickAckConn) Write(p []byte) (int, error) {
-	n := 0
-	var errno syscall.Errno
-	err := q.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			k, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				n += int(k)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	if errno != 0 {
-		err = os.NewSyscallError("write", errno)
-	}
+	n, err := rawio.Write(q.raw, p)
 	if err != nil {
 		return n, &net.OpError{Op: "write", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
 	}
 	return n, nil
+}
+
+// quickAck re-arms TCP_QUICKACK on the socket fd.
+func quickAck(fd uintptr) {
+	one := int32(1)
+	syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
+		uintptr(unsafe.Pointer(&one)), 4, 0)
 }
 
 // unwrapOp is the cause inside RawConn's own *net.OpError ("raw-write").

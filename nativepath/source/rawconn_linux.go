@@ -6,9 +6,9 @@ import (
 	"context"
 	"io"
 	"net"
-	"os"
 	"syscall"
-	"unsafe"
+
+	"github.com/fmspush/fmspush/internal/rawio"
 )
 
 // dialRaw dials a TCP connection whose reads are raw read(2) calls on the
@@ -44,37 +44,11 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := c.io(c.raw.Read, syscall.SYS_READ, p)
+	n, err := rawio.Read(c.raw, p, nil)
 	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
 	return n, c.opError("read", err)
-}
-
-// io runs one read as raw calls inside wait.
-func (c *rawConn) io(wait func(func(uintptr) bool) error, call uintptr, p []byte) (int, error) {
-	n := 0
-	var errno syscall.Errno
-	err := wait(func(fd uintptr) bool {
-		for {
-			k, _, e := syscall.RawSyscall(call, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case 0:
-				n = int(k)
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
-	if errno != 0 {
-		return n, os.NewSyscallError("read", errno)
-	}
-	return n, err
 }
 
 // opError reads as net.Conn's errors do.
