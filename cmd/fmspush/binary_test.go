@@ -24,8 +24,8 @@ var (
 	buildErr  error
 )
 
-// binary builds fmspush once per test run.
-func binary(t *testing.T) string {
+// binary builds fmspush once per test run (tests and benchmarks).
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fmspush-bin")

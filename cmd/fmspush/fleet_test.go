@@ -89,7 +89,7 @@ func (r *fleetRig) start(name string) *fleetProc {
 		require.NoError(t, os.WriteFile(p.path, []byte(r.config(p)), 0o644))
 		r.nodes[name] = p
 	}
-	p.cmd = exec.Command(fleetBinary(t), "run", "-config", p.path)
+	p.cmd = exec.Command(binary(t), "run", "-config", p.path)
 	p.logs = &testpeer.LogBuffer{}
 	p.cmd.Stderr = p.logs
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -108,26 +108,6 @@ func (p *fleetProc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
 	p.cmd = nil
-}
-
-// fleetBinary is the binary of the fleet tests and benchmark.
-func fleetBinary(t testing.TB) string {
-	if tt, ok := t.(*testing.T); ok {
-		return binary(tt)
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fmspush-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "fmspush")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
 }
 
 // get reads a node's JSON document at path.
