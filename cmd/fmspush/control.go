@@ -80,7 +80,7 @@ func (c controller) Reload(ctx context.Context) (any, error) {
 // reloadNow reads the config file and applies it, as a SIGHUP would.
 func (s *service) reloadNow(ctx context.Context) reloadOutcome {
 	s.log.Info("control API: reloading config")
-	ch, err := s.onUpdate(ctx, s.loadUpdate())
+	ch, err := s.onUpdate(ctx, s.loadUpdate(), true)
 	if err != nil {
 		return reloadOutcome{Error: err.Error()}
 	}

@@ -126,7 +126,7 @@ func (s *service) Run(ctx context.Context) error {
 	if !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn(fmt.Sprintf("status API listening beyond loopback on %s: anyone who can reach it reads stream status", cfg.Service.HTTPListen))
 	}
-	s.apply(ctx, cfg)
+	s.apply(ctx, cfg, false)
 	if cfg.Service.APIToken == "" && !loopbackListen(cfg.Service.HTTPListen) {
 		s.log.Warn("no service.api_token_file: the control API is read-only")
 	}
@@ -170,8 +170,10 @@ func newLogger(svc config.Service, w io.Writer) hclog.Logger {
 	})
 }
 
-// apply makes the running streams match cfg.
-func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Changes {
+// apply makes the running streams match cfg; reload counts it as a reload
+// in the status (the load at start, and the watcher's first read of the
+// same file, are none).
+func (s *service) apply(ctx context.Context, cfg *config.Config, reload bool) supervisor.Changes {
 	if s.emulator != nil {
 		cfg.ResolveEmulator(s.emulator.Addr())
 	}
@@ -183,8 +185,8 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) supervisor.Chan
 	s.warnArgvSecrets(cfg, append(ch.Added, ch.Changed...))
 	s.mu.Lock()
 	reloads := s.cfgStat.Reloads
-	if s.cfg != nil {
-		reloads++ // the first load is no reload
+	if reload {
+		reloads++
 	}
 	s.cfg = cfg
 	s.cfgStat = health.ConfigStatus{Path: s.configName(), LoadedAt: time.Now(), Reloads: reloads,
@@ -272,7 +274,7 @@ func (s *service) watch(ctx context.Context, serveErr <-chan error) error {
 			if updates == nil {
 				// No watcher (the embedded default, or the watcher
 				// stopped): read the file here.
-				s.onUpdate(ctx, s.loadUpdate())
+				s.onUpdate(ctx, s.loadUpdate(), true)
 				s.notify.ready(s.readyStatus())
 				continue
 			}
@@ -289,7 +291,7 @@ func (s *service) watch(ctx context.Context, serveErr <-chan error) error {
 				s.reloadFailed(fmt.Errorf("config watcher stopped (reload with SIGHUP): %v", werr))
 				updates = nil
 				if hupPending {
-					s.onUpdate(ctx, s.loadUpdate())
+					s.onUpdate(ctx, s.loadUpdate(), true)
 					s.notify.ready(s.readyStatus())
 					hupPending = false
 				}
@@ -302,7 +304,7 @@ func (s *service) watch(ctx context.Context, serveErr <-chan error) error {
 			if reload && !hupPending {
 				s.notify.reloading() // a change of the file
 			}
-			s.onUpdate(ctx, u)
+			s.onUpdate(ctx, u, reload)
 			if reload {
 				s.notify.ready(s.readyStatus())
 			}
@@ -340,7 +342,8 @@ func loopbackListen(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *service) onUpdate(ctx context.Context, u config.Update) (supervisor.Changes, error) {
+// onUpdate applies an update of the config (reload: as apply's).
+func (s *service) onUpdate(ctx context.Context, u config.Update, reload bool) (supervisor.Changes, error) {
 	if u.Err != nil {
 		s.reloadFailed(u.Err)
 		return supervisor.Changes{}, u.Err
@@ -358,7 +361,7 @@ func (s *service) onUpdate(ctx context.Context, u config.Update) (supervisor.Cha
 			return supervisor.Changes{}, err
 		}
 	}
-	return s.apply(ctx, u.Config), nil
+	return s.apply(ctx, u.Config, reload), nil
 }
 
 func (s *service) currentConfig() *config.Config {

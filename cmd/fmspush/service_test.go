@@ -141,6 +141,12 @@ func TestReloadAddsChangesRemovesAndKeepsUntouched(t *testing.T) {
 	testpeer.Eventually(t, 5*time.Second, "two streams", func() bool { return len(r.streams()) == 2 })
 	keepStart := r.streams()["keep"].StartedAt
 	changeStart := r.streams()["change"].StartedAt
+	// The load at start and the watcher's first read of the same file are
+	// no reload.
+	testpeer.Eventually(t, 5*time.Second, "the watcher's first read applied", func() bool {
+		return strings.Count(r.logs.String(), "config applied") >= 2
+	})
+	require.Zero(t, r.status().Config.Reloads, "a reload counted at start")
 
 	// In place: change one, add one.
 	r.writeInPlace(withStreams(idleStream("keep", "emulator://live/keep"), idleStream("change", "emulator://live/c2"),
