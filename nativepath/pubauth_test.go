@@ -39,7 +39,11 @@ func TestPublishAuthNative(t *testing.T) {
 			testpeer.Eventually(t, 10*time.Second, "live", r.sig.IsLive)
 			t.Logf("live after %v", time.Since(began).Round(time.Millisecond))
 			require.NoError(t, r.stop(t))
-			ss := srv.Sessions()
+			var ss []fmsim.SessionInfo
+			testpeer.Eventually(t, 5*time.Second, "the refused sessions ended", func() bool {
+				ss = srv.Sessions()
+				return len(ss) >= 2 && ss[0].Verdict != nil && ss[1].Verdict != nil
+			})
 			require.True(t, len(ss) >= 3 && ss[0].Verdict.Cause == "auth_needed" && ss[1].Verdict.Cause == "auth_challenge",
 				"need auth, challenge, response: %+v", ss)
 

@@ -103,7 +103,12 @@ func TestExpiredSignatureRefusedAtL3(t *testing.T) {
 			t.Logf("verdict: %v", v)
 			require.Equal(t, health.LayerPublish, v.Layer, "verdict %v", v)
 			require.Contains(t, v.Error(), "expired", "the verdict does not name the expiry: %v", v)
-			info := srv.Sessions()[0]
+			// The emulator records its verdict as it answers: the client
+			// may read the answer first.
+			wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer wcancel()
+			info, err := srv.WaitSession(wctx, func(s fmsim.SessionInfo) bool { return s.Verdict != nil })
+			require.NoError(t, err, "no verdict at the emulator")
 			require.Equal(t, sc.Rule, info.Verdict.Rule)
 			require.Equal(t, "auth_expired", info.Verdict.Cause)
 			for _, s := range testpeer.SignatureValues(t, expired) {

@@ -13,6 +13,7 @@ import (
 	"github.com/fmspush/fmspush/fmsim"
 	"github.com/fmspush/fmspush/fmsim/fmsimtest"
 	"github.com/fmspush/fmspush/health"
+	"github.com/fmspush/fmspush/internal/testpeer"
 	"github.com/fmspush/fmspush/rtmp"
 )
 
@@ -35,7 +36,13 @@ func TestPublishAuthAgainstEmulator(t *testing.T) {
 			p, err := rtmp.Dial(ctx, url("alice", pass), rtmp.PublishOptions{})
 			require.NoError(t, err)
 			require.NoError(t, p.Close())
-			ss := srv.Sessions()
+			// The refused sessions record their verdicts as they end,
+			// which may come after the third one published.
+			var ss []fmsim.SessionInfo
+			testpeer.Eventually(t, 5*time.Second, "the refused sessions ended", func() bool {
+				ss = srv.Sessions()
+				return len(ss) >= 2 && ss[0].Verdict != nil && ss[1].Verdict != nil
+			})
 			require.Len(t, ss, 3, "need auth, challenge, response")
 			require.Equal(t, "auth_needed", ss[0].Verdict.Cause)
 			require.Equal(t, "auth_challenge", ss[1].Verdict.Cause)
