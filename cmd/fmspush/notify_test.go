@@ -105,16 +105,23 @@ func nonPings(msgs []string) []string {
 	return out
 }
 
+// idleConfigFile writes a config of one idle stream ("a") to the
+// emulator, listening for HTTP on a free port: its path and that address.
+func idleConfigFile(t *testing.T) (path, httpAddr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "config.hcl")
+	httpAddr = fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	return path, httpAddr
+}
+
 // TestSystemdNotifyProtocol runs the built binary as systemd would for a
 // Type=notify unit with WatchdogSec: READY=1 only once /healthz answers,
 // WATCHDOG=1 at half the watchdog period, RELOADING=1 then READY=1 around
 // a SIGHUP reload and a change of the file, STOPPING=1 on SIGTERM.
 func TestSystemdNotifyProtocol(t *testing.T) {
 	sock := listenNotify(t)
-	dir := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	path := filepath.Join(dir, "config.hcl")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	path, httpAddr := idleConfigFile(t)
 
 	cmd := exec.Command(binary(t), "run", "-config", path)
 	const watchdog = 600 * time.Millisecond
@@ -184,10 +191,7 @@ func TestSystemdNotifyProtocol(t *testing.T) {
 // own means the watchdog is another process's: no pings.
 func TestSystemdWatchdogOtherPID(t *testing.T) {
 	sock := listenNotify(t)
-	dir := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	path := filepath.Join(dir, "config.hcl")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	path, _ := idleConfigFile(t)
 	cmd := exec.Command(binary(t), "run", "-config", path)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.path, "WATCHDOG_USEC=100000", "WATCHDOG_PID=1")
 	require.NoError(t, cmd.Start())
@@ -241,10 +245,7 @@ func (r *recorder) count(state string) int {
 // service's main loop, so a loop stuck in applying an update sends none
 // (systemd then kills and restarts the service), and they resume after.
 func TestWatchdogStopsWhileTheMainLoopIsWedged(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.hcl")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(configText("%s", idleStream("a", "emulator://live/a")), httpAddr)), 0o644))
+	path, _ := idleConfigFile(t)
 	rec := &recorder{}
 	const interval = 20 * time.Millisecond
 	wedged, release := make(chan struct{}), make(chan struct{})
