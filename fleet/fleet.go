@@ -203,17 +203,9 @@ func (m *Member) client() (*clientv3.Client, error) {
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: etcd client for %s: %w", redactAll(m.Endpoints), err)
+		return nil, fmt.Errorf("fleet: etcd client for %s: %w", redact.URLs(m.Endpoints), err)
 	}
 	return cli, nil
-}
-
-func redactAll(urls []string) []string {
-	out := make([]string, len(urls))
-	for i, u := range urls {
-		out[i] = redact.URL(u)
-	}
-	return out
 }
 
 // Leave ends a planned stop: the caller has stopped every push; the lease

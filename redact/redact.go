@@ -177,3 +177,12 @@ func Host(raw string) string {
 	}
 	return u.Host
 }
+
+// URLs returns each of urls redacted as URL does.
+func URLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = URL(u)
+	}
+	return out
+}

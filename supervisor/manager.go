@@ -147,12 +147,7 @@ func (m *Manager) Streams() []health.StreamStatus {
 	for _, st := range list {
 		out = append(out, st.Status())
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].TargetName < out[j].TargetName
-	})
+	health.SortStreams(out)
 	return out
 }
 

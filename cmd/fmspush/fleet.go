@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/fmspush/fmspush/config"
@@ -37,7 +35,7 @@ func (s *service) startFleet(cfg *config.Config) {
 	m.SetWanted(pushIDs(cfg))
 	ctx, cancel := context.WithCancel(context.Background()) // outlives the service's ctx: Leave comes after the streams stopped
 	s.fleet = &fleetNode{member: m, cancel: cancel, done: make(chan error, 1)}
-	s.log.Info("fleet: joining", "node", fc.Node, "etcd", redactAll(fc.Etcd), "prefix", fc.Prefix, "lease_ttl", fc.LeaseTTL)
+	s.log.Info("fleet: joining", "node", fc.Node, "etcd", redact.URLs(fc.Etcd), "prefix", fc.Prefix, "lease_ttl", fc.LeaseTTL)
 	go func() {
 		err := m.Run(ctx)
 		if err != nil && !errors.Is(err, fleet.ErrLeft) && !errors.Is(err, context.Canceled) {
@@ -96,14 +94,6 @@ func pushIDs(cfg *config.Config) []string {
 	return ids
 }
 
-func redactAll(urls []string) []string {
-	out := make([]string, len(urls))
-	for i, u := range urls {
-		out[i] = redact.URL(u)
-	}
-	return out
-}
-
 // withFleet adds the fleet's view to a status snapshot: the owner of each
 // push, and the pushes other nodes run (state elsewhere).
 func (s *service) withFleet(st *health.ServiceStatus, cfg *config.Config) {
@@ -129,7 +119,7 @@ func (s *service) withFleet(st *health.ServiceStatus, cfg *config.Config) {
 			st.Streams = append(st.Streams, elsewhere(c, owners[c.ID()], fs))
 		}
 	}
-	sortStreams(st.Streams)
+	health.SortStreams(st.Streams)
 }
 
 // elsewhere is the status of a push this node does not run.
@@ -151,16 +141,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// sortStreams sorts statuses by name and target, as the manager does.
-func sortStreams(list []health.StreamStatus) {
-	slices.SortFunc(list, func(a, b health.StreamStatus) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.TargetName, b.TargetName)
-	})
 }
 
 // timelineNote is the fleet's note about a push this node owns: where its
