@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
@@ -47,6 +48,12 @@ func VideoSequenceHeaderTag(p VideoParams, mode HEVCMode) ([]byte, error) {
 // VideoFrameTag returns the FLV video tag body of a video unit: its NAL units
 // with 4-byte length prefixes after the codec header and composition time.
 func VideoFrameTag(u Unit, mode HEVCMode) ([]byte, error) {
+	return AppendVideoFrameTag(nil, u, mode)
+}
+
+// AppendVideoFrameTag appends VideoFrameTag's body to dst (a writer reuses
+// one buffer from frame to frame instead of allocating each frame's).
+func AppendVideoFrameTag(dst []byte, u Unit, mode HEVCMode) ([]byte, error) {
 	cts := (u.PTS - u.DTS) / time.Millisecond
 	if cts < -(1<<23) || cts >= 1<<23 {
 		return nil, fmt.Errorf("media: composition offset %v out of range", u.PTS-u.DTS)
@@ -66,7 +73,7 @@ func VideoFrameTag(u Unit, mode HEVCMode) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("media: %v is not a video codec", u.Codec)
 	}
-	b := make([]byte, 0, len(hdr)+3+u.Size()+4*len(u.NALUs))
+	b := slices.Grow(dst, len(hdr)+3+u.Size()+4*len(u.NALUs))
 	b = append(b, hdr...)
 	b = append(b, byte(cts>>16), byte(cts>>8), byte(cts))
 	for _, n := range u.NALUs {
@@ -83,8 +90,11 @@ func AudioSequenceHeaderTag(p AudioParams) []byte {
 }
 
 // AudioFrameTag returns the FLV audio tag body of one raw AAC frame.
-func AudioFrameTag(u Unit) []byte {
-	return append([]byte{aacSoundFlags, 1}, u.Payload...)
+func AudioFrameTag(u Unit) []byte { return AppendAudioFrameTag(nil, u) }
+
+// AppendAudioFrameTag appends AudioFrameTag's body to dst.
+func AppendAudioFrameTag(dst []byte, u Unit) []byte {
+	return append(append(dst, aacSoundFlags, 1), u.Payload...)
 }
 
 // Size is the number of payload bytes in u (NAL units or audio frame).

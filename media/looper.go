@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // Clock is the time source that paces a Looper. Tests inject their own.
@@ -44,7 +46,7 @@ type Looper struct {
 	audio  track
 	period time.Duration // the anchor track's loop span
 	start  time.Time
-	waiter *waiter // this looper's wait on the process's pacer
+	sleep  wake.Sleeper // this looper's waits on the process's clock
 }
 
 // track is one elementary stream of the clip being looped.
@@ -234,12 +236,7 @@ func (l *Looper) wait(ctx context.Context, dts, early time.Duration) error {
 		return nil
 	}
 	if l.clock == SystemClock {
-		if p := processPacer(); p != nil {
-			if l.waiter == nil {
-				l.waiter = &waiter{ch: make(chan struct{}, 1), idx: -1}
-			}
-			return p.wait(ctx, l.waiter, now.Add(onGrid(now, d)))
-		}
+		return l.sleep.Until(ctx, now.Add(onGrid(now, d)))
 	}
 	select {
 	case <-ctx.Done():

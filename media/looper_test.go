@@ -192,7 +192,7 @@ func TestOnGrid(t *testing.T) {
 	}
 }
 
-// On the real clock, loopers wait on the process's pacer: each video unit
+// On the real clock, loopers wait on the process's clock (internal/wake): each video unit
 // comes out at or after its due time, within a few milliseconds (the grid
 // and scheduling); two loopers run together; cancelling one while it
 // waits returns at once.

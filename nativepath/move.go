@@ -183,9 +183,8 @@ func (s *session) switchOver(ts time.Duration, video *media.VideoParams) error {
 	s.queue = queueView{}
 	s.ackedBase = 0
 	s.drop = dropper{maxDelay: s.drop.maxDelay}
-	s.flushAt = time.Time{}
 	s.moves++
-	_ = old.Service() // coalesced audio still waiting goes out first
+	_ = old.Service() // units still waiting in its send buffer go out first
 	s.closers.Add(1)
 	go func() {
 		defer s.closers.Done()

@@ -16,11 +16,6 @@ import (
 	"github.com/fmspush/fmspush/signurl"
 )
 
-// DefaultAudioCoalesce is how long an audio frame may wait for a video frame
-// to share its socket write (rtmp.PublishOptions.AudioCoalesce): one frame
-// interval at 25 fps.
-const DefaultAudioCoalesce = 40 * time.Millisecond
-
 // Defaults of Settings.StallTimeout and Settings.MaxDelay.
 const (
 	DefaultStallTimeout = 3 * time.Second
@@ -113,10 +108,6 @@ func New(s Settings) (*Path, error) {
 	}
 	if s.Publish.WriteTimeout <= 0 {
 		s.Publish.WriteTimeout = s.StallTimeout
-	}
-	if s.Publish.AudioCoalesce == 0 {
-		// Audio rides with the next video frame: about half the syscalls.
-		s.Publish.AudioCoalesce = DefaultAudioCoalesce
 	}
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()

@@ -10,6 +10,7 @@ import (
 	"github.com/fmspush/fmspush/delivery"
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/pause"
+	"github.com/fmspush/fmspush/internal/wake"
 	"github.com/fmspush/fmspush/media"
 	"github.com/fmspush/fmspush/rtmp"
 )
@@ -68,7 +69,6 @@ type session struct {
 	ackedBase uint64        // TCP's count of what was taken before the first media
 	drop      dropper
 	rate      rateWindow // the media's own rate (offered bytes, dropped ones included)
-	flushAt   time.Time  // when the flush timer is armed for
 	checkedAt time.Time  // the last delivery and source check (check)
 	pauses    *pause.Tracker
 	// lastIn is the hub timestamp of the last video and audio unit taken,
@@ -118,18 +118,20 @@ func (s *session) publish(ctx context.Context, snap media.GOPSnapshot) error {
 	return s.loop(ctx)
 }
 
-// loop owns the session: media from the hub, replies the reader queued,
-// the coalesced-audio flush, and the delivery and source checks.
+// loop owns the session: media from the hub (buffered a burst at a time,
+// written when no further unit waits), replies the reader queued, and the
+// delivery and source checks.
 func (s *session) loop(ctx context.Context) error {
 	s.checkedAt = time.Now()
-	check := time.NewTimer(deliveryIdle)
+	check := wake.NewTimer(deliveryIdle)
 	defer check.Stop()
-	flush := time.NewTimer(time.Hour)
-	flush.Stop()
-	defer flush.Stop()
 	s.checkReconnect(ctx) // a request during setup: Dial took its Wake
 	for {
-		s.armFlush(flush)
+		if len(s.sub.units) == 0 {
+			if err := s.endBurst(check); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -148,11 +150,6 @@ func (s *session) loop(ctx context.Context) error {
 			}
 		case <-s.nextDone():
 			s.nextLost()
-		case <-flush.C:
-			s.flushAt = time.Time{}
-			if err := s.pub.Service(); err != nil {
-				return s.p.classify(err)
-			}
 		case u, ok := <-s.sub.units:
 			if u, ok = s.sub.next(u, ok); !ok {
 				if resumed, err := s.skipBacklog(ctx); resumed || err != nil {
@@ -169,11 +166,6 @@ func (s *session) loop(ctx context.Context) error {
 				}
 				return s.p.classify(err)
 			}
-			if now := time.Now(); now.Sub(s.checkedAt) >= deliveryPeriod-deliveryEarly {
-				if err := s.check(now, check); err != nil {
-					return err
-				}
-			}
 		case <-check.C:
 			// The timer's value is when it was due, also when it comes
 			// after a pause: read the clock.
@@ -189,7 +181,7 @@ func (s *session) loop(ctx context.Context) error {
 // it: a timer pushed back at every check, far enough ahead that the
 // runtime's monitor, which sleeps until the earliest timer, is not woken
 // by it ten times a second either.
-func (s *session) check(now time.Time, t *time.Timer) error {
+func (s *session) check(now time.Time, t *wake.Timer) error {
 	s.checkedAt = now
 	t.Reset(deliveryIdle)
 	s.checkPause(now)
@@ -233,23 +225,21 @@ func (s *session) tuneAckWindow(now time.Time) error {
 	return nil
 }
 
-// armFlush points the flush timer at when coalesced audio must leave, and
-// stops it once a write took that audio along: a flush timer fires only
-// for audio that no video frame followed in time.
-func (s *session) armFlush(t *time.Timer) {
-	due := s.pub.FlushDue()
-	if due.IsZero() {
-		if !s.flushAt.IsZero() {
-			t.Stop()
-			s.flushAt = time.Time{}
-		}
-		return
+// endBurst writes what the units of a burst left in the send buffer (a
+// video frame and the audio released with it: one write), once no further
+// unit waits, and runs the delivery checks if they are due: they ride on
+// the writes while media flows.
+func (s *session) endBurst(check *wake.Timer) error {
+	if s.pub.Conn().Buffered() == 0 {
+		return nil
 	}
-	if due.Equal(s.flushAt) {
-		return
+	if err := s.pub.Service(); err != nil {
+		return s.p.classify(err)
 	}
-	s.flushAt = due
-	t.Reset(max(time.Until(due), 0))
+	if now := time.Now(); now.Sub(s.checkedAt) >= deliveryPeriod-deliveryEarly {
+		return s.check(now, check)
+	}
+	return nil
 }
 
 // start sends onMetaData and the sequence headers.
@@ -324,7 +314,7 @@ func (s *session) write(u media.Unit) error {
 			s.sig.DroppedFrames.Add(1)
 			continue
 		}
-		if err := s.pub.WriteUnit(out); err != nil {
+		if err := s.pub.BufferUnit(out); err != nil {
 			return err
 		}
 		s.account(out)

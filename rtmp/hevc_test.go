@@ -49,7 +49,7 @@ func TestPublishHEVCBothModes(t *testing.T) {
 		require.NoError(t, p.WriteMetadata(media.MetadataFor(&vp, nil, mode)))
 		require.NoError(t, p.WriteVideoConfig(vp, 0))
 		for _, u := range units {
-			require.NoError(t, p.WriteVideo(u))
+			require.NoError(t, p.WriteUnit(u))
 		}
 		require.NoError(t, p.Close())
 		var info fmsim.SessionInfo

@@ -16,7 +16,7 @@ func (p *Publisher) writeMedia(m *Message, fmt0, frame bool) error {
 }
 
 // writeMediaMode is writeMedia; with buffer, the message waits in the send
-// buffer for the next flushing write or the coalescing timer.
+// buffer for the next flushing write or Service.
 func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 	if err := p.Err(); err != nil {
 		return err
@@ -37,15 +37,10 @@ func (p *Publisher) writeMediaMode(m *Message, fmt0, frame, buffer bool) error {
 	switch {
 	case fmt0:
 		err = p.conn.WriteMessageFmt0(m)
-		p.bufferedAt = time.Time{}
 	case buffer:
 		err = p.conn.BufferMessage(m)
-		if p.bufferedAt.IsZero() {
-			p.bufferedAt = time.Now()
-		}
 	default:
 		err = p.conn.WriteMessage(m)
-		p.bufferedAt = time.Time{}
 	}
 	if err != nil {
 		if p.closing.Load() {
@@ -120,31 +115,50 @@ func (p *Publisher) WriteAudioConfig(a media.AudioParams, ts time.Duration) erro
 }
 
 // WriteUnit sends a video or audio access unit according to its codec.
-func (p *Publisher) WriteUnit(u media.Unit) error {
-	if u.Codec.IsVideo() {
-		return p.WriteVideo(u)
-	}
-	return p.WriteAudio(u)
-}
+func (p *Publisher) WriteUnit(u media.Unit) error { return p.unit(u, false) }
 
-// WriteVideo sends one H.264 or H.265 access unit (AVCC, composition time
-// PTS-DTS) at its DTS.
-func (p *Publisher) WriteVideo(u media.Unit) error {
-	body, err := media.VideoFrameTag(u, p.opts.H265)
+// BufferUnit chunks a video or audio access unit into the send buffer
+// without writing it: the next write that flushes, or Service, sends it
+// with whatever else waits, in one syscall where it fits (a full buffer is
+// written as it fills). An owner that takes units in bursts (a video frame
+// and the audio released with it) buffers each and calls Service when the
+// burst ends: one write a burst, and no timer.
+func (p *Publisher) BufferUnit(u media.Unit) error { return p.unit(u, true) }
+
+func (p *Publisher) unit(u media.Unit, buffer bool) error {
+	m, err := p.unitMessage(u)
 	if err != nil {
-		return fmt.Errorf("rtmp: %w", err)
+		return err
 	}
-	return p.writeMedia(&Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, false, true)
+	return p.writeMediaMode(m, false, true, buffer)
 }
 
-// WriteAudio sends one raw AAC frame at its DTS.
-func (p *Publisher) WriteAudio(u media.Unit) error {
-	if u.Codec != media.CodecAAC {
-		return fmt.Errorf("rtmp: audio codec %s", u.Codec)
+// unitMessage is u's RTMP message: a video frame (AVCC, composition time
+// PTS-DTS) or a raw AAC frame, at its DTS. Its payload is the publisher's
+// scratch buffer, reused by the next unit: the message is chunked into the
+// send buffer before that.
+func (p *Publisher) unitMessage(u media.Unit) (*Message, error) {
+	if cap(p.scratch) > maxScratch {
+		p.scratch = nil // a huge frame's buffer is not kept
 	}
-	m := &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: media.AudioFrameTag(u)}
-	return p.writeMediaMode(m, false, true, p.opts.AudioCoalesce > 0)
+	if u.Codec.IsVideo() {
+		body, err := media.AppendVideoFrameTag(p.scratch[:0], u, p.opts.H265)
+		if err != nil {
+			return nil, fmt.Errorf("rtmp: %w", err)
+		}
+		p.scratch = body
+		return &Message{ChunkStreamID: CSIDVideo, Type: TypeVideo, Timestamp: ms(u.DTS), Payload: body}, nil
+	}
+	if u.Codec != media.CodecAAC {
+		return nil, fmt.Errorf("rtmp: audio codec %s", u.Codec)
+	}
+	p.scratch = media.AppendAudioFrameTag(p.scratch[:0], u)
+	return &Message{ChunkStreamID: CSIDAudio, Type: TypeAudio, Timestamp: ms(u.DTS), Payload: p.scratch}, nil
 }
+
+// maxScratch is the largest tag body buffer a publisher keeps between
+// frames (a 1080p keyframe is 100-300 KB).
+const maxScratch = 1 << 20
 
 func ms(d time.Duration) uint32 {
 	if d < 0 {
@@ -173,15 +187,6 @@ func isCodedFrame(tagType uint8, body []byte) bool {
 // the owner should call Service soon.
 func (p *Publisher) Wake() <-chan struct{} { return p.conn.Replies() }
 
-// FlushDue is when coalesced audio waiting in the send buffer must leave
-// (Service sends it); zero when nothing waits.
-func (p *Publisher) FlushDue() time.Time {
-	if p.bufferedAt.IsZero() {
-		return time.Time{}
-	}
-	return p.bufferedAt.Add(p.opts.AudioCoalesce)
-}
-
 // Service writes the queued replies and whatever waits in the send buffer.
 // Only the owner calls it.
 func (p *Publisher) Service() error {
@@ -191,7 +196,6 @@ func (p *Publisher) Service() error {
 	if p.closing.Load() {
 		return nil
 	}
-	p.bufferedAt = time.Time{}
 	if err := p.conn.Flush(); err != nil {
 		if p.closing.Load() {
 			return nil
@@ -209,7 +213,6 @@ func (p *Publisher) AskAcks(window uint32) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	p.bufferedAt = time.Time{}
 	if err := p.conn.WriteMessage(WindowAckSizeMessage(window)); err != nil {
 		if p.closing.Load() {
 			return p.newError(health.LayerUnknown, "closed", errors.New("publisher closed"))

@@ -73,11 +73,6 @@ type PublishOptions struct {
 	MediaRejectWindow time.Duration
 	// Dialer dials TCP (a zero net.Dialer if nil).
 	Dialer *net.Dialer
-	// AudioCoalesce, when positive, holds each audio frame in the send
-	// buffer until the next video frame (or at most this long), so that audio
-	// and video leave in one write: about half the syscalls of a stream, for
-	// at most this much added audio latency. Zero sends every frame at once.
-	AudioCoalesce time.Duration
 	// AckWindow, when positive, is sent to the server as our Window
 	// Acknowledgement Size after connect: servers that honour it (nginx-rtmp,
 	// SRS, FMS) then acknowledge every AckWindow bytes their application
@@ -143,9 +138,10 @@ type Stats struct {
 // an *Error (Err, Done) and returned by the next write. The reader never
 // writes: the socket's write side has one owner, the goroutine that calls
 // the Write methods, Service and Close. It must call Service when Wake
-// fires (acks and PingResponses queued by the reader) and by FlushDue
-// (coalesced audio). Frames must be given in timestamp order.
+// fires (acks and PingResponses queued by the reader) and after the units
+// it buffered (BufferUnit). Frames must be given in timestamp order.
 type Publisher struct {
+	scratch   []byte // the tag body of the unit being written; owner-only
 	opts      PublishOptions
 	target    *Target
 	conn      *Conn
@@ -179,7 +175,6 @@ type Publisher struct {
 	secrets    *redact.Secrets // the key, play path and query values, masked in every text kept
 	tcp        *net.TCPConn    // the TCP socket under TLS and wrappers: delivery evidence, linger
 	quick      setupEnder      // the quick-ack wrapper, told when the setup is over (nil: none)
-	bufferedAt time.Time       // when coalesced audio started waiting; owner-only
 	sentBase   uint64          // TCP's byte count at BytesWritten 0; owner-only
 	calibrated bool
 }

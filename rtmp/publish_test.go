@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/media"
 
 	"github.com/stretchr/testify/require"
 )
@@ -133,25 +134,45 @@ func packetSpan(t *testing.T, path string) (first, last float64) {
 	return first, last
 }
 
-// With AudioCoalesce, audio rides in the same socket write as the next video
-// frame: far fewer writes, and nginx still records every frame.
-func TestAudioCoalescingHalvesWrites(t *testing.T) {
+// Units buffered in bursts (a video frame and the audio after it, as a
+// paced source releases them) leave in one socket write a burst: far fewer
+// writes than one a unit, and nginx still records every frame.
+func TestBufferedBurstsLeaveInOneWrite(t *testing.T) {
 	ng := testpeer.StartNginx(t)
 	s := loadSample(t)
-	writes := map[time.Duration]uint64{}
-	for i, coalesce := range []time.Duration{0, 50 * time.Millisecond} {
-		name := "co" + strconv.Itoa(i)
+	writes := map[bool]uint64{}
+	for i, burst := range []bool{false, true} {
+		name := "burst" + strconv.Itoa(i)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p, err := Dial(ctx, ng.AppURL+"/"+name, PublishOptions{AudioCoalesce: coalesce})
+		p, err := Dial(ctx, ng.AppURL+"/"+name, PublishOptions{})
 		cancel()
 		require.NoError(t, err)
 		before := p.Conn().SocketWrites()
-		publishUnits(t, p, s)
-		writes[coalesce] = p.Conn().SocketWrites() - before
+		if burst {
+			publishBursts(t, p, s)
+		} else {
+			publishUnits(t, p, s)
+		}
+		writes[burst] = p.Conn().SocketWrites() - before
 		require.NoError(t, p.Close())
 		pr := checkRecording(t, ng.Recording(name), 250)
 		require.GreaterOrEqual(t, pr.Audio().FrameCount(), 400)
 	}
-	t.Logf("socket writes for the sample: %d one by one, %d coalesced", writes[0], writes[50*time.Millisecond])
-	require.Less(t, float64(writes[50*time.Millisecond]), 0.6*float64(writes[0]))
+	t.Logf("socket writes for the sample: %d one by one, %d in bursts", writes[false], writes[true])
+	require.Less(t, float64(writes[true]), 0.6*float64(writes[false]))
+}
+
+// publishBursts is publishUnits with each video frame and the audio after
+// it buffered and sent by one Service.
+func publishBursts(t testing.TB, p *Publisher, s *sampleUnits) {
+	t.Helper()
+	require.NoError(t, p.WriteMetadata(media.MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
+	require.NoError(t, p.WriteVideoConfig(s.video, 0))
+	require.NoError(t, p.WriteAudioConfig(s.audio, 0))
+	for i, u := range s.units {
+		require.NoError(t, p.BufferUnit(u))
+		if i+1 == len(s.units) || s.units[i+1].Codec.IsVideo() {
+			require.NoError(t, p.Service())
+		}
+	}
 }

@@ -1,6 +1,10 @@
 package supervisor
 
-import "time"
+import (
+	"time"
+
+	"github.com/fmspush/fmspush/internal/wake"
+)
 
 // Clock is the time a Stream decides by: when an attempt is due (backoff,
 // the per-host limit, the source and name-lock waits), when a circuit
@@ -43,7 +47,21 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 func (systemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
 
-func (systemClock) NewTicker(d time.Duration) Ticker { return sysTicker{time.NewTicker(d)} }
+// NewTicker ticks on the process's clock (internal/wake): every stream's
+// delivery and probe ticks due at the same instant fire in one wake-up,
+// with the pause watch's, and no runtime timer wakes the runtime's monitor
+// thread. Periods under a quarter second (tests) keep a runtime ticker.
+func (systemClock) NewTicker(d time.Duration) Ticker {
+	if d < 250*time.Millisecond {
+		return sysTicker{time.NewTicker(d)}
+	}
+	return wakeTicker{wake.NewTicker(d)}
+}
+
+type wakeTicker struct{ t *wake.Ticker }
+
+func (t wakeTicker) C() <-chan time.Time { return t.t.C }
+func (t wakeTicker) Stop()               { t.t.Stop() }
 
 type sysTimer struct{ t *time.Timer }
 

@@ -300,7 +300,7 @@ func newSim(t *testing.T, pol Policy, single bool) *sim {
 		Preferred: PathSpec{Path: s.native, Probe: s.native.Probe}, Policy: pol, Limiter: s.lim,
 		Clock: clk, jitter: func() float64 { return 0.5 }, // no spread: exact times
 		// Pauses are told on the real clock: this watch sees none.
-		Pauses: &pause.Watch{Slack: math.MaxInt64 / 2}}
+		Pauses: &pause.Watch{Slack: math.MaxInt64 / 2, Manual: true}}
 	if !single {
 		s.st.Fallback = PathSpec{Path: s.ff, Probe: s.ff.Probe}
 	}

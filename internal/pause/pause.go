@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // Defaults of Watch.Period and Watch.Slack. The period is well under the
@@ -58,6 +60,10 @@ type Watch struct {
 	// Slack is how late a tick may come before the gap is a pause
 	// (DefaultSlack when zero).
 	Slack time.Duration
+	// Manual: Acquire starts no goroutine and only the owner's Tick calls
+	// tick the watch (a test in simulated time, where the process's clock,
+	// internal/wake, does not run).
+	Manual bool
 
 	mu       sync.Mutex
 	onPause  func(Pause)
@@ -162,7 +168,11 @@ func (w *Watch) Acquire() (release func()) {
 	if w.users == 0 {
 		w.stop, w.done = make(chan struct{}), make(chan struct{})
 		w.last = time.Now()
-		go w.run(w.stop, w.done)
+		if w.Manual {
+			close(w.done)
+		} else {
+			go w.run(w.stop, w.done)
+		}
 	}
 	w.users++
 	var once sync.Once
@@ -185,7 +195,7 @@ func (w *Watch) release() {
 
 func (w *Watch) run(stop, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(w.period())
+	t := wake.NewTicker(w.period()) // on the process's clock: no runtime timer
 	defer t.Stop()
 	for {
 		select {

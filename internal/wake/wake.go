@@ -1,0 +1,138 @@
+// Package wake serves the process's timed waits from one timerfd read in
+// the netpoller: the paced loopers' frame deadlines (Sleeper) and the
+// coarse timers and tickers of the periodic checks (Timer, Ticker).
+//
+// Why not the runtime's timers: on a machine where a thread switch costs
+// more than a frame's write (a virtual machine), a stream costs what its
+// wake-ups cost. A runtime timer wakes the thread sleeping in epoll twice
+// (the netpoller's wait has millisecond resolution and ends early, then
+// waits one millisecond more) and wakes the runtime's monitor thread too,
+// which sleeps until the next runtime timer and polls for a while after
+// it; a timer that was stopped or pushed back still wakes both at its old
+// instant. Here the thread in epoll wakes once, on time, for everything
+// due at that instant, and the monitor thread, with no runtime timer to
+// wait for, sleeps.
+//
+// Coarse timers fire on a shared grid (Grid), tickers at the multiples of
+// their period: every periodic check of the process due at the same
+// instant (the pause watch's quarter seconds, each stream's half-second
+// delivery tick, ...) fires in the same wake-up, whatever the number of
+// streams.
+//
+// On systems without timerfd the runtime's timers serve the same API.
+package wake
+
+import (
+	"context"
+	"time"
+)
+
+// Grid is the resolution of coarse timers and tickers: a timer fires at
+// the first multiple of Grid (on the monotonic clock) at or after its due
+// time; a ticker's period is rounded up to a multiple of Grid and it fires
+// at the multiples of its period, together with every other wait due then.
+const Grid = 50 * time.Millisecond
+
+// Sleeper waits for instants on the process's clock. It is reused from one
+// wait to the next; one goroutine uses it at a time.
+type Sleeper struct {
+	w *waiter
+}
+
+// Until blocks until at, or until ctx ends (then it returns ctx.Err()).
+func (s *Sleeper) Until(ctx context.Context, at time.Time) error {
+	c := processClock()
+	if c == nil {
+		return sleepRuntime(ctx, time.Until(at))
+	}
+	if s.w == nil {
+		s.w = newWaiter()
+	}
+	return c.sleep(ctx, s.w, at)
+}
+
+func sleepRuntime(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Timer is a coarse one-shot timer: it sends the time on C at the first
+// grid instant at or after it is due. After Stop or Reset returns, no
+// value of the earlier arming is received from C.
+type Timer struct {
+	C <-chan time.Time
+	w *waiter
+	t *time.Timer // without timerfd
+}
+
+// NewTimer returns a timer due in d.
+func NewTimer(d time.Duration) *Timer {
+	c := processClock()
+	if c == nil {
+		rt := time.NewTimer(d)
+		return &Timer{C: rt.C, t: rt}
+	}
+	w := newWaiter()
+	t := &Timer{C: w.ch, w: w}
+	c.schedule(w, d, 0)
+	return t
+}
+
+// Reset makes the timer due in d from now, whether it fired or not.
+func (t *Timer) Reset(d time.Duration) {
+	if t.t != nil {
+		t.t.Reset(d)
+		return
+	}
+	processClock().schedule(t.w, d, 0)
+}
+
+// Stop cancels the timer.
+func (t *Timer) Stop() {
+	if t.t != nil {
+		t.t.Stop()
+		return
+	}
+	processClock().cancel(t.w)
+}
+
+// Ticker is a coarse ticker: it sends the time on C at each multiple of
+// its period (rounded up to Grid), the first one at least a period after
+// it starts (a tick that finds C full is dropped, as a time.Ticker drops
+// it).
+type Ticker struct {
+	C <-chan time.Time
+	w *waiter
+	t *time.Ticker // without timerfd
+}
+
+// NewTicker returns a ticker of period d (d > 0).
+func NewTicker(d time.Duration) *Ticker {
+	c := processClock()
+	if c == nil {
+		rt := time.NewTicker(d)
+		return &Ticker{C: rt.C, t: rt}
+	}
+	w := newWaiter()
+	t := &Ticker{C: w.ch, w: w}
+	c.schedule(w, d, d)
+	return t
+}
+
+// Stop ends the ticks.
+func (t *Ticker) Stop() {
+	if t.t != nil {
+		t.t.Stop()
+		return
+	}
+	processClock().cancel(t.w)
+}
