@@ -47,6 +47,13 @@ type Looper struct {
 	period time.Duration // the anchor track's loop span
 	start  time.Time
 	sleep  wake.Sleeper // this looper's waits on the process's clock
+	// Grid is the resolution of the looper's wake-ups on the real clock
+	// (PaceGrid when zero): it wakes at the first multiple of Grid at or
+	// after a unit is due and releases every unit due by then. A coarser
+	// grid sends a clip in bursts (Grid of media in one write) with fewer
+	// wake-ups; every unit still comes out at most Grid late, never early
+	// (but for audio, see early), and its timestamp is untouched.
+	Grid time.Duration
 }
 
 // track is one elementary stream of the clip being looped.
@@ -181,16 +188,11 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 // timestamp is untouched. Only the real clock (SystemClock) is gridded.
 const PaceGrid = 4 * time.Millisecond
 
-// gridEpoch anchors the grid (monotonic time, process-wide).
-var gridEpoch = time.Now()
-
-// onGrid extends a wait of d from now to the next grid instant.
-func onGrid(now time.Time, d time.Duration) time.Duration {
-	at := now.Add(d).Sub(gridEpoch)
-	if r := at % PaceGrid; r != 0 {
-		d += PaceGrid - r
-	}
-	return d
+// onGrid extends a wait of d from now to the next instant of a grid: a
+// multiple of grid on the process's clock (internal/wake), so that the
+// loopers' wake-ups and the periodic checks' coincide where they can.
+func onGrid(now time.Time, d, grid time.Duration) time.Duration {
+	return wake.Align(now.Add(d), grid).Sub(now)
 }
 
 // MaxLate is how far behind the clock a paced Looper may fall before it
@@ -204,9 +206,9 @@ const MaxLate = time.Second
 // clip with video, up to one video frame early, so that the audio frames
 // between two video frames come out right after the first of them and a
 // paced Looper wakes once per video frame instead of once per unit (about
-// 2.5 times as often for 30 fps video with AAC). A publisher that coalesces
-// audio (rtmp.PublishOptions.AudioCoalesce) sends them with the next video
-// frame either way. Video, and audio without video, come out when due.
+// 2.5 times as often for 30 fps video with AAC); the native session writes
+// such a burst in one write. Video, and audio without video, come out when
+// due.
 func (l *Looper) early(t *track) time.Duration {
 	if t == &l.audio && len(l.video.units) > 0 {
 		return max(l.video.step, 0)
@@ -236,7 +238,11 @@ func (l *Looper) wait(ctx context.Context, dts, early time.Duration) error {
 		return nil
 	}
 	if l.clock == SystemClock {
-		return l.sleep.Until(ctx, now.Add(onGrid(now, d)))
+		grid := l.Grid
+		if grid <= 0 {
+			grid = PaceGrid
+		}
+		return l.sleep.Until(ctx, now.Add(onGrid(now, d, grid)))
 	}
 	select {
 	case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/internal/testpeer"
+	"github.com/fmspush/fmspush/internal/wake"
 	"github.com/stretchr/testify/require"
 )
 
@@ -185,10 +186,10 @@ func TestLooperDoesNotBurstAfterAPause(t *testing.T) {
 func TestOnGrid(t *testing.T) {
 	now := time.Now()
 	for _, d := range []time.Duration{time.Microsecond, time.Millisecond, 33 * time.Millisecond, 40*time.Millisecond + 7} {
-		g := onGrid(now, d)
+		g := onGrid(now, d, PaceGrid)
 		require.GreaterOrEqual(t, g, d)
 		require.Less(t, g, d+PaceGrid)
-		require.Zero(t, now.Add(g).Sub(gridEpoch)%PaceGrid, "wait of %v ends off the grid", d)
+		require.Equal(t, now.Add(g), wake.Align(now.Add(g), PaceGrid), "wait of %v ends off the grid", d)
 	}
 }
 
@@ -253,4 +254,38 @@ func TestLooperPacedByTheRealClock(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		require.FailNow(t, "a paced Next ignored its cancelled context")
 	}
+}
+
+// With a coarse Grid a looper releases the clip in bursts: every unit
+// comes out at or after its due time and less than a Grid (plus
+// scheduling) late, audio at most a video frame early, and the wake-ups
+// number about one a Grid, not one a frame.
+func TestLooperGridSendsBursts(t *testing.T) {
+	const grid = 100 * time.Millisecond
+	l, err := NewLooper(loadSample(t), SystemClock)
+	require.NoError(t, err)
+	l.Grid = grid
+	ctx := context.Background()
+	start := time.Now()
+	out := map[time.Duration]int{} // release instants, rounded to 5 ms
+	var videos int
+	for {
+		u, err := l.Next(ctx)
+		require.NoError(t, err)
+		late := time.Since(start) - u.DTS
+		if u.Codec.IsVideo() {
+			videos++
+			require.GreaterOrEqual(t, late, time.Duration(0), "video at %v came out %v early", u.DTS, -late)
+		} else {
+			require.GreaterOrEqual(t, late, -l.video.step, "audio at %v came out %v early", u.DTS, -late)
+		}
+		require.Less(t, late, grid+50*time.Millisecond, "unit at %v came out %v late", u.DTS, late)
+		out[time.Since(start).Round(5*time.Millisecond)]++
+		if u.DTS > time.Second {
+			break
+		}
+	}
+	t.Logf("%d video frames in %d bursts", videos, len(out))
+	require.Greater(t, videos, 20)
+	require.LessOrEqual(t, len(out), 14, "about one burst a %v over one second of media", grid)
 }

@@ -21,3 +21,5 @@ func (c *clock) sleep(ctx context.Context, w *waiter, at time.Time) error { retu
 func (c *clock) schedule(w *waiter, d, period time.Duration) {}
 
 func (c *clock) cancel(w *waiter) {}
+
+func (c *clock) mono(t time.Time) int64 { return 0 }

@@ -33,6 +33,25 @@ import (
 // at the multiples of its period, together with every other wait due then.
 const Grid = 50 * time.Millisecond
 
+// epoch anchors Align's multiples without a timerfd.
+var epoch = time.Now()
+
+// Align returns the first multiple of step (step > 0) at or after t, on
+// the clock that coarse timers and tickers fire by: waits aligned so wake
+// up together with them.
+func Align(t time.Time, step time.Duration) time.Time {
+	var off int64
+	if c := processClock(); c != nil {
+		off = c.mono(t)
+	} else {
+		off = int64(t.Sub(epoch))
+	}
+	if r := off % int64(step); r != 0 {
+		return t.Add(step - time.Duration(r))
+	}
+	return t
+}
+
 // Sleeper waits for instants on the process's clock. It is reused from one
 // wait to the next; one goroutine uses it at a time.
 type Sleeper struct {

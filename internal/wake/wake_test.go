@@ -133,3 +133,22 @@ func TestNoGoroutineOutlivesTheWaits(t *testing.T) {
 		return !c.running
 	}, 5*time.Second, time.Millisecond)
 }
+
+// Align rounds up to the multiples of a step on the clock the tickers
+// fire by: a ticker's tick is aligned.
+func TestAlign(t *testing.T) {
+	now := time.Now()
+	for _, step := range []time.Duration{4 * time.Millisecond, 100 * time.Millisecond, time.Second} {
+		a := Align(now, step)
+		require.False(t, a.Before(now))
+		require.Less(t, a.Sub(now), step)
+		require.Equal(t, a, Align(a, step), "an aligned instant moves")
+	}
+	tk := NewTicker(100 * time.Millisecond)
+	defer tk.Stop()
+	at := <-tk.C
+	// The tick is read a little after its instant: its instant is the
+	// multiple at or before it.
+	require.Less(t, Align(at, 100*time.Millisecond).Sub(at), 100*time.Millisecond)
+	require.Greater(t, Align(at, 100*time.Millisecond).Sub(at), 80*time.Millisecond, "the tick at %v is not just after a multiple", at)
+}

@@ -42,6 +42,17 @@ type Source interface {
 // ErrNoTrack is returned when a source has no track fmspush can carry.
 var ErrNoTrack = errors.New("no H.264, H.265 or AAC track (unsupported for FLV targets)")
 
+// ClipGrid paces the looped clips (file:, builtin:sample): their units
+// come out at real time on a 100 ms grid, every unit due by then in one
+// burst (three 30 fps frames and their audio: one socket write for the
+// native session, one wake-up a grid for all the clips of the process)
+// instead of one wake-up a frame. A clip is recorded media: a tenth of a
+// second of delivery latency changes nothing for its viewers, while one
+// stream's cost is counted in wake-ups (docs/performance.md). A unit is
+// never sent before its time (audio at most one video frame early), and
+// at most 100 ms after it.
+const ClipGrid = 100 * time.Millisecond
+
 // DefaultReadTimeout is how long a network source may stay silent.
 const DefaultReadTimeout = 10 * time.Second
 
@@ -55,6 +66,7 @@ func New(spec string, log hclog.Logger) (Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("builtin sample: %w", err)
 		}
+		l.Grid = ClipGrid
 		return &Clip{Looper: l}, nil
 	case strings.HasPrefix(spec, "builtin:"):
 		return nil, fmt.Errorf("unknown builtin source %q (want builtin:sample)", spec)
@@ -149,6 +161,7 @@ func (f File) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
+	l.Grid = ClipGrid
 	return (&Clip{Looper: l}).Run(ctx, sink)
 }
 
