@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
@@ -62,25 +61,37 @@ func AppendVideoFrameTag(dst []byte, u Unit, mode HEVCMode) ([]byte, error) {
 	if u.Key {
 		ft = flvFrameKey
 	}
-	var hdr []byte
+	var hdr [5]byte
+	n := 2
 	switch {
 	case u.Codec == CodecH264:
-		hdr = []byte{ft<<4 | FLVCodecAVC, 1}
+		hdr[0], hdr[1] = ft<<4|FLVCodecAVC, 1
 	case u.Codec == CodecH265 && mode == HEVCLegacy:
-		hdr = []byte{ft<<4 | FLVCodecHEVC, 1}
+		hdr[0], hdr[1] = ft<<4|FLVCodecHEVC, 1
 	case u.Codec == CodecH265:
-		hdr = []byte{flvExHeader | ft<<4 | exCodedFrames, 'h', 'v', 'c', '1'}
+		hdr, n = [5]byte{flvExHeader | ft<<4 | exCodedFrames, 'h', 'v', 'c', '1'}, 5
 	default:
 		return nil, fmt.Errorf("media: %v is not a video codec", u.Codec)
 	}
-	b := slices.Grow(dst, len(hdr)+3+u.Size()+4*len(u.NALUs))
-	b = append(b, hdr...)
+	b := grow(dst, n+3+u.Size()+4*len(u.NALUs))
+	b = append(b, hdr[:n]...)
 	b = append(b, byte(cts>>16), byte(cts>>8), byte(cts))
 	for _, n := range u.NALUs {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(n)))
 		b = append(b, n...)
 	}
 	return b, nil
+}
+
+// grow returns b with room for n more bytes: b itself, or one allocation
+// (slices.Grow takes two under the race detector).
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+n)
+	copy(nb, b)
+	return nb
 }
 
 // AudioSequenceHeaderTag returns the FLV audio tag body of an AAC sequence

@@ -14,6 +14,9 @@ func TestVideoFrameTagOneAllocation(t *testing.T) {
 		u.Codec = c
 		n := testing.AllocsPerRun(50, func() { _, _ = VideoFrameTag(u, HEVCEnhanced) })
 		require.Equal(t, 1.0, n, "%v: %v allocations per frame", c, n)
+		buf := make([]byte, 0, 100000)
+		n = testing.AllocsPerRun(50, func() { buf, _ = AppendVideoFrameTag(buf[:0], u, HEVCEnhanced) })
+		require.Zero(t, n, "%v: %v allocations per frame into a reused buffer", c, n)
 	}
 	b, err := VideoFrameTag(u, HEVCLegacy)
 	require.NoError(t, err, "legacy H.265 body")

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fmspush/fmspush/internal/wake"
 	"github.com/fmspush/fmspush/media"
 )
 
@@ -106,7 +107,7 @@ func (fw *feedWriter) run(ctx context.Context, snap media.GOPSnapshot) error {
 	if err := fw.start(snap); err != nil {
 		return err
 	}
-	check := time.NewTicker(feedCheck)
+	check := wake.NewTicker(feedCheck) // on the process's clock, with the other checks
 	defer check.Stop()
 	for {
 		select {
