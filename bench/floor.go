@@ -9,11 +9,10 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/fmspush/fmspush/internal/rawio"
+	"github.com/fmspush/fmspush/internal/wake"
+	"github.com/fmspush/fmspush/nativepath/source"
 )
 
 // FLVBurst is what a paced writer sends at one instant: a coded video frame's
@@ -85,10 +84,12 @@ func ReadFLVLoop(path string) (FLVLoop, error) {
 
 // RunFloor is the physical reference: the bytes of the file's tags written
 // at real time to addr (a raw TCP port that discards), on n connections,
-// by one goroutine that wakes once per video frame and writes that frame's
-// burst to every connection: only the socket writes and the pacing, with
-// the cheapest means the native path uses (a timerfd read in the netpoller,
-// raw write(2) calls; run it with GOMAXPROCS=1). It returns when ctx ends.
+// by one goroutine paced as the service paces a looped clip
+// (source.ClipGrid: it wakes on the 100 ms grid of the process's clock and
+// writes every burst due by then in one write to each connection): only
+// the socket writes and the pacing, with the cheapest means the native
+// path uses (the process's timerfd clock, raw write(2) calls; run it with
+// GOMAXPROCS=1). It returns when ctx ends.
 func RunFloor(ctx context.Context, addr string, l FLVLoop, n int) error {
 	conns := make([]syscall.RawConn, n)
 	for i := range conns {
@@ -101,69 +102,30 @@ func RunFloor(ctx context.Context, addr string, l FLVLoop, n int) error {
 			return err
 		}
 	}
-	clock, err := newFloorClock()
-	if err != nil {
-		return err
-	}
-	defer clock.close()
-	stop := context.AfterFunc(ctx, clock.close)
-	defer stop()
+	var (
+		clock   wake.Sleeper
+		pending []byte
+		due     time.Time
+	)
 	start := time.Now()
 	for pass := time.Duration(0); ; pass++ {
 		for _, b := range l.Bursts {
-			if err := clock.sleepUntil(start.Add(pass*l.Period + b.At)); err != nil {
-				return nil // closed: ctx ended
+			at := wake.Align(start.Add(pass*l.Period+b.At), source.ClipGrid)
+			if len(pending) > 0 && at.After(due) {
+				for _, c := range conns {
+					if _, err := rawio.Write(c, pending); err != nil {
+						return err
+					}
+				}
+				pending = pending[:0]
 			}
-			for _, c := range conns {
-				if _, err := rawio.Write(c, b.Bytes); err != nil {
-					return err
+			if len(pending) == 0 {
+				due = at
+				if err := clock.Until(ctx, due); err != nil {
+					return nil // ctx ended
 				}
 			}
+			pending = append(pending, b.Bytes...)
 		}
 	}
-}
-
-// floorClock sleeps until an instant on a timerfd read in the netpoller.
-type floorClock struct {
-	fd       int
-	file     *os.File
-	rc       syscall.RawConn
-	base     time.Time
-	baseMono int64
-}
-
-func newFloorClock() (*floorClock, error) {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	c := &floorClock{fd: fd, base: time.Now(), baseMono: ts.Nano(), file: os.NewFile(uintptr(fd), "floor")}
-	if c.rc, err = c.file.SyscallConn(); err != nil {
-		c.file.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-func (c *floorClock) close() { c.file.Close() }
-
-func (c *floorClock) sleepUntil(t time.Time) error {
-	if !time.Now().Before(t) {
-		return nil
-	}
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(c.baseMono + int64(t.Sub(c.base)))}
-	if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(c.fd), unix.TFD_TIMER_ABSTIME,
-		uintptr(unsafe.Pointer(&spec)), 0, 0, 0); e != 0 {
-		return e
-	}
-	var buf [8]byte
-	return c.rc.Read(func(fd uintptr) bool {
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), 8)
-		return e != unix.EAGAIN
-	})
 }
