@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // Env is what every measurement needs.
@@ -161,13 +163,4 @@ func IdleRSS(ctx context.Context, env Env, binary string, settle time.Duration) 
 	return p.RSS, err
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return wake.SleepRuntime(ctx, d) }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fmspush/fmspush/health"
 	"github.com/fmspush/fmspush/internal/testpeer"
-	"github.com/fmspush/fmspush/media"
 
 	"github.com/stretchr/testify/require"
 )
@@ -166,9 +165,7 @@ func TestBufferedBurstsLeaveInOneWrite(t *testing.T) {
 // it buffered and sent by one Service.
 func publishBursts(t testing.TB, p *Publisher, s *sampleUnits) {
 	t.Helper()
-	require.NoError(t, p.WriteMetadata(media.MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
-	require.NoError(t, p.WriteVideoConfig(s.video, 0))
-	require.NoError(t, p.WriteAudioConfig(s.audio, 0))
+	publishHeaders(t, p, s)
 	for i, u := range s.units {
 		require.NoError(t, p.BufferUnit(u))
 		if i+1 == len(s.units) || s.units[i+1].Codec.IsVideo() {

@@ -47,12 +47,18 @@ func loadSample(t testing.TB) *sampleUnits {
 // publishUnits sends metadata, sequence headers and every unit, the way the native path does.
 func publishUnits(t testing.TB, p *Publisher, s *sampleUnits) {
 	t.Helper()
-	require.NoError(t, p.WriteMetadata(media.MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
-	require.NoError(t, p.WriteVideoConfig(s.video, 0))
-	require.NoError(t, p.WriteAudioConfig(s.audio, 0))
+	publishHeaders(t, p, s)
 	for _, u := range s.units {
 		require.NoError(t, p.WriteUnit(u))
 	}
+}
+
+// publishHeaders sends the sample's onMetaData and sequence headers.
+func publishHeaders(t testing.TB, p *Publisher, s *sampleUnits) {
+	t.Helper()
+	require.NoError(t, p.WriteMetadata(media.MetadataFor(&s.video, &s.audio, media.HEVCEnhanced)))
+	require.NoError(t, p.WriteVideoConfig(s.video, 0))
+	require.NoError(t, p.WriteAudioConfig(s.audio, 0))
 }
 
 func publishTags(t testing.TB, p *Publisher, tags []media.FLVTag) {

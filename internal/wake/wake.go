@@ -62,7 +62,7 @@ type Sleeper struct {
 func (s *Sleeper) Until(ctx context.Context, at time.Time) error {
 	c := processClock()
 	if c == nil {
-		return sleepRuntime(ctx, time.Until(at))
+		return SleepRuntime(ctx, time.Until(at))
 	}
 	if s.w == nil {
 		s.w = newWaiter()
@@ -70,7 +70,9 @@ func (s *Sleeper) Until(ctx context.Context, at time.Time) error {
 	return c.sleep(ctx, s.w, at)
 }
 
-func sleepRuntime(ctx context.Context, d time.Duration) error {
+// SleepRuntime waits d, or until ctx ends (then it returns ctx.Err()), on
+// a runtime timer: for waits outside a stream's steady state.
+func SleepRuntime(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -93,17 +95,25 @@ type Timer struct {
 	t *time.Timer // without timerfd
 }
 
-// NewTimer returns a timer due in d.
-func NewTimer(d time.Duration) *Timer {
+// arm starts a coarse wait on the process's clock (period 0: one-shot);
+// nil without a timerfd.
+func arm(d, period time.Duration) *waiter {
 	c := processClock()
 	if c == nil {
-		rt := time.NewTimer(d)
-		return &Timer{C: rt.C, t: rt}
+		return nil
 	}
 	w := newWaiter()
-	t := &Timer{C: w.ch, w: w}
-	c.schedule(w, d, 0)
-	return t
+	c.schedule(w, d, period)
+	return w
+}
+
+// NewTimer returns a timer due in d.
+func NewTimer(d time.Duration) *Timer {
+	if w := arm(d, 0); w != nil {
+		return &Timer{C: w.ch, w: w}
+	}
+	rt := time.NewTimer(d)
+	return &Timer{C: rt.C, t: rt}
 }
 
 // Reset makes the timer due in d from now, whether it fired or not.
@@ -136,15 +146,11 @@ type Ticker struct {
 
 // NewTicker returns a ticker of period d (d > 0).
 func NewTicker(d time.Duration) *Ticker {
-	c := processClock()
-	if c == nil {
-		rt := time.NewTicker(d)
-		return &Ticker{C: rt.C, t: rt}
+	if w := arm(d, d); w != nil {
+		return &Ticker{C: w.ch, w: w}
 	}
-	w := newWaiter()
-	t := &Ticker{C: w.ch, w: w}
-	c.schedule(w, d, d)
-	return t
+	rt := time.NewTicker(d)
+	return &Ticker{C: rt.C, t: rt}
 }
 
 // Stop ends the ticks.
