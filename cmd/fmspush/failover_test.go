@@ -186,10 +186,16 @@ func TestFailbackWithMonotonicTimestamps(t *testing.T) {
 		s := r.stream()
 		return s.ActivePath == "native" && s.State == health.StateLive && s.Counters.Failbacks >= 1
 	})
+	// The last publish session is native's (the standby's probes of
+	// ffmpeg are sessions too, without a publish: skipped).
 	testpeer.Eventually(t, 10*time.Second, "native frames after failback", func() bool {
 		ss := r.emu().Sessions()
-		last := ss[len(ss)-1]
-		return last.FlashVer == nativeFlashVer && last.VideoFrames > 25
+		for i := len(ss) - 1; i >= 0; i-- {
+			if ss[i].Published() {
+				return ss[i].FlashVer == nativeFlashVer && ss[i].VideoFrames > 25
+			}
+		}
+		return false
 	})
 	info := r.emu().Streams()["s"]
 	require.True(t, info.Monotonic, "timestamps went backwards across sessions: %+v", info)
