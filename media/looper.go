@@ -179,11 +179,11 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 	return u, nil
 }
 
-// PaceGrid is the resolution of a paced Looper's wake-ups: it wakes at
-// the first instant of a process-wide grid (PaceGrid apart) at or after a
-// unit is due, so that the loopers of many streams due within the same
-// PaceGrid wake together, in one pass of the runtime's timers, instead of
-// one wake-up each (64 streams of 30 fps video: at most 250 wake-ups a
+// PaceGrid is the default resolution of a paced Looper's wake-ups (Grid):
+// it wakes at the first instant of a process-wide grid (PaceGrid apart) at
+// or after a unit is due, so that the loopers of many streams due within
+// the same PaceGrid wake together, in one expiry of the process's clock
+// (internal/wake), instead of one wake-up each (64 streams of 30 fps video: at most 250 wake-ups a
 // second instead of 1920). A unit comes out at most PaceGrid late; its
 // timestamp is untouched. Only the real clock (SystemClock) is gridded.
 const PaceGrid = 4 * time.Millisecond

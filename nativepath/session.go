@@ -178,9 +178,9 @@ func (s *session) loop(ctx context.Context) error {
 
 // check runs the periodic checks (a pause of the service, TCP's delivery
 // view, the source's absence) and arms the check timer deliveryIdle after
-// it: a timer pushed back at every check, far enough ahead that the
-// runtime's monitor, which sleeps until the earliest timer, is not woken
-// by it ten times a second either.
+// it: pushed back at every check, it fires only when no write came for
+// that long (a timer of the process's clock: pushing it back costs no
+// wake-up, which a runtime timer's stale heap entry would).
 func (s *session) check(now time.Time, t *wake.Timer) error {
 	s.checkedAt = now
 	t.Reset(deliveryIdle)

@@ -50,13 +50,8 @@ func (systemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTim
 // NewTicker ticks on the process's clock (internal/wake): every stream's
 // delivery and probe ticks due at the same instant fire in one wake-up,
 // with the pause watch's, and no runtime timer wakes the runtime's monitor
-// thread. Periods under a quarter second (tests) keep a runtime ticker.
-func (systemClock) NewTicker(d time.Duration) Ticker {
-	if d < 250*time.Millisecond {
-		return sysTicker{time.NewTicker(d)}
-	}
-	return wakeTicker{wake.NewTicker(d)}
-}
+// thread.
+func (systemClock) NewTicker(d time.Duration) Ticker { return wakeTicker{wake.NewTicker(d)} }
 
 type wakeTicker struct{ t *wake.Ticker }
 
@@ -68,8 +63,3 @@ type sysTimer struct{ t *time.Timer }
 func (t sysTimer) C() <-chan time.Time        { return t.t.C }
 func (t sysTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 func (t sysTimer) Stop() bool                 { return t.t.Stop() }
-
-type sysTicker struct{ t *time.Ticker }
-
-func (t sysTicker) C() <-chan time.Time { return t.t.C }
-func (t sysTicker) Stop()               { t.t.Stop() }

@@ -144,10 +144,13 @@ type Ticker struct {
 	t *time.Ticker // without timerfd
 }
 
-// NewTicker returns a ticker of period d (d > 0).
+// NewTicker returns a ticker of period d (d > 0). A period under Grid
+// has no grid to share: it is a runtime ticker (tests tick that fast).
 func NewTicker(d time.Duration) *Ticker {
-	if w := arm(d, d); w != nil {
-		return &Ticker{C: w.ch, w: w}
+	if d >= Grid {
+		if w := arm(d, d); w != nil {
+			return &Ticker{C: w.ch, w: w}
+		}
 	}
 	rt := time.NewTicker(d)
 	return &Ticker{C: rt.C, t: rt}
