@@ -3,7 +3,6 @@
 package rtmp
 
 import (
-	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -17,8 +16,7 @@ import (
 // ACK (40 ms on Linux). RTMP's setup is a chain of small request/answer
 // exchanges: without it, a loopback connect to nginx-rtmp takes ~45 ms.
 type quickAckConn struct {
-	net.Conn
-	raw syscall.RawConn
+	*rawio.Conn
 	// setupOver stops the re-arming once published: then the server only
 	// sends acks and pings, which nothing waits for.
 	setupOver atomic.Bool
@@ -31,32 +29,23 @@ func withQuickAck(c net.Conn) net.Conn {
 	if !ok {
 		return c
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
+	rc := rawio.NewConn(tc)
+	if rc == nil {
 		return c
 	}
-	return &quickAckConn{Conn: c, raw: raw}
+	return &quickAckConn{Conn: rc}
 }
 
-// Read re-arms TCP_QUICKACK and reads, with raw calls on the non-blocking
-// socket (waiting in the netpoller, read deadlines included), for the
-// reason Write gives. Errors read as those of net.Conn.Read.
+// Read re-arms TCP_QUICKACK during the setup and reads, with raw calls on
+// the non-blocking socket (waiting in the netpoller, read deadlines
+// included), for the reason Write gives. Errors read as those of
+// net.Conn.Read.
 func (q *quickAckConn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	var arm func(fd uintptr)
 	if !q.setupOver.Load() {
 		arm = quickAck
 	}
-	n, err := rawio.Read(q.raw, p, arm)
-	if err != nil {
-		return n, &net.OpError{Op: "read", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
-	}
-	if n == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
+	return q.ReadBefore(p, arm)
 }
 
 // Write writes p with raw write(2) calls on the non-blocking socket, waiting
@@ -66,13 +55,7 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 // idle sleep: with one write per frame, that wake-up and the monitor's
 // polling after it cost more CPU than the write itself (a thread switch is
 // dear on a virtual machine). Errors read as those of net.Conn.Write.
-func (q *quickAckConn) Write(p []byte) (int, error) {
-	n, err := rawio.Write(q.raw, p)
-	if err != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: q.LocalAddr(), Addr: q.RemoteAddr(), Err: unwrapOp(err)}
-	}
-	return n, nil
-}
+func (q *quickAckConn) Write(p []byte) (int, error) { return q.WriteRaw(p) }
 
 // quickAck re-arms TCP_QUICKACK on the socket fd.
 func quickAck(fd uintptr) {
@@ -80,14 +63,3 @@ func quickAck(fd uintptr) {
 	syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK,
 		uintptr(unsafe.Pointer(&one)), 4, 0)
 }
-
-// unwrapOp is the cause inside RawConn's own *net.OpError ("raw-write").
-func unwrapOp(err error) error {
-	if op, ok := err.(*net.OpError); ok {
-		return op.Err
-	}
-	return err
-}
-
-// CloseWrite half-closes the TCP connection.
-func (q *quickAckConn) CloseWrite() error { return q.Conn.(*net.TCPConn).CloseWrite() }

@@ -10,10 +10,66 @@
 package rawio
 
 import (
+	"io"
+	"net"
 	"os"
 	"syscall"
 	"unsafe"
 )
+
+// Conn is a TCP connection whose Read is raw read(2) calls, with WriteRaw
+// for raw write(2) calls; its other methods (Write included) are the
+// *net.TCPConn's. Its errors read as net.Conn's.
+type Conn struct {
+	*net.TCPConn
+	raw syscall.RawConn
+}
+
+// NewConn wraps tc; nil when its socket cannot be reached.
+func NewConn(tc *net.TCPConn) *Conn {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return &Conn{TCPConn: tc, raw: raw}
+}
+
+// Read reads with raw calls; io.EOF at the end of the stream.
+func (c *Conn) Read(p []byte) (int, error) { return c.ReadBefore(p, nil) }
+
+// ReadBefore is Read with before (when set) run on the socket each time it
+// is ready, before the read (as Read's before).
+func (c *Conn) ReadBefore(p []byte, before func(fd uintptr)) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := Read(c.raw, p, before)
+	if err != nil {
+		return n, c.opError("read", err)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteRaw writes all of p with raw calls (as Write).
+func (c *Conn) WriteRaw(p []byte) (int, error) {
+	n, err := Write(c.raw, p)
+	return n, c.opError("write", err)
+}
+
+// opError reads as net.Conn's errors do: the cause inside RawConn's own
+// *net.OpError ("raw-read"), under op and the connection's addresses.
+func (c *Conn) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if o, ok := err.(*net.OpError); ok {
+		err = o.Err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
 
 // Read reads into p (len(p) > 0) with raw read(2) calls on rc's socket;
 // before, when set, runs on the socket each time it is ready, before the

@@ -4,6 +4,7 @@ package rawio
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -75,4 +76,38 @@ func TestReadWrite(t *testing.T) {
 	n, err = Read(rc, p, nil)
 	require.NoError(t, err)
 	require.Zero(t, n, "end of stream")
+}
+
+// A Conn reads as a net.Conn does: the data, a deadline as a *net.OpError
+// "read" wrapping os.ErrDeadlineExceeded, the end of the stream as io.EOF;
+// WriteRaw writes every byte.
+func TestConnReadsAsNetConn(t *testing.T) {
+	_, tc, peer := pair(t)
+	c := NewConn(tc)
+	require.NotNil(t, c)
+	n, err := c.WriteRaw([]byte("ping"))
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	p := make([]byte, 16)
+	n, err = peer.Read(p)
+	require.NoError(t, err)
+	require.Equal(t, "ping", string(p[:n]))
+
+	_, err = peer.Write([]byte("pong"))
+	require.NoError(t, err)
+	n, err = c.Read(p)
+	require.NoError(t, err)
+	require.Equal(t, "pong", string(p[:n]))
+
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, err = c.Read(p)
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	require.Equal(t, "read", op.Op)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
+	require.NoError(t, peer.Close())
+	_, err = c.Read(p)
+	require.ErrorIs(t, err, io.EOF)
 }

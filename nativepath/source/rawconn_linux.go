@@ -4,9 +4,7 @@ package source
 
 import (
 	"context"
-	"io"
 	"net"
-	"syscall"
 
 	"github.com/fmspush/fmspush/internal/rawio"
 )
@@ -23,41 +21,10 @@ func dialRaw(ctx context.Context, network, address string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return c, nil
+	if tc, ok := c.(*net.TCPConn); ok {
+		if rc := rawio.NewConn(tc); rc != nil {
+			return rc, nil
+		}
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return c, nil
-	}
-	return &rawConn{TCPConn: tc, raw: rc}, nil
-}
-
-// rawConn is a *net.TCPConn with raw reads.
-type rawConn struct {
-	*net.TCPConn
-	raw syscall.RawConn
-}
-
-func (c *rawConn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, err := rawio.Read(c.raw, p, nil)
-	if err == nil && n == 0 {
-		return 0, io.EOF
-	}
-	return n, c.opError("read", err)
-}
-
-// opError reads as net.Conn's errors do.
-func (c *rawConn) opError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if o, ok := err.(*net.OpError); ok {
-		err = o.Err
-	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	return c, nil
 }
