@@ -403,24 +403,32 @@ func TestDecisionColdBackup(t *testing.T) {
 	})
 }
 
+// switchedToFFmpeg starts a sim live on native and has an operator switch
+// it to ffmpeg: the reply, and the stream live on ffmpeg. Call it inside
+// runSim.
+func switchedToFFmpeg(t *testing.T) (*sim, Reply) {
+	s := newSim(t, simPolicy(), false)
+	s.start()
+	s.requireLiveOn("native")
+	r, err := s.st.Do(context.Background(), CmdSwitch)
+	require.NoError(t, err)
+	synctest.Wait()
+	s.requireLiveOn("ffmpeg")
+	return s, r
+}
+
 // An operator's commands: switch to the other path now, pause (the session
 // ends, the stream stays paused and healthy), resume on the preferred path,
 // probe the standby now; a command that does not apply says so.
 func TestDecisionCommands(t *testing.T) {
 	runSim(t, "switch, pause, resume, probe", func(t *testing.T) {
-		s := newSim(t, simPolicy(), false)
-		s.start()
-		s.requireLiveOn("native")
+		s, r := switchedToFFmpeg(t)
 		ctx := context.Background()
-		r, err := s.st.Do(ctx, CmdSwitch)
-		require.NoError(t, err)
 		require.Contains(t, r.Did, "switching from native to ffmpeg")
-		synctest.Wait()
-		s.requireLiveOn("ffmpeg")
 		st := s.status()
 		require.Zero(t, st.Counters.Failovers+st.Counters.Failbacks, "a switch by request is no failover")
 
-		_, err = s.st.Do(ctx, CmdPause)
+		_, err := s.st.Do(ctx, CmdPause)
 		require.NoError(t, err)
 		synctest.Wait()
 		st = s.status()
@@ -447,22 +455,16 @@ func TestDecisionCommands(t *testing.T) {
 		require.Greater(t, s.ff.probes, probes)
 	})
 	runSim(t, "a switch to the other path sticks until switched back", func(t *testing.T) {
-		s := newSim(t, simPolicy(), false)
-		s.start()
-		s.requireLiveOn("native")
+		s, r := switchedToFFmpeg(t)
 		ctx := context.Background()
-		r, err := s.st.Do(ctx, CmdSwitch)
-		require.NoError(t, err)
 		require.Contains(t, r.Did, "no failback to native until switched back")
-		synctest.Wait()
-		s.requireLiveOn("ffmpeg")
 		s.clk.Advance(5 * time.Minute) // native's probes pass all along: past FailbackAfter ten times over
 		s.requireLiveOn("ffmpeg")
 		st := s.status()
 		require.Zero(t, st.Counters.Failbacks, "failed back over the operator's switch")
 		require.Contains(t, st.Reason, "switched to by request")
 
-		_, err = s.st.Do(ctx, CmdSwitch)
+		_, err := s.st.Do(ctx, CmdSwitch)
 		require.NoError(t, err)
 		synctest.Wait()
 		s.requireLiveOn("native")
