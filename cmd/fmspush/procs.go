@@ -11,7 +11,7 @@ import (
 // start-up bursts, GC and the probes.
 const streamsPerProc = 256
 
-// procsFor is the service's GOMAXPROCS for pushes running pushes: one
+// procsFor is the service's GOMAXPROCS for a number of running pushes: one
 // thread up to streamsPerProc pushes, one more for each further
 // streamsPerProc, at most the machine's CPUs. The service's work is I/O
 // and timers; with more threads than it needs, each hand-off between
@@ -41,15 +41,12 @@ func (p *procs) enable(args []string) {
 	}
 }
 
-// size sets GOMAXPROCS for pushes running pushes (when enabled); it returns
-// the value in force.
-func (p *procs) size(pushes int) int {
+// size sets GOMAXPROCS for a number of running pushes (when enabled).
+func (p *procs) size(pushes int) {
 	if !p.auto {
-		return runtime.GOMAXPROCS(0)
+		return
 	}
-	n := procsFor(pushes, runtime.NumCPU())
-	if runtime.GOMAXPROCS(0) != n {
+	if n := procsFor(pushes, runtime.NumCPU()); runtime.GOMAXPROCS(0) != n {
 		runtime.GOMAXPROCS(n)
 	}
-	return n
 }
