@@ -24,8 +24,9 @@ type ConnOptions struct {
 	// AutoAck, the reader queues its Acknowledgement and PingResponses and
 	// signals Replies; the next write (or Flush) sends them first.
 	DeferReplies bool
-	// WriteTimeout, when positive, is set as the deadline of every socket
-	// write, right before it.
+	// WriteTimeout, when positive, bounds a socket write that the server
+	// takes nothing of: the write fails once TCP's count of acknowledged
+	// bytes has not moved for this long while it waited (countingWriter).
 	WriteTimeout time.Duration
 }
 
@@ -59,23 +60,6 @@ type Conn struct {
 	acksSent      atomic.Int64
 	pingsAnswered atomic.Int64
 	lastAckAt     uint64 // bytesRead when the last ack was sent; reader-owned
-}
-
-type countingWriter struct {
-	w       net.Conn
-	n       *atomic.Uint64
-	writes  *atomic.Uint64
-	timeout time.Duration
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	if c.timeout > 0 {
-		c.w.SetWriteDeadline(time.Now().Add(c.timeout))
-	}
-	n, err := c.w.Write(p)
-	c.n.Add(uint64(n))
-	c.writes.Add(1)
-	return n, err
 }
 
 // NewConn wraps nc, whose handshake is done.

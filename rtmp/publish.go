@@ -61,8 +61,8 @@ type PublishOptions struct {
 	// on top of the context's deadline (DefaultStepTimeout if 0).
 	StepTimeout time.Duration
 	// WriteTimeout bounds each socket write (DefaultWriteTimeout if 0): a
-	// write that the server does not take within it, after publish, fails
-	// the session as L4 "stalled".
+	// write during which the server's TCP acknowledges nothing for this
+	// long, after publish, fails the session as L4 "stalled".
 	WriteTimeout time.Duration
 	// CloseTimeout bounds how long Close waits for the server to close after
 	// FCUnpublish and deleteStream (DefaultCloseTimeout if 0).
