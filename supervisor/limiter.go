@@ -27,6 +27,7 @@ type HostLimiter struct {
 
 	mu       sync.Mutex
 	attempts map[string][]time.Time
+	recorded func(host string, at time.Time) // tests: each attempt recorded
 }
 
 func (l *HostLimiter) now() time.Time {
@@ -63,7 +64,7 @@ func (l *HostLimiter) TryTake(host string, limit int) (ok bool, wait time.Durati
 	recent := l.prune(host, now)
 	n := l.limit(limit)
 	if len(recent) < n {
-		l.attempts[host] = append(recent, now)
+		l.record(host, recent, now)
 		return true, 0
 	}
 	return false, recent[len(recent)-n].Add(l.window()).Sub(now)
@@ -93,7 +94,7 @@ func (l *HostLimiter) TryTakeAll(limit int, hosts ...string) (ok bool, wait time
 		return false, wait
 	}
 	for _, h := range take {
-		l.attempts[h] = append(l.attempts[h], now)
+		l.record(h, l.attempts[h], now)
 	}
 	return true, 0
 }
@@ -119,7 +120,15 @@ func (l *HostLimiter) Take(host string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.attempts[host] = append(l.prune(host, now), now)
+	l.record(host, l.prune(host, now), now)
+}
+
+// record appends an attempt at now to host's pruned history recent.
+func (l *HostLimiter) record(host string, recent []time.Time, now time.Time) {
+	l.attempts[host] = append(recent, now)
+	if l.recorded != nil {
+		l.recorded(host, now)
+	}
 }
 
 // Wait blocks until an attempt to host is allowed and records it.

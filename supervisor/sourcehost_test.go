@@ -20,6 +20,15 @@ func TestSourceHostIsHeldToThePerHostLimit(t *testing.T) {
 	const window = 400 * time.Millisecond
 	ff := &timedPath{scripted: scripted{kind: "ffmpeg", fail: verdict(health.LayerSource, "source_unavailable")}}
 	lim := &HostLimiter{PerMinute: 3, Window: window}
+	var mu sync.Mutex
+	var takes []time.Time // the attempts recorded at the camera, the others' included
+	lim.recorded = func(host string, at time.Time) {
+		if host == "cam:1935" {
+			mu.Lock()
+			takes = append(takes, at)
+			mu.Unlock()
+		}
+	}
 	pol := fastPolicy()
 	pol.BackoffInitial, pol.SourceRetry = time.Millisecond, 5*time.Millisecond
 	st := &Stream{Name: "s", Enabled: true, TargetHost: "target:1935", AttemptsPerMinute: 3,
@@ -35,14 +44,24 @@ func TestSourceHostIsHeldToThePerHostLimit(t *testing.T) {
 	// The first run is a start, not held back; the next waits for the
 	// camera's window although the target's has room.
 	require.GreaterOrEqual(t, runs[1].Sub(others), window, "the second run did not wait for the camera's window")
-	for i := 1; i < len(runs); i++ {
+	// Each run came after its own attempt at the camera (the others' three
+	// first), and no window but the first (the others' and the first
+	// run's, which is not held back) holds more than 3 attempts. The attempts are compared, not the runs' starts, which come a
+	// little after them by delays that differ.
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(takes), 3+len(runs))
+	for i, r := range runs {
+		require.False(t, takes[3+i].After(r), "run %d started before its attempt at the camera", i)
+	}
+	for i := 1; i < len(takes); i++ {
 		n := 0
-		for _, r := range runs[i:] {
-			if r.Sub(runs[i]) < window {
+		for _, at := range takes[i:] {
+			if at.Sub(takes[i]) < window {
 				n++
 			}
 		}
-		require.LessOrEqual(t, n, 3, "runs within a window from run %d", i)
+		require.LessOrEqual(t, n, 3, "attempts within a window from attempt %d", i)
 	}
 }
 
