@@ -310,7 +310,13 @@ func (s *session) write(u media.Unit) error {
 		units = s.silence.Feed(u)
 	}
 	for _, out := range units {
-		if !s.drop.keep(out, s.queue.delay(s.pub.Sent(), s.lastUnit), s.lastUnit) {
+		wait := s.queue.delay(s.pub.Sent(), s.lastUnit)
+		was := s.drop.dropping
+		keep := s.drop.keep(out, wait, s.lastUnit)
+		if s.drop.dropping != was {
+			s.logCongestion(wait)
+		}
+		if !keep {
 			s.sig.DroppedFrames.Add(1)
 			continue
 		}
@@ -420,6 +426,22 @@ func (s *session) checkPause(now time.Time) {
 	s.queue = queueView{}
 	s.drop = dropper{maxDelay: s.drop.maxDelay}
 	s.lastUnit = now
+}
+
+// logCongestion says when video starts being dropped, with the evidence
+// (the wait a frame would have behind TCP's queue, what is queued, the
+// rate it drains at), and when it flows again.
+func (s *session) logCongestion(wait time.Duration) {
+	q := s.queue
+	if !s.drop.dropping {
+		s.p.Logger.Info("the uplink caught up: video flows again from a keyframe",
+			"wait", wait.Round(time.Millisecond).String(), "dropped_frames", s.sig.DroppedFrames.Load())
+		return
+	}
+	s.p.Logger.Warn("the uplink is behind the stream: dropping video until a keyframe can be sent in time",
+		"wait", wait.Round(time.Millisecond).String(), "max_delay", s.drop.maxDelay.String(),
+		"queued", delivery.BytesText(q.queued+s.pub.Sent()-min(s.pub.Sent(), q.sent)),
+		"drain_kbps", int64(q.bitsPerSecond/1000), "measured_ago", time.Since(q.at).Round(time.Millisecond).String())
 }
 
 // queueView is what waited in TCP at the last delivery look, and the rate
