@@ -37,7 +37,12 @@ type FeedStream interface {
 const feedMargin = 100 * time.Millisecond
 
 // feedInput are ffmpeg's input arguments for a feed on stdin.
-var feedInput = []string{"-f", "flv", "-i", "pipe:0"}
+// -fpsprobesize 0: the feed's timestamps and onMetaData give the frame
+// rate, and without it avformat_find_stream_info reads 40 video frames
+// (twice its 20 for a millisecond time base) before ffmpeg connects: when
+// the feed's cached GOP had few frames, a start waited for the rest at real
+// time, up to 1.6 s of a failover to this path (docs/performance.md).
+var feedInput = []string{"-fpsprobesize", "0", "-f", "flv", "-i", "pipe:0"}
 
 // fed is a run's feed: the reader, the pipe to ffmpeg's stdin and the
 // goroutine copying one into the other.
