@@ -69,5 +69,7 @@ func readFD(fd int) (Sample, error) {
 		Queued:     uint64(max(outq, 0)),
 		PeerWindow: info.Snd_wnd,
 		RTT:        time.Duration(info.Rtt) * time.Microsecond,
+		Busy:       time.Duration(info.Busy_time) * time.Microsecond,
+		HasBusy:    uintptr(size) >= unsafe.Offsetof(info.Busy_time)+unsafe.Sizeof(info.Busy_time),
 	}, nil
 }

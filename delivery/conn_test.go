@@ -31,6 +31,37 @@ func TestReadConnUnwrapsTLS(t *testing.T) {
 	require.False(t, s.At.IsZero())
 }
 
+// TCP's busy time runs while bytes wait: a peer that never reads keeps a
+// 4 MB write waiting, and Busy grows.
+func TestReadConnBusyTime(t *testing.T) {
+	ln := listen(t, 0)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	peer := <-accepted
+	require.NotNil(t, peer)
+	defer peer.Close()
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+	_, _ = c.Write(make([]byte, 4<<20)) // fills both buffers, then times out
+	first, err := ReadConn(c)
+	require.NoError(t, err)
+	require.True(t, first.HasBusy)
+	require.NotZero(t, first.Queued)
+	poll(t, 5*time.Second, "busy time growing", func() bool {
+		s, err := ReadConn(c)
+		require.NoError(t, err)
+		return s.Busy > first.Busy
+	})
+}
+
 func TestReadConnRejectsOtherConns(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()

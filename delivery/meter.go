@@ -22,6 +22,13 @@ type Reading struct {
 	// Throughput is bits per second acknowledged, over about the last 2 s:
 	// what the uplink delivers.
 	Throughput float64
+	// DrainRate is bits per second acknowledged per second that TCP was
+	// busy (had data waiting or unacknowledged), over the same window: the
+	// rate the path drains a queue at, which the times the writer had
+	// nothing to send do not lower (Throughput does: a writer that was
+	// itself held up looks like a slow uplink). 0 when unknown: no busy
+	// time reported, or nothing acknowledged in the window.
+	DrainRate float64
 }
 
 // Meter judges delivery from successive Samples of one connection (see the package
@@ -54,7 +61,7 @@ func (m *Meter) Observe(s Sample) Reading {
 	sent := s.Sent()
 	pending := sent - min(m.taken, sent)
 	m.tick(s, advanced, pending)
-	m.takenLog.add(s.At, s.Acked)
+	m.takenLog.add(s)
 	m.marks.settle(s.Acked)
 	m.prev, m.started = s, true
 	stalledFor := max(m.clock.active.Sub(m.clock.since), 0)
@@ -65,7 +72,8 @@ func (m *Meter) Observe(s Sample) Reading {
 		StalledFor: stalledFor,
 		Stalled:    stalledFor >= m.timeout(),
 		Lag:        m.marks.lag(),
-		Throughput: m.takenLog.rate(s.At, s.Acked),
+		Throughput: m.takenLog.rate(s),
+		DrainRate:  m.takenLog.drainRate(s),
 	}
 }
 

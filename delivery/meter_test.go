@@ -238,3 +238,29 @@ func TestMeterSampleBackInTime(t *testing.T) {
 	require.GreaterOrEqual(t, r.StalledFor, time.Duration(0))
 	require.False(t, r.Stalled)
 }
+
+// DrainRate counts only the time TCP was busy: a writer that was itself
+// held up (nothing to send for 1.6 s, then a burst waiting) lowers
+// Throughput, not the rate its queue drains at; without busy time it is
+// unknown.
+func TestMeterDrainRateLeavesOutTheWritersIdleTime(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	m := &Meter{}
+	var acked uint64
+	var busy time.Duration
+	var r Reading
+	at := t0
+	for range 20 { // 6 KB every 100 ms, acknowledged within 10 ms
+		at = at.Add(100 * time.Millisecond)
+		acked, busy = acked+6000, busy+10*time.Millisecond
+		r = m.Observe(Sample{At: at, Acked: acked, Busy: busy, HasBusy: true})
+	}
+	require.InDelta(t, 480_000, r.Throughput, 5000)
+	require.InDelta(t, 4_800_000, r.DrainRate, 50_000)
+	at = at.Add(1600 * time.Millisecond) // held up: nothing written
+	r = m.Observe(Sample{At: at.Add(5 * time.Millisecond), Acked: acked, Queued: 24_000, Busy: busy + 5*time.Millisecond, HasBusy: true})
+	require.Less(t, r.Throughput, 100_000.0, "the idle time lowers Throughput")
+	require.Greater(t, r.DrainRate, 4_000_000.0, "the idle time lowered DrainRate")
+	r = m.Observe(Sample{At: at.Add(100 * time.Millisecond), Acked: acked + 24_000, Busy: busy + 20*time.Millisecond})
+	require.Zero(t, r.DrainRate, "a drain rate without busy time")
+}

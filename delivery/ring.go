@@ -103,38 +103,59 @@ const (
 	rateSlots  = 64
 )
 
-// point is Taken at one moment.
+// point is Acked, and TCP's busy time, at one moment.
 type point struct {
 	at    time.Time
-	taken uint64
+	acked uint64
+	busy  time.Duration
 }
 
-// takenRing keeps Taken over the last rateWindow for Throughput.
+// minBusy stands for a busy time too short for the kernel's clock (a
+// jiffy): the bytes were acknowledged about as soon as they were written.
+const minBusy = time.Millisecond
+
+// takenRing keeps Acked over the last rateWindow for Throughput and
+// DrainRate.
 type takenRing struct{ pts ring[point] }
 
-// add records taken at moment at, keeping one point older than the window as its base.
-func (t *takenRing) add(at time.Time, taken uint64) {
+// add records s, keeping one point older than the window as its base.
+func (t *takenRing) add(s Sample) {
 	if t.pts.buf == nil {
 		t.pts = newRing[point](rateSlots)
 	}
-	if t.pts.n > 0 && at.Sub(t.pts.last().at) < rateWindow/rateSlots {
+	if t.pts.n > 0 && s.At.Sub(t.pts.last().at) < rateWindow/rateSlots {
 		return
 	}
-	t.pts.push(point{at, taken})
-	for t.pts.n > 1 && !t.pts.at(1).at.After(at.Add(-rateWindow)) {
+	t.pts.push(point{s.At, s.Acked, s.Busy})
+	for t.pts.n > 1 && !t.pts.at(1).at.After(s.At.Add(-rateWindow)) {
 		t.pts.pop()
 	}
 }
 
-// rate is the bits per second taken from the window's base point to taken at now.
-func (t *takenRing) rate(now time.Time, taken uint64) float64 {
+// rate is the bits per second acknowledged from the window's base point
+// to s.
+func (t *takenRing) rate(s Sample) float64 {
 	if t.pts.n == 0 {
 		return 0
 	}
 	base := t.pts.at(0)
-	d := now.Sub(base.at).Seconds()
-	if d <= 0 || taken < base.taken {
+	d := s.At.Sub(base.at).Seconds()
+	if d <= 0 || s.Acked < base.acked {
 		return 0
 	}
-	return float64(taken-base.taken) * 8 / d
+	return float64(s.Acked-base.acked) * 8 / d
+}
+
+// drainRate is the bits acknowledged from the window's base point to s
+// per second of TCP's busy time between them (0: unknown).
+func (t *takenRing) drainRate(s Sample) float64 {
+	if t.pts.n == 0 || !s.HasBusy {
+		return 0
+	}
+	base := t.pts.at(0)
+	if s.Acked <= base.acked || s.Busy < base.busy {
+		return 0
+	}
+	busy := max(s.Busy-base.busy, minBusy)
+	return float64(s.Acked-base.acked) * 8 / busy.Seconds()
 }

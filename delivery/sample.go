@@ -15,6 +15,11 @@ type Sample struct {
 	Queued     uint64        // bytes handed to TCP, not yet acknowledged (unacked + not yet sent)
 	PeerWindow uint32        // tcpi_snd_wnd: the peer's advertised receive window after scaling, bytes
 	RTT        time.Duration // smoothed round trip (tcpi_rtt)
+	// Busy is tcpi_busy_time: how long, since the connection began, TCP
+	// had data to send or awaiting acknowledgement. HasBusy says the
+	// kernel reported it (Linux 4.10 on, sockets of this process).
+	Busy    time.Duration
+	HasBusy bool
 }
 
 // Sent is Acked + Queued: every byte handed to TCP so far, in the same coordinates as Acked.

@@ -310,13 +310,7 @@ func (s *session) write(u media.Unit) error {
 		units = s.silence.Feed(u)
 	}
 	for _, out := range units {
-		wait := s.queue.delay(s.pub.Sent(), s.lastUnit)
-		was := s.drop.dropping
-		keep := s.drop.keep(out, wait, s.lastUnit)
-		if s.drop.dropping != was {
-			s.logCongestion(wait)
-		}
-		if !keep {
+		if !s.keep(out) {
 			s.sig.DroppedFrames.Add(1)
 			continue
 		}
@@ -326,6 +320,19 @@ func (s *session) write(u media.Unit) error {
 		s.account(out)
 	}
 	return nil
+}
+
+// keep asks the dropper whether u goes out, given the wait a frame written
+// now would have behind TCP's queue, and logs when dropping starts or
+// ends.
+func (s *session) keep(u media.Unit) bool {
+	w := s.queue.waits(s.pub.Sent(), s.lastUnit)
+	was := s.drop.dropping
+	keep := s.drop.keep(u, w, s.lastUnit)
+	if s.drop.dropping != was {
+		s.logCongestion(w)
+	}
+	return keep
 }
 
 // paramsChanged sends the sequence header of u's track first when u's
@@ -381,11 +388,11 @@ func (s *session) observe(now time.Time) error {
 	if s.ackedBase == 0 {
 		s.ackedBase = max(r.Taken, 1)
 	}
-	rate := r.Throughput
-	if rate <= 0 {
-		rate = s.rate.bitsPerSecond(now)
+	taken := r.Throughput
+	if taken <= 0 {
+		taken = s.rate.bitsPerSecond(now)
 	}
-	s.queue = queueView{at: now, queued: smp.Queued, sent: smp.Sent(), bitsPerSecond: rate}
+	s.queue = queueView{at: now, queued: smp.Queued, sent: smp.Sent(), takenBps: taken, drainBps: r.DrainRate}
 	s.report(r, now)
 	if r.Stalled {
 		v := s.p.classify(s.pub.Failure(health.LayerUpkeep, health.CauseStalled, fmt.Errorf(
@@ -430,37 +437,56 @@ func (s *session) checkPause(now time.Time) {
 
 // logCongestion says when video starts being dropped, with the evidence
 // (the wait a frame would have behind TCP's queue, what is queued, the
-// rate it drains at), and when it flows again.
-func (s *session) logCongestion(wait time.Duration) {
+// rates it drains at), and when it flows again.
+func (s *session) logCongestion(w waits) {
 	q := s.queue
 	if !s.drop.dropping {
 		s.p.Logger.Info("the uplink caught up: video flows again from a keyframe",
-			"wait", wait.Round(time.Millisecond).String(), "dropped_frames", s.sig.DroppedFrames.Load())
+			"wait", w.taken.Round(time.Millisecond).String(), "dropped_frames", s.sig.DroppedFrames.Load())
 		return
 	}
 	s.p.Logger.Warn("the uplink is behind the stream: dropping video until a keyframe can be sent in time",
-		"wait", wait.Round(time.Millisecond).String(), "max_delay", s.drop.maxDelay.String(),
+		"wait", w.draining.Round(time.Millisecond).String(), "max_delay", s.drop.maxDelay.String(),
 		"queued", delivery.BytesText(q.queued+s.pub.Sent()-min(s.pub.Sent(), q.sent)),
-		"drain_kbps", int64(q.bitsPerSecond/1000), "measured_ago", time.Since(q.at).Round(time.Millisecond).String())
+		"taken_kbps", int64(q.takenBps/1000), "drain_kbps", int64(q.drainBps/1000),
+		"measured_ago", time.Since(q.at).Round(time.Millisecond).String())
 }
 
-// queueView is what waited in TCP at the last delivery look, and the rate
-// it drains at: a frame written now waits for the bytes ahead of it.
+// queueView is what waited in TCP at the last delivery look, and the
+// rates it drains at: a frame written now waits for the bytes ahead of it.
 type queueView struct {
-	at            time.Time
-	queued, sent  uint64  // TCP's count then
-	bitsPerSecond float64 // what the uplink delivered lately
+	at           time.Time
+	queued, sent uint64  // TCP's count then
+	takenBps     float64 // what the server took lately (else the media's rate)
+	drainBps     float64 // TCP's rate while busy (delivery.Reading.DrainRate; 0 unknown)
 }
 
-// delay is how long a frame written now, with sent bytes handed to TCP so
-// far, would wait behind what is queued ahead of it (0 while unknown).
-func (q queueView) delay(sent uint64, now time.Time) time.Duration {
-	if q.bitsPerSecond <= 0 || q.at.IsZero() {
-		return 0
+// waits is how long a frame written now would wait behind TCP's queue,
+// at two rates: what the server took lately, which every moment this side
+// had nothing to send lowers (a source, or this process, held up), and the
+// rate TCP drains at while it has data, which such moments do not.
+type waits struct {
+	taken, draining time.Duration
+}
+
+// waits is the wait of a frame written now, with sent bytes handed to TCP
+// so far, behind what is queued ahead of it (0 while unknown).
+func (q queueView) waits(sent uint64, now time.Time) waits {
+	if q.at.IsZero() {
+		return waits{}
 	}
 	ahead := float64(q.queued) + float64(sent-min(sent, q.sent))
-	d := time.Duration(ahead*8/q.bitsPerSecond*float64(time.Second)) - now.Sub(q.at)
-	return max(d, 0)
+	at := func(bps float64) time.Duration {
+		if bps <= 0 {
+			return 0
+		}
+		return max(time.Duration(ahead*8/bps*float64(time.Second))-now.Sub(q.at), 0)
+	}
+	w := waits{taken: at(q.takenBps), draining: at(q.drainBps)}
+	if q.drainBps <= 0 {
+		w.draining = w.taken
+	}
+	return w
 }
 
 // checkSource ends the publish with a source verdict when the source has
