@@ -73,7 +73,9 @@
 // It is measured against Acked rather than Taken so that an overstated Backlog never shows as
 // a slow uplink (and drops frames): what a slow uplink fills is the sender's own queue and the
 // path. Throughput is the growth of Acked over about the last two seconds: what the uplink
-// delivers. Every buffer the Meter keeps is bounded.
+// delivers. DrainRate is the same growth per second of TCP's busy time (tcpi_busy_time: data
+// waiting or unacknowledged): the rate a queue drains at, which the moments the writer had
+// nothing to send do not lower. Every buffer the Meter keeps is bounded.
 //
 // Samples come from a connection of this process ([ReadConn]: getsockopt TCP_INFO and ioctl
 // SIOCOUTQ) or from another process's socket ([ReadProcess]: /proc/PID/fd and a sock_diag
