@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -36,6 +37,12 @@ type Manager struct {
 	endMu sync.Mutex
 	ended map[string]Timeline // the timelines of the streams stopped, by ID
 }
+
+// endedKeep is how long the timeline of a stopped stream is kept for a
+// later owner to continue (the fleet's note): longer than any outage after
+// which a platform still holds the old session, and short enough that
+// streams renamed or moved away over months are not all remembered.
+const endedKeep = 24 * time.Hour
 
 type managed struct {
 	fingerprint string
@@ -110,6 +117,12 @@ func (m *Manager) stopAll(ms []*managed) {
 	}
 	for _, mg := range ms {
 		m.ended[mg.stream.ID()] = mg.stream.Timeline()
+	}
+	now := time.Now()
+	for id, tl := range m.ended {
+		if now.Sub(tl.At) > endedKeep {
+			delete(m.ended, id)
+		}
 	}
 }
 

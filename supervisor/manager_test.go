@@ -71,3 +71,21 @@ func TestManagerStatusNeverWaitsForAReload(t *testing.T) {
 		slowest = max(slowest, time.Since(start))
 	}
 }
+
+// The timelines of stopped streams are kept for endedKeep, then dropped.
+func TestManagerForgetsOldTimelines(t *testing.T) {
+	now := time.Now()
+	m := &Manager{ended: map[string]Timeline{
+		"recent": {LastTS: time.Second, At: now.Add(-time.Hour)},
+		"old":    {LastTS: time.Second, At: now.Add(-endedKeep - time.Minute)},
+		"never":  {},
+	}}
+	m.stopAll(nil)
+	tl, ok := m.Timeline("recent")
+	require.True(t, ok)
+	require.Equal(t, time.Second, tl.LastTS)
+	_, ok = m.Timeline("old")
+	require.False(t, ok, "a timeline older than endedKeep kept")
+	_, ok = m.Timeline("never")
+	require.False(t, ok, "an empty timeline kept")
+}
