@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -470,4 +471,56 @@ func TestDecisionCommands(t *testing.T) {
 		s.requireLiveOn("native")
 		require.NotContains(t, s.status().Reason, "by request")
 	})
+}
+
+// Both paths refused (L0) until the target came back at 25 s: the circuits
+// opened, and the stream would wait for the pending path's cooldown (a
+// minute); the standby's probe at 30 s reaches L3, so the standby starts
+// then. A failure the probe does not reach (L5, after the first frame)
+// waits on.
+func TestDecisionProbeEndsTheWait(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		fail   outcome
+		starts bool
+	}{
+		{"refused: started at the probe", fails(health.LayerNetwork, "connection_refused"), true},
+		{"reset after the first frame: waits", fails(health.LayerMedia, "reset_after_first_frame"), false},
+	} {
+		runSim(t, c.name, func(t *testing.T) {
+			pol := simPolicy()
+			pol.CircuitCooldown = time.Minute
+			s := newSim(t, pol, false)
+			back := 25 * time.Second
+			down := func(at time.Duration) *health.Verdict {
+				if at < back {
+					return simVerdict(health.LayerNetwork, "connection_refused")
+				}
+				return nil
+			}
+			for _, p := range []*simPath{s.native, s.ff} {
+				p.setScript(c.fail)
+				p.probe, p.depth = down, health.LayerPublish
+			}
+			s.start()
+			s.clk.AdvanceTo(back)
+			s.native.setScript(live)
+			s.ff.setScript(live)
+			s.clk.AdvanceTo(30*time.Second + time.Millisecond)
+			st := s.status()
+			what := fmt.Sprintf("native starts %v, ffmpeg %v, %s: %s", s.native.startOffsets(), s.ff.startOffsets(), st.State, st.Reason)
+			if !c.starts {
+				require.NotEqual(t, health.StateLive, st.State, what)
+				return
+			}
+			require.Equal(t, health.StateLive, st.State, what)
+			on, other := s.native, s.ff
+			if st.ActivePath == "ffmpeg" {
+				on, other = s.ff, s.native
+			}
+			starts := on.startOffsets()
+			require.Equal(t, 30*time.Second, starts[len(starts)-1], what)
+			require.True(t, s.path(other.kind).NextAttempt.After(t0.Add(30*time.Second)), "%s was due anyway: %s", other.kind, what)
+		})
+	}
 }

@@ -45,10 +45,10 @@ func TestLoopClocksRestartAfterAPause(t *testing.T) {
 
 	// A failed probe that started before the pause is ignored.
 	fail := health.ProbeSummary{OK: false, Verdict: &health.Verdict{Layer: health.LayerConnect, Cause: "timeout"}}
-	l.onProbe(probeResult{slot: l.slots[1], started: t0.Add(-time.Second), summary: &fail})
+	l.onProbe(probeResult{slot: l.slots[1], started: t0.Add(-time.Second), summary: &fail}, nil)
 	require.Nil(t, l.slots[1].lastProbe, "a probe across the pause was judged")
 	// One that started after it counts.
-	l.onProbe(probeResult{slot: l.slots[1], started: resumed.Add(time.Millisecond), summary: &fail})
+	l.onProbe(probeResult{slot: l.slots[1], started: resumed.Add(time.Millisecond), summary: &fail}, nil)
 	require.NotNil(t, l.slots[1].lastProbe)
 }
 

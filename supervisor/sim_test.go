@@ -187,6 +187,7 @@ type simPath struct {
 	dflt   outcome
 	starts []time.Time
 	probe  func(at time.Duration) *health.Verdict // the probe's failure at t0+at; nil: it passes
+	depth  health.Layer                           // the layer a passing probe reaches
 	probes int
 	end    chan *health.Verdict // ends the live session (buffered)
 }
@@ -243,7 +244,7 @@ func (p *simPath) Probe(context.Context) health.ProbeSummary {
 			return health.ProbeSummary{OK: false, Verdict: v, At: now}
 		}
 	}
-	return health.ProbeSummary{OK: true, At: now}
+	return health.ProbeSummary{OK: true, At: now, Depth: p.depth}
 }
 
 // setProbe makes the probes fail with v (nil: pass).

@@ -331,7 +331,7 @@ func (l *loop) run(ctx context.Context) error {
 			if p.ingestCheck {
 				l.onIngestCheck(p, attempt)
 			} else {
-				l.onProbe(p)
+				l.onProbe(p, attempt)
 			}
 		case <-deliveryTick.C():
 			l.checkPause(l.clk.Now())

@@ -272,7 +272,7 @@ func runProbe(ctx context.Context, spec PathSpec) probeResult {
 
 // onProbe records a probe and decides a failback when the preferred path's
 // probes have passed for FailbackAfter while the other path is live.
-func (l *loop) onProbe(p probeResult) {
+func (l *loop) onProbe(p probeResult, attempt Timer) {
 	sl := p.slot
 	sl.probing = false
 	sl.checked, sl.ready, sl.checkErr = true, p.checkErr == nil, ""
@@ -300,7 +300,31 @@ func (l *loop) onProbe(p probeResult) {
 	if sl.probeOKSince.IsZero() {
 		sl.probeOKSince = l.clk.Now()
 	}
+	if p.summary != nil {
+		l.resumeOnProbe(sl, p.summary, attempt)
+	}
 	l.considerFailback(sl)
+}
+
+// resumeOnProbe starts sl (the standby) now, when nothing runs and the
+// stream waits to retry the other path later (its backoff, its open
+// circuit), if sl's probe got through the layer at which sl last failed (a
+// server that refused connections accepts a publish again): the wait was
+// for the target to come back, and it has. A failure the probe does not
+// reach (after publish, in the media, at the source) waits on, and so does
+// a retry of a name the server still holds.
+func (l *loop) resumeOnProbe(sl *slot, sum *health.ProbeSummary, attempt Timer) {
+	now := l.clk.Now()
+	if l.active != nil || l.paused || l.lockRetry || l.pending == nil || l.pending == sl || !l.pending.nextAttempt.After(now) {
+		return
+	}
+	if v := sl.lastVerdict; v != nil && (!v.Layer.IsTarget() || sum.Depth < v.Layer) {
+		return
+	}
+	l.log.Info("the target is back: starting now", "path", sl.kind(), "probe_depth", sum.Depth.String())
+	sl.nextAttempt = now
+	l.setState(l.state, fmt.Sprintf("%s's probe reached the target again; starting it now", sl.kind()))
+	l.schedule(sl, attempt)
 }
 
 func (l *loop) judgeProbe(sl *slot, sum *health.ProbeSummary) {

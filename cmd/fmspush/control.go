@@ -42,13 +42,31 @@ func (c controller) Command(ctx context.Context, stream, target, action string) 
 	r, err := c.s.manager.Do(ctx, id, cmd)
 	switch {
 	case errors.Is(err, supervisor.ErrNoStream):
-		return nil, fmt.Errorf("%w: no running stream %q", httpapi.ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", httpapi.ErrNotFound, c.s.notRunningHere(id))
 	case errors.Is(err, supervisor.ErrNotApplicable), errors.Is(err, supervisor.ErrNotRunning):
 		return nil, fmt.Errorf("%w: %v", httpapi.ErrConflict, err)
 	case err != nil:
 		return nil, err
 	}
 	return r, nil
+}
+
+// notRunningHere says why no stream id runs here: in a fleet, the node
+// that runs it (or that none does while it moves), so that the caller can
+// send the command there.
+func (s *service) notRunningHere(id string) string {
+	if s.fleet != nil {
+		st := s.fleet.member.Status()
+		for _, o := range st.Owners {
+			if o.ID == id && o.Node != st.Node {
+				return fmt.Sprintf("stream %q runs on fleet node %q, not on this node (%q): send the command there", id, o.Node, st.Node)
+			}
+		}
+		if slices.Contains(st.Unowned, id) {
+			return fmt.Sprintf("no fleet node runs stream %q right now (it is moving between nodes): try again in a moment", id)
+		}
+	}
+	return fmt.Sprintf("no running stream %q", id)
 }
 
 // Reload implements httpapi.Controller: the config file read and applied

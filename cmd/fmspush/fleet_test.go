@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,7 +35,12 @@ type fleetRig struct {
 	emu   *fmsim.Server
 	names []string // the emulator's stream names, one a push
 	nodes map[string]*fleetProc
+	// tokenFile holds fleetToken, every node's control API token.
+	tokenFile string
 }
+
+// fleetToken is the nodes' control API token.
+const fleetToken = "fleet-test-token-0123456789"
 
 // fleetProc is one node's process.
 type fleetProc struct {
@@ -55,6 +61,8 @@ func newFleetRig(t testing.TB, streams int, nodes ...string) *fleetRig {
 	for i := range streams {
 		r.names = append(r.names, fmt.Sprintf("cam%02d", i))
 	}
+	r.tokenFile = filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(r.tokenFile, []byte(fleetToken), 0o600))
 	t.Cleanup(func() {
 		if t.Failed() {
 			r.dump(nil)
@@ -68,8 +76,8 @@ func newFleetRig(t testing.TB, streams int, nodes ...string) *fleetRig {
 
 // config is a node's config: the same streams on every node.
 func (r *fleetRig) config(p *fleetProc) string {
-	cfg := fmt.Sprintf("service {\n  http_listen = %q\n  fleet {\n    etcd = [\"http://u:fleetsecret@%s\"]\n    node = %q\n  }\n}\n",
-		p.http, p.proxy.Addr(), p.name)
+	cfg := fmt.Sprintf("service {\n  http_listen = %q\n  api_token_file = %q\n  fleet {\n    etcd = [\"http://u:fleetsecret@%s\"]\n    node = %q\n  }\n}\n",
+		p.http, r.tokenFile, p.proxy.Addr(), p.name)
 	for _, n := range r.names {
 		cfg += fmt.Sprintf("stream %q {\n  source = \"builtin:sample\"\n  target = %q\n  failover {\n    backoff_initial = \"200ms\"\n    backoff_max = \"1s\"\n  }\n}\n",
 			n, r.emu.URL("live", n))
@@ -122,6 +130,21 @@ func (p *fleetProc) get(path string, v any) error {
 		return fmt.Errorf("%s: %s", path, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// post sends a control command to node p and returns the answer's status
+// code and body.
+func (p *fleetProc) post(t testing.TB, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.http+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }
 
 // owners reads who owns each push, as node p sees it, once the ownership
@@ -329,6 +352,11 @@ func TestFleetMovesStreams(t *testing.T) {
 		return true
 	})
 	require.NotContains(t, r.nodes["a"].logs.String(), "fleetsecret", "etcd credentials in the log")
+	// A command sent to a node that does not run the push names the one that does.
+	elsewhere := ownedBy(own, "a")[0]
+	code, body := r.nodes["b"].post(t, "/v1/streams/"+elsewhere+"/probe")
+	require.Equal(t, http.StatusNotFound, code, body)
+	require.Contains(t, body, `runs on fleet node \"a\", not on this node (\"b\")`)
 
 	t.Run("kill -9", func(t *testing.T) {
 		r.t = t

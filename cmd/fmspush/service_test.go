@@ -74,8 +74,19 @@ func startService(t testing.TB, text string) *running {
 	r.svc = &service{ConfigPath: r.path, Stderr: r.logs, Reload: r.hup}
 	go func() { r.done <- r.svc.Run(ctx) }()
 	t.Cleanup(r.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the service's log (the end):\n%s", tailLines(r.logs.String(), 80))
+		}
+	})
 	testpeer.WaitTCP(t, r.http, 10*time.Second)
 	return r
+}
+
+// tailLines is the last n lines of s.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 func (r *running) stop() {
