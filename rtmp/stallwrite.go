@@ -37,11 +37,13 @@ func (c countingWriter) Write(p []byte) (int, error) {
 // seconds while the server reads at its link's rate: Linux signals room
 // only once a third of a full buffer has drained. Where TCP's count cannot
 // be read (not a TCP socket), the deadline is the timeout from the call.
+// The count is read only while a write waits: a write that does not wait
+// costs no syscall more.
 func (c countingWriter) write(p []byte) (int, error) {
 	if c.timeout <= 0 {
 		return c.w.Write(p)
 	}
-	w := newStallWatch(c.w, c.timeout)
+	w := stallWatch{conn: c.w, timeout: c.timeout, since: time.Now()}
 	done := 0
 	for {
 		_ = c.w.SetWriteDeadline(w.deadline())
@@ -54,42 +56,33 @@ func (c countingWriter) write(p []byte) (int, error) {
 }
 
 // stallWatch follows the bytes the server's TCP acknowledged during one
-// blocked write.
+// blocked write, looking every timeout/stallLooks.
 type stallWatch struct {
 	conn    net.Conn
 	timeout time.Duration
-	since   time.Time // the write's start, or when the count last moved
-	acked   uint64
-	known   bool // the count can be read
-}
-
-func newStallWatch(c net.Conn, timeout time.Duration) *stallWatch {
-	w := &stallWatch{conn: c, timeout: timeout, since: time.Now()}
-	w.acked, w.known = ackedBytes(c)
-	return w
+	since   time.Time // the write's start, or the look that saw the count move
+	acked   uint64    // the count at the last look
+	looked  bool      // acked was read
 }
 
 // deadline is the next look at the count, or the stall's instant.
 func (w *stallWatch) deadline() time.Time {
 	end := w.since.Add(w.timeout)
-	if !w.known {
-		return end
-	}
 	if look := time.Now().Add(w.timeout / stallLooks); look.Before(end) {
 		return look
 	}
 	return end
 }
 
-// stalled looks at the count: true once it has not moved for the timeout.
+// stalled looks at the count: true once it has not moved for the timeout
+// (since the write began, if it cannot be read).
 func (w *stallWatch) stalled() bool {
-	if !w.known {
-		return true
-	}
 	now := time.Now()
-	if a, ok := ackedBytes(w.conn); ok && a != w.acked {
-		w.acked, w.since = a, now
+	a, ok := ackedBytes(w.conn)
+	if ok && w.looked && a != w.acked {
+		w.since = now
 	}
+	w.acked, w.looked = a, ok
 	return now.Sub(w.since) >= w.timeout
 }
 
