@@ -22,12 +22,13 @@ const ownShare = 0.75
 // is queued, it drops video, non-key frames and then whole GOPs, until a
 // keyframe finds the wait back under half that; audio and sequence headers
 // (written apart) always pass. It starts on the wait at the rate TCP drains
-// while busy, and ends on the wait at the rate the server took lately
-// (TCP is busy at most all of the time, so that wait is the longer): a writer that was itself held up for a second
-// (nothing acknowledged because nothing was sent) is no slow link, while a
-// link that is slow stays busy and gives both waits alike. On a loopback
-// server that kept up, 24 KB over the 22 kbit/s taken in such a second
-// read as a wait of 8.6 s and dropped a GOP.
+// while busy, and ends on the wait at the rate the server took lately (TCP
+// is busy at most all of the time, so that wait is the longer): a writer
+// that was itself held up for a second (nothing acknowledged because
+// nothing was sent) is no slow link, while a link that is slow stays busy
+// and gives both waits alike. On a loopback server that kept up, 24 KB
+// over the 22 kbit/s taken in such a second read as a wait of 8.6 s and
+// dropped a GOP.
 type dropper struct {
 	maxDelay time.Duration
 	dropping bool

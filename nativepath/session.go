@@ -447,7 +447,7 @@ func (s *session) logCongestion(w waits) {
 	}
 	s.p.Logger.Warn("the uplink is behind the stream: dropping video until a keyframe can be sent in time",
 		"wait", w.draining.Round(time.Millisecond).String(), "max_delay", s.drop.maxDelay.String(),
-		"queued", delivery.BytesText(q.queued+s.pub.Sent()-min(s.pub.Sent(), q.sent)),
+		"queued", delivery.BytesText(q.ahead(s.pub.Sent())),
 		"taken_kbps", int64(q.takenBps/1000), "drain_kbps", int64(q.drainBps/1000),
 		"measured_ago", time.Since(q.at).Round(time.Millisecond).String())
 }
@@ -469,13 +469,18 @@ type waits struct {
 	taken, draining time.Duration
 }
 
+// ahead is what waits in TCP ahead of a frame written now, with sent
+// bytes handed to TCP so far: what was queued at the look, and what was
+// written since.
+func (q queueView) ahead(sent uint64) uint64 { return q.queued + sent - min(sent, q.sent) }
+
 // waits is the wait of a frame written now, with sent bytes handed to TCP
 // so far, behind what is queued ahead of it (0 while unknown).
 func (q queueView) waits(sent uint64, now time.Time) waits {
 	if q.at.IsZero() {
 		return waits{}
 	}
-	ahead := float64(q.queued) + float64(sent-min(sent, q.sent))
+	ahead := float64(q.ahead(sent))
 	at := func(bps float64) time.Duration {
 		if bps <= 0 {
 			return 0
