@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // Paths of the side-by-side figure.
@@ -190,7 +192,7 @@ func measure(ctx context.Context, env CompareEnv, c CompareCase, names []string,
 	if err != nil {
 		return fmt.Errorf("%d %s streams not all live at the sink within %s: %w", len(names), c.Path, limit, err)
 	}
-	if err := sleepCtx(ctx, warmup); err != nil {
+	if err := wake.SleepRuntime(ctx, warmup); err != nil {
 		return err
 	}
 	ps := pids()
@@ -199,7 +201,7 @@ func measure(ctx context.Context, env CompareEnv, c CompareCase, names []string,
 	if r0, err = env.Sink.Report(); err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, window); err != nil {
+	if err := wake.SleepRuntime(ctx, window); err != nil {
 		return err
 	}
 	cpu1 := cpuOf(ps)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // LatencyResult is the added latency of one path: for every video frame the
@@ -58,7 +59,7 @@ func RunLatency(ctx context.Context, env Env, path string, d time.Duration) (Lat
 		svc.Stop()
 		return res, fmt.Errorf("latency: %s not live: %w", path, err)
 	}
-	if err := sleepCtx(ctx, d); err != nil {
+	if err := wake.SleepRuntime(ctx, d); err != nil {
 		svc.Stop()
 		return res, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fmspush/fmspush/fmsim"
+	"github.com/fmspush/fmspush/internal/wake"
 )
 
 // SoakOptions configure RunSoak.
@@ -133,7 +134,7 @@ func RunSoak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 		if next.After(start.Add(o.Duration)) {
 			break
 		}
-		if err := sleepCtx(ctx, time.Until(next)); err != nil {
+		if err := wake.SleepRuntime(ctx, time.Until(next)); err != nil {
 			return rep, err
 		}
 		sample()
@@ -164,7 +165,7 @@ func RunSoak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 			problem("fault %d: no failback to native", i)
 		}
 	}
-	if err := sleepCtx(ctx, time.Until(start.Add(o.Duration))); err != nil {
+	if err := wake.SleepRuntime(ctx, time.Until(start.Add(o.Duration))); err != nil {
 		return rep, err
 	}
 	sample()

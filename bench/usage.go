@@ -99,7 +99,7 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 			run.TTFF = append(run.TTFF, s.FirstFrameAt.Sub(svc.Started))
 		}
 	}
-	if err := sleepCtx(ctx, warmup); err != nil {
+	if err := wake.SleepRuntime(ctx, warmup); err != nil {
 		return run, err
 	}
 	live0 := env.Emu.Live()
@@ -112,7 +112,7 @@ func RunUsage(ctx context.Context, env Env, c UsageCase, prefix string, warmup, 
 		if err := svc.CPUProfile(window, profile); err != nil {
 			return run, err
 		}
-	} else if err := sleepCtx(ctx, window); err != nil {
+	} else if err := wake.SleepRuntime(ctx, window); err != nil {
 		return run, err
 	}
 	u1, err := ReadUsage(svc.PID())
@@ -156,11 +156,9 @@ func IdleRSS(ctx context.Context, env Env, binary string, settle time.Duration) 
 		return 0, err
 	}
 	defer svc.Stop()
-	if err := sleepCtx(ctx, settle); err != nil {
+	if err := wake.SleepRuntime(ctx, settle); err != nil {
 		return 0, err
 	}
 	p, err := ReadProc(svc.PID())
 	return p.RSS, err
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error { return wake.SleepRuntime(ctx, d) }

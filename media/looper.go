@@ -183,9 +183,10 @@ func (l *Looper) Next(ctx context.Context) (Unit, error) {
 // it wakes at the first instant of a process-wide grid (PaceGrid apart) at
 // or after a unit is due, so that the loopers of many streams due within
 // the same PaceGrid wake together, in one expiry of the process's clock
-// (internal/wake), instead of one wake-up each (64 streams of 30 fps video: at most 250 wake-ups a
-// second instead of 1920). A unit comes out at most PaceGrid late; its
-// timestamp is untouched. Only the real clock (SystemClock) is gridded.
+// (internal/wake), instead of one wake-up each (64 streams of 30 fps
+// video: at most 250 wake-ups a second instead of 1920). A unit comes out
+// at most PaceGrid late; its timestamp is untouched. Only the real clock
+// (SystemClock) is gridded.
 const PaceGrid = 4 * time.Millisecond
 
 // onGrid extends a wait of d from now to the next instant of a grid: a
